@@ -1,2 +1,61 @@
+//! `cargo xtask`: the appliance's image tooling. This file parses the command line, finds the
+//! project root and dispatches to one module per task.
+
+mod channel;
+mod download;
+mod factory;
+mod fsutil;
+mod http;
+mod image;
+mod intent;
+mod manifest;
+mod plan;
+mod project;
+mod registry;
 mod schematic;
-fn main() {}
+mod talos;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Turns the appliance's image intent (ee/appliance) into verified Talos Linux boot media from
+/// the Sidero Labs Image Factory.
+///
+/// Exit codes: 0 success; 1 the run failed or the input is invalid (the message says which
+/// file and how to fix it); 2 the command line is wrong.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about,
+    long_about
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Image(image::ImageArgs),
+    Validate(validate::ValidateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = project::root();
+    let result = match cli.command {
+        Command::Image(args) => args.run(&root),
+        Command::Validate(args) => args.run(&root),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

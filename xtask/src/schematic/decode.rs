@@ -94,11 +94,7 @@ impl Decoder {
                 let secureboot = &mut out.secureboot;
                 d.structure(value, path, SECUREBOOT, |d, name, value, path| match name {
                     "enrollKeys" => d.string_into(value, path, &mut secureboot.enroll_keys),
-                    _ => d.bool_into(
-                        value,
-                        path,
-                        &mut secureboot.include_well_known_certificates,
-                    ),
+                    _ => d.bool_into(value, path, &mut secureboot.include_well_known_certificates),
                 });
             }
             _ => {
@@ -120,16 +116,19 @@ impl Decoder {
             let is_mapping = matches!(item.resolved().kind, Kind::Mapping(_));
             let mut meta = MetaValue::default();
             let item_path = format!("{path}[{i}]");
-            self.structure(item, &item_path, &["key", "value"], |d, name, value, path| {
-                match name {
+            self.structure(
+                item,
+                &item_path,
+                &["key", "value"],
+                |d, name, value, path| match name {
                     "key" => {
                         let mut key = 0;
                         d.uint_into(value, path, u64::from(u8::MAX), &mut key);
                         meta.key = u8::try_from(key).unwrap_or(u8::MAX);
                     }
                     _ => d.string_into(value, path, &mut meta.value),
-                }
-            });
+                },
+            );
             if is_mapping {
                 out.push(meta);
             }
@@ -154,14 +153,21 @@ impl Decoder {
                     self.problem(
                         resolved.mark,
                         path,
-                        format!("expected a mapping with keys {}, found {found}", fields.join(", ")),
+                        format!(
+                            "expected a mapping with keys {}, found {found}",
+                            fields.join(", ")
+                        ),
                     );
                 }
                 return;
             }
             _ => {
                 let found = describe(resolved);
-                self.problem(resolved.mark, path, format!("expected a mapping, found {found}"));
+                self.problem(
+                    resolved.mark,
+                    path,
+                    format!("expected a mapping, found {found}"),
+                );
                 return;
             }
         };
@@ -188,7 +194,11 @@ impl Decoder {
             };
             match fields.iter().position(|f| *f == name) {
                 Some(index) if done[index] => {
-                    self.problem(key.mark, &field_path, "field already set earlier in this mapping");
+                    self.problem(
+                        key.mark,
+                        &field_path,
+                        "field already set earlier in this mapping",
+                    );
                 }
                 Some(index) => {
                     done[index] = true;
@@ -252,7 +262,11 @@ impl Decoder {
         let resolved = node.resolved();
         let Kind::Scalar { value, .. } = &resolved.kind else {
             let found = describe(resolved);
-            self.problem(resolved.mark, path, format!("expected a string, found {found}"));
+            self.problem(
+                resolved.mark,
+                path,
+                format!("expected a string, found {found}"),
+            );
             return;
         };
         match self.scalar(resolved, path) {
@@ -272,7 +286,12 @@ impl Decoder {
     }
 
     /// The items of a sequence field; a null resets the field, anything else is a problem.
-    fn sequence<'n, T>(&mut self, node: &'n Node, path: &str, out: &mut Vec<T>) -> Option<&'n [Node]> {
+    fn sequence<'n, T>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        out: &mut Vec<T>,
+    ) -> Option<&'n [Node]> {
         let resolved = node.resolved();
         match &resolved.kind {
             Kind::Sequence(items) => {
@@ -285,7 +304,11 @@ impl Decoder {
             }
             _ => {
                 let found = describe(resolved);
-                self.problem(resolved.mark, path, format!("expected a list, found {found}"));
+                self.problem(
+                    resolved.mark,
+                    path,
+                    format!("expected a list, found {found}"),
+                );
                 None
             }
         }
@@ -337,7 +360,11 @@ impl Decoder {
             Some(b) => *out = b,
             None => {
                 let found = describe(resolved);
-                self.problem(resolved.mark, path, format!("expected true or false, found {found}"));
+                self.problem(
+                    resolved.mark,
+                    path,
+                    format!("expected true or false, found {found}"),
+                );
             }
         }
     }
@@ -377,7 +404,11 @@ impl Decoder {
             }
             _ => {
                 let found = describe(resolved);
-                self.problem(resolved.mark, path, format!("expected a mapping, found {found}"));
+                self.problem(
+                    resolved.mark,
+                    path,
+                    format!("expected a mapping, found {found}"),
+                );
                 return;
             }
         };
@@ -386,7 +417,11 @@ impl Decoder {
         }
         for (key, value) in pairs {
             if is_merge_key(key) {
-                self.problem(key.mark, path, "merge keys (<<) are not supported in schematics");
+                self.problem(
+                    key.mark,
+                    path,
+                    "merge keys (<<) are not supported in schematics",
+                );
                 continue;
             }
             let Some(name) = self.key_string(key, path) else {
@@ -418,7 +453,8 @@ impl Decoder {
             }),
             Kind::Sequence(items) => {
                 let items = items.iter().enumerate();
-                let decoded = items.filter_map(|(i, item)| self.dynamic(item, &format!("{path}[{i}]")));
+                let decoded =
+                    items.filter_map(|(i, item)| self.dynamic(item, &format!("{path}[{i}]")));
                 Some(Dynamic::Seq(decoded.collect()))
             }
             Kind::Mapping(pairs) => {
@@ -428,7 +464,11 @@ impl Decoder {
                 let mut map: Vec<(Dynamic, Dynamic)> = Vec::new();
                 for (key, value) in pairs {
                     if is_merge_key(key) {
-                        self.problem(key.mark, path, "merge keys (<<) are not supported in schematics");
+                        self.problem(
+                            key.mark,
+                            path,
+                            "merge keys (<<) are not supported in schematics",
+                        );
                         continue;
                     }
                     let Some(k) = self.dynamic(key, path) else {
@@ -463,7 +503,10 @@ impl Decoder {
             d.problem(
                 node.mark,
                 path,
-                format!("`{value}` cannot be decoded as {wanted} (tag {})", tag.unwrap_or("")),
+                format!(
+                    "`{value}` cannot be decoded as {wanted} (tag {})",
+                    tag.unwrap_or("")
+                ),
             );
             None
         };
@@ -473,7 +516,10 @@ impl Decoder {
             Some("!!binary") => match decode_base64(value) {
                 Some(bytes) => match String::from_utf8(bytes) {
                     Ok(s) => Some(Scalar::Str(s)),
-                    Err(_) => fail(self, "text (binary data that is not UTF-8 is not supported)"),
+                    Err(_) => fail(
+                        self,
+                        "text (binary data that is not UTF-8 is not supported)",
+                    ),
                 },
                 None => fail(self, "base64 data"),
             },
@@ -567,7 +613,7 @@ pub fn closest<'a>(name: &str, accepted: &[&'a str]) -> Option<&'a str> {
         .map(|(_, candidate)| candidate)
 }
 
-pub fn levenshtein(a: &str, b: &str) -> usize {
+fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -586,7 +632,10 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
 
 /// Go's `base64.StdEncoding.DecodeString`: padded standard alphabet; line breaks are ignored.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let symbols: Vec<u8> = text.bytes().filter(|b| *b != b'\n' && *b != b'\r').collect();
+    let symbols: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'\n' && *b != b'\r')
+        .collect();
     if symbols.len() % 4 != 0 {
         return None;
     }

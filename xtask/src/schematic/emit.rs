@@ -153,8 +153,7 @@ impl Emitter {
 
     fn write_indent(&mut self) {
         let indent = self.indent.max(0);
-        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace)
-        {
+        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
         while self.column < indent {
@@ -474,7 +473,9 @@ mod tests {
     #[test]
     fn strings_choose_their_quotes() {
         assert_eq!(
-            args(&["on", "1:20", "<<", "123", "", "a b", "#x", "x #y", "-", "--x"]),
+            args(&[
+                "on", "1:20", "<<", "123", "", "a b", "#x", "x #y", "-", "--x"
+            ]),
             "a:\n    - 'on'\n    - '1:20'\n    - '<<'\n    - \"123\"\n    - \"\"\n    - a b\n    - '#x'\n    - 'x #y'\n    - '-'\n    - --x\n"
         );
     }
@@ -482,7 +483,13 @@ mod tests {
     #[test]
     fn non_printable_and_astral_characters_are_escaped() {
         assert_eq!(
-            args(&["tab\there", "bell\u{7}", "smile\u{1F600}", "nbsp\u{A0}x", "\u{FEFF}"]),
+            args(&[
+                "tab\there",
+                "bell\u{7}",
+                "smile\u{1F600}",
+                "nbsp\u{A0}x",
+                "\u{FEFF}"
+            ]),
             "a:\n    - \"tab\\there\"\n    - \"bell\\a\"\n    - \"smile\\U0001F600\"\n    - nbsp\u{A0}x\n    - \"\\uFEFF\"\n"
         );
     }
@@ -493,8 +500,16 @@ mod tests {
         assert_eq!(args(&["a\n\nb\n"]), "a:\n    - |\n      a\n\n      b\n");
         assert_eq!(args(&["a\n\n"]), "a:\n    - |+\n      a\n\n");
         assert_eq!(args(&[" a\nb"]), "a:\n    - |4-\n       a\n      b\n");
-        assert_eq!(args(&["a \nb"]), "a:\n    - \"a \\nb\"\n", "space before a break");
-        assert_eq!(args(&["\n"]), "a:\n    - \"\\n\"\n", "too short for a block");
+        assert_eq!(
+            args(&["a \nb"]),
+            "a:\n    - \"a \\nb\"\n",
+            "space before a break"
+        );
+        assert_eq!(
+            args(&["\n"]),
+            "a:\n    - \"\\n\"\n",
+            "too short for a block"
+        );
         assert_eq!(args(&[" \n "]), "a:\n    - \" \\n \"\n", "all whitespace");
     }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-pub use decode::{closest, levenshtein};
+pub use decode::closest;
 use emit::Yaml;
 
 /// A decoded schematic. Field names follow the factory's YAML keys.
@@ -124,7 +124,12 @@ impl Dynamic {
             Dynamic::Map(pairs) => {
                 let mut sorted: Vec<&(Dynamic, Dynamic)> = pairs.iter().collect();
                 insertion_sort(&mut sorted, |a, b| key_less(&a.0, &b.0));
-                Yaml::Map(sorted.iter().map(|(k, v)| (k.to_yaml(), v.to_yaml())).collect())
+                Yaml::Map(
+                    sorted
+                        .iter()
+                        .map(|(k, v)| (k.to_yaml(), v.to_yaml()))
+                        .collect(),
+                )
             }
         }
     }
@@ -182,7 +187,12 @@ impl Schematic {
     pub fn load(path: &Path, display: &str) -> anyhow::Result<Schematic> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading schematic {display}"))?;
-        Schematic::parse(&text).map_err(|ParseError(problems)| {
+        Schematic::from_text(&text, display)
+    }
+
+    /// Parses schematic text read from `display`; errors name the file, line and field.
+    pub fn from_text(text: &str, display: &str) -> anyhow::Result<Schematic> {
+        Schematic::parse(text).map_err(|ParseError(problems)| {
             let lines: Vec<String> = problems.iter().map(|p| format!("{display}:{p}")).collect();
             anyhow::anyhow!(
                 "schematic {display} is not one the Image Factory accepts:\n{}",
@@ -221,7 +231,10 @@ impl Schematic {
         }
         let c = &self.customization;
         let mut custom = Fields::default();
-        custom.string("embeddedMachineConfiguration", &c.embedded_machine_configuration);
+        custom.string(
+            "embeddedMachineConfiguration",
+            &c.embedded_machine_configuration,
+        );
         custom.strings("extraKernelArgs", &c.extra_kernel_args);
         if !c.meta.is_empty() {
             let entries = c.meta.iter().map(|m| {
@@ -271,7 +284,10 @@ impl Fields {
 
     fn strings(&mut self, name: &str, values: &[String]) {
         if !values.is_empty() {
-            self.always(name, Yaml::Seq(values.iter().cloned().map(Yaml::Str).collect()));
+            self.always(
+                name,
+                Yaml::Seq(values.iter().cloned().map(Yaml::Str).collect()),
+            );
         }
     }
 
@@ -381,12 +397,16 @@ fn natural_less(a: &str, b: &str) -> bool {
         }
         let mut ai = i;
         while ai < ar.len() && is_go_digit(ar[ai]) {
-            an = an.wrapping_mul(10).wrapping_add(i64::from(ar[ai] as u32) - i64::from(b'0'));
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(ar[ai] as u32) - i64::from(b'0'));
             ai += 1;
         }
         let mut bi = i;
         while bi < br.len() && is_go_digit(br[bi]) {
-            bn = bn.wrapping_mul(10).wrapping_add(i64::from(br[bi] as u32) - i64::from(b'0'));
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(br[bi] as u32) - i64::from(b'0'));
             bi += 1;
         }
         if an != bn {
@@ -440,7 +460,10 @@ fn go_float(f: f64) -> String {
     if point <= 0 {
         format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
     } else if point as usize >= digits.len() {
-        format!("{sign}{digits}{}", "0".repeat(point as usize - digits.len()))
+        format!(
+            "{sign}{digits}{}",
+            "0".repeat(point as usize - digits.len())
+        )
     } else {
         let (int, frac) = digits.split_at(point as usize);
         format!("{sign}{int}.{frac}")

@@ -283,7 +283,11 @@ fn parse_zone(b: &[u8]) -> Option<&[u8]> {
     if b.len() < 6 || b[3] != b':' || !matches!(b[0], b'+' | b'-') {
         return None;
     }
-    let two = |d: &[u8]| d.iter().all(u8::is_ascii_digit).then(|| (d[0] - b'0') * 10 + (d[1] - b'0'));
+    let two = |d: &[u8]| {
+        d.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| (d[0] - b'0') * 10 + (d[1] - b'0'))
+    };
     let (hours, minutes) = (two(&b[1..3])?, two(&b[4..6])?);
     (hours <= 24 && minutes <= 60).then_some(&b[6..])
 }
@@ -292,14 +296,19 @@ fn parse_zone(b: &[u8]) -> Option<&[u8]> {
 fn go_getnum(b: &[u8]) -> Option<(u32, &[u8])> {
     let first = b.first().filter(|c| c.is_ascii_digit())?;
     match b.get(1).filter(|c| c.is_ascii_digit()) {
-        Some(second) => Some((u32::from(first - b'0') * 10 + u32::from(second - b'0'), &b[2..])),
+        Some(second) => Some((
+            u32::from(first - b'0') * 10 + u32::from(second - b'0'),
+            &b[2..],
+        )),
         None => Some((u32::from(first - b'0'), &b[1..])),
     }
 }
 
 fn days_in(month: u32, year: u32) -> u32 {
     match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -317,7 +326,11 @@ mod tests {
         assert_eq!(resolve_plain("NULL"), Resolved::Null);
         assert_eq!(resolve_plain("nULL"), Resolved::Str);
         assert_eq!(resolve_plain("True"), Resolved::Bool(true));
-        assert_eq!(resolve_plain("yes"), Resolved::Str, "YAML 1.1 words are strings");
+        assert_eq!(
+            resolve_plain("yes"),
+            Resolved::Str,
+            "YAML 1.1 words are strings"
+        );
         assert_eq!(resolve_plain("-.Inf"), Resolved::Float(f64::NEG_INFINITY));
         assert_eq!(resolve_plain("<<"), Resolved::Merge);
     }
@@ -328,7 +341,11 @@ mod tests {
         assert_eq!(resolve_plain("0o17"), Resolved::Int(15));
         assert_eq!(resolve_plain("0b101"), Resolved::Int(5));
         assert_eq!(resolve_plain("010"), Resolved::Int(8), "legacy octal");
-        assert_eq!(resolve_plain("08"), Resolved::Float(8.0), "not octal, but a float");
+        assert_eq!(
+            resolve_plain("08"),
+            Resolved::Float(8.0),
+            "not octal, but a float"
+        );
         assert_eq!(resolve_plain("1_000"), Resolved::Int(1000));
         assert_eq!(resolve_plain("-0"), Resolved::Int(0));
         assert_eq!(resolve_plain("+12"), Resolved::Int(12));
@@ -351,7 +368,11 @@ mod tests {
         assert_eq!(resolve_plain("1."), Resolved::Float(1.0));
         assert_eq!(resolve_plain(".5_5"), Resolved::Float(0.55));
         assert_eq!(resolve_plain("._5"), Resolved::Str);
-        assert_eq!(resolve_plain("1e999"), Resolved::Str, "out of range is not a float");
+        assert_eq!(
+            resolve_plain("1e999"),
+            Resolved::Str,
+            "out of range is not a float"
+        );
         assert_eq!(resolve_plain("1e"), Resolved::Str);
         assert_eq!(resolve_plain("1.2.3"), Resolved::Str);
     }

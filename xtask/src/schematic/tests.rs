@@ -26,17 +26,30 @@ fn factory_vectors() {
         let name = v["name"].as_str().unwrap();
         let schematic = Schematic::parse(v["input"].as_str().unwrap())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(schematic.canonical_yaml(), v["canonical"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            schematic.canonical_yaml(),
+            v["canonical"].as_str().unwrap(),
+            "{name}"
+        );
         assert_eq!(schematic.id(), v["id"].as_str().unwrap(), "{name}");
     }
 }
 
 #[test]
 fn empty_forms_are_the_empty_schematic() {
-    for input in ["", "# nothing\n", "null", "~", "{}", "customization: {}", "customization:",
-        "customization: {systemExtensions: {}}", "overlay: {}\ncustomization: null",
-        "customization: {meta: []}", "---\n{}\n---\nfoo: bar\n"]
-    {
+    for input in [
+        "",
+        "# nothing\n",
+        "null",
+        "~",
+        "{}",
+        "customization: {}",
+        "customization:",
+        "customization: {systemExtensions: {}}",
+        "overlay: {}\ncustomization: null",
+        "customization: {meta: []}",
+        "---\n{}\n---\nfoo: bar\n",
+    ] {
         assert_eq!(canonical(input), "customization: {}\n", "{input:?}");
     }
 }
@@ -49,7 +62,9 @@ fn scalars_are_coerced_like_go() {
         "numbers keep their text, null items are dropped"
     );
     assert_eq!(
-        canonical("customization: {meta: [{key: 0xa, value: 123}, {key: 012, value: ''}, {key: 7.9}]}"),
+        canonical(
+            "customization: {meta: [{key: 0xa, value: 123}, {key: 012, value: ''}, {key: 7.9}]}"
+        ),
         "customization:\n    meta:\n        - key: 10\n          value: \"123\"\n        - key: 10\n          value: \"\"\n        - key: 7\n          value: \"\"\n"
     );
     assert_eq!(
@@ -71,7 +86,9 @@ fn scalars_are_coerced_like_go() {
 #[test]
 fn anchors_and_aliases_decode_as_their_target() {
     assert_eq!(
-        canonical("customization:\n  extraKernelArgs: &args [a, b]\n  systemExtensions:\n    officialExtensions: *args\n"),
+        canonical(
+            "customization:\n  extraKernelArgs: &args [a, b]\n  systemExtensions:\n    officialExtensions: *args\n"
+        ),
         "customization:\n    extraKernelArgs:\n        - a\n        - b\n    systemExtensions:\n        officialExtensions:\n            - a\n            - b\n"
     );
 }
@@ -101,7 +118,9 @@ fn overlay_is_written_whole_once_any_field_is_set() {
 #[test]
 fn overlay_option_values_keep_their_types() {
     assert_eq!(
-        canonical("overlay:\n  name: o\n  options:\n    f: 1.0\n    g: 1e6\n    h: 0.00001\n    i: 0x1F\n    t: 2024-01-02\n    s: 'yes'\n    e: {}\n    l: []\n    n: [1, ~]\n    q: \"12\"\n"),
+        canonical(
+            "overlay:\n  name: o\n  options:\n    f: 1.0\n    g: 1e6\n    h: 0.00001\n    i: 0x1F\n    t: 2024-01-02\n    s: 'yes'\n    e: {}\n    l: []\n    n: [1, ~]\n    q: \"12\"\n"
+        ),
         "overlay:\n    image: \"\"\n    name: o\n    options:\n        e: {}\n        f: 1\n        g: 1e+06\n        h: 1e-05\n        i: 31\n        l: []\n        'n':\n            - 1\n            - null\n        q: \"12\"\n        s: 'yes'\n        t: \"2024-01-02\"\ncustomization: {}\n"
     );
 }
@@ -109,7 +128,9 @@ fn overlay_option_values_keep_their_types() {
 #[test]
 fn nested_option_keys_of_mixed_types_sort_like_go() {
     assert_eq!(
-        canonical("overlay:\n  name: o\n  options:\n    m: {b: 1, 10: x, 2: w, true: z, a10: 1, a9: 2, ~: 0}\n"),
+        canonical(
+            "overlay:\n  name: o\n  options:\n    m: {b: 1, 10: x, 2: w, true: z, a10: 1, a9: 2, ~: 0}\n"
+        ),
         "overlay:\n    image: \"\"\n    name: o\n    options:\n        m:\n            true: z\n            2: w\n            10: x\n            null: 0\n            a9: 2\n            a10: 1\n            b: 1\ncustomization: {}\n"
     );
 }
@@ -117,15 +138,28 @@ fn nested_option_keys_of_mixed_types_sort_like_go() {
 #[test]
 fn problems_name_line_and_field() {
     let p = problems("customization:\n  extraKernelArg: [a]\n");
-    assert_eq!((p[0].line, p[0].field.as_str()), (2, "customization.extraKernelArg"));
-    assert!(p[0].message.contains("did you mean `extraKernelArgs`"), "{}", p[0].message);
+    assert_eq!(
+        (p[0].line, p[0].field.as_str()),
+        (2, "customization.extraKernelArg")
+    );
+    assert!(
+        p[0].message.contains("did you mean `extraKernelArgs`"),
+        "{}",
+        p[0].message
+    );
 
     let p = problems("customization:\n  meta:\n    - key: 256\n      value: x\n");
-    assert_eq!((p[0].line, p[0].field.as_str()), (3, "customization.meta[0].key"));
+    assert_eq!(
+        (p[0].line, p[0].field.as_str()),
+        (3, "customization.meta[0].key")
+    );
     assert!(p[0].message.contains("0 to 255"), "{}", p[0].message);
 
     let p = problems("customization:\n  meta:\n    - {key: \"10\", value: x}\n");
-    assert_eq!(p[0].field, "customization.meta[0].key", "a quoted number is a string");
+    assert_eq!(
+        p[0].field, "customization.meta[0].key",
+        "a quoted number is a string"
+    );
 
     let p = problems("customization:\n  bootloader: auto\n");
     assert!(p[0].message.contains("dual-boot"), "{}", p[0].message);
@@ -141,7 +175,11 @@ fn problems_name_line_and_field() {
     assert_eq!(p[0].field, "customization.diskImage.sectorSize");
 
     let p = problems("customization: [a]");
-    assert!(p[0].message.contains("expected a mapping"), "{}", p[0].message);
+    assert!(
+        p[0].message.contains("expected a mapping"),
+        "{}",
+        p[0].message
+    );
 
     let p = problems("customization: {extraKernelArgs: [[a]]}");
     assert_eq!(p[0].field, "customization.extraKernelArgs[0]");

@@ -29,12 +29,18 @@ pub struct Mark {
 
 #[derive(Clone, Debug)]
 pub enum Kind {
-    Scalar { value: String, style: Style },
+    Scalar {
+        value: String,
+        style: Style,
+    },
     Sequence(Vec<Node>),
     Mapping(Vec<(Node, Node)>),
     /// `*name`: decoded as the anchored node; kept distinct because the duplicate-key check
     /// compares aliases by name, not by what they point at.
-    Alias { name: String, target: Rc<Node> },
+    Alias {
+        name: String,
+        target: Rc<Node>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -134,10 +140,14 @@ impl Builder<'_, '_> {
                 (anchor, Node { kind, tag, mark })
             }
             EventKind::Alias { name } => {
-                let target = self.anchors.get(&name).cloned().ok_or_else(|| SyntaxError {
-                    mark,
-                    message: format!("unknown anchor '{name}' referenced"),
-                })?;
+                let target = self
+                    .anchors
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| SyntaxError {
+                        mark,
+                        message: format!("unknown anchor '{name}' referenced"),
+                    })?;
                 self.expanded += count_nodes(&target);
                 if self.expanded > MAX_EXPANDED_NODES {
                     return Err(SyntaxError {
@@ -184,7 +194,6 @@ impl Node {
             _ => self,
         }
     }
-
 }
 
 fn internal(mark: Mark, message: &str) -> SyntaxError {

@@ -1,0 +1,226 @@
+//! The Image Factory's API: the catalogue preflight (is the Talos version listed, does every
+//! extension exist for it) and schematic registration, whose answer must agree with the ID
+//! `--dry-run` promised.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::http::{self, Client, Failure};
+use crate::manifest::Extension;
+use crate::plan::Plan;
+use crate::schematic::closest;
+use crate::talos::{FactoryUrl, TalosVersion, is_sha256_hex};
+
+pub struct Factory<'c> {
+    client: &'c Client,
+    base: String,
+}
+
+#[derive(Deserialize)]
+struct Registered {
+    id: Option<serde_json::Value>,
+    schematic: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CatalogueExtension {
+    name: String,
+    #[serde(rename = "ref", default)]
+    reference: String,
+    #[serde(default)]
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct CatalogueOverlay {
+    name: String,
+    #[serde(default)]
+    image: String,
+}
+
+impl<'c> Factory<'c> {
+    pub fn new(client: &'c Client, factory: &FactoryUrl) -> Factory<'c> {
+        Factory {
+            client,
+            base: factory.base.clone(),
+        }
+    }
+
+    /// Checks what the factory would only refuse minutes into a build: the Talos version is
+    /// listed and every extension (and the overlay) exists for it. Returns the catalogue's
+    /// entry for each extension, in the schematic's order, for the manifest.
+    pub fn preflight(&self, plan: &Plan) -> anyhow::Result<Vec<Extension>> {
+        let version = plan.talos_version.to_string();
+        let versions: Vec<String> = self.get_json("/versions", "the factory's Talos versions")?;
+        if !versions.contains(&version) {
+            let same_line: Vec<&String> = versions
+                .iter()
+                .filter(|v| {
+                    TalosVersion::parse(v)
+                        .is_ok_and(|v| v.minor_line() == plan.talos_version.minor_line())
+                })
+                .collect();
+            let nearest: Vec<&str> = same_line.iter().rev().take(5).map(|v| v.as_str()).collect();
+            bail!(
+                "Talos {version} is not listed by {}/versions{}; set talos.version in release.yaml or pass --talos-version",
+                self.base,
+                if nearest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (newest of that line: {})", nearest.join(", "))
+                }
+            );
+        }
+
+        let wanted = &plan.schematic.customization.official_extensions;
+        let mut extensions = Vec::new();
+        if !wanted.is_empty() {
+            let path = format!("/version/{version}/extensions/official");
+            let catalogue: Vec<CatalogueExtension> = self.get_json(
+                &path,
+                &format!("the official extensions for Talos {version}"),
+            )?;
+            let names: Vec<&str> = catalogue.iter().map(|e| e.name.as_str()).collect();
+            let mut missing = Vec::new();
+            for name in wanted {
+                match catalogue.iter().find(|e| &e.name == name) {
+                    Some(e) => extensions.push(Extension {
+                        name: e.name.clone(),
+                        reference: e.reference.clone(),
+                        digest: e.digest.clone(),
+                    }),
+                    None => missing.push(match closest(name, &names) {
+                        Some(close) => format!("{name} (did you mean {close}?)"),
+                        None => name.clone(),
+                    }),
+                }
+            }
+            if !missing.is_empty() {
+                bail!(
+                    "{}: extension(s) not in the factory's catalogue for Talos {version}: {}; fix systemExtensions.officialExtensions",
+                    plan.schematic_path,
+                    missing.join(", ")
+                );
+            }
+        }
+
+        let overlay = &plan.schematic.overlay;
+        if !overlay.name.is_empty() || !overlay.image.is_empty() {
+            let path = format!("/version/{version}/overlays/official");
+            let catalogue: Vec<CatalogueOverlay> =
+                self.get_json(&path, &format!("the official overlays for Talos {version}"))?;
+            if !catalogue
+                .iter()
+                .any(|o| o.name == overlay.name && o.image == overlay.image)
+            {
+                let names: Vec<&str> = catalogue.iter().map(|o| o.name.as_str()).collect();
+                bail!(
+                    "{}: overlay {} ({}) is not in the factory's catalogue for Talos {version}{}",
+                    plan.schematic_path,
+                    overlay.name,
+                    overlay.image,
+                    closest(&overlay.name, &names)
+                        .map(|c| format!(" (did you mean {c}?)"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        Ok(extensions)
+    }
+
+    /// Registers the schematic and checks the factory's ID (and canonical form, where it
+    /// sends one) against ours: a release must not silently change what `--dry-run` showed.
+    pub fn register(&self, plan: &Plan) -> anyhow::Result<String> {
+        let url = format!("{}/schematics", self.base);
+        let what = format!("registering schematic {}", plan.schematic_path);
+        let body = self.client.with_retries(&what, || {
+            let response = self
+                .client
+                .direct
+                .post(&url)
+                .header("Content-Type", "application/yaml")
+                .send(plan.schematic_text.as_bytes())
+                .map_err(|e| http::transport_failure("POST", &url, e))?;
+            if !response.status().is_success() {
+                return Err(http::status_failure("POST", &url, response));
+            }
+            http::read_small_body(response, "the factory's answer")
+        })?;
+        let answer: Registered = serde_json::from_slice(&body).with_context(|| {
+            format!("{what}: POST {url} did not answer JSON: {}", excerpt(&body))
+        })?;
+        let id = match answer.id {
+            Some(serde_json::Value::String(id)) => id,
+            Some(other) => bail!(
+                "{what}: the factory's `id` is not a string: {}",
+                excerpt(other.to_string().as_bytes())
+            ),
+            None => bail!(
+                "{what}: the factory answered without an `id`: {}",
+                excerpt(&body)
+            ),
+        };
+        if !is_sha256_hex(&id) {
+            bail!(
+                "{what}: the factory's ID {:?} is not 64 lowercase hex characters; refusing to use it in URLs or paths",
+                excerpt(id.as_bytes())
+            );
+        }
+        if id != plan.schematic_id {
+            bail!(
+                "{what}: the factory assigned ID {id}, but the offline ID (shown by --dry-run) is {}.\n\
+                 The factory's canonical form of this schematic and ours disagree, so the release stops here rather than change the ID --dry-run promised. \
+                 Please report it with the schematic attached.",
+                plan.schematic_id
+            );
+        }
+        if let Some(theirs) = answer.schematic
+            && theirs != plan.canonical_schematic
+        {
+            bail!(
+                "{what}: the factory's canonical YAML differs from ours although the IDs match:\n--- factory\n{theirs}--- ours\n{}",
+                plan.canonical_schematic
+            );
+        }
+        Ok(id)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.base);
+        let body = self.client.with_retries(&format!("fetching {what}"), || {
+            let response = self
+                .client
+                .following
+                .get(&url)
+                .header("Accept", "application/json")
+                .call()
+                .map_err(|e| http::transport_failure("GET", &url, e))?;
+            if !response.status().is_success() {
+                return Err(http::status_failure("GET", &url, response));
+            }
+            http::read_small_body(response, what).map_err(|f| match f {
+                Failure::Transient(e) | Failure::Permanent(e) => Failure::Transient(e),
+            })
+        })?;
+        serde_json::from_slice(&body).with_context(|| {
+            format!(
+                "GET {url}: not the JSON expected for {what}: {}",
+                excerpt(&body)
+            )
+        })
+    }
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 200 {
+        format!("{}…", line.chars().take(200).collect::<String>())
+    } else {
+        line
+    }
+}

@@ -1,0 +1,304 @@
+//! `cargo xtask image`: from the committed intent to a recorded release. The pipeline is
+//! plan → register → download → pin installer → record; `--dry-run` stops after the plan and
+//! touches neither the network nor the disk.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::channel::Channel;
+use crate::fsutil::write_atomic;
+use crate::manifest::{Manifest, Resolved, Schema};
+use crate::plan::{Overrides, Plan};
+use crate::{download, factory, http, project, registry};
+
+/// Build (or, with --dry-run, show) a release: register the schematic with the Image Factory,
+/// download and hash the ISO, resolve the installer digest, write the release manifest and
+/// move the release channel.
+///
+/// Every flag overrides the same field of ee/appliance/release.yaml.
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    /// Show what a release would produce, offline: no network, nothing written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the manifest as JSON on stdout (with --dry-run: the planned one, unknown fields null).
+    #[arg(long)]
+    pub json: bool,
+    /// Schematic file, inside the repository [default: talos.schematic]
+    #[arg(long, value_name = "PATH")]
+    pub schematic: Option<PathBuf>,
+    /// Talos version, e.g. v1.12.11 [default: talos.version]
+    #[arg(long, value_name = "VERSION")]
+    pub talos_version: Option<String>,
+    /// Kubernetes version, e.g. v1.35.4 [default: kubernetes.version]
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Release version, SemVer without v, e.g. 1.4.0 [default: releaseVersion]
+    #[arg(long, value_name = "SEMVER")]
+    pub release_version: Option<String>,
+    /// Application version, SemVer [default: app.version]
+    #[arg(long, value_name = "SEMVER")]
+    pub app_version: Option<String>,
+    /// Application values profile [default: app.valuesProfile]
+    #[arg(long, value_name = "NAME")]
+    pub values_profile: Option<String>,
+    /// Release channel to move; must exist in ee/appliance/releases/channels [default: channel]
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
+    /// Image Factory base URL [default: factory]
+    #[arg(long, value_name = "URL", env = "TALOS_FACTORY_URL")]
+    pub factory_url: Option<String>,
+    /// Overwrite an existing manifest for this release version (recorded releases are kept otherwise).
+    #[arg(long)]
+    pub force: bool,
+    /// How long to wait for the factory to answer, in seconds: it builds images before the first byte.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub timeout: u64,
+    /// Attempts in all for a transient failure (connection error, timeout, 429, 5xx).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retries: u32,
+    /// Delay before the first retry, in milliseconds; doubles on each retry.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub retry_delay_ms: u64,
+    /// Give up on a download that receives nothing for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// Fail when the installer digest cannot be resolved, instead of recording the release without it.
+    #[arg(long)]
+    pub require_digest: bool,
+}
+
+impl ImageArgs {
+    pub fn run(self, root: &Path) -> anyhow::Result<()> {
+        let plan = Plan::build(root, &self.overrides())?;
+        for warning in &plan.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if self.dry_run {
+            return self.show_plan(&plan);
+        }
+        let manifest = self.release(&plan)?;
+        if self.json {
+            print!("{}", manifest.to_json());
+        }
+        Ok(())
+    }
+
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            schematic: self.schematic.clone(),
+            talos_version: self.talos_version.clone(),
+            kubernetes_version: self.kubernetes_version.clone(),
+            release_version: self.release_version.clone(),
+            app_version: self.app_version.clone(),
+            values_profile: self.values_profile.clone(),
+            channel: self.channel.clone(),
+            factory_url: self.factory_url.clone(),
+        }
+    }
+
+    fn show_plan(&self, plan: &Plan) -> anyhow::Result<()> {
+        if self.json {
+            let planned = Manifest::planned_json(plan, source_commit(&plan.root));
+            println!("{}", serde_json::to_string_pretty(&planned)?);
+            return Ok(());
+        }
+        let extensions = &plan.schematic.customization.official_extensions;
+        let manifest_state = if plan.path(&plan.manifest_path).exists() {
+            "exists: a real run refuses to overwrite it without --force"
+        } else {
+            "new"
+        };
+        println!(
+            "Release {} on channel {} (dry run: offline, nothing written)\n",
+            plan.release_version, plan.channel
+        );
+        let rows = [
+            ("schematic", plan.schematic_path.clone()),
+            (
+                "schematic ID",
+                format!("{} (computed offline)", plan.schematic_id),
+            ),
+            (
+                "extensions",
+                if extensions.is_empty() {
+                    "none".into()
+                } else {
+                    extensions.join(", ")
+                },
+            ),
+            ("Talos", plan.talos_version.to_string()),
+            ("Kubernetes", plan.kubernetes_version.clone()),
+            ("factory", plan.factory.base.clone()),
+            ("ISO URL", plan.iso_url.clone()),
+            ("installer image", plan.installer_image.clone()),
+            ("ISO would go to", plan.iso_path.clone()),
+            (
+                "manifest",
+                format!("{} ({manifest_state})", plan.manifest_path),
+            ),
+            (
+                "channel",
+                format!(
+                    "{} would point at {}",
+                    plan.channel_path, plan.release_version
+                ),
+            ),
+        ];
+        for (label, value) in rows {
+            println!("  {label:<16} {value}");
+        }
+        println!(
+            "\nNot consulted offline: the factory's version list and extension catalogue, the ISO, the installer digest."
+        );
+        Ok(())
+    }
+
+    /// The real run. Nothing is written until every network step has succeeded, and then
+    /// only through temporary files renamed into place: ISO, manifest, channel, in that order.
+    fn release(&self, plan: &Plan) -> anyhow::Result<Manifest> {
+        let manifest_file = plan.path(&plan.manifest_path);
+        if manifest_file.exists() && !self.force {
+            bail!(
+                "release {} is already recorded in {}; pick another --release-version, or pass --force to replace it",
+                plan.release_version,
+                plan.manifest_path
+            );
+        }
+        let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
+        let client = http::Client::new(http::Settings {
+            response_timeout: Duration::from_secs(self.timeout),
+            attempts: self.retries,
+            first_retry_delay: Duration::from_millis(self.retry_delay_ms),
+        });
+        let factory = factory::Factory::new(&client, &plan.factory);
+
+        let extensions = factory.preflight(plan)?;
+        factory.register(plan)?;
+        let iso = download::download_iso(
+            &client,
+            &plan.iso_url,
+            &plan.path(&plan.iso_path),
+            &plan.iso_path,
+            Duration::from_secs(self.stall_timeout),
+        )?;
+        let digest = self.installer_digest(&client, plan)?;
+
+        let resolved = Resolved {
+            generated_at: generated_at()?,
+            iso_sha256: iso.sha256.clone(),
+            iso_size: iso.size,
+            installer_digest: digest,
+            extensions,
+            source_commit: source_commit(&plan.root),
+        };
+        let manifest = Manifest::record(plan, &resolved);
+        let record = || -> anyhow::Result<()> {
+            let value = serde_json::to_value(&manifest)?;
+            let mut problems = schema.problems(&value);
+            problems.extend(manifest.consistency_problems(&plan.release_version));
+            if !problems.is_empty() {
+                bail!(
+                    "refusing to write a manifest that fails {}: {} (this is a bug in xtask)",
+                    project::RELEASE_SCHEMA,
+                    problems.join("; ")
+                );
+            }
+            write_atomic(&manifest_file, manifest.to_json().as_bytes())
+                .with_context(|| format!("writing {}", plan.manifest_path))?;
+            let channel = Channel {
+                channel: plan.channel.clone(),
+                release_version: Some(plan.release_version.clone()),
+                updated_at: Some(resolved.generated_at.clone()),
+            };
+            write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
+                .with_context(|| format!("moving channel {}", plan.channel_path))
+        };
+        if let Err(error) = record() {
+            // The ISO is only worth keeping with a manifest that names its hash.
+            let _ = std::fs::remove_file(plan.path(&plan.iso_path));
+            return Err(error);
+        }
+        eprintln!(
+            "recorded release {}: {} (sha256 {}), installer {}{}; channel {} → {}",
+            plan.release_version,
+            plan.iso_path,
+            iso.sha256,
+            plan.installer_image,
+            manifest
+                .os
+                .installer
+                .digest
+                .as_ref()
+                .map(|d| format!("@{d}"))
+                .unwrap_or_default(),
+            plan.channel,
+            plan.release_version
+        );
+        Ok(manifest)
+    }
+
+    fn installer_digest(
+        &self,
+        client: &http::Client,
+        plan: &Plan,
+    ) -> anyhow::Result<Option<String>> {
+        let repository = crate::talos::installer_repository(
+            &plan.schematic_id,
+            &plan.talos_version,
+            &plan.platform,
+        );
+        match registry::resolve_digest(
+            client,
+            &plan.factory.base,
+            &repository,
+            &plan.talos_version.to_string(),
+        ) {
+            Ok(digest) => Ok(Some(digest)),
+            Err(error) if !self.require_digest => {
+                eprintln!(
+                    "warning: installer digest of {} not resolved, so the manifest omits it: {error:#} (pass --require-digest to make this an error)",
+                    plan.installer_image
+                );
+                Ok(None)
+            }
+            Err(error) => Err(error.context(format!(
+                "resolving the digest of {} (--require-digest)",
+                plan.installer_image
+            ))),
+        }
+    }
+}
+
+/// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.
+fn generated_at() -> anyhow::Result<String> {
+    let now = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(epoch) => {
+            let seconds: i64 = epoch.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds")
+            })?;
+            time::OffsetDateTime::from_unix_timestamp(seconds)
+                .context("SOURCE_DATE_EPOCH is out of range")?
+        }
+        Err(_) => time::OffsetDateTime::now_utc(),
+    };
+    let now = now
+        .replace_nanosecond(0)
+        .expect("zero nanoseconds is valid");
+    Ok(now.format(&time::format_description::well_known::Rfc3339)?)
+}
+
+/// The commit the release is cut from, or `None` outside a git checkout.
+fn source_commit(root: &Path) -> Option<String> {
+    let shell = xshell::Shell::new().ok()?;
+    shell.change_dir(root);
+    let commit = xshell::cmd!(shell, "git rev-parse --verify HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())).then_some(commit)
+}

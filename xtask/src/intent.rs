@@ -1,0 +1,130 @@
+//! The release intent, `ee/appliance/release.yaml`: the pinned inputs a release is cut from.
+//! Parsed strictly (unknown keys are errors, with their line); field rules live here.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::talos::{FactoryUrl, TalosVersion, check_kubernetes_version, check_name, check_semver};
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Intent {
+    pub release_version: String,
+    pub channel: String,
+    pub talos: TalosIntent,
+    pub kubernetes: KubernetesIntent,
+    pub os: OsIntent,
+    pub app: AppIntent,
+    pub factory: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TalosIntent {
+    pub version: String,
+    /// Repository-relative path of the schematic.
+    pub schematic: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesIntent {
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OsIntent {
+    pub platform: String,
+    pub architecture: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppIntent {
+    pub version: String,
+    pub values_profile: String,
+}
+
+impl Intent {
+    /// Reads and checks the intent file; `display` is its repository-relative name.
+    pub fn load(path: &Path, display: &str) -> anyhow::Result<Intent> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading release intent {display}"))?;
+        let intent: Intent = serde_yaml::from_str(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("{}:{}: ", l.line(), l.column()))
+                .unwrap_or_default();
+            anyhow::anyhow!("{display}:{at}{e}")
+        })?;
+        intent
+            .check()
+            .with_context(|| format!("{display}: invalid release intent"))?;
+        Ok(intent)
+    }
+
+    /// Field rules that the YAML shape alone does not enforce.
+    pub fn check(&self) -> anyhow::Result<()> {
+        check_semver("releaseVersion", &self.release_version)?;
+        check_name("channel", &self.channel)?;
+        TalosVersion::parse(&self.talos.version).context("talos.version")?;
+        check_kubernetes_version(&self.kubernetes.version).context("kubernetes.version")?;
+        check_name("os.platform", &self.os.platform)?;
+        check_architecture(&self.os.architecture)?;
+        check_semver("app.version", &self.app.version)?;
+        check_name("app.valuesProfile", &self.app.values_profile)?;
+        FactoryUrl::parse(&self.factory).context("factory")?;
+        Ok(())
+    }
+}
+
+pub fn check_architecture(arch: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        matches!(arch, "amd64" | "arm64"),
+        "invalid os.architecture {arch:?}: Talos images exist for amd64 and arm64"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "releaseVersion: 1.0.0\nchannel: beta\ntalos: {version: v1.12.11, schematic: s.yaml}\nkubernetes: {version: v1.35.4}\nos: {platform: metal, architecture: amd64}\napp: {version: 1.0.0, valuesProfile: appliance}\nfactory: https://factory.talos.dev\n";
+
+    fn parse(text: &str) -> anyhow::Result<Intent> {
+        let intent: Intent = serde_yaml::from_str(text)?;
+        intent.check()?;
+        Ok(intent)
+    }
+
+    #[test]
+    fn the_committed_shape_parses() {
+        assert_eq!(parse(GOOD).unwrap().talos.version, "v1.12.11");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let err = parse(&GOOD.replace("channel: beta", "channel: beta\nchanel: x")).unwrap_err();
+        assert!(err.to_string().contains("chanel"), "{err}");
+        for (from, to) in [
+            ("releaseVersion: 1.0.0", "releaseVersion: v1.0.0"),
+            ("version: v1.12.11", "version: 1.12"),
+            ("version: v1.35.4", "version: 1.35.4"),
+            ("architecture: amd64", "architecture: x86"),
+            (
+                "valuesProfile: appliance",
+                "valuesProfile: Appliance Profile",
+            ),
+            (
+                "factory: https://factory.talos.dev",
+                "factory: factory.talos.dev",
+            ),
+        ] {
+            assert!(parse(&GOOD.replace(from, to)).is_err(), "{to}");
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! The plan: the release intent with command-line overrides applied, checked, and turned into
+//! every name a release will have — schematic ID, ISO URL, installer image, file paths — all
+//! without touching the network. `--dry-run` prints it; a real run executes it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::intent::{Intent, check_architecture};
+use crate::project;
+use crate::schematic::Schematic;
+use crate::talos::{self, FactoryUrl, TalosVersion};
+
+/// Values given on the command line; each replaces the same field of `release.yaml`.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub schematic: Option<PathBuf>,
+    pub talos_version: Option<String>,
+    pub kubernetes_version: Option<String>,
+    pub release_version: Option<String>,
+    pub app_version: Option<String>,
+    pub values_profile: Option<String>,
+    pub channel: Option<String>,
+    pub factory_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub root: PathBuf,
+    pub release_version: String,
+    pub channel: String,
+    pub talos_version: TalosVersion,
+    pub kubernetes_version: String,
+    pub platform: String,
+    pub architecture: String,
+    pub app_version: String,
+    pub values_profile: String,
+    pub factory: FactoryUrl,
+    /// Repository-relative.
+    pub schematic_path: String,
+    pub schematic: Schematic,
+    /// The file as written: what is sent to the factory, which judges it itself.
+    pub schematic_text: String,
+    pub canonical_schematic: String,
+    pub schematic_id: String,
+    pub iso_url: String,
+    pub installer_image: String,
+    /// Repository-relative paths of what a run writes.
+    pub iso_path: String,
+    pub manifest_path: String,
+    pub channel_path: String,
+    /// Things worth saying that do not stop a release (an unknown Talos minor, say).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn build(root: &Path, overrides: &Overrides) -> anyhow::Result<Plan> {
+        let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
+        Plan::from_intent(root, intent, overrides)
+    }
+
+    pub fn from_intent(root: &Path, intent: Intent, o: &Overrides) -> anyhow::Result<Plan> {
+        let pick = |flag: &Option<String>, field: String| flag.clone().unwrap_or(field);
+        let release_version = pick(&o.release_version, intent.release_version);
+        talos::check_semver("release version (--release-version)", &release_version)?;
+        let channel = pick(&o.channel, intent.channel);
+        talos::check_name("channel (--channel)", &channel)?;
+        let talos_version = TalosVersion::parse(&pick(&o.talos_version, intent.talos.version))
+            .context("--talos-version / talos.version")?;
+        let kubernetes_version = pick(&o.kubernetes_version, intent.kubernetes.version);
+        talos::check_kubernetes_version(&kubernetes_version)
+            .context("--kubernetes-version / kubernetes.version")?;
+        let warnings: Vec<String> =
+            talos::kubernetes_supported(&talos_version, &kubernetes_version)
+                .context("--kubernetes-version / kubernetes.version")?
+                .into_iter()
+                .collect();
+        let app_version = pick(&o.app_version, intent.app.version);
+        talos::check_semver("app version (--app-version)", &app_version)?;
+        let values_profile = pick(&o.values_profile, intent.app.values_profile);
+        talos::check_name("values profile (--values-profile)", &values_profile)?;
+        let factory = FactoryUrl::parse(&pick(&o.factory_url, intent.factory))
+            .context("--factory-url / TALOS_FACTORY_URL / factory")?;
+        let platform = intent.os.platform;
+        let architecture = intent.os.architecture;
+        check_architecture(&architecture)?;
+
+        let channel_path = project::channel_path(&channel);
+        if !root.join(&channel_path).is_file() {
+            bail!(
+                "unknown channel {channel:?}: {channel_path} does not exist (channels: {})",
+                existing_channels(root).join(", ")
+            );
+        }
+
+        let schematic_path = match &o.schematic {
+            Some(path) => project::relative(root, path).with_context(|| {
+                format!(
+                    "--schematic {}: the schematic must be inside the repository",
+                    path.display()
+                )
+            })?,
+            None => intent.talos.schematic,
+        };
+        let schematic_file = root.join(&schematic_path);
+        if !schematic_file.is_file() {
+            bail!(
+                "schematic {schematic_path} does not exist (set talos.schematic in {} or pass --schematic)",
+                project::INTENT
+            );
+        }
+        let schematic_text = std::fs::read_to_string(&schematic_file)
+            .with_context(|| format!("reading schematic {schematic_path}"))?;
+        let schematic = Schematic::from_text(&schematic_text, &schematic_path)?;
+        if !schematic
+            .customization
+            .embedded_machine_configuration
+            .is_empty()
+            && talos_version < TalosVersion::parse("v1.12.0").expect("constant version")
+        {
+            bail!(
+                "schematic {schematic_path}: embeddedMachineConfiguration needs Talos v1.12.0 or later, not {talos_version}"
+            );
+        }
+        if !schematic.owner.is_empty() && factory.is_public_factory() {
+            bail!(
+                "schematic {schematic_path}: `owner` is for Enterprise factories; {} answers 400 to it",
+                factory.base
+            );
+        }
+        let canonical_schematic = schematic.canonical_yaml();
+        let schematic_id = schematic.id();
+
+        Ok(Plan {
+            root: root.to_path_buf(),
+            iso_url: talos::iso_url(
+                &factory,
+                &schematic_id,
+                &talos_version,
+                &platform,
+                &architecture,
+            ),
+            installer_image: talos::installer_image(
+                &factory,
+                &schematic_id,
+                &talos_version,
+                &platform,
+            ),
+            iso_path: project::iso_path(&release_version, &platform, &architecture),
+            manifest_path: project::manifest_path(&release_version),
+            channel_path,
+            release_version,
+            channel,
+            talos_version,
+            kubernetes_version,
+            platform,
+            architecture,
+            app_version,
+            values_profile,
+            factory,
+            schematic_path,
+            schematic,
+            schematic_text,
+            canonical_schematic,
+            schematic_id,
+            warnings,
+        })
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+}
+
+fn existing_channels(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join(project::CHANNELS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,207 @@
+//! Resolving an installer image's digest from the factory's OCI registry (which lives on the
+//! factory's host and scheme): `HEAD /v2/<repository>/manifests/<tag>` with the manifest
+//! types in `Accept`. The factory answers 307 with the digest at the end of `Location`; a
+//! plain registry answers 200 with `Docker-Content-Digest`; one that wants a token answers 401
+//! with a Bearer challenge, answered anonymously.
+
+use anyhow::anyhow;
+use serde::Deserialize;
+
+use crate::http::{self, Client, Failure};
+use crate::talos::is_sha256_hex;
+
+/// Without these, a registry may answer 404 for OCI content, or give one platform's digest.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    token: Option<String>,
+    access_token: Option<String>,
+}
+
+/// The `sha256:<hex>` digest of `<registry>/<repository>:<tag>`.
+pub fn resolve_digest(
+    client: &Client,
+    registry_base: &str,
+    repository: &str,
+    tag: &str,
+) -> anyhow::Result<String> {
+    let url = format!("{registry_base}/v2/{repository}/manifests/{tag}");
+    client.with_retries(
+        &format!("resolving the digest of {repository}:{tag}"),
+        || {
+            let mut response = head(client, &url, None)?;
+            if response.status().as_u16() == 401 {
+                let challenge = header(&response, "www-authenticate").unwrap_or_default();
+                let token = anonymous_token(client, &challenge)?;
+                response = head(client, &url, Some(&token))?;
+            }
+            digest_from(&url, response)
+        },
+    )
+}
+
+fn head(
+    client: &Client,
+    url: &str,
+    token: Option<&str>,
+) -> Result<ureq::http::Response<ureq::Body>, Failure> {
+    let mut request = client.direct.head(url).header("Accept", MANIFEST_TYPES);
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    request
+        .call()
+        .map_err(|e| http::transport_failure("HEAD", url, e))
+}
+
+fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()
+        .map(str::to_string)
+}
+
+fn digest_from(url: &str, response: ureq::http::Response<ureq::Body>) -> Result<String, Failure> {
+    let status = response.status().as_u16();
+    let (source, value) = match status {
+        301 | 302 | 303 | 307 | 308 => {
+            let location = header(&response, "location").unwrap_or_default();
+            let tail = location.rsplit('/').next().unwrap_or_default().to_string();
+            ("Location", tail)
+        }
+        200 => (
+            "Docker-Content-Digest",
+            header(&response, "docker-content-digest").unwrap_or_default(),
+        ),
+        _ => return Err(http::status_failure("HEAD", url, response)),
+    };
+    match value.strip_prefix("sha256:") {
+        Some(hex) if is_sha256_hex(hex) => Ok(value),
+        _ => Err(Failure::Permanent(anyhow!(
+            "HEAD {url}: {status} without a sha256 digest in {source} (found {value:?})"
+        ))),
+    }
+}
+
+/// Answers a `Bearer realm=…,service=…,scope=…` challenge with an anonymous token.
+fn anonymous_token(client: &Client, challenge: &str) -> Result<String, Failure> {
+    let permanent = |m: String| Failure::Permanent(anyhow!(m));
+    let params = challenge
+        .strip_prefix("Bearer ")
+        .or_else(|| challenge.strip_prefix("bearer "))
+        .map(parse_challenge)
+        .ok_or_else(|| {
+            permanent(format!(
+                "the registry wants authentication this tool does not do: {challenge:?}"
+            ))
+        })?;
+    let realm = params
+        .iter()
+        .find(|(k, _)| k == "realm")
+        .map(|(_, v)| v.clone())
+        .filter(|r| r.starts_with("https://") || r.starts_with("http://"))
+        .ok_or_else(|| {
+            permanent(format!(
+                "the registry's Bearer challenge has no usable realm: {challenge:?}"
+            ))
+        })?;
+    let query: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "service" || k == "scope")
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
+    let url = if query.is_empty() {
+        realm
+    } else {
+        format!("{realm}?{}", query.join("&"))
+    };
+    let response = client
+        .following
+        .get(&url)
+        .call()
+        .map_err(|e| http::transport_failure("GET", &url, e))?;
+    if !response.status().is_success() {
+        return Err(http::status_failure("GET", &url, response));
+    }
+    let body = http::read_small_body(response, "the registry token")?;
+    let answer: TokenAnswer = serde_json::from_slice(&body)
+        .map_err(|e| permanent(format!("GET {url}: the token answer is not JSON: {e}")))?;
+    answer
+        .token
+        .or(answer.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            permanent(format!(
+                "GET {url}: the answer has no `token` or `access_token`"
+            ))
+        })
+}
+
+/// `key="value",key=value` pairs of an authentication challenge; commas inside quotes stay.
+fn parse_challenge(text: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, remainder) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        pairs.push((key, value.to_string()));
+        rest = remainder.trim_start_matches([',', ' ']);
+    }
+    pairs
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_keep_commas_inside_quotes() {
+        let pairs = parse_challenge(
+            r#"realm="http://127.0.0.1:1/token",service="registry",scope="repository:a/b:pull,push""#,
+        );
+        assert_eq!(
+            pairs,
+            vec![
+                ("realm".into(), "http://127.0.0.1:1/token".into()),
+                ("service".into(), "registry".into()),
+                ("scope".into(), "repository:a/b:pull,push".into()),
+            ]
+        );
+        assert_eq!(
+            percent_encode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
+    }
+}

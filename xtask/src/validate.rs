@@ -1,0 +1,256 @@
+//! `cargo xtask validate`: offline, fast, for pre-commit. Checks that the release intent,
+//! every schematic, both schemas, every manifest and every channel are valid and agree with
+//! each other. Reports every problem it finds, not just the first; needs no ISO on disk.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::bail;
+use clap::Args;
+
+use crate::channel::Channel;
+use crate::intent::Intent;
+use crate::manifest::{Manifest, Schema};
+use crate::project;
+use crate::schematic::Schematic;
+
+/// Check the appliance tree: intent, schematics, schemas, manifests and channels.
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Print each file checked, not only the problems.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Problems (which fail the run) and warnings (which do not), each naming its file.
+#[derive(Default)]
+struct Report {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    checked: Vec<String>,
+}
+
+impl Report {
+    fn error(&mut self, file: &str, message: impl std::fmt::Display) {
+        self.errors.push(format!("{file}: {message}"));
+    }
+}
+
+impl ValidateArgs {
+    pub fn run(self, root: &Path) -> anyhow::Result<()> {
+        let report = validate_tree(root);
+        if self.verbose {
+            for file in &report.checked {
+                println!("checked {file}");
+            }
+        }
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
+        }
+        for error in &report.errors {
+            eprintln!("invalid: {error}");
+        }
+        if !report.errors.is_empty() {
+            bail!(
+                "{} problem(s) in the appliance tree; fix the files named above",
+                report.errors.len()
+            );
+        }
+        println!(
+            "appliance tree is valid ({} files checked{})",
+            report.checked.len(),
+            if report.warnings.is_empty() {
+                String::new()
+            } else {
+                format!(", {} warning(s)", report.warnings.len())
+            }
+        );
+        Ok(())
+    }
+}
+
+fn validate_tree(root: &Path) -> Report {
+    let mut report = Report::default();
+
+    report.checked.push(project::INTENT.to_string());
+    let intent = match Intent::load(&root.join(project::INTENT), project::INTENT) {
+        Ok(intent) => Some(intent),
+        Err(e) => {
+            report.errors.push(format!("{e:#}"));
+            None
+        }
+    };
+
+    for path in files_in(root, project::SCHEMATICS_DIR, &["yaml", "yml", "json"]) {
+        report.checked.push(path.clone());
+        if let Err(e) = Schematic::load(&root.join(&path), &path) {
+            report.errors.push(format!("{e:#}"));
+        }
+    }
+
+    let release_schema = load_schema(root, project::RELEASE_SCHEMA, &mut report);
+    let channel_schema = load_schema(root, project::CHANNEL_SCHEMA, &mut report);
+
+    if let Some(intent) = &intent {
+        // The plan checks the pins against each other (schematic exists, channel exists,
+        // Kubernetes supported by the Talos minor) exactly as a release would.
+        match crate::plan::Plan::from_intent(root, intent.clone(), &Default::default()) {
+            Ok(plan) => report.warnings.extend(
+                plan.warnings
+                    .iter()
+                    .map(|w| format!("{}: {w}", project::INTENT)),
+            ),
+            Err(e) => report.error(project::INTENT, format!("{e:#}")),
+        }
+    }
+
+    let mut releases = BTreeSet::new();
+    for path in files_in(root, project::RELEASES_DIR, &["json"]) {
+        report.checked.push(path.clone());
+        let stem = path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&path)
+            .trim_end_matches(".json")
+            .to_string();
+        let Some(value) = read_json(root, &path, &mut report) else {
+            continue;
+        };
+        if let Some(schema) = &release_schema {
+            let problems = schema.problems(&value);
+            let valid = problems.is_empty();
+            for problem in problems {
+                report.error(&path, problem);
+            }
+            if !valid {
+                continue;
+            }
+        }
+        let manifest: Manifest = match serde_json::from_value(value) {
+            Ok(m) => m,
+            Err(e) => {
+                report.error(&path, e);
+                continue;
+            }
+        };
+        for problem in manifest.consistency_problems(&stem) {
+            report.error(&path, problem);
+        }
+        warn_if_schematic_changed(root, &path, &manifest, &mut report);
+        releases.insert(manifest.release_version);
+    }
+
+    for path in files_in(root, project::CHANNELS_DIR, &["json"]) {
+        report.checked.push(path.clone());
+        let stem = path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&path)
+            .trim_end_matches(".json")
+            .to_string();
+        let Some(value) = read_json(root, &path, &mut report) else {
+            continue;
+        };
+        if let Some(schema) = &channel_schema {
+            let problems = schema.problems(&value);
+            let valid = problems.is_empty();
+            for problem in problems {
+                report.error(&path, problem);
+            }
+            if !valid {
+                continue;
+            }
+        }
+        let channel: Channel = match serde_json::from_value(value) {
+            Ok(c) => c,
+            Err(e) => {
+                report.error(&path, e);
+                continue;
+            }
+        };
+        if channel.channel != stem {
+            report.error(
+                &path,
+                format!(
+                    "/channel: the file is {stem}.json but names channel {:?}",
+                    channel.channel
+                ),
+            );
+        }
+        if let Some(release) = &channel.release_version
+            && !releases.contains(release)
+        {
+            report.error(
+                &path,
+                format!("/releaseVersion: points at release {release}, but {} does not exist or is invalid", project::manifest_path(release)),
+            );
+        }
+    }
+    report
+}
+
+fn load_schema(root: &Path, path: &str, report: &mut Report) -> Option<Schema> {
+    report.checked.push(path.to_string());
+    match Schema::load(&root.join(path), path) {
+        Ok(schema) => Some(schema),
+        Err(e) => {
+            report.errors.push(format!("{e:#}"));
+            None
+        }
+    }
+}
+
+fn read_json(root: &Path, path: &str, report: &mut Report) -> Option<serde_json::Value> {
+    let text = match std::fs::read_to_string(root.join(path)) {
+        Ok(text) => text,
+        Err(e) => {
+            report.error(path, format!("cannot read: {e}"));
+            return None;
+        }
+    };
+    match serde_json::from_str(&text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            report.error(
+                path,
+                format!("{}:{}: not valid JSON: {e}", e.line(), e.column()),
+            );
+            None
+        }
+    }
+}
+
+/// A recorded release whose schematic file now has a different ID was cut from another
+/// schematic: not an error (history is history), but worth knowing before the next release.
+fn warn_if_schematic_changed(root: &Path, path: &str, manifest: &Manifest, report: &mut Report) {
+    let schematic_path = &manifest.talos.schematic_path;
+    let now = Schematic::load(&root.join(schematic_path), schematic_path).map(|s| s.id());
+    match now {
+        Ok(id) if id == manifest.talos.schematic_id => {}
+        Ok(id) => report.warnings.push(format!(
+            "{path}: release {} was cut from schematic {}, but {schematic_path} now has ID {id}; the next release will differ",
+            manifest.release_version, manifest.talos.schematic_id
+        )),
+        Err(_) => report.warnings.push(format!(
+            "{path}: release {} records schematic {schematic_path}, which no longer exists or no longer parses",
+            manifest.release_version
+        )),
+    }
+}
+
+/// Repository-relative paths of the files directly in `dir` with one of `extensions`, sorted.
+fn files_in(root: &Path, dir: &str, extensions: &[&str]) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let ext = name.rsplit_once('.')?.1;
+            (extensions.contains(&ext) && !name.starts_with('.')).then(|| format!("{dir}/{name}"))
+        })
+        .collect();
+    files.sort();
+    files
+}
