@@ -185,6 +185,8 @@ impl ImageArgs {
             &plan.iso_path,
             Duration::from_secs(self.stall_timeout),
         )?;
+        // From here on a failure must not leave an ISO that no manifest describes.
+        let iso_guard = RemoveOnDrop(plan.path(&plan.iso_path));
         let digest = self.installer_digest(&client, plan)?;
 
         let resolved = Resolved {
@@ -217,11 +219,8 @@ impl ImageArgs {
             write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
                 .with_context(|| format!("moving channel {}", plan.channel_path))
         };
-        if let Err(error) = record() {
-            // The ISO is only worth keeping with a manifest that names its hash.
-            let _ = std::fs::remove_file(plan.path(&plan.iso_path));
-            return Err(error);
-        }
+        record()?;
+        std::mem::forget(iso_guard);
         eprintln!(
             "recorded release {}: {} (sha256 {}), installer {}{}; channel {} → {}",
             plan.release_version,
@@ -270,6 +269,15 @@ impl ImageArgs {
                 plan.installer_image
             ))),
         }
+    }
+}
+
+/// Removes a file when dropped: the ISO is only worth keeping with a manifest naming its hash.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -1,0 +1,429 @@
+//! `cargo xtask image` against an in-process Image Factory on loopback: the happy path and
+//! every failure the design names, each leaving nothing behind.
+
+mod support;
+
+use support::*;
+
+const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
+const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";
+const BETA: &str = "ee/appliance/releases/channels/beta.json";
+
+fn run(tree: &Tree, factory: &Factory, extra: &[&str]) -> std::process::Output {
+    let url = factory.url();
+    let mut args = vec![
+        "image",
+        "--factory-url",
+        &url,
+        "--retry-delay-ms",
+        "10",
+        "--stall-timeout",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    tree.xtask(&args)
+}
+
+/// A failed run leaves the tree exactly as it was: no manifest, no ISO, no partial file, the
+/// channel unchanged.
+fn assert_untouched(tree: &Tree, before: &[String], beta: &str, output: &std::process::Output) {
+    assert!(
+        !output.status.success(),
+        "the run should fail: {}",
+        stderr(output)
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(tree.files(), before, "files were left behind or removed");
+    assert_eq!(tree.read(BETA), beta, "the channel moved");
+}
+
+#[test]
+fn a_release_records_the_served_bytes_and_moves_the_channel() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = run(&tree, &factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
+    assert_eq!(manifest["os"]["iso"]["size"], factory.iso.len());
+    assert_eq!(manifest["os"]["iso"]["localPath"], ISO);
+    assert_eq!(
+        manifest["os"]["iso"]["url"],
+        format!(
+            "{}/image/{APPLIANCE_ID}/{TALOS}/metal-amd64.iso",
+            factory.url()
+        )
+    );
+    assert_eq!(
+        manifest["os"]["installer"]["image"],
+        format!(
+            "127.0.0.1:{}/metal-installer/{APPLIANCE_ID}:{TALOS}",
+            factory.port
+        )
+    );
+    assert_eq!(manifest["os"]["installer"]["digest"], INSTALLER_DIGEST);
+    assert_eq!(manifest["talos"]["schematicId"], APPLIANCE_ID);
+    assert_eq!(manifest["talos"]["factoryUrl"], factory.url());
+    assert_eq!(
+        manifest["talos"]["extensions"][0]["name"],
+        "siderolabs/iscsi-tools"
+    );
+    assert_eq!(
+        manifest["generatedAt"], "2026-01-01T00:00:00Z",
+        "SOURCE_DATE_EPOCH is honoured"
+    );
+    assert_eq!(
+        std::fs::read(tree.path(ISO)).unwrap(),
+        *factory.iso,
+        "the ISO on disk is the served one"
+    );
+
+    let beta: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    assert_eq!(beta["releaseVersion"], "0.1.0");
+
+    let validate = tree.xtask(&["validate"]);
+    assert!(
+        validate.status.success(),
+        "validate after a release: {}",
+        stderr(&validate)
+    );
+    assert!(
+        !tree.files().iter().any(|f| f.contains(".partial")),
+        "temporary files remain"
+    );
+}
+
+#[test]
+fn the_same_inputs_give_the_same_manifest_bytes() {
+    let factory = Factory::start(Behaviour::default());
+    let (a, b) = (Tree::copy(), Tree::copy());
+    assert!(run(&a, &factory, &[]).status.success());
+    assert!(run(&b, &factory, &[]).status.success());
+    assert_eq!(a.read(MANIFEST), b.read(MANIFEST));
+}
+
+#[test]
+fn a_recorded_release_is_not_overwritten_without_force() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    assert!(run(&tree, &factory, &[]).status.success());
+    let recorded = tree.read(MANIFEST);
+    let before = tree.files();
+    let beta = tree.read(BETA);
+    let again = run(&tree, &factory, &[]);
+    assert_untouched(&tree, &before, &beta, &again);
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(tree.read(MANIFEST), recorded);
+    assert!(run(&tree, &factory, &["--force"]).status.success());
+}
+
+#[test]
+fn a_missing_schematic_fails_before_any_request() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    std::fs::remove_file(tree.path("ee/appliance/schematics/metal-amd64.yaml")).unwrap();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = run(&tree, &factory, &[]);
+    assert_untouched(&tree, &before, &beta, &output);
+    assert!(
+        stderr(&output).contains("schematics/metal-amd64.yaml does not exist"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(factory.requests.lock().unwrap().is_empty());
+}
+
+#[test]
+fn an_answer_without_an_id_fails() {
+    let behaviour = Behaviour {
+        register_answer: Some(r#"{"schematic":"x"}"#.into()),
+        ..Behaviour::default()
+    };
+    let factory = Factory::start(behaviour);
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = run(&tree, &factory, &[]);
+    assert_untouched(&tree, &before, &beta, &output);
+    assert!(
+        stderr(&output).contains("without an `id`"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!factory.saw("GET /image/"));
+}
+
+#[test]
+fn an_id_that_is_not_64_hex_is_refused() {
+    for id in [
+        "../../etc",
+        "613E1592B2DA41AE5E265E8789429F22E121AAB91CB4DEB6BC3C0B6262961245",
+        "abc",
+    ] {
+        let answer = format!(r#"{{"id":"{id}"}}"#);
+        let factory = Factory::start(Behaviour {
+            register_answer: Some(answer),
+            ..Behaviour::default()
+        });
+        let tree = Tree::copy();
+        let (before, beta) = (tree.files(), tree.read(BETA));
+        let output = run(&tree, &factory, &[]);
+        assert_untouched(&tree, &before, &beta, &output);
+        assert!(
+            stderr(&output).contains("not 64 lowercase hex"),
+            "{id}: {}",
+            stderr(&output)
+        );
+        assert!(!factory.saw("GET /image/"));
+    }
+}
+
+#[test]
+fn an_id_other_than_the_offline_one_stops_the_release() {
+    let other = "0".repeat(64);
+    let factory = Factory::start(Behaviour {
+        register_answer: Some(format!(r#"{{"id":"{other}"}}"#)),
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = run(&tree, &factory, &[]);
+    assert_untouched(&tree, &before, &beta, &output);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&other) && err.contains(APPLIANCE_ID),
+        "both IDs are shown: {err}"
+    );
+}
+
+#[test]
+fn iso_download_failures_leave_nothing() {
+    for (fault, expected) in [
+        (IsoFault::NotFound, "404"),
+        (IsoFault::CutMidBody, "gave up after 4 attempts"),
+        (IsoFault::Html, "not an ISO image"),
+        (IsoFault::Stall, "stalled"),
+    ] {
+        let factory = Factory::start(Behaviour {
+            iso_fault: fault.clone(),
+            ..Behaviour::default()
+        });
+        let tree = Tree::copy();
+        let (before, beta) = (tree.files(), tree.read(BETA));
+        let output = run(
+            &tree,
+            &factory,
+            &[
+                "--retries",
+                if fault == IsoFault::Stall { "1" } else { "4" },
+            ],
+        );
+        assert_untouched(&tree, &before, &beta, &output);
+        assert!(
+            stderr(&output).contains(expected),
+            "{fault:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn a_404_is_not_retried_but_a_500_is() {
+    let factory = Factory::start(Behaviour {
+        iso_fault: IsoFault::NotFound,
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    assert!(!run(&tree, &factory, &[]).status.success());
+    let isos = factory
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with("GET /image/"))
+        .count();
+    assert_eq!(isos, 1, "4xx must not be retried");
+
+    let factory = Factory::start(Behaviour {
+        iso_failures_first: 2,
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let output = run(&tree, &factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("attempt 1 of 4 failed"),
+        "{}",
+        stderr(&output)
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert_eq!(
+        manifest["os"]["iso"]["sha256"],
+        factory.iso_sha256(),
+        "the hash restarts on retry"
+    );
+}
+
+#[test]
+fn registry_answers_direct_and_with_a_bearer_challenge() {
+    for mode in [RegistryMode::Direct, RegistryMode::Bearer] {
+        let factory = Factory::start(Behaviour {
+            registry: mode.clone(),
+            ..Behaviour::default()
+        });
+        let tree = Tree::copy();
+        let output = run(&tree, &factory, &[]);
+        assert!(output.status.success(), "{mode:?}: {}", stderr(&output));
+        let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+        assert_eq!(
+            manifest["os"]["installer"]["digest"], INSTALLER_DIGEST,
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unresolvable_digest_is_recorded_as_absent_with_a_warning() {
+    let factory = Factory::start(Behaviour {
+        registry: RegistryMode::Missing,
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let output = run(&tree, &factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning: installer digest"),
+        "{}",
+        stderr(&output)
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert!(manifest["os"]["installer"].get("digest").is_none());
+
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = run(&tree, &factory, &["--require-digest"]);
+    assert_untouched(&tree, &before, &beta, &output);
+}
+
+#[test]
+fn an_installer_reference_that_cannot_be_derived_fails_in_the_plan() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = run(&tree, &factory, &["--talos-version", "latest"]);
+    assert_untouched(&tree, &before, &beta, &output);
+    assert!(
+        stderr(&output).contains("invalid Talos version \"latest\""),
+        "{}",
+        stderr(&output)
+    );
+    assert!(factory.requests.lock().unwrap().is_empty());
+}
+
+#[test]
+fn an_unknown_extension_fails_before_the_iso_is_requested() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    tree.write(
+        "ee/appliance/schematics/metal-amd64.yaml",
+        "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tool]\n",
+    );
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = run(&tree, &factory, &[]);
+    assert_untouched(&tree, &before, &beta, &output);
+    assert!(
+        stderr(&output).contains("did you mean siderolabs/iscsi-tools"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!factory.saw("GET /image/") && !factory.saw("POST /schematics"));
+}
+
+#[test]
+fn an_unlisted_talos_version_names_the_closest() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = run(&tree, &factory, &["--talos-version", "v1.12.99"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("v1.12.11, v1.12.10"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!factory.saw("GET /image/"));
+}
+
+#[test]
+fn dry_run_is_offline_and_writes_nothing() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let before = tree.files();
+    let output = tree.xtask(&["image", "--dry-run", "--factory-url", &factory.url()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!(
+            "{}/image/{APPLIANCE_ID}/{TALOS}/metal-amd64.iso",
+            factory.url()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "127.0.0.1:{}/metal-installer/{APPLIANCE_ID}:{TALOS}",
+            factory.port
+        )),
+        "{text}"
+    );
+    assert!(
+        factory.requests.lock().unwrap().is_empty(),
+        "dry-run made a request"
+    );
+    assert_eq!(tree.files(), before);
+
+    let json = tree.xtask(&[
+        "image",
+        "--dry-run",
+        "--json",
+        "--release-version",
+        "2.0.0-rc.1",
+    ]);
+    let planned: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(planned["releaseVersion"], "2.0.0-rc.1");
+    assert_eq!(planned["os"]["iso"]["sha256"], serde_json::Value::Null);
+    assert_eq!(
+        planned["os"]["iso"]["localPath"],
+        "ee/appliance/dist/2.0.0-rc.1/metal-amd64.iso"
+    );
+}
+
+#[test]
+fn bad_flags_fail_with_the_fix() {
+    let tree = Tree::copy();
+    for (args, expected) in [
+        (
+            vec!["image", "--dry-run", "--release-version", "v1.0"],
+            "SemVer without a leading v",
+        ),
+        (
+            vec!["image", "--dry-run", "--channel", "nightly"],
+            "channels: beta, stable",
+        ),
+        (
+            vec!["image", "--dry-run", "--kubernetes-version", "v1.29.0"],
+            "1.30.x through 1.35.x",
+        ),
+        (
+            vec!["image", "--dry-run", "--factory-url", "factory.talos.dev"],
+            "http(s)://host",
+        ),
+    ] {
+        let output = tree.xtask(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&output).contains(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! Test support: an in-process Image Factory on 127.0.0.1 that speaks the factory's protocol
+//! (schematics, versions, catalogue, images, OCI registry with 307/200/Bearer answers) with
+//! fault injection, and a scratch copy of the appliance tree for the binary to work on.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// The ID the factory assigns to the committed schematic (iscsi-tools, util-linux-tools):
+/// an anchor from shared/image-factory.md, not computed by the code under test.
+pub const APPLIANCE_ID: &str = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245";
+pub const TALOS: &str = "v1.12.11";
+pub const INSTALLER_DIGEST: &str =
+    "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum IsoFault {
+    None,
+    NotFound,
+    /// Sends the headers and half the body, then closes.
+    CutMidBody,
+    /// Answers 200 with an HTML page.
+    Html,
+    /// Sends half the body, then goes silent.
+    Stall,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegistryMode {
+    /// The factory's own answer: 307 to a backing registry.
+    Redirect,
+    /// A registry answering directly with Docker-Content-Digest.
+    Direct,
+    /// 401 with a Bearer challenge, then 200 with the token.
+    Bearer,
+    /// 404: the digest cannot be resolved.
+    Missing,
+}
+
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    /// The answer to POST /schematics: `Some(json)` is sent as is.
+    pub register_answer: Option<String>,
+    pub iso_fault: IsoFault,
+    /// Answer this many ISO requests with 500 first.
+    pub iso_failures_first: usize,
+    pub registry: RegistryMode,
+    pub versions: Vec<String>,
+    pub extensions: Vec<String>,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            register_answer: None,
+            iso_fault: IsoFault::None,
+            iso_failures_first: 0,
+            registry: RegistryMode::Redirect,
+            versions: ["v1.11.5", "v1.12.0", "v1.12.10", TALOS]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            extensions: [
+                "siderolabs/iscsi-tools",
+                "siderolabs/util-linux-tools",
+                "siderolabs/qemu-guest-agent",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        }
+    }
+}
+
+pub struct Factory {
+    pub port: u16,
+    pub iso: Arc<Vec<u8>>,
+    pub requests: Arc<Mutex<Vec<String>>>,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+    iso_requests: Arc<AtomicUsize>,
+}
+
+impl Factory {
+    pub fn start(behaviour: Behaviour) -> Factory {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().unwrap().port();
+        let factory = Factory {
+            port,
+            iso: Arc::new(make_iso(600 * 1024 + 123)),
+            requests: Arc::default(),
+            behaviour: Arc::new(Mutex::new(behaviour)),
+            iso_requests: Arc::default(),
+        };
+        let shared = (
+            factory.iso.clone(),
+            factory.requests.clone(),
+            factory.behaviour.clone(),
+            factory.iso_requests.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, port, &shared.0, &shared.1, &shared.2, &shared.3);
+                });
+            }
+        });
+        factory
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn iso_sha256(&self) -> String {
+        hex(&Sha256::digest(self.iso.as_slice()))
+    }
+
+    pub fn saw(&self, prefix: &str) -> bool {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.starts_with(prefix))
+    }
+}
+
+/// An "ISO": deterministic bytes with the ISO 9660 magic where a real one has it.
+pub fn make_iso(size: usize) -> Vec<u8> {
+    let mut state: u32 = 0x1234_5678;
+    let mut bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect();
+    bytes[0x8001..0x8006].copy_from_slice(b"CD001");
+    bytes
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn serve(
+    stream: TcpStream,
+    port: u16,
+    iso: &[u8],
+    requests: &Mutex<Vec<String>>,
+    behaviour: &Mutex<Behaviour>,
+    iso_requests: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
+    let mut headers = HashMap::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    requests.lock().unwrap().push(format!("{method} {path}"));
+    let b = behaviour.lock().unwrap().clone();
+    let mut out = stream;
+    let id_and_rest = path.strip_prefix("/image/");
+
+    match (method.as_str(), path.as_str()) {
+        ("POST", "/schematics") => {
+            let answer = b
+                .register_answer
+                .unwrap_or_else(|| format!(r#"{{"id":"{APPLIANCE_ID}"}}"#));
+            respond(
+                &mut out,
+                "201 Created",
+                &[("Content-Type", "application/json")],
+                answer.as_bytes(),
+            )
+        }
+        ("GET", "/versions") => respond(
+            &mut out,
+            "200 OK",
+            &[],
+            serde_json::to_string(&b.versions).unwrap().as_bytes(),
+        ),
+        ("GET", p) if p.ends_with("/extensions/official") => {
+            let list: Vec<serde_json::Value> = b
+                .extensions
+                .iter()
+                .map(|name| {
+                    serde_json::json!({
+                        "name": name,
+                        "ref": format!("ghcr.io/{name}:1.0.0"),
+                        "digest": format!("sha256:{}", hex(&Sha256::digest(name.as_bytes()))),
+                        "author": "Sidero Labs",
+                        "description": "test"
+                    })
+                })
+                .collect();
+            respond(
+                &mut out,
+                "200 OK",
+                &[],
+                serde_json::to_string(&list).unwrap().as_bytes(),
+            )
+        }
+        ("GET" | "HEAD", _) if id_and_rest.is_some() => {
+            let n = iso_requests.fetch_add(1, Ordering::SeqCst);
+            if n < b.iso_failures_first {
+                return respond(
+                    &mut out,
+                    "500 Internal Server Error",
+                    &[],
+                    b"image build failed: try again",
+                );
+            }
+            let expected = format!("/image/{APPLIANCE_ID}/{TALOS}/metal-amd64.iso");
+            if path != expected || b.iso_fault == IsoFault::NotFound {
+                return respond(&mut out, "404 Not Found", &[], b"404 page not found");
+            }
+            match b.iso_fault {
+                IsoFault::Html => respond(
+                    &mut out,
+                    "200 OK",
+                    &[("Content-Type", "text/html")],
+                    &[
+                        b"<html><body>".as_slice(),
+                        &vec![b'x'; 40_000],
+                        b"</body></html>",
+                    ]
+                    .concat(),
+                ),
+                IsoFault::CutMidBody | IsoFault::Stall => {
+                    write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-iso9660-image\r\nConnection: close\r\n\r\n",
+                        iso.len()
+                    )?;
+                    out.write_all(&iso[..iso.len() / 2])?;
+                    out.flush()?;
+                    if b.iso_fault == IsoFault::Stall {
+                        std::thread::sleep(Duration::from_secs(30));
+                    }
+                    Ok(())
+                }
+                _ => respond(
+                    &mut out,
+                    "200 OK",
+                    &[("Content-Type", "application/x-iso9660-image")],
+                    if method == "HEAD" { &[] } else { iso },
+                ),
+            }
+        }
+        ("GET", p) if p.starts_with("/token") => {
+            respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
+        }
+        ("HEAD", p) if p.starts_with("/v2/") => {
+            let expected = format!("/v2/metal-installer/{APPLIANCE_ID}/manifests/{TALOS}");
+            let accepts_oci = headers
+                .get("accept")
+                .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
+            if p != expected || !accepts_oci || b.registry == RegistryMode::Missing {
+                return respond(&mut out, "404 Not Found", &[], b"");
+            }
+            match b.registry {
+                RegistryMode::Redirect => {
+                    let location = format!(
+                        "https://registry.example.invalid/v2/metal-installer/{APPLIANCE_ID}/manifests/{INSTALLER_DIGEST}"
+                    );
+                    respond(
+                        &mut out,
+                        "307 Temporary Redirect",
+                        &[("Location", &location)],
+                        b"",
+                    )
+                }
+                RegistryMode::Bearer
+                    if headers.get("authorization").map(String::as_str)
+                        != Some("Bearer anonymous-token") =>
+                {
+                    let challenge = format!(
+                        r#"Bearer realm="http://127.0.0.1:{port}/token",service="registry",scope="repository:metal-installer/{APPLIANCE_ID}:pull""#
+                    );
+                    respond(
+                        &mut out,
+                        "401 Unauthorized",
+                        &[("WWW-Authenticate", &challenge)],
+                        b"",
+                    )
+                }
+                _ => respond(
+                    &mut out,
+                    "200 OK",
+                    &[("Docker-Content-Digest", INSTALLER_DIGEST)],
+                    b"",
+                ),
+            }
+        }
+        _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
+    }
+}
+
+fn respond(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    )?;
+    for (k, v) in headers {
+        write!(out, "{k}: {v}\r\n")?;
+    }
+    write!(out, "\r\n")?;
+    out.write_all(body)?;
+    out.flush()
+}
+
+/// A scratch copy of the committed appliance tree, removed on drop.
+pub struct Tree {
+    pub root: PathBuf,
+}
+
+impl Tree {
+    pub fn copy() -> Tree {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "xtask-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        copy_dir(
+            &repo_root().join("ee/appliance"),
+            &root.join("ee/appliance"),
+        );
+        let _ = std::fs::remove_dir_all(root.join("ee/appliance/dist"));
+        Tree { root }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+
+    pub fn write(&self, relative: &str, content: &str) {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Runs `cargo xtask <args>` on this tree.
+    pub fn xtask(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env("XTASK_PROJECT_ROOT", &self.root)
+            .env("SOURCE_DATE_EPOCH", "1767225600")
+            .env_remove("TALOS_FACTORY_URL")
+            .env("NO_PROXY", "127.0.0.1")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .output()
+            .expect("run xtask")
+    }
+
+    /// Every file below `ee/appliance`, for "nothing was left behind" checks.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        list(&self.root, &self.root, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn list(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            list(root, &path, out);
+        } else {
+            out.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
