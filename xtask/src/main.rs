@@ -40,7 +40,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Image(image::ImageArgs),
+    Image(Box<image::ImageArgs>),
     Validate(validate::ValidateArgs),
 }
 

@@ -254,7 +254,8 @@ pub fn installer_image(
 
 /// Kubernetes minors each Talos minor supports, from the Talos support matrix. One table,
 /// consulted by planning, `--dry-run` and `validate` alike.
-const KUBERNETES_SUPPORT: &[((u64, u64), (u64, u64), (u64, u64))] = &[
+type MinorLine = (u64, u64);
+const KUBERNETES_SUPPORT: &[(MinorLine, MinorLine, MinorLine)] = &[
     ((1, 10), (1, 28), (1, 33)),
     ((1, 11), (1, 29), (1, 34)),
     ((1, 12), (1, 30), (1, 35)),

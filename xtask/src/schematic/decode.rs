@@ -636,7 +636,7 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
         .bytes()
         .filter(|b| *b != b'\n' && *b != b'\r')
         .collect();
-    if symbols.len() % 4 != 0 {
+    if !symbols.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| -> Option<u32> {

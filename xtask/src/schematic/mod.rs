@@ -430,9 +430,10 @@ fn is_go_letter(c: char) -> bool {
     }
 }
 
-/// Go's `unicode.IsDigit` (category Nd), ASCII digits being the ones that occur in practice.
+/// Go's `unicode.IsDigit` (category Nd), for ASCII digits; other scripts' digits are not
+/// told apart here (std has no category table), which only matters for such option keys.
 fn is_go_digit(c: char) -> bool {
-    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric() && c.to_digit(10).is_some())
+    c.is_ascii_digit()
 }
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`, with YAML's spellings of the special values.

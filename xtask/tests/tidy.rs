@@ -1,0 +1,75 @@
+//! Keeps the repository honest, as rust-analyzer's tidy tests do: the committed tree
+//! validates, the test vectors match the shared ones, and the docs name only flags that exist.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn the_committed_tree_validates() {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "cargo xtask validate fails on the committed tree:\n{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn vendored_vectors_match_the_shared_ones() {
+    // CI lays shared/ beside the clone; where it is absent the copy stands alone.
+    let shared = repo_root().join("../shared/vectors/schematic-ids.json");
+    if let Ok(shared) = std::fs::read_to_string(shared) {
+        let copy = std::fs::read_to_string(repo_root().join("xtask/tests/data/schematic-ids.json"))
+            .unwrap();
+        assert_eq!(
+            copy, shared,
+            "xtask/tests/data/schematic-ids.json is stale: copy ../shared/vectors/schematic-ids.json"
+        );
+    }
+}
+
+#[test]
+fn docs_name_only_flags_that_exist() {
+    let help: String = ["image", "validate"]
+        .iter()
+        .map(|task| {
+            stdout(
+                &Command::new(env!("CARGO_BIN_EXE_xtask"))
+                    .args([task, "--help"])
+                    .output()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for doc in ["README.md", "docs/appliance-images.md"] {
+        let text = std::fs::read_to_string(repo_root().join(doc)).unwrap();
+        for word in text.split(|c: char| c.is_whitespace() || "`()[],|".contains(c)) {
+            let flag = word
+                .split('=')
+                .next()
+                .unwrap()
+                .trim_end_matches(['.', ':', ';']);
+            if flag.starts_with("--")
+                && flag.len() > 2
+                && flag[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-')
+            {
+                let known = help.contains(&format!("{flag} "))
+                    || help.contains(&format!("{flag}\n"))
+                    || ["--help", "--workspace", "--all-targets", "--check", "--all"]
+                        .contains(&flag);
+                assert!(
+                    known,
+                    "{doc} names {flag}, which `cargo xtask image|validate --help` does not know"
+                );
+            }
+        }
+    }
+}
