@@ -56,7 +56,7 @@ fn docs_name_only_flags_that_exist() {
                 .unwrap()
                 .trim_end_matches(['.', ':', ';']);
             if flag.starts_with("--")
-                && flag.len() > 2
+                && flag[2..].starts_with(|c: char| c.is_ascii_lowercase())
                 && flag[2..]
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c == '-')
