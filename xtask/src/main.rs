@@ -1,6 +1,7 @@
 //! `cargo xtask`: the appliance's image tooling. This file parses the command line, finds the
 //! project root and dispatches to one module per task.
 
+mod bench;
 mod channel;
 mod download;
 mod factory;
@@ -42,6 +43,7 @@ struct Cli {
 enum Command {
     Image(Box<image::ImageArgs>),
     Validate(validate::ValidateArgs),
+    BenchDownload(bench::BenchDownloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(args) => args.run(&root),
         Command::Validate(args) => args.run(&root),
+        Command::BenchDownload(args) => args.run(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,136 @@
+//! `cargo xtask bench-download`: measures the ISO download path (stream, hash, write, rename)
+//! against `curl -o FILE URL && sha256sum FILE` on a loopback server, and reports throughput,
+//! the ratio and our peak memory. A benchmark, not a test: figures go to docs/benchmarks.md.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::{download, http};
+
+/// Benchmark the ISO download path against curl + sha256sum on loopback.
+#[derive(Args, Debug)]
+pub struct BenchDownloadArgs {
+    /// Size of the served file, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Runs of each path; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+}
+
+impl BenchDownloadArgs {
+    pub fn run(self, _root: &Path) -> anyhow::Result<()> {
+        let size = self.size_mib * 1024 * 1024;
+        let url = serve(size)?;
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let client = http::Client::new(http::Settings {
+            response_timeout: Duration::from_secs(60),
+            attempts: 1,
+            first_retry_delay: Duration::from_millis(0),
+        });
+        let shell = xshell::Shell::new()?;
+        let curl_file = dir.join("curl.iso");
+        let mut ours = Duration::MAX;
+        let mut theirs = Duration::MAX;
+        for _ in 0..self.runs {
+            let start = Instant::now();
+            let got = download::download_iso(
+                &client,
+                &url,
+                &dir.join("ours.iso"),
+                "bench",
+                Duration::from_secs(30),
+            )?;
+            ours = ours.min(start.elapsed());
+            let start = Instant::now();
+            xshell::cmd!(shell, "curl -sS -o {curl_file} {url}")
+                .quiet()
+                .run()
+                .context("curl (install curl)")?;
+            let sum = xshell::cmd!(shell, "sha256sum {curl_file}")
+                .quiet()
+                .read()?;
+            theirs = theirs.min(start.elapsed());
+            if !sum.starts_with(&got.sha256) {
+                bail!(
+                    "the two paths disagree on the SHA-256: {} vs {sum}",
+                    got.sha256
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let rate = |d: Duration| size as f64 / d.as_secs_f64() / 1e6;
+        println!(
+            "file: {} MiB on {url}, best of {}",
+            self.size_mib, self.runs
+        );
+        println!(
+            "xtask download (stream + sha256 + write + rename): {:>8.1} MB/s  {:.2} s",
+            rate(ours),
+            ours.as_secs_f64()
+        );
+        println!(
+            "curl -o FILE URL && sha256sum FILE:                {:>8.1} MB/s  {:.2} s",
+            rate(theirs),
+            theirs.as_secs_f64()
+        );
+        println!(
+            "time ratio xtask / (curl + sha256sum): {:.2} (goal: at most 0.60)",
+            ours.as_secs_f64() / theirs.as_secs_f64()
+        );
+        println!(
+            "peak RSS of this process (server included): {} MiB (goal: under 32 MiB)",
+            peak_rss_mib().unwrap_or(0)
+        );
+        Ok(())
+    }
+}
+
+/// Serves `size` bytes shaped like an ISO to every GET, from one fixed buffer.
+fn serve(size: u64) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/image.iso", listener.local_addr()?);
+    let mut block = vec![0u8; 1024 * 1024];
+    for (i, b) in block.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    block[0x8001..0x8006].copy_from_slice(b"CD001");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let block = block.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut reader = BufReader::new(stream.try_clone()?);
+                let mut line = String::new();
+                while reader.read_line(&mut line)? > 2 {
+                    line.clear();
+                }
+                let mut out = stream;
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+                )?;
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(block.len() as u64) as usize;
+                    out.write_all(&block[..n])?;
+                    left -= n as u64;
+                }
+                Ok(())
+            });
+        }
+    });
+    Ok(url)
+}
+
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
