@@ -107,31 +107,11 @@ fn validate_tree(root: &Path) -> Report {
     let mut releases = BTreeSet::new();
     for path in files_in(root, project::RELEASES_DIR, &["json"]) {
         report.checked.push(path.clone());
-        let stem = path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&path)
-            .trim_end_matches(".json")
-            .to_string();
-        let Some(value) = read_json(root, &path, &mut report) else {
+        let stem = file_stem(&path);
+        let Some(manifest) =
+            read_checked::<Manifest>(root, &path, release_schema.as_ref(), &mut report)
+        else {
             continue;
-        };
-        if let Some(schema) = &release_schema {
-            let problems = schema.problems(&value);
-            let valid = problems.is_empty();
-            for problem in problems {
-                report.error(&path, problem);
-            }
-            if !valid {
-                continue;
-            }
-        }
-        let manifest: Manifest = match serde_json::from_value(value) {
-            Ok(m) => m,
-            Err(e) => {
-                report.error(&path, e);
-                continue;
-            }
         };
         for problem in manifest.consistency_problems(&stem) {
             report.error(&path, problem);
@@ -142,31 +122,11 @@ fn validate_tree(root: &Path) -> Report {
 
     for path in files_in(root, project::CHANNELS_DIR, &["json"]) {
         report.checked.push(path.clone());
-        let stem = path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&path)
-            .trim_end_matches(".json")
-            .to_string();
-        let Some(value) = read_json(root, &path, &mut report) else {
+        let stem = file_stem(&path);
+        let Some(channel) =
+            read_checked::<Channel>(root, &path, channel_schema.as_ref(), &mut report)
+        else {
             continue;
-        };
-        if let Some(schema) = &channel_schema {
-            let problems = schema.problems(&value);
-            let valid = problems.is_empty();
-            for problem in problems {
-                report.error(&path, problem);
-            }
-            if !valid {
-                continue;
-            }
-        }
-        let channel: Channel = match serde_json::from_value(value) {
-            Ok(c) => c,
-            Err(e) => {
-                report.error(&path, e);
-                continue;
-            }
         };
         if channel.channel != stem {
             report.error(
@@ -198,6 +158,35 @@ fn load_schema(root: &Path, path: &str, report: &mut Report) -> Option<Schema> {
             None
         }
     }
+}
+
+/// A JSON file read, checked against its schema (every violation reported with its pointer)
+/// and deserialised; `None` when any of that failed.
+fn read_checked<T: serde::de::DeserializeOwned>(
+    root: &Path,
+    path: &str,
+    schema: Option<&Schema>,
+    report: &mut Report,
+) -> Option<T> {
+    let value = read_json(root, path, report)?;
+    if let Some(schema) = schema {
+        let problems = schema.problems(&value);
+        if !problems.is_empty() {
+            for problem in problems {
+                report.error(path, problem);
+            }
+            return None;
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| report.error(path, e))
+        .ok()
+}
+
+/// `ee/appliance/releases/1.0.0.json` → `1.0.0`.
+fn file_stem(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.trim_end_matches(".json").to_string()
 }
 
 fn read_json(root: &Path, path: &str, report: &mut Report) -> Option<serde_json::Value> {
