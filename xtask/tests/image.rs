@@ -24,17 +24,20 @@ fn run(tree: &Tree, factory: &Factory, extra: &[&str]) -> std::process::Output {
     tree.xtask(&args)
 }
 
-/// A failed run leaves the tree exactly as it was: no manifest, no ISO, no partial file, the
-/// channel unchanged.
-fn assert_untouched(tree: &Tree, before: &[String], beta: &str, output: &std::process::Output) {
+/// Runs a release that must fail and checks that it leaves the tree exactly as it was: exit
+/// code 1, no manifest, no ISO, no partial file, the channel unchanged.
+fn fails_cleanly(tree: &Tree, factory: &Factory, extra: &[&str]) -> std::process::Output {
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = run(tree, factory, extra);
     assert!(
         !output.status.success(),
         "the run should fail: {}",
-        stderr(output)
+        stderr(&output)
     );
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(tree.files(), before, "files were left behind or removed");
     assert_eq!(tree.read(BETA), beta, "the channel moved");
+    output
 }
 
 #[test]
@@ -109,10 +112,7 @@ fn a_recorded_release_is_not_overwritten_without_force() {
     let tree = Tree::copy();
     assert!(run(&tree, &factory, &[]).status.success());
     let recorded = tree.read(MANIFEST);
-    let before = tree.files();
-    let beta = tree.read(BETA);
-    let again = run(&tree, &factory, &[]);
-    assert_untouched(&tree, &before, &beta, &again);
+    let again = fails_cleanly(&tree, &factory, &[]);
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert_eq!(tree.read(MANIFEST), recorded);
     assert!(run(&tree, &factory, &["--force"]).status.success());
@@ -123,9 +123,7 @@ fn a_missing_schematic_fails_before_any_request() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
     std::fs::remove_file(tree.path("ee/appliance/schematics/metal-amd64.yaml")).unwrap();
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = run(&tree, &factory, &[]);
-    assert_untouched(&tree, &before, &beta, &output);
+    let output = fails_cleanly(&tree, &factory, &[]);
     assert!(
         stderr(&output).contains("schematics/metal-amd64.yaml does not exist"),
         "{}",
@@ -142,9 +140,7 @@ fn an_answer_without_an_id_fails() {
     };
     let factory = Factory::start(behaviour);
     let tree = Tree::copy();
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = run(&tree, &factory, &[]);
-    assert_untouched(&tree, &before, &beta, &output);
+    let output = fails_cleanly(&tree, &factory, &[]);
     assert!(
         stderr(&output).contains("without an `id`"),
         "{}",
@@ -166,9 +162,7 @@ fn an_id_that_is_not_64_hex_is_refused() {
             ..Behaviour::default()
         });
         let tree = Tree::copy();
-        let (before, beta) = (tree.files(), tree.read(BETA));
-        let output = run(&tree, &factory, &[]);
-        assert_untouched(&tree, &before, &beta, &output);
+        let output = fails_cleanly(&tree, &factory, &[]);
         assert!(
             stderr(&output).contains("not 64 lowercase hex"),
             "{id}: {}",
@@ -186,9 +180,7 @@ fn an_id_other_than_the_offline_one_stops_the_release() {
         ..Behaviour::default()
     });
     let tree = Tree::copy();
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = run(&tree, &factory, &[]);
-    assert_untouched(&tree, &before, &beta, &output);
+    let output = fails_cleanly(&tree, &factory, &[]);
     let err = stderr(&output);
     assert!(
         err.contains(&other) && err.contains(APPLIANCE_ID),
@@ -209,8 +201,7 @@ fn iso_download_failures_leave_nothing() {
             ..Behaviour::default()
         });
         let tree = Tree::copy();
-        let (before, beta) = (tree.files(), tree.read(BETA));
-        let output = run(
+        let output = fails_cleanly(
             &tree,
             &factory,
             &[
@@ -218,7 +209,6 @@ fn iso_download_failures_leave_nothing() {
                 if fault == IsoFault::Stall { "1" } else { "4" },
             ],
         );
-        assert_untouched(&tree, &before, &beta, &output);
         assert!(
             stderr(&output).contains(expected),
             "{fault:?}: {}",
@@ -300,18 +290,19 @@ fn an_unresolvable_digest_is_recorded_as_absent_with_a_warning() {
     assert!(manifest["os"]["installer"].get("digest").is_none());
 
     let tree = Tree::copy();
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = run(&tree, &factory, &["--require-digest"]);
-    assert_untouched(&tree, &before, &beta, &output);
+    let output = fails_cleanly(&tree, &factory, &["--require-digest"]);
+    assert!(
+        stderr(&output).contains("(--require-digest)"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn an_installer_reference_that_cannot_be_derived_fails_in_the_plan() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = run(&tree, &factory, &["--talos-version", "latest"]);
-    assert_untouched(&tree, &before, &beta, &output);
+    let output = fails_cleanly(&tree, &factory, &["--talos-version", "latest"]);
     assert!(
         stderr(&output).contains("invalid Talos version \"latest\""),
         "{}",
@@ -328,9 +319,7 @@ fn an_unknown_extension_fails_before_the_iso_is_requested() {
         "ee/appliance/schematics/metal-amd64.yaml",
         "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tool]\n",
     );
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = run(&tree, &factory, &[]);
-    assert_untouched(&tree, &before, &beta, &output);
+    let output = fails_cleanly(&tree, &factory, &[]);
     assert!(
         stderr(&output).contains("did you mean siderolabs/iscsi-tools"),
         "{}",
