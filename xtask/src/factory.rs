@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::http::{self, Client, Failure};
+use crate::http::{self, Client};
 use crate::manifest::Extension;
 use crate::plan::Plan;
 use crate::schematic::closest;
@@ -202,9 +202,7 @@ impl<'c> Factory<'c> {
             if !response.status().is_success() {
                 return Err(http::status_failure("GET", &url, response));
             }
-            http::read_small_body(response, what).map_err(|f| match f {
-                Failure::Transient(e) | Failure::Permanent(e) => Failure::Transient(e),
-            })
+            http::read_small_body(response, what)
         })?;
         serde_json::from_slice(&body).with_context(|| {
             format!(

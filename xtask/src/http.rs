@@ -87,10 +87,22 @@ impl Client {
     }
 }
 
-/// Classifies a transport error: everything below HTTP may pass.
+/// Classifies a transport error: connection trouble and timeouts may pass; a malformed URL,
+/// a protocol violation or a TLS refusal will not.
 pub fn transport_failure(method: &str, url: &str, error: ureq::Error) -> Failure {
+    let transient = matches!(
+        error,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+    );
     let error = anyhow::Error::new(error).context(format!("{method} {url}"));
-    Failure::Transient(error)
+    if transient {
+        Failure::Transient(error)
+    } else {
+        Failure::Permanent(error)
+    }
 }
 
 /// Turns a non-success answer into a failure showing the status and a body excerpt;

@@ -186,7 +186,7 @@ impl ImageArgs {
             Duration::from_secs(self.stall_timeout),
         )?;
         // From here on a failure must not leave an ISO that no manifest describes.
-        let iso_guard = RemoveOnDrop(plan.path(&plan.iso_path));
+        let iso_guard = RemoveOnDrop(Some(plan.path(&plan.iso_path)));
         let digest = self.installer_digest(&client, plan)?;
 
         let resolved = Resolved {
@@ -220,7 +220,7 @@ impl ImageArgs {
                 .with_context(|| format!("moving channel {}", plan.channel_path))
         };
         record()?;
-        std::mem::forget(iso_guard);
+        iso_guard.keep();
         eprintln!(
             "recorded release {}: {} (sha256 {}), installer {}{}; channel {} → {}",
             plan.release_version,
@@ -273,11 +273,19 @@ impl ImageArgs {
 }
 
 /// Removes a file when dropped: the ISO is only worth keeping with a manifest naming its hash.
-struct RemoveOnDrop(PathBuf);
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
