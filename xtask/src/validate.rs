@@ -2,7 +2,7 @@
 //! every schematic, both schemas, every manifest and every channel are valid and agree with
 //! each other. Reports every problem it finds, not just the first; needs no ISO on disk.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::bail;
@@ -81,10 +81,15 @@ fn validate_tree(root: &Path) -> Report {
         }
     };
 
+    // Each schematic is parsed once; manifests are compared with these IDs.
+    let mut schematic_ids = BTreeMap::new();
     for path in files_in(root, project::SCHEMATICS_DIR, &["yaml", "yml", "json"]) {
         report.checked.push(path.clone());
-        if let Err(e) = Schematic::load(&root.join(&path), &path) {
-            report.errors.push(format!("{e:#}"));
+        match Schematic::load(&root.join(&path), &path) {
+            Ok(schematic) => {
+                schematic_ids.insert(path, schematic.id());
+            }
+            Err(e) => report.errors.push(format!("{e:#}")),
         }
     }
 
@@ -116,7 +121,7 @@ fn validate_tree(root: &Path) -> Report {
         for problem in manifest.consistency_problems(&stem) {
             report.error(&path, problem);
         }
-        warn_if_schematic_changed(root, &path, &manifest, &mut report);
+        warn_if_schematic_changed(root, &schematic_ids, &path, &manifest, &mut report);
         releases.insert(manifest.release_version);
     }
 
@@ -211,9 +216,20 @@ fn read_json(root: &Path, path: &str, report: &mut Report) -> Option<serde_json:
 
 /// A recorded release whose schematic file now has a different ID was cut from another
 /// schematic: not an error (history is history), but worth knowing before the next release.
-fn warn_if_schematic_changed(root: &Path, path: &str, manifest: &Manifest, report: &mut Report) {
+/// `schematic_ids` holds the IDs already computed for the schematics folder; a schematic kept
+/// elsewhere in the repository is read here.
+fn warn_if_schematic_changed(
+    root: &Path,
+    schematic_ids: &BTreeMap<String, String>,
+    path: &str,
+    manifest: &Manifest,
+    report: &mut Report,
+) {
     let schematic_path = &manifest.talos.schematic_path;
-    let now = Schematic::load(&root.join(schematic_path), schematic_path).map(|s| s.id());
+    let now = match schematic_ids.get(schematic_path) {
+        Some(id) => Ok(id.clone()),
+        None => Schematic::load(&root.join(schematic_path), schematic_path).map(|s| s.id()),
+    };
     match now {
         Ok(id) if id == manifest.talos.schematic_id => {}
         Ok(id) => report.warnings.push(format!(
