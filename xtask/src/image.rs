@@ -245,17 +245,7 @@ impl ImageArgs {
         client: &http::Client,
         plan: &Plan,
     ) -> anyhow::Result<Option<String>> {
-        let repository = crate::talos::installer_repository(
-            &plan.schematic_id,
-            &plan.talos_version,
-            &plan.platform,
-        );
-        match registry::resolve_digest(
-            client,
-            &plan.factory.base,
-            &repository,
-            &plan.talos_version.to_string(),
-        ) {
+        match registry::installer_digest(client, plan) {
             Ok(digest) => Ok(Some(digest)),
             Err(error) if !self.require_digest => {
                 eprintln!(

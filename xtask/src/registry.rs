@@ -8,7 +8,8 @@ use anyhow::anyhow;
 use serde::Deserialize;
 
 use crate::http::{self, Client, Failure};
-use crate::talos::is_sha256_hex;
+use crate::plan::Plan;
+use crate::talos::{self, is_sha256_hex};
 
 /// Without these, a registry may answer 404 for OCI content, or give one platform's digest.
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -19,8 +20,20 @@ struct TokenAnswer {
     access_token: Option<String>,
 }
 
+/// The digest of the plan's installer image, from the registry on the factory's host.
+pub fn installer_digest(client: &Client, plan: &Plan) -> anyhow::Result<String> {
+    let repository =
+        talos::installer_repository(&plan.schematic_id, &plan.talos_version, &plan.platform);
+    resolve_digest(
+        client,
+        &plan.factory.base,
+        &repository,
+        &plan.talos_version.to_string(),
+    )
+}
+
 /// The `sha256:<hex>` digest of `<registry>/<repository>:<tag>`.
-pub fn resolve_digest(
+fn resolve_digest(
     client: &Client,
     registry_base: &str,
     repository: &str,

@@ -9,26 +9,11 @@ const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";
 const BETA: &str = "ee/appliance/releases/channels/beta.json";
 
-fn run(tree: &Tree, factory: &Factory, extra: &[&str]) -> std::process::Output {
-    let url = factory.url();
-    let mut args = vec![
-        "image",
-        "--factory-url",
-        &url,
-        "--retry-delay-ms",
-        "10",
-        "--stall-timeout",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    tree.xtask(&args)
-}
-
 /// Runs a release that must fail and checks that it leaves the tree exactly as it was: exit
 /// code 1, no manifest, no ISO, no partial file, the channel unchanged.
 fn fails_cleanly(tree: &Tree, factory: &Factory, extra: &[&str]) -> std::process::Output {
     let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = run(tree, factory, extra);
+    let output = tree.image(factory, extra);
     assert!(
         !output.status.success(),
         "the run should fail: {}",
@@ -44,7 +29,7 @@ fn fails_cleanly(tree: &Tree, factory: &Factory, extra: &[&str]) -> std::process
 fn a_release_records_the_served_bytes_and_moves_the_channel() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let output = run(&tree, &factory, &[]);
+    let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
 
     let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
@@ -101,8 +86,8 @@ fn a_release_records_the_served_bytes_and_moves_the_channel() {
 fn the_same_inputs_give_the_same_manifest_bytes() {
     let factory = Factory::start(Behaviour::default());
     let (a, b) = (Tree::copy(), Tree::copy());
-    assert!(run(&a, &factory, &[]).status.success());
-    assert!(run(&b, &factory, &[]).status.success());
+    assert!(a.image(&factory, &[]).status.success());
+    assert!(b.image(&factory, &[]).status.success());
     assert_eq!(a.read(MANIFEST), b.read(MANIFEST));
 }
 
@@ -110,12 +95,12 @@ fn the_same_inputs_give_the_same_manifest_bytes() {
 fn a_recorded_release_is_not_overwritten_without_force() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    assert!(run(&tree, &factory, &[]).status.success());
+    assert!(tree.image(&factory, &[]).status.success());
     let recorded = tree.read(MANIFEST);
     let again = fails_cleanly(&tree, &factory, &[]);
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert_eq!(tree.read(MANIFEST), recorded);
-    assert!(run(&tree, &factory, &["--force"]).status.success());
+    assert!(tree.image(&factory, &["--force"]).status.success());
 }
 
 #[test]
@@ -224,7 +209,7 @@ fn a_404_is_not_retried_but_a_500_is() {
         ..Behaviour::default()
     });
     let tree = Tree::copy();
-    assert!(!run(&tree, &factory, &[]).status.success());
+    assert!(!tree.image(&factory, &[]).status.success());
     let isos = factory
         .requests
         .lock()
@@ -239,7 +224,7 @@ fn a_404_is_not_retried_but_a_500_is() {
         ..Behaviour::default()
     });
     let tree = Tree::copy();
-    let output = run(&tree, &factory, &[]);
+    let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("attempt 1 of 4 failed"),
@@ -262,7 +247,7 @@ fn registry_answers_direct_and_with_a_bearer_challenge() {
             ..Behaviour::default()
         });
         let tree = Tree::copy();
-        let output = run(&tree, &factory, &[]);
+        let output = tree.image(&factory, &[]);
         assert!(output.status.success(), "{mode:?}: {}", stderr(&output));
         let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
         assert_eq!(
@@ -279,7 +264,7 @@ fn an_unresolvable_digest_is_recorded_as_absent_with_a_warning() {
         ..Behaviour::default()
     });
     let tree = Tree::copy();
-    let output = run(&tree, &factory, &[]);
+    let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("warning: installer digest"),
@@ -332,7 +317,7 @@ fn an_unknown_extension_fails_before_the_iso_is_requested() {
 fn an_unlisted_talos_version_names_the_closest() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let output = run(&tree, &factory, &["--talos-version", "v1.12.99"]);
+    let output = tree.image(&factory, &["--talos-version", "v1.12.99"]);
     assert!(!output.status.success());
     assert!(
         stderr(&output).contains("v1.12.11, v1.12.10"),

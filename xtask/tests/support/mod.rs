@@ -56,6 +56,8 @@ pub struct Behaviour {
     pub registry: RegistryMode,
     pub versions: Vec<String>,
     pub extensions: Vec<String>,
+    /// What the registry answers for any installer (`sha256:<hex>`).
+    pub installer_digest: String,
 }
 
 impl Default for Behaviour {
@@ -77,6 +79,7 @@ impl Default for Behaviour {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            installer_digest: INSTALLER_DIGEST.into(),
         }
     }
 }
@@ -241,8 +244,10 @@ fn serve(
                     b"image build failed: try again",
                 );
             }
-            let expected = format!("/image/{APPLIANCE_ID}/{TALOS}/metal-amd64.iso");
-            if path != expected || b.iso_fault == IsoFault::NotFound {
+            let known = id_and_rest
+                .and_then(|rest| rest.split_once('/'))
+                .is_some_and(|(id, rest)| is_id(id) && rest == format!("{TALOS}/metal-amd64.iso"));
+            if !known || b.iso_fault == IsoFault::NotFound {
                 return respond(&mut out, "404 Not Found", &[], b"404 page not found");
             }
             match b.iso_fault {
@@ -270,10 +275,12 @@ fn serve(
                     }
                     Ok(())
                 }
-                _ => respond(
+                // HEAD announces the length GET would send, as the factory does.
+                _ => write_response(
                     &mut out,
                     "200 OK",
                     &[("Content-Type", "application/x-iso9660-image")],
+                    iso.len(),
                     if method == "HEAD" { &[] } else { iso },
                 ),
             }
@@ -282,17 +289,21 @@ fn serve(
             respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
         }
         ("HEAD", p) if p.starts_with("/v2/") => {
-            let expected = format!("/v2/metal-installer/{APPLIANCE_ID}/manifests/{TALOS}");
+            let id = p
+                .strip_prefix("/v2/metal-installer/")
+                .and_then(|rest| rest.strip_suffix(&format!("/manifests/{TALOS}")))
+                .unwrap_or_default();
             let accepts_oci = headers
                 .get("accept")
                 .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
-            if p != expected || !accepts_oci || b.registry == RegistryMode::Missing {
+            if !is_id(id) || !accepts_oci || b.registry == RegistryMode::Missing {
                 return respond(&mut out, "404 Not Found", &[], b"");
             }
             match b.registry {
                 RegistryMode::Redirect => {
                     let location = format!(
-                        "https://registry.example.invalid/v2/metal-installer/{APPLIANCE_ID}/manifests/{INSTALLER_DIGEST}"
+                        "https://registry.example.invalid/v2/metal-installer/{id}/manifests/{}",
+                        b.installer_digest
                     );
                     respond(
                         &mut out,
@@ -306,7 +317,7 @@ fn serve(
                         != Some("Bearer anonymous-token") =>
                 {
                     let challenge = format!(
-                        r#"Bearer realm="http://127.0.0.1:{port}/token",service="registry",scope="repository:metal-installer/{APPLIANCE_ID}:pull""#
+                        r#"Bearer realm="http://127.0.0.1:{port}/token",service="registry",scope="repository:metal-installer/{id}:pull""#
                     );
                     respond(
                         &mut out,
@@ -318,7 +329,7 @@ fn serve(
                 _ => respond(
                     &mut out,
                     "200 OK",
-                    &[("Docker-Content-Digest", INSTALLER_DIGEST)],
+                    &[("Docker-Content-Digest", &b.installer_digest)],
                     b"",
                 ),
             }
@@ -327,16 +338,30 @@ fn serve(
     }
 }
 
+/// A schematic ID as the factory writes them: 64 lowercase hex characters.
+fn is_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn respond(
     out: &mut TcpStream,
     status: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<()> {
+    write_response(out, status, headers, body.len(), body)
+}
+
+fn write_response(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, &str)],
+    content_length: usize,
+    body: &[u8],
+) -> std::io::Result<()> {
     write!(
         out,
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
+        "HTTP/1.1 {status}\r\nContent-Length: {content_length}\r\nConnection: close\r\n"
     )?;
     for (k, v) in headers {
         write!(out, "{k}: {v}\r\n")?;
@@ -395,6 +420,33 @@ impl Tree {
             .env_remove("ALL_PROXY")
             .output()
             .expect("run xtask")
+    }
+
+    /// Runs `cargo xtask image` against `factory`, with short retry delays and stall timeout.
+    pub fn image(&self, factory: &Factory, extra: &[&str]) -> Output {
+        let url = factory.url();
+        let mut args = vec![
+            "image",
+            "--factory-url",
+            &url,
+            "--retry-delay-ms",
+            "10",
+            "--stall-timeout",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        self.xtask(&args)
+    }
+
+    /// Every file below `ee/appliance` with its bytes, for "nothing was written" checks.
+    pub fn contents(&self) -> Vec<(String, Vec<u8>)> {
+        self.files()
+            .into_iter()
+            .map(|f| {
+                let bytes = std::fs::read(self.path(&f)).unwrap();
+                (f, bytes)
+            })
+            .collect()
     }
 
     /// Every file below `ee/appliance`, for "nothing was left behind" checks.
