@@ -45,6 +45,31 @@ pub fn download_iso(
     })
 }
 
+/// The ISO's size as the factory announces it to `HEAD`, for `--check`: the factory builds the
+/// image first (minutes, as for `GET`), then answers with its exact `Content-Length`.
+pub fn announced_size(client: &Client, url: &str) -> anyhow::Result<u64> {
+    client.with_retries(&format!("asking the size of {url}"), || {
+        let response = client
+            .following
+            .head(url)
+            .call()
+            .map_err(|e| http::transport_failure("HEAD", url, e))?;
+        if !response.status().is_success() {
+            return Err(http::status_failure("HEAD", url, response));
+        }
+        response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                Failure::Permanent(anyhow!(
+                    "HEAD {url}: {} without a Content-Length, so the ISO's size cannot be compared",
+                    response.status()
+                ))
+            })
+    })
+}
+
 fn attempt(
     client: &Client,
     url: &str,

@@ -1,6 +1,7 @@
 //! `cargo xtask image`: from the committed intent to a recorded release. The pipeline is
-//! plan → register → download → pin installer → record; `--dry-run` stops after the plan and
-//! touches neither the network nor the disk.
+//! plan → preflight → register → download → pin installer → record; `--dry-run` stops after
+//! the plan and touches neither the network nor the disk; `--check` compares instead of
+//! downloading and recording (see `check.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,11 +13,12 @@ use crate::channel::Channel;
 use crate::fsutil::write_atomic;
 use crate::manifest::{Manifest, Resolved, Schema};
 use crate::plan::{Overrides, Plan};
-use crate::{download, factory, http, project, registry};
+use crate::{check, download, factory, http, project, registry};
 
-/// Build (or, with --dry-run, show) a release: register the schematic with the Image Factory,
-/// download and hash the ISO, resolve the installer digest, write the release manifest and
-/// move the release channel.
+/// Build a release: register the schematic with the Image Factory, download and hash the ISO,
+/// resolve the installer digest, write the release manifest and move the release channel.
+/// With --dry-run, show what it would do, offline; with --check, compare a recorded release
+/// with what the factory gives now.
 ///
 /// Every flag overrides the same field of ee/appliance/release.yaml.
 #[derive(Args, Debug)]
@@ -24,7 +26,13 @@ pub struct ImageArgs {
     /// Show what a release would produce, offline: no network, nothing written.
     #[arg(long)]
     pub dry_run: bool,
-    /// Print the manifest as JSON on stdout (with --dry-run: the planned one, unknown fields null).
+    /// Compare the recorded release (--release-version) with what the factory gives now: runs the
+    /// preflight, registers the schematic, resolves the installer digest and asks the ISO's size;
+    /// downloads nothing and writes nothing. Exit 3 with a table of the fields that differ.
+    #[arg(long, conflicts_with_all = ["dry_run", "force"])]
+    pub check: bool,
+    /// Print the manifest as JSON on stdout (with --dry-run: the planned one, unknown fields null;
+    /// with --check: the comparison).
     #[arg(long)]
     pub json: bool,
     /// Schematic file, inside the repository [default: talos.schematic]
@@ -80,6 +88,9 @@ impl ImageArgs {
         if self.dry_run {
             return self.show_plan(&plan);
         }
+        if self.check {
+            return check::run(&plan, &self.client(), self.require_digest, self.json);
+        }
         let manifest = self.release(&plan)?;
         if self.json {
             print!("{}", manifest.to_json());
@@ -98,6 +109,14 @@ impl ImageArgs {
             channel: self.channel.clone(),
             factory_url: self.factory_url.clone(),
         }
+    }
+
+    fn client(&self) -> http::Client {
+        http::Client::new(http::Settings {
+            response_timeout: Duration::from_secs(self.timeout),
+            attempts: self.retries,
+            first_retry_delay: Duration::from_millis(self.retry_delay_ms),
+        })
     }
 
     fn show_plan(&self, plan: &Plan) -> anyhow::Result<()> {
@@ -169,11 +188,7 @@ impl ImageArgs {
             );
         }
         let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
-        let client = http::Client::new(http::Settings {
-            response_timeout: Duration::from_secs(self.timeout),
-            attempts: self.retries,
-            first_retry_delay: Duration::from_millis(self.retry_delay_ms),
-        });
+        let client = self.client();
         let factory = factory::Factory::new(&client, &plan.factory);
 
         let extensions = factory.preflight(plan)?;

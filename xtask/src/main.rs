@@ -3,6 +3,7 @@
 
 mod bench;
 mod channel;
+mod check;
 mod download;
 mod factory;
 mod fsutil;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 /// the Sidero Labs Image Factory.
 ///
 /// Exit codes: 0 success; 1 the run failed or the input is invalid (the message says which
-/// file and how to fix it); 2 the command line is wrong.
+/// file and how to fix it); 2 the command line is wrong; 3 `image --check` found drift.
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
@@ -58,7 +59,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<check::Drift>().is_some() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

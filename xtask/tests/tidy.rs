@@ -63,8 +63,7 @@ fn docs_name_only_flags_that_exist() {
             {
                 let known = help.contains(&format!("{flag} "))
                     || help.contains(&format!("{flag}\n"))
-                    || ["--help", "--workspace", "--all-targets", "--check", "--all"]
-                        .contains(&flag);
+                    || ["--help", "--workspace", "--all-targets", "--all"].contains(&flag);
                 assert!(
                     known,
                     "{doc} names {flag}, which `cargo xtask image|validate --help` does not know"
