@@ -44,6 +44,9 @@ pub enum RegistryMode {
     Bearer,
     /// 404: the digest cannot be resolved.
     Missing,
+    /// Forwards registry requests to a real registry at this `http://host:port`, as the
+    /// factory's `/v2/` fronts its backing registry.
+    Proxy(String),
 }
 
 #[derive(Clone, Debug)]
@@ -288,6 +291,12 @@ fn serve(
         ("GET", p) if p.starts_with("/token") => {
             respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
         }
+        ("HEAD", p) if p.starts_with("/v2/") && matches!(b.registry, RegistryMode::Proxy(_)) => {
+            let RegistryMode::Proxy(upstream) = &b.registry else {
+                unreachable!("matched above")
+            };
+            proxy_head(&mut out, upstream, p, &headers)
+        }
         ("HEAD", p) if p.starts_with("/v2/") => {
             let id = p
                 .strip_prefix("/v2/metal-installer/")
@@ -336,6 +345,35 @@ fn serve(
         }
         _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
     }
+}
+
+/// Sends `HEAD path` to `upstream` with the client's `Accept` and `Authorization`, and relays
+/// the answer as it came: status, `Docker-Content-Digest`, `WWW-Authenticate` and all.
+fn proxy_head(
+    out: &mut TcpStream,
+    upstream: &str,
+    path: &str,
+    headers: &HashMap<String, String>,
+) -> std::io::Result<()> {
+    let authority = upstream
+        .strip_prefix("http://")
+        .expect("an http:// upstream")
+        .trim_end_matches('/');
+    let mut registry = TcpStream::connect(authority)?;
+    write!(
+        registry,
+        "HEAD {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n"
+    )?;
+    for name in ["accept", "authorization"] {
+        if let Some(value) = headers.get(name) {
+            write!(registry, "{name}: {value}\r\n")?;
+        }
+    }
+    write!(registry, "\r\n")?;
+    let mut answer = Vec::new();
+    registry.read_to_end(&mut answer)?;
+    out.write_all(&answer)?;
+    out.flush()
 }
 
 /// A schematic ID as the factory writes them: 64 lowercase hex characters.
