@@ -213,28 +213,7 @@ impl ImageArgs {
             source_commit: source_commit(&plan.root),
         };
         let manifest = Manifest::record(plan, &resolved);
-        let record = || -> anyhow::Result<()> {
-            let value = serde_json::to_value(&manifest)?;
-            let mut problems = schema.problems(&value);
-            problems.extend(manifest.consistency_problems(&plan.release_version));
-            if !problems.is_empty() {
-                bail!(
-                    "refusing to write a manifest that fails {}: {} (this is a bug in xtask)",
-                    project::RELEASE_SCHEMA,
-                    problems.join("; ")
-                );
-            }
-            write_atomic(&manifest_file, manifest.to_json().as_bytes())
-                .with_context(|| format!("writing {}", plan.manifest_path))?;
-            let channel = Channel {
-                channel: plan.channel.clone(),
-                release_version: Some(plan.release_version.clone()),
-                updated_at: Some(resolved.generated_at.clone()),
-            };
-            write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
-                .with_context(|| format!("moving channel {}", plan.channel_path))
-        };
-        record()?;
+        record(plan, &schema, &manifest)?;
         iso_guard.keep();
         eprintln!(
             "recorded release {}: {} (sha256 {}), installer {}{}; channel {} → {}",
@@ -275,6 +254,50 @@ impl ImageArgs {
             ))),
         }
     }
+}
+
+/// Checks the manifest against the schema and the consistency rules, writes it, then moves the
+/// channel; if the channel cannot move, the manifest is taken back (or the one `--force`
+/// replaced is restored), so a failed run records nothing.
+fn record(plan: &Plan, schema: &Schema, manifest: &Manifest) -> anyhow::Result<()> {
+    let value = serde_json::to_value(manifest)?;
+    let mut problems = schema.problems(&value);
+    problems.extend(manifest.consistency_problems(&plan.release_version));
+    if !problems.is_empty() {
+        bail!(
+            "refusing to write a manifest that fails {}: {} (this is a bug in xtask)",
+            project::RELEASE_SCHEMA,
+            problems.join("; ")
+        );
+    }
+    let manifest_file = plan.path(&plan.manifest_path);
+    let replaced = std::fs::read(&manifest_file).ok();
+    write_atomic(&manifest_file, manifest.to_json().as_bytes())
+        .with_context(|| format!("writing {}", plan.manifest_path))?;
+    let channel = Channel {
+        channel: plan.channel.clone(),
+        release_version: Some(plan.release_version.clone()),
+        updated_at: Some(manifest.generated_at.clone()),
+    };
+    let moved = write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
+        .with_context(|| format!("moving channel {}", plan.channel_path));
+    let Err(error) = moved else {
+        return Ok(());
+    };
+    let taken_back = match &replaced {
+        Some(bytes) => write_atomic(&manifest_file, bytes),
+        None => std::fs::remove_file(&manifest_file).map_err(anyhow::Error::from),
+    };
+    Err(match taken_back {
+        Ok(()) => error.context(format!(
+            "{} was taken back; nothing is recorded",
+            plan.manifest_path
+        )),
+        Err(e) => error.context(format!(
+            "and {} could not be taken back ({e:#}): remove or restore it by hand",
+            plan.manifest_path
+        )),
+    })
 }
 
 /// Removes a file when dropped: the ISO is only worth keeping with a manifest naming its hash.

@@ -401,3 +401,33 @@ fn bad_flags_fail_with_the_fix() {
         );
     }
 }
+
+#[test]
+fn a_channel_that_cannot_move_takes_the_manifest_back() {
+    let tree = Tree::copy();
+    // Between the last network step and the recording, the channel file becomes a folder,
+    // which no rename can replace.
+    let channel = tree.path(BETA);
+    let factory = Factory::start(Behaviour {
+        on_digest_request: Some(Hook(std::sync::Arc::new(move || {
+            let _ = std::fs::remove_file(&channel);
+            let _ = std::fs::create_dir_all(channel.join("blocker"));
+        }))),
+        ..Behaviour::default()
+    });
+    let before = tree.files();
+    let output = tree.image(&factory, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("moving channel") && err.contains("was taken back"),
+        "{err}"
+    );
+    let after: Vec<String> = tree
+        .files()
+        .into_iter()
+        .filter(|f| !f.starts_with(&format!("{BETA}/")))
+        .collect();
+    let expected: Vec<String> = before.into_iter().filter(|f| f != BETA).collect();
+    assert_eq!(after, expected, "no manifest, ISO or partial file is left");
+}

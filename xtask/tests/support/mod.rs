@@ -61,6 +61,19 @@ pub struct Behaviour {
     pub extensions: Vec<String>,
     /// What the registry answers for any installer (`sha256:<hex>`).
     pub installer_digest: String,
+    /// Runs when a digest is asked for: the last network step of a release, so a test can
+    /// change the tree between the network and the recording.
+    pub on_digest_request: Option<Hook>,
+}
+
+/// A callback for `Behaviour`.
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl Default for Behaviour {
@@ -83,6 +96,7 @@ impl Default for Behaviour {
             .map(|s| s.to_string())
             .collect(),
             installer_digest: INSTALLER_DIGEST.into(),
+            on_digest_request: None,
         }
     }
 }
@@ -197,6 +211,13 @@ fn serve(
     let b = behaviour.lock().unwrap().clone();
     let mut out = stream;
     let id_and_rest = path.strip_prefix("/image/");
+    if let Some(hook) = b
+        .on_digest_request
+        .as_ref()
+        .filter(|_| path.starts_with("/v2/"))
+    {
+        (hook.0)();
+    }
 
     match (method.as_str(), path.as_str()) {
         ("POST", "/schematics") => {
