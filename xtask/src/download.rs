@@ -48,6 +48,9 @@ pub fn download_iso(
 /// The ISO's size as the factory announces it to `HEAD`, for `--check`: the factory builds the
 /// image first (minutes, as for `GET`), then answers with its exact `Content-Length`.
 pub fn announced_size(client: &Client, url: &str) -> anyhow::Result<u64> {
+    eprintln!(
+        "asking the size of {url} (the factory builds the image before answering; this can take minutes)"
+    );
     client.with_retries(&format!("asking the size of {url}"), || {
         let response = client
             .following
