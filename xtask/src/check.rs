@@ -225,13 +225,9 @@ fn children<'v>(
                     .into_iter()
                     .flat_map(|o| o.keys())
             };
-            let mut seen: Vec<&str> = Vec::new();
-            for key in keys(now).chain(keys(recorded)) {
-                if !seen.contains(&key.as_str()) {
-                    seen.push(key);
-                }
-            }
-            seen.into_iter()
+            let recorded_only = keys(recorded).filter(|k| field(now, k).is_none());
+            keys(now)
+                .chain(recorded_only)
                 .map(|k| (Key::Field(k), field(recorded, k), field(now, k)))
                 .collect()
         }

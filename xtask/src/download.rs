@@ -60,16 +60,12 @@ pub fn announced_size(client: &Client, url: &str) -> anyhow::Result<u64> {
         if !response.status().is_success() {
             return Err(http::status_failure("HEAD", url, response));
         }
-        response
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .ok_or_else(|| {
-                Failure::Permanent(anyhow!(
-                    "HEAD {url}: {} without a Content-Length, so the ISO's size cannot be compared",
-                    response.status()
-                ))
-            })
+        content_length(&response).ok_or_else(|| {
+            Failure::Permanent(anyhow!(
+                "HEAD {url}: {} without a Content-Length, so the ISO's size cannot be compared",
+                response.status()
+            ))
+        })
     })
 }
 
@@ -90,10 +86,7 @@ fn attempt(
         Ok(r) => return Err(http::status_failure("GET", url, r)),
         Err(e) => return Err(e),
     };
-    let expected = response
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let expected = content_length(&response);
     progress.receiving(expected);
 
     let permanent = |e: anyhow::Error| Failure::Permanent(e);
@@ -166,6 +159,12 @@ fn attempt(
     let sha256 = hex(&hasher.finalize());
     progress.finish(size);
     Ok(Downloaded { sha256, size })
+}
+
+/// The announced body length, when the header is there and a number.
+fn content_length(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
+    let value = response.headers().get("content-length")?;
+    value.to_str().ok()?.trim().parse().ok()
 }
 
 /// Keeps the bytes of the ISO magic as they stream past, wherever chunk boundaries fall.
