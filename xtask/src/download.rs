@@ -1,6 +1,9 @@
-//! Downloading the ISO: one streaming pass that writes a temporary file beside the
-//! destination and feeds SHA-256 as the bytes arrive, checks the length and the ISO 9660
-//! magic, and renames into place. A failed attempt leaves nothing; a retry starts from zero.
+//! Downloading boot media: one streaming pass that writes a temporary file beside the
+//! destination and feeds SHA-256 as the bytes arrive, checks the length and the medium's
+//! magic bytes, and renames into place. Before a byte is written the filesystem must have
+//! room for the announced length. An attempt cut off mid-body resumes where it stopped when
+//! the server offered ranges with a validator (`Range` + `If-Range`, continuing the same file
+//! and the same running hash); otherwise the retry starts from zero.
 //!
 //! Reading runs on its own thread, handing fixed buffers to the hashing and writing thread:
 //! receiving, hashing and writing overlap, memory stays flat, and a stalled connection is
@@ -15,34 +18,63 @@ use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::PendingFile;
+use crate::fsutil::{self, PendingFile};
 use crate::http::{self, Client, Failure};
+use crate::interrupt::Provisional;
 use crate::schematic::hex;
 
 /// Size of each buffer handed from the reader to the hasher.
 const CHUNK: usize = 256 * 1024;
 /// Buffers in flight between the two threads; with `CHUNK` this bounds memory use.
 const BUFFERS: usize = 8;
+
+/// The bytes that tell a medium from an error page, and where they sit.
+#[derive(Clone, Copy, Debug)]
+pub struct Magic {
+    pub offset: u64,
+    pub bytes: &'static [u8],
+    /// What their absence means, for the message.
+    pub missing: &'static str,
+}
+
 /// ISO 9660: the primary volume descriptor's `CD001` at byte 0x8001.
-const ISO_MAGIC_OFFSET: u64 = 0x8001;
-const ISO_MAGIC: &[u8] = b"CD001";
+pub const ISO_9660: Magic = Magic {
+    offset: 0x8001,
+    bytes: b"CD001",
+    missing: "not an ISO image (no ISO 9660 `CD001` at offset 0x8001)",
+};
 
 pub struct Downloaded {
     pub sha256: String,
     pub size: u64,
+    /// The file in place; removed when dropped unless kept (a medium no manifest names).
+    pub file: Provisional,
 }
 
-/// Downloads `url` to `destination` (shown to the user as `display`).
-pub fn download_iso(
+/// Downloads `url` to `destination` (shown to the user as `display`), retrying transient
+/// failures and resuming where the server allows it.
+pub fn download(
     client: &Client,
     url: &str,
     destination: &Path,
     display: &str,
+    magic: Magic,
     stall_timeout: Duration,
 ) -> anyhow::Result<Downloaded> {
-    client.with_retries(&format!("downloading {url} to {display}"), || {
-        attempt(client, url, destination, stall_timeout)
-    })
+    let mut partial: Option<Partial> = None;
+    let target = Target {
+        url,
+        destination,
+        display,
+        magic,
+        stall: stall_timeout,
+    };
+    let (sha256, size) = client.with_retries(&format!("downloading {url} to {display}"), || {
+        attempt(client, &target, &mut partial)
+    })?;
+    let done = partial.take().expect("a finished download has its file");
+    let file = done.pending.persist()?;
+    Ok(Downloaded { sha256, size, file })
 }
 
 /// The ISO's size as the factory announces it to `HEAD`, for `--check`: the factory builds the
@@ -53,7 +85,6 @@ pub fn announced_size(client: &Client, url: &str) -> anyhow::Result<u64> {
     );
     client.with_retries(&format!("asking the size of {url}"), || {
         let response = client
-            .following
             .head(url)
             .call()
             .map_err(|e| http::transport_failure("HEAD", url, e))?;
@@ -62,39 +93,169 @@ pub fn announced_size(client: &Client, url: &str) -> anyhow::Result<u64> {
         }
         content_length(&response).ok_or_else(|| {
             Failure::Permanent(anyhow!(
-                "HEAD {url}: {} without a Content-Length, so the ISO's size cannot be compared",
+                "HEAD {url}: {} without a Content-Length, so the size cannot be compared",
                 response.status()
             ))
         })
     })
 }
 
+struct Target<'a> {
+    url: &'a str,
+    destination: &'a Path,
+    display: &'a str,
+    magic: Magic,
+    stall: Duration,
+}
+
+/// What earlier attempts received, kept across them.
+struct Partial {
+    pending: PendingFile,
+    hasher: Sha256,
+    received: u64,
+    magic: Vec<u8>,
+    total: Option<u64>,
+    /// `If-Range` value (a strong ETag, else Last-Modified) when the server offered byte
+    /// ranges; `None` when a cut-off attempt can only start over.
+    validator: Option<String>,
+}
+
+impl Partial {
+    fn start(destination: &Path, response: &Response) -> Result<Partial, Failure> {
+        Ok(Partial {
+            pending: PendingFile::create(destination).map_err(Failure::Permanent)?,
+            hasher: Sha256::new(),
+            received: 0,
+            magic: Vec::new(),
+            total: content_length(response),
+            validator: validator(response),
+        })
+    }
+
+    /// Empties the file and the hash for a response that sends the whole body again.
+    fn restart(&mut self, response: &Response) -> Result<(), Failure> {
+        self.pending.truncate().map_err(Failure::Permanent)?;
+        self.hasher = Sha256::new();
+        self.received = 0;
+        self.magic.clear();
+        self.total = content_length(response);
+        self.validator = validator(response);
+        Ok(())
+    }
+}
+
+type Response = ureq::http::Response<ureq::Body>;
+
 fn attempt(
     client: &Client,
-    url: &str,
-    destination: &Path,
-    stall: Duration,
-) -> Result<Downloaded, Failure> {
+    target: &Target,
+    partial: &mut Option<Partial>,
+) -> Result<(String, u64), Failure> {
+    let url = target.url;
+    // Only a server that promised ranges for this very file can continue it.
+    if partial.as_ref().is_some_and(|p| p.validator.is_none()) {
+        *partial = None;
+    }
     let progress = Progress::start(url);
-    let response = client
-        .following
-        .get(url)
+    let mut request = client.get(url);
+    if let Some(p) = partial.as_ref() {
+        let validator = p.validator.as_deref().expect("checked above");
+        eprintln!(
+            "resuming at {} of {}",
+            mib(p.received),
+            p.total.map(mib).unwrap_or_else(|| "an unannounced size".into())
+        );
+        request = request
+            .header("Range", &format!("bytes={}-", p.received))
+            .header("If-Range", validator);
+    }
+    let response = request
         .call()
-        .map_err(|e| http::transport_failure("GET", url, e));
-    let response = match response {
-        Ok(r) if r.status().is_success() => r,
-        Ok(r) => return Err(http::status_failure("GET", url, r)),
-        Err(e) => return Err(e),
+        .map_err(|e| http::transport_failure("GET", url, e))?;
+
+    match (response.status().as_u16(), partial.as_mut()) {
+        (206, Some(p)) => {
+            let range = content_range(&response);
+            if range.is_none_or(|(first, total)| {
+                first != p.received || p.total.is_some_and(|t| Some(t) != total)
+            }) {
+                let received = p.received;
+                *partial = None;
+                return Err(Failure::Transient(anyhow!(
+                    "GET {url}: asked for bytes from {received} on, but the answer's Content-Range is {:?}; starting over",
+                    header(&response, "content-range").unwrap_or_default()
+                )));
+            }
+        }
+        (200, Some(p)) => {
+            eprintln!(
+                "the server sent the whole file again (it changed, or ranges are not offered): starting over from byte 0"
+            );
+            p.restart(&response)?;
+        }
+        (200, None) => *partial = Some(Partial::start(target.destination, &response)?),
+        (status, _) if (200..300).contains(&status) => {
+            return Err(Failure::Transient(anyhow!(
+                "GET {url}: unexpected {status} for a download"
+            )));
+        }
+        _ => return Err(http::status_failure("GET", url, response)),
+    }
+    let p = partial.as_mut().expect("set above");
+    progress.receiving(p.total, p.received);
+    ensure_room(target, p)?;
+    receive(response, target, p, &progress)?;
+
+    if let Some(expected) = p.total
+        && p.received != expected
+    {
+        return Err(Failure::Transient(anyhow!(
+            "GET {url}: received {} bytes but Content-Length announced {expected} (connection cut short)",
+            p.received
+        )));
+    }
+    if p.magic != target.magic.bytes {
+        return Err(Failure::Permanent(anyhow!(
+            "GET {url}: the {} bytes received are {}; an error page or proxy answer?",
+            p.received,
+            target.magic.missing
+        )));
+    }
+    progress.finish(p.received);
+    Ok((hex(&p.hasher.clone().finalize()), p.received))
+}
+
+/// Fails before a byte is written when the announced rest of the file cannot fit.
+fn ensure_room(target: &Target, p: &Partial) -> Result<(), Failure> {
+    let Some(total) = p.total else {
+        return Ok(());
     };
-    let expected = content_length(&response);
-    progress.receiving(expected);
+    let needed = total.saturating_sub(p.received);
+    let folder = target.destination.parent().expect("a file has a folder");
+    let available = fsutil::available_space(folder).map_err(Failure::Permanent)?;
+    if needed > available {
+        let shown = Path::new(target.display)
+            .parent()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        return Err(Failure::Permanent(anyhow!(
+            "not enough disk space for {}: needs {} in {shown}, {} available; free space or point {shown} at a larger disk",
+            target.display,
+            mib(needed),
+            mib(available)
+        )));
+    }
+    Ok(())
+}
 
-    let permanent = |e: anyhow::Error| Failure::Permanent(e);
-    let mut pending = PendingFile::create(destination).map_err(permanent)?;
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut magic = Vec::with_capacity(ISO_MAGIC.len());
-
+/// Streams the body into the partial file and the running hash.
+fn receive(
+    response: Response,
+    target: &Target,
+    p: &mut Partial,
+    progress: &Progress,
+) -> Result<(), Failure> {
+    let url = target.url;
     let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(Vec<u8>, usize)>>(BUFFERS);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
     for _ in 0..BUFFERS {
@@ -114,68 +275,83 @@ fn attempt(
     });
 
     loop {
-        let (buffer, n) = match full_rx.recv_timeout(stall) {
+        let (buffer, n) = match full_rx.recv_timeout(target.stall) {
             Ok(Ok(chunk)) => chunk,
             Ok(Err(e)) => {
                 return Err(Failure::Transient(anyhow!(e).context(format!(
-                    "GET {url}: the connection failed after {size} bytes"
+                    "GET {url}: the connection failed after {} bytes",
+                    p.received
                 ))));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(Failure::Transient(anyhow!(
-                    "GET {url}: no data for {} s after {size} bytes (stalled)",
-                    stall.as_secs()
+                    "GET {url}: no data for {} s after {} bytes (stalled)",
+                    target.stall.as_secs(),
+                    p.received
                 )));
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         };
         if n == 0 {
-            break;
+            return Ok(());
         }
         let bytes = &buffer[..n];
-        hasher.update(bytes);
-        collect_magic(&mut magic, size, bytes);
-        pending.file().write_all(bytes).map_err(|e| {
-            permanent(anyhow!(e).context(format!("writing {}", destination.display())))
+        p.hasher.update(bytes);
+        collect_magic(&mut p.magic, target.magic, p.received, bytes);
+        p.pending.file().write_all(bytes).map_err(|e| {
+            Failure::Permanent(
+                anyhow!(e).context(format!("writing {}", target.destination.display())),
+            )
         })?;
-        size += n as u64;
-        progress.advance(size);
+        p.received += n as u64;
+        progress.advance(p.received);
         let _ = empty_tx.send(buffer);
     }
+}
 
-    if let Some(expected) = expected
-        && size != expected
-    {
-        return Err(Failure::Transient(anyhow!(
-            "GET {url}: received {size} bytes but Content-Length announced {expected} (connection cut short)"
-        )));
+/// What `If-Range` can carry for this response: ranges offered and a strong validator.
+fn validator(response: &Response) -> Option<String> {
+    let ranges = header(response, "accept-ranges")
+        .is_some_and(|v| v.split(',').any(|u| u.trim().eq_ignore_ascii_case("bytes")));
+    if !ranges {
+        return None;
     }
-    if magic != ISO_MAGIC {
-        return Err(Failure::Permanent(anyhow!(
-            "GET {url}: the {size} bytes received are not an ISO image (no ISO 9660 `CD001` at offset 0x8001); an error page or proxy answer?"
-        )));
-    }
-    pending.persist().map_err(permanent)?;
-    let sha256 = hex(&hasher.finalize());
-    progress.finish(size);
-    Ok(Downloaded { sha256, size })
+    // A weak ETag may not be used in If-Range (RFC 9110 §13.1.5).
+    header(response, "etag")
+        .filter(|tag| !tag.starts_with("W/"))
+        .or_else(|| header(response, "last-modified"))
+}
+
+/// `Content-Range: bytes <first>-<last>/<total or *>` as (first, total).
+fn content_range(response: &Response) -> Option<(u64, Option<u64>)> {
+    let value = header(response, "content-range")?;
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let first = range.split_once('-')?.0.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    Some((first, total))
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    Some(response.headers().get(name)?.to_str().ok()?.to_string())
 }
 
 /// The announced body length, when the header is there and a number.
-fn content_length(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
-    let value = response.headers().get("content-length")?;
-    value.to_str().ok()?.trim().parse().ok()
+fn content_length(response: &Response) -> Option<u64> {
+    header(response, "content-length")?.trim().parse().ok()
 }
 
-/// Keeps the bytes of the ISO magic as they stream past, wherever chunk boundaries fall.
-fn collect_magic(magic: &mut Vec<u8>, offset: u64, bytes: &[u8]) {
+/// Keeps the bytes of the magic as they stream past, wherever chunk boundaries fall.
+fn collect_magic(collected: &mut Vec<u8>, magic: Magic, offset: u64, bytes: &[u8]) {
     let end = offset + bytes.len() as u64;
-    let want_start = ISO_MAGIC_OFFSET + magic.len() as u64;
-    let want_end = ISO_MAGIC_OFFSET + ISO_MAGIC.len() as u64;
-    if magic.len() < ISO_MAGIC.len() && want_start >= offset && want_start < end {
+    let want_start = magic.offset + collected.len() as u64;
+    let want_end = magic.offset + magic.bytes.len() as u64;
+    if collected.len() < magic.bytes.len() && want_start >= offset && want_start < end {
         let from = (want_start - offset) as usize;
         let to = (want_end.min(end) - offset) as usize;
-        magic.extend_from_slice(&bytes[from..to]);
+        collected.extend_from_slice(&bytes[from..to]);
     }
 }
 
@@ -209,13 +385,15 @@ impl Progress {
         }
     }
 
-    fn receiving(&self, total: Option<u64>) {
+    /// The body starts arriving, `from` bytes in (a resumed download).
+    fn receiving(&self, total: Option<u64>, from: u64) {
         self.total.set(total);
         match &self.bar {
             Some(bar) => {
                 if let Some(total) = total {
                     bar.set_length(total);
                 }
+                bar.set_position(from);
                 let template = if total.is_some() {
                     "{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta} left"
                 } else {
@@ -228,7 +406,7 @@ impl Progress {
                 "receiving {} after {:.0} s",
                 total
                     .map(mib)
-                    .unwrap_or_else(|| "an ISO of unannounced size".into()),
+                    .unwrap_or_else(|| "a file of unannounced size".into()),
                 self.started.elapsed().as_secs_f64()
             ),
         }
@@ -280,7 +458,7 @@ mod tests {
         for chunk in [1, 7, 0x8003, 4096] {
             let mut magic = Vec::new();
             for (i, piece) in image.chunks(chunk).enumerate() {
-                collect_magic(&mut magic, (i * chunk) as u64, piece);
+                collect_magic(&mut magic, ISO_9660, (i * chunk) as u64, piece);
             }
             assert_eq!(magic, b"CD001", "chunk size {chunk}");
         }

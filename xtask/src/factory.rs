@@ -194,7 +194,6 @@ impl<'c> Factory<'c> {
         let body = self.client.with_retries(&format!("fetching {what}"), || {
             let response = self
                 .client
-                .following
                 .get(&url)
                 .header("Accept", "application/json")
                 .call()

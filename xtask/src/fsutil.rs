@@ -1,5 +1,7 @@
-//! Writing files so that a failed run leaves nothing behind: content goes to a temporary file
-//! beside the destination and is renamed into place only when complete.
+//! Writing files so that a failed, interrupted or killed run leaves nothing behind and a
+//! finished one survives a power loss: content goes to a temporary file beside the destination
+//! (`.<name>.partial-<pid>`), is flushed, renamed (or linked) into place, and the folder is
+//! flushed too. Partial files of runs that were killed are swept by the next real run.
 
 use std::fs::File;
 use std::io::Write;
@@ -7,10 +9,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-/// A file being written next to its destination; removed on drop unless persisted.
+use crate::interrupt::Provisional;
+
+/// Marks a temporary file; the writer's PID follows it.
+const PARTIAL_MARK: &str = ".partial-";
+
+/// A file being written next to its destination; removed on drop (or on a signal) unless
+/// persisted.
 pub struct PendingFile {
-    temp: PathBuf,
-    file: Option<File>,
+    temp: Provisional,
+    file: File,
     destination: PathBuf,
 }
 
@@ -25,57 +33,187 @@ impl PendingFile {
             .file_name()
             .context("destination has no file name")?;
         let temp = parent.join(format!(
-            ".{}.partial-{}",
+            ".{}{PARTIAL_MARK}{}",
             name.to_string_lossy(),
             std::process::id()
         ));
-        let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        let temp = Provisional::new(&temp);
+        let file = File::create(temp.path())
+            .with_context(|| format!("creating {}", temp.path().display()))?;
         Ok(PendingFile {
             temp,
-            file: Some(file),
+            file,
             destination: destination.to_path_buf(),
         })
     }
 
     pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Starts over: an empty file at position 0.
+    pub fn truncate(&mut self) -> anyhow::Result<()> {
+        use std::io::Seek;
         self.file
-            .as_mut()
-            .expect("the file is open until persisted")
+            .set_len(0)
+            .and_then(|()| self.file.rewind())
+            .with_context(|| format!("truncating {}", self.temp.path().display()))
     }
 
-    /// Flushes to disk and renames into place.
-    pub fn persist(mut self) -> anyhow::Result<()> {
-        let file = self.file.take().expect("persisted once");
+    /// Flushes to disk and renames into place, replacing what is there. The destination
+    /// stays provisional: dropped, or on a signal, it is removed.
+    pub fn persist(self) -> anyhow::Result<Provisional> {
+        self.place(|temp, destination| std::fs::rename(temp, destination))
+    }
+
+    /// Like `persist`, but fails if the destination exists, even if another process created
+    /// it a moment ago: a hard link does not replace.
+    pub fn persist_new(self) -> anyhow::Result<Provisional> {
+        self.place(|temp, destination| {
+            std::fs::hard_link(temp, destination)?;
+            std::fs::remove_file(temp)
+        })
+    }
+
+    fn place(
+        self,
+        how: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+    ) -> anyhow::Result<Provisional> {
+        let PendingFile {
+            temp,
+            file,
+            destination,
+        } = self;
         file.sync_all()
-            .with_context(|| format!("flushing {}", self.temp.display()))?;
+            .with_context(|| format!("flushing {}", temp.path().display()))?;
         drop(file);
-        std::fs::rename(&self.temp, &self.destination).with_context(|| {
-            format!(
-                "moving {} into place as {}",
-                self.temp.display(),
-                self.destination.display()
-            )
+        let shown = temp.path().display().to_string();
+        let placed = temp.move_to(&destination, how).with_context(|| {
+            format!("moving {shown} into place as {}", destination.display())
         })?;
-        self.temp = PathBuf::new();
-        Ok(())
+        sync_parent(&destination)?;
+        Ok(placed)
     }
 }
 
-impl Drop for PendingFile {
-    fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            self.file = None;
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
+/// Flushes the folder holding `path`, so that a rename into it survives a power loss.
+pub fn sync_parent(path: &Path) -> anyhow::Result<()> {
+    let parent = path.parent().context("a file has a parent folder")?;
+    File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("flushing folder {}", parent.display()))
 }
 
-/// Writes `content` to `destination` atomically.
+/// Writes `content` to `destination` atomically, replacing what is there.
 pub fn write_atomic(destination: &Path, content: &[u8]) -> anyhow::Result<()> {
+    pending_with(destination, content)?.persist()?.keep();
+    Ok(())
+}
+
+/// Writes `content` to `destination` atomically; fails if the destination exists. The file
+/// stays provisional until the caller keeps it.
+pub fn write_new(destination: &Path, content: &[u8]) -> anyhow::Result<Provisional> {
+    pending_with(destination, content)?.persist_new()
+}
+
+fn pending_with(destination: &Path, content: &[u8]) -> anyhow::Result<PendingFile> {
     let mut pending = PendingFile::create(destination)?;
     pending
         .file()
         .write_all(content)
         .with_context(|| format!("writing {}", destination.display()))?;
-    pending.persist()
+    Ok(pending)
+}
+
+/// Bytes available to an unprivileged writer on the filesystem holding `folder`.
+pub fn available_space(folder: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(folder.as_os_str().as_bytes())
+        .context("a folder path without NUL bytes")?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is NUL-terminated and `stats` is written by statvfs before it is read.
+    let status = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
+    if status != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("asking the free space of {}", folder.display()));
+    }
+    // SAFETY: statvfs returned 0, so it filled `stats`.
+    let stats = unsafe { stats.assume_init() };
+    Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
+}
+
+/// Removes the partial files below `folder` whose writer is no longer running (a run killed
+/// by SIGKILL or a power loss cannot clean up after itself). Returns what it removed, each
+/// with the PID that left it.
+pub fn sweep_partials(folder: &Path) -> Vec<(PathBuf, u32)> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => removed.extend(sweep_partials(&path)),
+            Ok(t) if t.is_file() => {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let writer = name
+                    .rsplit_once(PARTIAL_MARK)
+                    .filter(|_| name.starts_with('.'))
+                    .and_then(|(_, pid)| pid.parse::<u32>().ok());
+                if let Some(pid) = writer
+                    && !is_running(pid)
+                    && std::fs::remove_file(&path).is_ok()
+                {
+                    removed.push((path, pid));
+                }
+            }
+            _ => {}
+        }
+    }
+    removed
+}
+
+/// Whether a process with this PID exists (signal 0 checks without sending anything).
+pub fn is_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks for the process's existence.
+    let status = unsafe { libc::kill(pid, 0) };
+    status == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persist_new_refuses_an_existing_destination_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("fsutil-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let target = dir.join("a.json");
+        write_new(&target, b"first").unwrap().keep();
+        let err = write_new(&target, b"second").unwrap_err();
+        assert!(format!("{err:#}").contains("File exists"), "{err:#}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "temp left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sweeping_keeps_the_partials_of_running_writers() {
+        let dir = std::env::temp_dir().join(format!("fsutil-sweep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("0.1.0")).unwrap();
+        // PID 0x7ffffffe is above the kernel's pid_max, so never running.
+        let dead = dir.join("0.1.0/.metal-amd64.iso.partial-2147483646");
+        let alive = dir.join(format!(".a.json.partial-{}", std::process::id()));
+        let other = dir.join("0.1.0/metal-amd64.iso");
+        for path in [&dead, &alive, &other] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        assert_eq!(sweep_partials(&dir), vec![(dead.clone(), 2147483646)]);
+        assert!(!dead.exists() && alive.exists() && other.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

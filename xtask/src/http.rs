@@ -1,15 +1,22 @@
 //! The HTTP client every network step shares: ureq with rustls and no transparent
 //! decompression (we hash the bytes the server sent), proxy variables honoured, a short
 //! connect timeout and a long wait for the first byte (the factory builds images before it
-//! answers), and retries with exponential backoff for failures that may pass.
+//! answers), and retries with exponential backoff for failures that may pass, or after the
+//! time a 429/503 asked for in `Retry-After`. A request that starts on https stays on https
+//! through every redirect.
 
 use std::io::Read;
 use std::time::Duration;
+
+use anyhow::anyhow;
 
 /// How long to wait for a TCP/TLS connection: a factory that is down should fail fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How much of an error body to show: enough for the factory's one-line messages.
 const BODY_EXCERPT: usize = 512;
+/// The longest `Retry-After` waited out: a factory asking for more is down for maintenance,
+/// and a release job is better failed with a message than silently parked.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -24,7 +31,7 @@ pub struct Settings {
 
 pub struct Client {
     /// Follows redirects: the ISO may be served from a CDN.
-    pub following: ureq::Agent,
+    following: ureq::Agent,
     /// Does not follow: the registry's 307 carries the digest in `Location`.
     pub direct: ureq::Agent,
     settings: Settings,
@@ -36,6 +43,8 @@ pub enum Failure {
     Transient(anyhow::Error),
     /// Retrying cannot help: 4xx, a malformed answer.
     Permanent(anyhow::Error),
+    /// A 429 or 503 that said when to come back (`Retry-After`).
+    RetryAfter(anyhow::Error, Duration),
 }
 
 impl Client {
@@ -69,8 +78,25 @@ impl Client {
             match attempt() {
                 Ok(value) => return Ok(value),
                 Err(Failure::Permanent(error)) => return Err(error.context(what.to_string())),
-                Err(Failure::Transient(error)) if number == self.settings.attempts => {
+                Err(Failure::RetryAfter(error, wait)) if wait > MAX_RETRY_AFTER => {
+                    return Err(error.context(format!(
+                        "{what}: the server asked to retry after {} s (Retry-After), more than the {} minutes this tool waits; run again later",
+                        wait.as_secs(),
+                        MAX_RETRY_AFTER.as_secs() / 60
+                    )));
+                }
+                Err(Failure::Transient(error) | Failure::RetryAfter(error, _))
+                    if number == self.settings.attempts =>
+                {
                     return Err(error.context(format!("{what} (gave up after {number} attempts)")));
+                }
+                Err(Failure::RetryAfter(error, wait)) => {
+                    eprintln!(
+                        "{what}: attempt {number} of {} failed: {error:#}; the server asked to retry after {:.1} s (Retry-After), retrying then",
+                        self.settings.attempts,
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
                 }
                 Err(Failure::Transient(error)) => {
                     eprintln!(
@@ -85,11 +111,35 @@ impl Client {
         }
         unreachable!("attempts is at least 1")
     }
+
+    /// A GET that follows redirects, on https throughout if it starts there: a CDN or
+    /// registry redirecting to plain http would otherwise hand us bytes anyone could alter.
+    pub fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.following
+            .get(url)
+            .config()
+            .https_only(url.starts_with("https://"))
+            .build()
+    }
+
+    /// A HEAD that follows redirects, with the same rule as `get`.
+    pub fn head(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.following
+            .head(url)
+            .config()
+            .https_only(url.starts_with("https://"))
+            .build()
+    }
 }
 
 /// Classifies a transport error: connection trouble and timeouts may pass; a malformed URL,
 /// a protocol violation or a TLS refusal will not.
 pub fn transport_failure(method: &str, url: &str, error: ureq::Error) -> Failure {
+    if let ureq::Error::RequireHttpsOnly(target) = &error {
+        return Failure::Permanent(anyhow!(
+            "{method} {url}: refusing a redirect from https to plain http ({target}): the bytes could be altered on the way"
+        ));
+    }
     let transient = matches!(
         error,
         ureq::Error::Io(_)
@@ -106,13 +156,18 @@ pub fn transport_failure(method: &str, url: &str, error: ureq::Error) -> Failure
 }
 
 /// Turns a non-success answer into a failure showing the status and a body excerpt;
-/// 429 and 5xx are transient, every other status is not.
+/// 429 and 5xx are transient (after the `Retry-After` a 429 or 503 names), every other status
+/// is not.
 pub fn status_failure(
     method: &str,
     url: &str,
     response: ureq::http::Response<ureq::Body>,
 ) -> Failure {
     let status = response.status();
+    let retry_after = matches!(status.as_u16(), 429 | 503)
+        .then(|| response.headers().get("retry-after")?.to_str().ok())
+        .flatten()
+        .and_then(|value| parse_retry_after(value, time::OffsetDateTime::now_utc()));
     let excerpt = body_excerpt(response);
     let error = anyhow::anyhow!(
         "{method} {url}: {status}{}",
@@ -122,11 +177,30 @@ pub fn status_failure(
             format!(": {excerpt}")
         }
     );
-    if status.as_u16() == 429 || status.is_server_error() {
+    if let Some(wait) = retry_after {
+        Failure::RetryAfter(error, wait)
+    } else if status.as_u16() == 429 || status.is_server_error() {
         Failure::Transient(error)
     } else {
         Failure::Permanent(error)
     }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), as a wait from `now`;
+/// a date in the past is no wait. `None` for a value that is neither.
+fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let format = time::format_description::parse_borrowed::<2>(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
+    )
+    .expect("a valid format description");
+    let at = time::PrimitiveDateTime::parse(value, &format)
+        .ok()?
+        .assume_utc();
+    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
 }
 
 /// The start of a body as one line of text.
@@ -165,4 +239,27 @@ pub fn read_small_body(
         )));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = time::OffsetDateTime::from_unix_timestamp(1_795_860_000).unwrap(); // 2026-11-28 10:00 UTC
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 10:01:30 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_retry_after("Sat, 28 Nov 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        for bad in ["soon", "-1", "1.5", "Sat, 28 Nov 2026 10:01:30 CET", ""] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
 }

@@ -10,10 +10,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::channel::Channel;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{self, write_atomic, write_new};
 use crate::manifest::{Manifest, Resolved, Schema};
-use crate::plan::{Overrides, Plan};
-use crate::{check, download, factory, http, project, registry};
+use crate::plan::{FactorySource, Overrides, Plan};
+use crate::{check, download, factory, http, interrupt, project, registry, release_lock};
 
 /// Build a release: register the schematic with the Image Factory, download and hash the ISO,
 /// resolve the installer digest, write the release manifest and move the release channel.
@@ -56,8 +56,9 @@ pub struct ImageArgs {
     /// Release channel to move; must exist in ee/appliance/releases/channels [default: channel]
     #[arg(long, value_name = "NAME")]
     pub channel: Option<String>,
-    /// Image Factory base URL [default: factory]
-    #[arg(long, value_name = "URL", env = "TALOS_FACTORY_URL")]
+    /// Image Factory base URL; plain http only for a loopback factory [default: the
+    /// TALOS_FACTORY_URL environment variable, else factory]
+    #[arg(long, value_name = "URL")]
     pub factory_url: Option<String>,
     /// Overwrite an existing manifest for this release version (recorded releases are kept otherwise).
     #[arg(long)]
@@ -107,7 +108,11 @@ impl ImageArgs {
             app_version: self.app_version.clone(),
             values_profile: self.values_profile.clone(),
             channel: self.channel.clone(),
-            factory_url: self.factory_url.clone(),
+            factory_url: match (&self.factory_url, std::env::var("TALOS_FACTORY_URL")) {
+                (Some(url), _) => Some((url.clone(), FactorySource::Flag)),
+                (None, Ok(url)) => Some((url, FactorySource::Environment)),
+                (None, Err(_)) => None,
+            },
         }
     }
 
@@ -178,7 +183,12 @@ impl ImageArgs {
 
     /// The real run. Nothing is written until every network step has succeeded, and then
     /// only through temporary files renamed into place: ISO, manifest, channel, in that order.
+    /// The release lock is held throughout; a signal removes what was written and records
+    /// nothing.
     fn release(&self, plan: &Plan) -> anyhow::Result<Manifest> {
+        interrupt::install()?;
+        let _lock = release_lock::acquire(&plan.root)?;
+        sweep_partials(plan);
         let manifest_file = plan.path(&plan.manifest_path);
         if manifest_file.exists() && !self.force {
             bail!(
@@ -193,15 +203,16 @@ impl ImageArgs {
 
         let extensions = factory.preflight(plan)?;
         factory.register(plan)?;
-        let iso = download::download_iso(
+        // Removed on any failure from here on: an ISO is only worth keeping with a manifest
+        // naming its hash.
+        let iso = download::download(
             &client,
             &plan.iso_url,
             &plan.path(&plan.iso_path),
             &plan.iso_path,
+            download::ISO_9660,
             Duration::from_secs(self.stall_timeout),
         )?;
-        // From here on a failure must not leave an ISO that no manifest describes.
-        let iso_guard = RemoveOnDrop(Some(plan.path(&plan.iso_path)));
         let digest = self.installer_digest(&client, plan)?;
 
         let resolved = Resolved {
@@ -213,9 +224,7 @@ impl ImageArgs {
             source_commit: source_commit(&plan.root),
         };
         let manifest = Manifest::record(plan, &resolved);
-        record(plan, &schema, &manifest)?;
-        iso_guard.keep();
-        eprintln!(
+        let summary = format!(
             "recorded release {}: {} (sha256 {}), installer {}{}; channel {} → {}",
             plan.release_version,
             plan.iso_path,
@@ -231,6 +240,12 @@ impl ImageArgs {
             plan.channel,
             plan.release_version
         );
+        interrupt::record_step(|| {
+            record(plan, &schema, &manifest, self.force)?;
+            iso.file.keep();
+            Ok(((), summary.clone()))
+        })?;
+        eprintln!("{summary}");
         Ok(manifest)
     }
 
@@ -258,8 +273,9 @@ impl ImageArgs {
 
 /// Checks the manifest against the schema and the consistency rules, writes it, then moves the
 /// channel; if the channel cannot move, the manifest is taken back (or the one `--force`
-/// replaced is restored), so a failed run records nothing.
-fn record(plan: &Plan, schema: &Schema, manifest: &Manifest) -> anyhow::Result<()> {
+/// replaced is restored), so a failed run records nothing. Without `force` the manifest is put
+/// into place only if none exists, whatever another process did meanwhile.
+fn record(plan: &Plan, schema: &Schema, manifest: &Manifest, force: bool) -> anyhow::Result<()> {
     let value = serde_json::to_value(manifest)?;
     let mut problems = schema.problems(&value);
     problems.extend(manifest.consistency_problems(&plan.release_version));
@@ -271,9 +287,25 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest) -> anyhow::Result<(
         );
     }
     let manifest_file = plan.path(&plan.manifest_path);
-    let replaced = std::fs::read(&manifest_file).ok();
-    write_atomic(&manifest_file, manifest.to_json().as_bytes())
-        .with_context(|| format!("writing {}", plan.manifest_path))?;
+    let bytes = manifest.to_json();
+    let replaced = if force {
+        std::fs::read(&manifest_file).ok()
+    } else {
+        None
+    };
+    let written = if force {
+        write_atomic(&manifest_file, bytes.as_bytes()).map(|()| None)
+    } else {
+        write_new(&manifest_file, bytes.as_bytes())
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "release {} was recorded by another run meanwhile; it is kept as it is",
+                    plan.release_version
+                )
+            })
+    }
+    .with_context(|| format!("writing {}", plan.manifest_path))?;
     let channel = Channel {
         channel: plan.channel.clone(),
         release_version: Some(plan.release_version.clone()),
@@ -282,11 +314,17 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest) -> anyhow::Result<(
     let moved = write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
         .with_context(|| format!("moving channel {}", plan.channel_path));
     let Err(error) = moved else {
+        if let Some(new) = written {
+            new.keep();
+        }
         return Ok(());
     };
+    // A new manifest goes as `written` drops; a replaced one is restored.
+    drop(written);
     let taken_back = match &replaced {
         Some(bytes) => write_atomic(&manifest_file, bytes),
-        None => std::fs::remove_file(&manifest_file).map_err(anyhow::Error::from),
+        None if force => std::fs::remove_file(&manifest_file).map_err(anyhow::Error::from),
+        None => Ok(()),
     };
     Err(match taken_back {
         Ok(()) => error.context(format!(
@@ -300,19 +338,16 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest) -> anyhow::Result<(
     })
 }
 
-/// Removes a file when dropped: the ISO is only worth keeping with a manifest naming its hash.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl RemoveOnDrop {
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            let _ = std::fs::remove_file(path);
+/// Partial files of runs that were killed (SIGKILL, a power loss) cannot have been removed by
+/// them; holding the lock, this run does it and says so.
+fn sweep_partials(plan: &Plan) {
+    for dir in [project::DIST_DIR, project::RELEASES_DIR] {
+        for (path, pid) in fsutil::sweep_partials(&plan.path(dir)) {
+            let shown = project::relative(&plan.root, &path)
+                .unwrap_or_else(|| path.display().to_string());
+            eprintln!(
+                "removed {shown}, a partial file left by an interrupted run (PID {pid} is no longer running)"
+            );
         }
     }
 }

@@ -21,7 +21,15 @@ pub struct Overrides {
     pub app_version: Option<String>,
     pub values_profile: Option<String>,
     pub channel: Option<String>,
-    pub factory_url: Option<String>,
+    /// The factory URL and where it came from, for the message if it is refused.
+    pub factory_url: Option<(String, FactorySource)>,
+}
+
+/// Where a factory URL given outside `release.yaml` came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactorySource {
+    Flag,
+    Environment,
 }
 
 #[derive(Clone, Debug)]
@@ -79,8 +87,13 @@ impl Plan {
         talos::check_semver("app version (--app-version)", &app_version)?;
         let values_profile = pick(&o.values_profile, intent.app.values_profile);
         talos::check_name("values profile (--values-profile)", &values_profile)?;
-        let factory = FactoryUrl::parse(&pick(&o.factory_url, intent.factory))
-            .context("--factory-url / TALOS_FACTORY_URL / factory")?;
+        let factory = match &o.factory_url {
+            Some((url, FactorySource::Flag)) => FactoryUrl::parse(url).context("--factory-url")?,
+            Some((url, FactorySource::Environment)) => FactoryUrl::parse(url)
+                .context("TALOS_FACTORY_URL (environment; unset it or pass --factory-url)")?,
+            None => FactoryUrl::parse(&intent.factory)
+                .with_context(|| format!("factory in {}", project::INTENT))?,
+        };
         let platform = intent.os.platform;
         let architecture = intent.os.architecture;
         check_architecture(&architecture)?;

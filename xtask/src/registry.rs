@@ -132,7 +132,6 @@ fn anonymous_token(client: &Client, challenge: &str) -> Result<String, Failure> 
         format!("{realm}?{}", query.join("&"))
     };
     let response = client
-        .following
         .get(&url)
         .call()
         .map_err(|e| http::transport_failure("GET", &url, e))?;

@@ -207,6 +207,11 @@ impl FactoryUrl {
             host_ok && port_ok,
             "invalid factory URL {text:?}: {help} (no path, query, user or fragment)"
         );
+        ensure!(
+            scheme == "https" || is_loopback(host),
+            "refusing plain-http factory URL {text:?}: the ISO whose hash the manifest records would come over an unauthenticated connection; \
+             use https:// (plain http is only for a loopback test factory: 127.0.0.0/8, [::1], localhost)"
+        );
         Ok(FactoryUrl {
             base: format!("{scheme}://{authority}"),
             authority: authority.to_ascii_lowercase(),
@@ -216,6 +221,16 @@ impl FactoryUrl {
     pub fn is_public_factory(&self) -> bool {
         self.authority == "factory.talos.dev"
     }
+}
+
+/// A host on this machine: `localhost`, `127.0.0.0/8` or `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `<factory>/image/<id>/<version>/<platform>-<arch>.iso`.
@@ -392,8 +407,21 @@ mod tests {
             "https://x?q",
             "https://x:0",
             "https://x:99999",
+            "http://factory.example.com",
+            "http://10.0.0.1:8080",
+            "http://127.0.0.1.example.com",
+            "http://[::2]:80",
         ] {
             assert!(FactoryUrl::parse(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "https://factory.talos.dev",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://localhost:1",
+            "http://[::1]:8080",
+        ] {
+            assert!(FactoryUrl::parse(good).is_ok(), "{good}");
         }
     }
 

@@ -1,0 +1,150 @@
+//! What a cancelled run leaves behind: nothing. A real run registers every file that must not
+//! outlive it (a partial download, a downloaded medium no manifest names yet, the release
+//! lock); on SIGINT, SIGTERM or SIGHUP a handler thread removes them and exits with 128 + the
+//! signal number at once, even while the main thread is blocked on the network. The record
+//! step is a critical section: a signal that arrives during it waits for it to finish, so a
+//! manifest is never left without its channel move (the step itself rolls back on failure).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+/// Files to remove if the run is interrupted, in registration order.
+static PROVISIONAL: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// Held while the record step runs; holds what it recorded once it has.
+static RECORDING: Mutex<Option<String>> = Mutex::new(None);
+
+/// Starts the handler thread. Called once, by a real run only: `--dry-run`, `--check` and
+/// `validate` write nothing, so the default (die at once) is right for them.
+pub fn install() -> anyhow::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing the SIGINT/SIGTERM/SIGHUP handler")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            stop(signal);
+        }
+    });
+    Ok(())
+}
+
+fn stop(signal: i32) -> ! {
+    // Wait for a record step under way; it finishes (or rolls back) on its own.
+    let recorded = RECORDING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // Never released: the main thread cannot rename anything into place from here on.
+    let provisional = PROVISIONAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut removed = Vec::new();
+    for (_, path) in provisional.iter().rev() {
+        if std::fs::remove_file(path).is_ok() {
+            removed.push(path.display().to_string());
+        }
+    }
+    let name = match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "a signal",
+    };
+    let outcome = match recorded {
+        Some(what) => format!("the record step had finished first: {what}"),
+        None => "nothing was recorded; the channel is unchanged".to_string(),
+    };
+    let cleaned = if removed.is_empty() {
+        String::new()
+    } else {
+        format!(" (removed {})", removed.join(", "))
+    };
+    eprintln!("\ninterrupted by {name}: {outcome}{cleaned}");
+    std::process::exit(128 + signal)
+}
+
+/// Runs the record step with signals deferred until it returns. `Ok(summary)` is what a signal
+/// arriving right after it should report as recorded.
+pub fn record_step<T>(step: impl FnOnce() -> anyhow::Result<(T, String)>) -> anyhow::Result<T> {
+    let mut recorded = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
+    pause_for_tests();
+    let (value, summary) = step()?;
+    *recorded = Some(summary);
+    Ok(value)
+}
+
+/// `XTASK_TEST_RECORD_PAUSE_MS`: lets the signal tests land a signal inside the record step,
+/// which otherwise takes microseconds. Unset in real use.
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var("XTASK_TEST_RECORD_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        eprintln!("record step: pausing {ms} ms (XTASK_TEST_RECORD_PAUSE_MS)");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// A file that must not outlive a failed or interrupted run: removed when dropped or on a
+/// signal, unless `keep` is called.
+#[derive(Debug)]
+pub struct Provisional {
+    id: u64,
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Provisional {
+    pub fn new(path: &Path) -> Provisional {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        lock().push((id, path.to_path_buf()));
+        Provisional {
+            id,
+            path: path.to_path_buf(),
+            kept: false,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `place` (a rename or link that puts this file at `destination`) so that a signal
+    /// sees either the file here or the one there, never neither registered.
+    pub fn move_to(
+        mut self,
+        destination: &Path,
+        place: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
+    ) -> std::io::Result<Provisional> {
+        let mut registry = lock();
+        place(&self.path, destination)?;
+        if let Some(entry) = registry.iter_mut().find(|(id, _)| *id == self.id) {
+            entry.1 = destination.to_path_buf();
+        }
+        drop(registry);
+        self.path = destination.to_path_buf();
+        Ok(self)
+    }
+
+    /// The file stays: it is part of what the run recorded.
+    pub fn keep(mut self) {
+        lock().retain(|(id, _)| *id != self.id);
+        self.kept = true;
+    }
+}
+
+impl Drop for Provisional {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let mut registry = lock();
+        registry.retain(|(id, _)| *id != self.id);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Vec<(u64, PathBuf)>> {
+    PROVISIONAL.lock().unwrap_or_else(|e| e.into_inner())
+}
