@@ -139,6 +139,8 @@ pub fn available_space(folder: &Path) -> anyhow::Result<u64> {
     }
     // SAFETY: statvfs returned 0, so it filled `stats`.
     let stats = unsafe { stats.assume_init() };
+    // The field types differ between platforms (u32 on some, u64 on Linux).
+    #[allow(clippy::unnecessary_cast)]
     Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
 }
 

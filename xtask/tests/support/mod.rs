@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -64,6 +64,33 @@ pub struct Behaviour {
     /// Runs when a digest is asked for: the last network step of a release, so a test can
     /// change the tree between the network and the recording.
     pub on_digest_request: Option<Hook>,
+    /// Sends the ISO body in 16 KiB pieces with this pause between them (a slow download).
+    pub iso_piece_delay: Option<Duration>,
+    /// Answers the first ISO requests with these (status, Retry-After) pairs, in order.
+    pub iso_retry_after: Vec<(u16, String)>,
+    /// Whether and how the ISO is offered in byte ranges.
+    pub ranges: Ranges,
+    /// Cuts this many ISO bodies off at half (after the headers promised the whole).
+    pub cut_first_bodies: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ranges {
+    /// No `Accept-Ranges`, no validator, `Range` ignored: the factory's own behaviour.
+    None,
+    /// `Accept-Ranges: bytes` with a strong ETag; `Range` + matching `If-Range` answered 206.
+    Offered,
+    /// Ranges offered, but the ETag changes after each body (a rebuilt file): `If-Range`
+    /// never matches, so a range request is answered 200 with the whole file.
+    ChangingValidator,
+}
+
+/// One request as the factory saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub line: String,
+    pub headers: HashMap<String, String>,
+    pub at: Instant,
 }
 
 /// A callback for `Behaviour`.
@@ -97,6 +124,10 @@ impl Default for Behaviour {
             .collect(),
             installer_digest: INSTALLER_DIGEST.into(),
             on_digest_request: None,
+            iso_piece_delay: None,
+            iso_retry_after: Vec::new(),
+            ranges: Ranges::None,
+            cut_first_bodies: 0,
         }
     }
 }
@@ -106,25 +137,38 @@ pub struct Factory {
     pub iso: Arc<Vec<u8>>,
     pub requests: Arc<Mutex<Vec<String>>>,
     pub behaviour: Arc<Mutex<Behaviour>>,
-    iso_requests: Arc<AtomicUsize>,
+    state: Arc<State>,
+}
+
+/// What the serving threads count and log.
+#[derive(Default)]
+struct State {
+    iso_requests: AtomicUsize,
+    iso_bytes_sent: AtomicUsize,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Factory {
     pub fn start(behaviour: Behaviour) -> Factory {
+        Factory::with_iso(behaviour, 600 * 1024 + 123)
+    }
+
+    /// A factory serving an ISO of `size` bytes.
+    pub fn with_iso(behaviour: Behaviour, size: usize) -> Factory {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().unwrap().port();
         let factory = Factory {
             port,
-            iso: Arc::new(make_iso(600 * 1024 + 123)),
+            iso: Arc::new(make_iso(size)),
             requests: Arc::default(),
             behaviour: Arc::new(Mutex::new(behaviour)),
-            iso_requests: Arc::default(),
+            state: Arc::default(),
         };
         let shared = (
             factory.iso.clone(),
             factory.requests.clone(),
             factory.behaviour.clone(),
-            factory.iso_requests.clone(),
+            factory.state.clone(),
         );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -135,6 +179,23 @@ impl Factory {
             }
         });
         factory
+    }
+
+    /// The ISO requests seen so far (GET and HEAD of `/image/…`), with headers and times.
+    pub fn iso_requests(&self) -> Vec<Seen> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.line.contains(" /image/"))
+            .cloned()
+            .collect()
+    }
+
+    /// ISO body bytes written to clients so far.
+    pub fn iso_bytes_sent(&self) -> usize {
+        self.state.iso_bytes_sent.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {
@@ -179,7 +240,7 @@ fn serve(
     iso: &[u8],
     requests: &Mutex<Vec<String>>,
     behaviour: &Mutex<Behaviour>,
-    iso_requests: &AtomicUsize,
+    state: &State,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -208,6 +269,11 @@ fn serve(
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     requests.lock().unwrap().push(format!("{method} {path}"));
+    state.seen.lock().unwrap().push(Seen {
+        line: format!("{method} {path}"),
+        headers: headers.clone(),
+        at: Instant::now(),
+    });
     let b = behaviour.lock().unwrap().clone();
     let mut out = stream;
     let id_and_rest = path.strip_prefix("/image/");
@@ -259,7 +325,20 @@ fn serve(
             )
         }
         ("GET" | "HEAD", _) if id_and_rest.is_some() => {
-            let n = iso_requests.fetch_add(1, Ordering::SeqCst);
+            let n = state.iso_requests.fetch_add(1, Ordering::SeqCst);
+            if let Some((status, retry_after)) = b.iso_retry_after.get(n) {
+                let status = match status {
+                    429 => "429 Too Many Requests",
+                    503 => "503 Service Unavailable",
+                    _ => panic!("iso_retry_after takes 429 or 503"),
+                };
+                return respond(
+                    &mut out,
+                    status,
+                    &[("Retry-After", retry_after)],
+                    b"building, come back later",
+                );
+            }
             if n < b.iso_failures_first {
                 return respond(
                     &mut out,
@@ -300,13 +379,14 @@ fn serve(
                     Ok(())
                 }
                 // HEAD announces the length GET would send, as the factory does.
-                _ => write_response(
+                _ if method == "HEAD" => write_response(
                     &mut out,
                     "200 OK",
                     &[("Content-Type", "application/x-iso9660-image")],
                     iso.len(),
-                    if method == "HEAD" { &[] } else { iso },
+                    &[],
                 ),
+                _ => serve_iso(&mut out, iso, &headers, &b, state, n),
             }
         }
         ("GET", p) if p.starts_with("/token") => {
@@ -366,6 +446,58 @@ fn serve(
         }
         _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
     }
+}
+
+/// The ISO body: whole or from a range, optionally slow, optionally cut off at half.
+fn serve_iso(
+    out: &mut TcpStream,
+    iso: &[u8],
+    headers: &HashMap<String, String>,
+    b: &Behaviour,
+    state: &State,
+    request_number: usize,
+) -> std::io::Result<()> {
+    // The ETag names the file's current build; a changing validator is a new build per body.
+    let etag = match b.ranges {
+        Ranges::ChangingValidator => format!("\"build-{request_number}\""),
+        _ => "\"build-0\"".to_string(),
+    };
+    let range_start = headers
+        .get("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|_| b.ranges != Ranges::None)
+        .filter(|_| headers.get("if-range") == Some(&etag))
+        .filter(|&n| n < iso.len());
+    let start = range_start.unwrap_or(0);
+    let mut head = match range_start {
+        Some(n) => format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {n}-{}/{}\r\n",
+            iso.len() - 1,
+            iso.len()
+        ),
+        None => "HTTP/1.1 200 OK\r\n".to_string(),
+    };
+    head += &format!(
+        "Content-Length: {}\r\nContent-Type: application/x-iso9660-image\r\nConnection: close\r\n",
+        iso.len() - start
+    );
+    if b.ranges != Ranges::None {
+        head += &format!("Accept-Ranges: bytes\r\nETag: {etag}\r\n");
+    }
+    out.write_all(format!("{head}\r\n").as_bytes())?;
+    let cut = request_number < b.cut_first_bodies;
+    let end = if cut { iso.len() / 2 } else { iso.len() };
+    for piece in iso[start..end.max(start)].chunks(16 * 1024) {
+        out.write_all(piece)?;
+        state.iso_bytes_sent.fetch_add(piece.len(), Ordering::SeqCst);
+        if let Some(delay) = b.iso_piece_delay {
+            out.flush()?;
+            std::thread::sleep(delay);
+        }
+    }
+    out.flush()
 }
 
 /// Sends `HEAD path` to `upstream` with the client's `Accept` and `Authorization`, and relays
@@ -468,33 +600,42 @@ impl Tree {
 
     /// Runs `cargo xtask <args>` on this tree.
     pub fn xtask(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
+        self.command(args).output().expect("run xtask")
+    }
+
+    /// `cargo xtask <args>` on this tree, to spawn: no proxy, a fixed SOURCE_DATE_EPOCH.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
             .args(args)
             .env("XTASK_PROJECT_ROOT", &self.root)
             .env("SOURCE_DATE_EPOCH", "1767225600")
             .env_remove("TALOS_FACTORY_URL")
+            .env_remove("XTASK_TEST_RECORD_PAUSE_MS")
             .env("NO_PROXY", "127.0.0.1")
             .env_remove("HTTP_PROXY")
             .env_remove("http_proxy")
-            .env_remove("ALL_PROXY")
-            .output()
-            .expect("run xtask")
+            .env_remove("ALL_PROXY");
+        command
+    }
+
+    /// The arguments of `cargo xtask image` against `factory`, with short retry delays and
+    /// stall timeout unless `extra` sets them, then `extra`.
+    pub fn image_args(&self, factory: &Factory, extra: &[&str]) -> Vec<String> {
+        let mut args = vec!["image".to_string(), "--factory-url".into(), factory.url()];
+        for (flag, value) in [("--retry-delay-ms", "10"), ("--stall-timeout", "2")] {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), value.to_string()]);
+            }
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
     }
 
     /// Runs `cargo xtask image` against `factory`, with short retry delays and stall timeout.
     pub fn image(&self, factory: &Factory, extra: &[&str]) -> Output {
-        let url = factory.url();
-        let mut args = vec![
-            "image",
-            "--factory-url",
-            &url,
-            "--retry-delay-ms",
-            "10",
-            "--stall-timeout",
-            "2",
-        ];
-        args.extend_from_slice(extra);
-        self.xtask(&args)
+        let args = self.image_args(factory, extra);
+        self.xtask(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Every file below `ee/appliance` with its bytes, for "nothing was written" checks.

@@ -1,0 +1,432 @@
+//! What release pipelines do to a run, done to real processes against the loopback factory:
+//! parallel runs, signals, SIGKILL, Retry-After, cut connections, plain http, a full disk.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use support::*;
+
+const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
+const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";
+const BETA: &str = "ee/appliance/releases/channels/beta.json";
+const STABLE: &str = "ee/appliance/releases/channels/stable.json";
+const LOCK: &str = "ee/appliance/dist/.release.lock";
+
+fn slow(delay_ms: u64) -> Behaviour {
+    Behaviour {
+        iso_piece_delay: Some(Duration::from_millis(delay_ms)),
+        ..Behaviour::default()
+    }
+}
+
+fn spawn(tree: &Tree, factory: &Factory, extra: &[&str]) -> Child {
+    let args = tree.image_args(factory, extra);
+    tree.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn xtask")
+}
+
+/// Waits (bounded) until `ready` holds.
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never saw {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn partials(tree: &Tree) -> Vec<String> {
+    tree.files()
+        .into_iter()
+        .filter(|f| f.contains(".partial-"))
+        .collect()
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -s {name}");
+}
+
+/// Waits for the child (bounded), returning its exit code, stderr and how long it took.
+fn finish(child: Child) -> (Option<i32>, String, Duration) {
+    let start = Instant::now();
+    let output = child.wait_with_output().expect("wait for xtask");
+    (output.status.code(), stderr(&output), start.elapsed())
+}
+
+#[test]
+fn two_runs_of_one_release_the_second_fails_at_once_naming_the_lock() {
+    let factory = Factory::start(slow(30));
+    let tree = Tree::copy();
+    let (beta, stable) = (tree.read(BETA), tree.read(STABLE));
+    let first = spawn(
+        &tree,
+        &factory,
+        &["--channel", "beta", "--app-version", "1.0.0"],
+    );
+    wait_for("the first run's download", || factory.iso_bytes_sent() > 0);
+    let second = tree.image(
+        &factory,
+        &["--channel", "stable", "--app-version", "2.0.0"],
+    );
+    let (code, first_err, _) = finish(first);
+
+    assert_eq!(code, Some(0), "the first run: {first_err}");
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    let message = stderr(&second);
+    assert!(
+        message.contains(LOCK) && message.contains("another release is running"),
+        "{message}"
+    );
+    assert!(
+        message.contains("locked by process "),
+        "the holder's PID is named: {message}"
+    );
+
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert_eq!(manifest["app"]["version"], "1.0.0", "the winner's manifest");
+    assert_eq!(manifest["channel"], "beta");
+    assert_ne!(tree.read(BETA), beta, "the winner's channel moved");
+    assert_eq!(tree.read(STABLE), stable, "the loser's channel did not move");
+    assert!(partials(&tree).is_empty(), "{:?}", partials(&tree));
+    assert!(!tree.path(LOCK).exists(), "the lock file is removed");
+}
+
+#[test]
+fn a_signal_mid_download_leaves_nothing_and_exits_with_128_plus_its_number() {
+    for (name, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
+        let factory = Factory::start(slow(50));
+        let tree = Tree::copy();
+        let (before, beta) = (tree.files(), tree.read(BETA));
+        let child = spawn(&tree, &factory, &[]);
+        wait_for("a partial download", || {
+            factory.iso_bytes_sent() > 0 && !partials(&tree).is_empty()
+        });
+        let sent = Instant::now();
+        signal(&child, name);
+        let (code, err, _) = finish(child);
+        assert!(
+            sent.elapsed() < Duration::from_secs(3),
+            "SIG{name}: took {:?} to exit",
+            sent.elapsed()
+        );
+        assert_eq!(code, Some(128 + number), "SIG{name}: {err}");
+        assert!(
+            err.contains(&format!("interrupted by SIG{name}"))
+                && err.contains("nothing was recorded"),
+            "SIG{name}: {err}"
+        );
+        assert_eq!(tree.files(), before, "SIG{name}: files left or removed");
+        assert_eq!(tree.read(BETA), beta, "SIG{name}: the channel moved");
+    }
+}
+
+#[test]
+fn a_signal_during_the_record_step_lets_it_finish() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let mut child = tree
+        .command(
+            &tree
+                .image_args(&factory, &[])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .env("XTASK_TEST_RECORD_PAUSE_MS", "1500")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen += &line;
+        seen.push('\n');
+        if line.starts_with("record step: pausing") {
+            break;
+        }
+    }
+    assert!(seen.contains("record step: pausing"), "{seen}");
+    signal(&child, "TERM");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let code = child.wait().unwrap().code();
+    let err = rest.join("\n");
+    assert_eq!(code, Some(143), "{seen}{err}");
+    assert!(
+        err.contains("interrupted by SIGTERM: the record step had finished first"),
+        "{err}"
+    );
+    // Finished, not half-done: the manifest, its ISO and the channel move are all there.
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
+    assert!(tree.path(ISO).exists());
+    assert!(tree.read(BETA).contains("\"0.1.0\""));
+    assert!(tree.xtask(&["validate"]).status.success());
+    assert!(partials(&tree).is_empty() && !tree.path(LOCK).exists());
+}
+
+#[test]
+fn the_next_run_removes_what_a_killed_run_left() {
+    let factory = Factory::start(slow(50));
+    let tree = Tree::copy();
+    let child = spawn(&tree, &factory, &[]);
+    wait_for("a partial download", || !partials(&tree).is_empty());
+    let pid = child.id();
+    signal(&child, "KILL");
+    let _ = finish(child);
+    let left = partials(&tree);
+    assert_eq!(
+        left,
+        vec![format!("ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-{pid}")]
+    );
+    assert!(tree.path(LOCK).exists(), "SIGKILL leaves the lock file");
+
+    factory.behaviour.lock().unwrap().iso_piece_delay = None;
+    let output = tree.image(&factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "removed {}, a partial file left by an interrupted run (PID {pid} is no longer running)",
+            left[0]
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert!(partials(&tree).is_empty());
+}
+
+#[test]
+fn retry_after_in_seconds_is_waited_out_instead_of_the_backoff() {
+    let factory = Factory::start(Behaviour {
+        iso_retry_after: vec![(429, "2".into())],
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &["--retry-delay-ms", "100"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let seen = factory.iso_requests();
+    assert_eq!(seen.len(), 2);
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+    assert!(
+        stderr(&output).contains("retry after 2.0 s (Retry-After)"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_honoured() {
+    let at = time::OffsetDateTime::now_utc() + Duration::from_secs(3);
+    let format = time::format_description::parse_borrowed::<2>(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
+    )
+    .unwrap();
+    let factory = Factory::start(Behaviour {
+        iso_retry_after: vec![(503, at.format(&format).unwrap())],
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &["--retry-delay-ms", "100"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let seen = factory.iso_requests();
+    let gap = seen[1].at - seen[0].at;
+    // The date has whole seconds: the wait is 2 to 3 s, far above the 100 ms backoff.
+    assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
+}
+
+#[test]
+fn a_retry_after_of_an_hour_fails_at_once() {
+    let factory = Factory::start(Behaviour {
+        iso_retry_after: vec![(429, "3600".into())],
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let start = Instant::now();
+    let output = tree.image(&factory, &[]);
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("retry after 3600 s (Retry-After)") && err.contains("10 minutes"),
+        "{err}"
+    );
+    assert_eq!(factory.iso_requests().len(), 1);
+    assert_eq!(tree.files(), before);
+    assert_eq!(tree.read(BETA), beta);
+}
+
+fn recorded_sha256(tree: &Tree) -> String {
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    manifest["os"]["iso"]["sha256"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_cut_download_resumes_where_the_server_offers_ranges() {
+    let factory = Factory::with_iso(
+        Behaviour {
+            ranges: Ranges::Offered,
+            cut_first_bodies: 1,
+            ..Behaviour::default()
+        },
+        2 * 1024 * 1024 + 77,
+    );
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let seen = factory.iso_requests();
+    assert_eq!(seen.len(), 2);
+    let half = factory.iso.len() / 2;
+    assert_eq!(
+        seen[1].headers.get("range"),
+        Some(&format!("bytes={half}-"))
+    );
+    assert_eq!(
+        seen[1].headers.get("if-range").map(String::as_str),
+        Some("\"build-0\"")
+    );
+    assert!(
+        stderr(&output).contains("resuming at 1.0 MiB of 2.0 MiB"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(recorded_sha256(&tree), sha256_hex(&factory.iso));
+    assert!(
+        factory.iso_bytes_sent() as f64 <= 1.05 * factory.iso.len() as f64,
+        "{} bytes served for a {}-byte ISO",
+        factory.iso_bytes_sent(),
+        factory.iso.len()
+    );
+    assert_eq!(std::fs::read(tree.path(ISO)).unwrap(), *factory.iso);
+}
+
+#[test]
+fn without_ranges_or_with_a_changed_file_the_retry_starts_over() {
+    for ranges in [Ranges::None, Ranges::ChangingValidator] {
+        let factory = Factory::start(Behaviour {
+            ranges: ranges.clone(),
+            cut_first_bodies: 1,
+            ..Behaviour::default()
+        });
+        let tree = Tree::copy();
+        let output = tree.image(&factory, &[]);
+        assert!(output.status.success(), "{ranges:?}: {}", stderr(&output));
+        let seen = factory.iso_requests();
+        assert_eq!(seen.len(), 2, "{ranges:?}");
+        match ranges {
+            Ranges::None => assert!(seen[1].headers.get("range").is_none()),
+            _ => {
+                assert!(seen[1].headers.contains_key("range"), "{ranges:?}");
+                assert!(
+                    stderr(&output).contains("starting over from byte 0"),
+                    "{}",
+                    stderr(&output)
+                );
+            }
+        }
+        assert_eq!(
+            recorded_sha256(&tree),
+            sha256_hex(&factory.iso),
+            "{ranges:?}"
+        );
+        assert_eq!(std::fs::read(tree.path(ISO)).unwrap(), *factory.iso);
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused_from_every_source() {
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let url = "http://factory.example.com";
+    let flag = tree.xtask(&["image", "--factory-url", url]);
+    let env = tree
+        .command(&["image"])
+        .env("TALOS_FACTORY_URL", url)
+        .output()
+        .unwrap();
+    let intent = tree
+        .read("ee/appliance/release.yaml")
+        .replace("factory: https://factory.talos.dev", &format!("factory: {url}"));
+    tree.write("ee/appliance/release.yaml", &intent);
+    let file = tree.xtask(&["image"]);
+    for (output, source) in [
+        (flag, "--factory-url"),
+        (env, "TALOS_FACTORY_URL"),
+        (file, "ee/appliance/release.yaml"),
+    ] {
+        assert_eq!(output.status.code(), Some(1), "{source}");
+        let err = stderr(&output);
+        assert!(
+            err.contains(source) && err.contains("refusing plain-http") && err.contains("https://"),
+            "{source}: {err}"
+        );
+        // Refused while planning: no lock, no request, nothing written.
+        assert!(!err.contains("requesting"), "{err}");
+    }
+    tree.write(
+        "ee/appliance/release.yaml",
+        &intent.replace(&format!("factory: {url}"), "factory: https://factory.talos.dev"),
+    );
+    assert_eq!(tree.files(), before);
+    assert_eq!(tree.read(BETA), beta);
+}
+
+/// A tmpfs smaller than the ISO over `ee/appliance/dist`, in a user and mount namespace of
+/// the run's own: the run must fail before the body, naming both figures, and leave nothing
+/// there (listed from inside the namespace, before the tmpfs goes away with it).
+#[test]
+fn a_disk_too_small_for_the_announced_iso_fails_before_the_body() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let dist = tree.path("ee/appliance/dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let args = tree.image_args(&factory, &[]);
+    let script = r#"mount -t tmpfs -o size=256k tmpfs "$1" || exit 99
+shift
+"$@"
+code=$?
+find "$DIST" -type f
+exit $code"#;
+    let mut command = Command::new("unshare");
+    command
+        .args(["-rm", "sh", "-c", script, "sh"])
+        .arg(&dist)
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(&args)
+        .env("DIST", &dist)
+        .env("XTASK_PROJECT_ROOT", &tree.root)
+        .env("NO_PROXY", "127.0.0.1")
+        .env_remove("TALOS_FACTORY_URL");
+    let output = command.output().expect("run unshare");
+    assert_ne!(
+        output.status.code(),
+        Some(99),
+        "could not mount a tmpfs: {}",
+        stderr(&output)
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("needs 0.6 MiB in ee/appliance/dist/0.1.0, 0.2 MiB available"),
+        "{err}"
+    );
+    assert_eq!(stdout(&output), "", "files left on the small disk");
+    assert_eq!(tree.files(), before);
+    assert_eq!(tree.read(BETA), beta);
+}
