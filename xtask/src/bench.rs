@@ -33,7 +33,8 @@ impl BenchDownloadArgs {
             response_timeout: Duration::from_secs(60),
             attempts: 1,
             first_retry_delay: Duration::from_millis(0),
-        });
+            ca_file: None,
+        })?;
         let shell = xshell::Shell::new()?;
         let curl_file = dir.join("curl.iso");
         let mut ours = Duration::MAX;

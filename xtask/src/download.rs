@@ -163,7 +163,9 @@ fn attempt(
         eprintln!(
             "resuming at {} of {}",
             mib(p.received),
-            p.total.map(mib).unwrap_or_else(|| "an unannounced size".into())
+            p.total
+                .map(mib)
+                .unwrap_or_else(|| "an unannounced size".into())
         );
         request = request
             .header("Range", &format!("bytes={}-", p.received))

@@ -88,9 +88,9 @@ impl PendingFile {
             .with_context(|| format!("flushing {}", temp.path().display()))?;
         drop(file);
         let shown = temp.path().display().to_string();
-        let placed = temp.move_to(&destination, how).with_context(|| {
-            format!("moving {shown} into place as {}", destination.display())
-        })?;
+        let placed = temp
+            .move_to(&destination, how)
+            .with_context(|| format!("moving {shown} into place as {}", destination.display()))?;
         sync_parent(&destination)?;
         Ok(placed)
     }

@@ -27,6 +27,9 @@ pub struct Settings {
     pub attempts: u32,
     /// Delay before the second attempt; doubles for each later one.
     pub first_retry_delay: Duration,
+    /// A PEM file whose certificates are the only ones trusted for https (a self-hosted
+    /// factory behind an internal CA); `None` trusts the Mozilla roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 pub struct Client {
@@ -48,9 +51,15 @@ pub enum Failure {
 }
 
 impl Client {
-    pub fn new(settings: Settings) -> Client {
+    pub fn new(settings: Settings) -> anyhow::Result<Client> {
+        let roots = match &settings.ca_file {
+            None => ureq::tls::RootCerts::WebPki,
+            Some(path) => ureq::tls::RootCerts::new_with_certs(&read_certificates(path)?),
+        };
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         let agent = |redirects: u32| -> ureq::Agent {
             ureq::Agent::config_builder()
+                .tls_config(tls.clone())
                 .http_status_as_error(false)
                 .proxy(ureq::Proxy::try_from_env())
                 .timeout_connect(Some(CONNECT_TIMEOUT))
@@ -60,11 +69,11 @@ impl Client {
                 .build()
                 .into()
         };
-        Client {
+        Ok(Client {
             following: agent(10),
             direct: agent(0),
             settings,
-        }
+        })
     }
 
     /// Runs `attempt` until it succeeds, fails permanently, or the attempts run out.
@@ -130,6 +139,29 @@ impl Client {
             .https_only(url.starts_with("https://"))
             .build()
     }
+}
+
+/// Every certificate in a PEM file; at least one.
+fn read_certificates(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>> {
+    use anyhow::Context;
+    let pem =
+        std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
+    let mut certificates = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(certificate) =
+            item.with_context(|| format!("--ca-file {}: not valid PEM", path.display()))?
+        {
+            certificates.push(certificate);
+        }
+    }
+    anyhow::ensure!(
+        !certificates.is_empty(),
+        "--ca-file {}: no CERTIFICATE block in it",
+        path.display()
+    );
+    Ok(certificates)
 }
 
 /// Classifies a transport error: connection trouble and timeouts may pass; a malformed URL,

@@ -75,6 +75,10 @@ pub struct ImageArgs {
     /// Give up on a download that receives nothing for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// Trust only the certificates in this PEM file for https, instead of the Mozilla roots: for
+    /// a self-hosted factory behind an internal CA.
+    #[arg(long, value_name = "PEM", env = "TALOS_FACTORY_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Fail when the installer digest cannot be resolved, instead of recording the release without it.
     #[arg(long)]
     pub require_digest: bool,
@@ -90,7 +94,7 @@ impl ImageArgs {
             return self.show_plan(&plan);
         }
         if self.check {
-            return check::run(&plan, &self.client(), self.require_digest, self.json);
+            return check::run(&plan, &self.client()?, self.require_digest, self.json);
         }
         let manifest = self.release(&plan)?;
         if self.json {
@@ -116,11 +120,12 @@ impl ImageArgs {
         }
     }
 
-    fn client(&self) -> http::Client {
+    fn client(&self) -> anyhow::Result<http::Client> {
         http::Client::new(http::Settings {
             response_timeout: Duration::from_secs(self.timeout),
             attempts: self.retries,
             first_retry_delay: Duration::from_millis(self.retry_delay_ms),
+            ca_file: self.ca_file.clone(),
         })
     }
 
@@ -198,7 +203,7 @@ impl ImageArgs {
             );
         }
         let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
-        let client = self.client();
+        let client = self.client()?;
         let factory = factory::Factory::new(&client, &plan.factory);
 
         let extensions = factory.preflight(plan)?;
@@ -343,8 +348,8 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest, force: bool) -> any
 fn sweep_partials(plan: &Plan) {
     for dir in [project::DIST_DIR, project::RELEASES_DIR] {
         for (path, pid) in fsutil::sweep_partials(&plan.path(dir)) {
-            let shown = project::relative(&plan.root, &path)
-                .unwrap_or_else(|| path.display().to_string());
+            let shown =
+                project::relative(&plan.root, &path).unwrap_or_else(|| path.display().to_string());
             eprintln!(
                 "removed {shown}, a partial file left by an interrupted run (PID {pid} is no longer running)"
             );

@@ -33,10 +33,7 @@ pub fn install() -> anyhow::Result<()> {
 
 fn stop(signal: i32) -> ! {
     // Wait for a record step under way; it finishes (or rolls back) on its own.
-    let recorded = RECORDING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let recorded = RECORDING.lock().unwrap_or_else(|e| e.into_inner()).clone();
     // Never released: the main thread cannot rename anything into place from here on.
     let provisional = PROVISIONAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut removed = Vec::new();

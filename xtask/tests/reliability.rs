@@ -36,7 +36,10 @@ fn spawn(tree: &Tree, factory: &Factory, extra: &[&str]) -> Child {
 fn wait_for(what: &str, ready: impl Fn() -> bool) {
     let start = Instant::now();
     while !ready() {
-        assert!(start.elapsed() < Duration::from_secs(20), "never saw {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never saw {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -74,10 +77,7 @@ fn two_runs_of_one_release_the_second_fails_at_once_naming_the_lock() {
         &["--channel", "beta", "--app-version", "1.0.0"],
     );
     wait_for("the first run's download", || factory.iso_bytes_sent() > 0);
-    let second = tree.image(
-        &factory,
-        &["--channel", "stable", "--app-version", "2.0.0"],
-    );
+    let second = tree.image(&factory, &["--channel", "stable", "--app-version", "2.0.0"]);
     let (code, first_err, _) = finish(first);
 
     assert_eq!(code, Some(0), "the first run: {first_err}");
@@ -96,7 +96,11 @@ fn two_runs_of_one_release_the_second_fails_at_once_naming_the_lock() {
     assert_eq!(manifest["app"]["version"], "1.0.0", "the winner's manifest");
     assert_eq!(manifest["channel"], "beta");
     assert_ne!(tree.read(BETA), beta, "the winner's channel moved");
-    assert_eq!(tree.read(STABLE), stable, "the loser's channel did not move");
+    assert_eq!(
+        tree.read(STABLE),
+        stable,
+        "the loser's channel did not move"
+    );
     assert!(partials(&tree).is_empty(), "{:?}", partials(&tree));
     assert!(!tree.path(LOCK).exists(), "the lock file is removed");
 }
@@ -187,7 +191,9 @@ fn the_next_run_removes_what_a_killed_run_left() {
     let left = partials(&tree);
     assert_eq!(
         left,
-        vec![format!("ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-{pid}")]
+        vec![format!(
+            "ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-{pid}"
+        )]
     );
     assert!(tree.path(LOCK).exists(), "SIGKILL leaves the lock file");
 
@@ -269,7 +275,10 @@ fn a_retry_after_of_an_hour_fails_at_once() {
 
 fn recorded_sha256(tree: &Tree) -> String {
     let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
-    manifest["os"]["iso"]["sha256"].as_str().unwrap().to_string()
+    manifest["os"]["iso"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -325,7 +334,7 @@ fn without_ranges_or_with_a_changed_file_the_retry_starts_over() {
         let seen = factory.iso_requests();
         assert_eq!(seen.len(), 2, "{ranges:?}");
         match ranges {
-            Ranges::None => assert!(seen[1].headers.get("range").is_none()),
+            Ranges::None => assert!(!seen[1].headers.contains_key("range")),
             _ => {
                 assert!(seen[1].headers.contains_key("range"), "{ranges:?}");
                 assert!(
@@ -359,9 +368,10 @@ fn plain_http_to_another_host_is_refused_from_every_source() {
         .env("TALOS_FACTORY_URL", url)
         .output()
         .unwrap();
-    let intent = tree
-        .read("ee/appliance/release.yaml")
-        .replace("factory: https://factory.talos.dev", &format!("factory: {url}"));
+    let intent = tree.read("ee/appliance/release.yaml").replace(
+        "factory: https://factory.talos.dev",
+        &format!("factory: {url}"),
+    );
     tree.write("ee/appliance/release.yaml", &intent);
     let file = tree.xtask(&["image"]);
     for (output, source) in [
@@ -380,7 +390,10 @@ fn plain_http_to_another_host_is_refused_from_every_source() {
     }
     tree.write(
         "ee/appliance/release.yaml",
-        &intent.replace(&format!("factory: {url}"), "factory: https://factory.talos.dev"),
+        &intent.replace(
+            &format!("factory: {url}"),
+            "factory: https://factory.talos.dev",
+        ),
     );
     assert_eq!(tree.files(), before);
     assert_eq!(tree.read(BETA), beta);
@@ -429,4 +442,31 @@ exit $code"#;
     assert_eq!(stdout(&output), "", "files left on the small disk");
     assert_eq!(tree.files(), before);
     assert_eq!(tree.read(BETA), beta);
+}
+
+/// Even a run that did not see the lock (another tree's run sharing the folder, a hand-made
+/// file) cannot replace a manifest that appeared while it worked: it is put into place with
+/// no-replace semantics, and the run takes back nothing of what it did not write.
+#[test]
+fn a_manifest_that_appears_meanwhile_is_never_replaced() {
+    let tree = Tree::copy();
+    let manifest = tree.path(MANIFEST);
+    let written_meanwhile = "{\"written\": \"by another run\"}\n";
+    let factory = Factory::start(Behaviour {
+        on_digest_request: Some(Hook(std::sync::Arc::new(move || {
+            std::fs::write(&manifest, written_meanwhile).unwrap();
+        }))),
+        ..Behaviour::default()
+    });
+    let beta = tree.read(BETA);
+    let output = tree.image(&factory, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("was recorded by another run meanwhile"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree.read(MANIFEST), written_meanwhile);
+    assert_eq!(tree.read(BETA), beta);
+    assert!(!tree.path(ISO).exists() && partials(&tree).is_empty());
 }

@@ -491,7 +491,9 @@ fn serve_iso(
     let end = if cut { iso.len() / 2 } else { iso.len() };
     for piece in iso[start..end.max(start)].chunks(16 * 1024) {
         out.write_all(piece)?;
-        state.iso_bytes_sent.fetch_add(piece.len(), Ordering::SeqCst);
+        state
+            .iso_bytes_sent
+            .fetch_add(piece.len(), Ordering::SeqCst);
         if let Some(delay) = b.iso_piece_delay {
             out.flush()?;
             std::thread::sleep(delay);

@@ -1,0 +1,215 @@
+//! https against a loopback factory: an https front (a small Python server with a certificate
+//! from a throw-away CA, trusted through `--ca-file`) relays to the test factory. A release over
+//! it succeeds; one whose ISO is redirected to plain http is refused before a byte is taken.
+//!
+//! Needs `openssl` and `python3`; `.ci/run` has both. Without them these tests say so and pass
+//! on a workstation, but fail under `CI=true`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use support::*;
+
+const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
+const BETA: &str = "ee/appliance/releases/channels/beta.json";
+
+/// A CA and a certificate for 127.0.0.1 signed by it, in a scratch folder.
+struct Certificates {
+    dir: PathBuf,
+}
+
+impl Certificates {
+    fn make() -> Option<Certificates> {
+        let tools = [("openssl", "version"), ("python3", "--version")]
+            .iter()
+            .all(|(tool, arg)| {
+                Command::new(tool)
+                    .arg(arg)
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            });
+        if !tools {
+            let message = "openssl or python3 is missing: run the tests through .ci/run";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+            eprintln!("skipped: {message}");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("xtask-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                stderr(&output)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &["-subj", "/CN=xtask test CA", "-days", "1"],
+                &["-keyout", "ca.key", "-out", "ca.pem"],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-keyout",
+                    "front.key",
+                    "-out",
+                    "front.csr",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "front.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "front.pem",
+        ]);
+        Some(Certificates { dir })
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+impl Drop for Certificates {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The Python front, stopped on drop.
+struct Front {
+    child: Child,
+    port: u16,
+}
+
+impl Front {
+    fn start(certificates: &Certificates, factory: &Factory, mode: &str) -> Front {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_front.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(certificates.dir.join("front.pem"))
+            .arg(certificates.dir.join("front.key"))
+            .arg(factory.port.to_string())
+            .arg(mode)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the front prints its port");
+        Front { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn release(tree: &Tree, front: &Front, certificates: &Certificates) -> std::process::Output {
+    let ca = certificates.ca();
+    tree.xtask(&[
+        "image",
+        "--factory-url",
+        &front.url(),
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--retry-delay-ms",
+        "10",
+    ])
+}
+
+#[test]
+fn a_release_over_https_trusts_the_given_ca() {
+    let Some(certificates) = Certificates::make() else {
+        return;
+    };
+    let factory = Factory::start(Behaviour::default());
+    let front = Front::start(&certificates, &factory, "relay");
+    let tree = Tree::copy();
+    let output = release(&tree, &front, &certificates);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
+    assert_eq!(manifest["talos"]["factoryUrl"], front.url());
+
+    // Without the CA, the same front is not trusted.
+    let untrusted = Tree::copy();
+    let output = untrusted.xtask(&["image", "--factory-url", &front.url(), "--retries", "1"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+}
+
+#[test]
+fn an_https_download_redirected_to_plain_http_is_refused() {
+    let Some(certificates) = Certificates::make() else {
+        return;
+    };
+    let factory = Factory::start(Behaviour::default());
+    let front = Front::start(&certificates, &factory, "downgrade");
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = release(&tree, &front, &certificates);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("refusing a redirect from https to plain http"),
+        "{err}"
+    );
+    assert!(factory.saw("POST /schematics"), "the API went over https");
+    assert!(
+        !factory.saw("GET /image/"),
+        "the plain-http URL was not followed"
+    );
+    assert_eq!(tree.files(), before);
+    assert_eq!(tree.read(BETA), beta);
+}
