@@ -46,7 +46,7 @@ impl BenchDownloadArgs {
                 &url,
                 &dir.join("ours.iso"),
                 "bench",
-                download::ISO_9660,
+                crate::talos::BootMedium::Iso.kind().magic,
                 Duration::from_secs(30),
             )?;
             got.file.keep();

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::http::Client;
-use crate::manifest::{Manifest, Resolved};
+use crate::manifest::{Manifest, Resolved, ResolvedMedium};
 use crate::plan::Plan;
 use crate::{download, factory, registry};
 
@@ -19,6 +19,10 @@ const NOT_COMPARED: &[(&str, &str)] = &[
     (
         "/os/iso/sha256",
         "needs the ISO's bytes, which a check does not download; its size and URL are compared instead",
+    ),
+    (
+        "/os/diskImage/sha256",
+        "needs the disk image's bytes, which a check does not download; its size and URL are compared instead",
     ),
     (
         "/source/commit",
@@ -72,8 +76,15 @@ pub fn run(plan: &Plan, client: &Client, require_digest: bool, json: bool) -> an
     let recorded = read_recorded(plan)?;
     let factory = factory::Factory::new(client, &plan.factory);
     let extensions = factory.preflight(plan)?;
+    let certificate_sha256 = factory.secure_boot_certificate(plan)?;
     factory.register(plan)?;
-    let iso_size = download::announced_size(client, &plan.iso_url)?;
+    let mut media = Vec::new();
+    for medium in &plan.media {
+        media.push(ResolvedMedium {
+            size: download::announced_size(client, &medium.url)?,
+            ..ResolvedMedium::default()
+        });
+    }
     let installer_digest = match registry::installer_digest(client, plan) {
         Ok(digest) => Some(digest),
         Err(error) if require_digest || recorded.pointer("/os/installer/digest").is_some() => {
@@ -93,7 +104,8 @@ pub fn run(plan: &Plan, client: &Client, require_digest: bool, json: bool) -> an
     let now = Manifest::record(
         plan,
         &Resolved {
-            iso_size,
+            media,
+            certificate_sha256,
             installer_digest,
             extensions,
             ..Resolved::default()

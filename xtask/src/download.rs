@@ -22,27 +22,12 @@ use crate::fsutil::{self, PendingFile};
 use crate::http::{self, Client, Failure};
 use crate::interrupt::Provisional;
 use crate::schematic::hex;
+use crate::talos::Magic;
 
 /// Size of each buffer handed from the reader to the hasher.
 const CHUNK: usize = 256 * 1024;
 /// Buffers in flight between the two threads; with `CHUNK` this bounds memory use.
 const BUFFERS: usize = 8;
-
-/// The bytes that tell a medium from an error page, and where they sit.
-#[derive(Clone, Copy, Debug)]
-pub struct Magic {
-    pub offset: u64,
-    pub bytes: &'static [u8],
-    /// What their absence means, for the message.
-    pub missing: &'static str,
-}
-
-/// ISO 9660: the primary volume descriptor's `CD001` at byte 0x8001.
-pub const ISO_9660: Magic = Magic {
-    offset: 0x8001,
-    bytes: b"CD001",
-    missing: "not an ISO image (no ISO 9660 `CD001` at offset 0x8001)",
-};
 
 pub struct Downloaded {
     pub sha256: String,
@@ -460,7 +445,12 @@ mod tests {
         for chunk in [1, 7, 0x8003, 4096] {
             let mut magic = Vec::new();
             for (i, piece) in image.chunks(chunk).enumerate() {
-                collect_magic(&mut magic, ISO_9660, (i * chunk) as u64, piece);
+                collect_magic(
+                    &mut magic,
+                    crate::talos::BootMedium::Iso.kind().magic,
+                    (i * chunk) as u64,
+                    piece,
+                );
             }
             assert_eq!(magic, b"CD001", "chunk size {chunk}");
         }

@@ -4,6 +4,7 @@
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use sha2::Digest;
 
 use crate::http::{self, Client};
 use crate::manifest::Extension;
@@ -126,6 +127,47 @@ impl<'c> Factory<'c> {
             }
         }
         Ok(extensions)
+    }
+
+    /// With SecureBoot, the certificate that signs the boot chain, asked for before anything
+    /// is registered or built: a factory without SecureBoot keys answers 404 and could not
+    /// build the media. Returns the SHA-256 of its DER bytes (its fingerprint).
+    pub fn secure_boot_certificate(&self, plan: &Plan) -> anyhow::Result<Option<String>> {
+        let Some(url) = &plan.certificate_url else {
+            return Ok(None);
+        };
+        let what = "the factory's SecureBoot signing certificate";
+        let pem = self.client.with_retries(&format!("fetching {what}"), || {
+            let response = self
+                .client
+                .get(url)
+                .call()
+                .map_err(|e| http::transport_failure("GET", url, e))?;
+            match response.status().as_u16() {
+                200 => http::read_small_body(response, what),
+                404 => Err(http::Failure::Permanent(anyhow::anyhow!(
+                    "{} has no SecureBoot keys (GET {url}: 404), so it cannot build -secureboot media; \
+                     set os.secureBoot: false in {} (or pass --secure-boot false), or use a factory with SecureBoot keys",
+                    self.base,
+                    crate::project::INTENT
+                ))),
+                _ => Err(http::status_failure("GET", url, response)),
+            }
+        })?;
+        let certificate = ureq::tls::parse_pem(&pem)
+            .find_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .with_context(|| {
+                format!(
+                    "GET {url}: no PEM CERTIFICATE in the answer: {}",
+                    excerpt(&pem)
+                )
+            })?;
+        Ok(Some(crate::schematic::hex(&sha2::Sha256::digest(
+            certificate.der(),
+        ))))
     }
 
     /// Registers the schematic and checks the factory's ID (and canonical form, where it

@@ -106,8 +106,14 @@ pub fn sync_parent(path: &Path) -> anyhow::Result<()> {
 
 /// Writes `content` to `destination` atomically, replacing what is there.
 pub fn write_atomic(destination: &Path, content: &[u8]) -> anyhow::Result<()> {
-    pending_with(destination, content)?.persist()?.keep();
+    write_replacing(destination, content)?.keep();
     Ok(())
+}
+
+/// Writes `content` to `destination` atomically, replacing what is there; the file stays
+/// provisional until the caller keeps it.
+pub fn write_replacing(destination: &Path, content: &[u8]) -> anyhow::Result<Provisional> {
+    pending_with(destination, content)?.persist()
 }
 
 /// Writes `content` to `destination` atomically; fails if the destination exists. The file

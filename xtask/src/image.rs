@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::channel::Channel;
-use crate::fsutil::{self, write_atomic, write_new};
-use crate::manifest::{Manifest, Resolved, Schema};
+use crate::fsutil::{self, write_atomic, write_new, write_replacing};
+use crate::interrupt::Provisional;
+use crate::manifest::{Manifest, Resolved, ResolvedMedium, Schema};
 use crate::plan::{FactorySource, Overrides, Plan};
 use crate::{check, download, factory, http, interrupt, project, registry, release_lock};
 
@@ -56,6 +57,16 @@ pub struct ImageArgs {
     /// Release channel to move; must exist in ee/appliance/releases/channels [default: channel]
     #[arg(long, value_name = "NAME")]
     pub channel: Option<String>,
+    /// CPU architecture of the media: amd64 or arm64 [default: os.architecture]
+    #[arg(long, value_name = "ARCH")]
+    pub architecture: Option<String>,
+    /// SecureBoot media and installer (true) or the plain ones (false) [default: os.secureBoot]
+    #[arg(long, value_name = "BOOL")]
+    pub secure_boot: Option<bool>,
+    /// Boot media to download, comma-separated: iso, disk-image; iso is required
+    /// [default: os.bootMedia]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub boot_media: Option<Vec<crate::talos::BootMedium>>,
     /// Image Factory base URL; plain http only for a loopback factory [default: the
     /// TALOS_FACTORY_URL environment variable, else factory]
     #[arg(long, value_name = "URL")]
@@ -112,6 +123,9 @@ impl ImageArgs {
             app_version: self.app_version.clone(),
             values_profile: self.values_profile.clone(),
             channel: self.channel.clone(),
+            architecture: self.architecture.clone(),
+            secure_boot: self.secure_boot,
+            boot_media: self.boot_media.clone(),
             factory_url: match (&self.factory_url, std::env::var("TALOS_FACTORY_URL")) {
                 (Some(url), _) => Some((url.clone(), FactorySource::Flag)),
                 (None, Ok(url)) => Some((url, FactorySource::Environment)),
@@ -145,7 +159,7 @@ impl ImageArgs {
             "Release {} on channel {} (dry run: offline, nothing written)\n",
             plan.release_version, plan.channel
         );
-        let rows = [
+        let mut rows = vec![
             ("schematic", plan.schematic_path.clone()),
             (
                 "schematic ID",
@@ -162,9 +176,21 @@ impl ImageArgs {
             ("Talos", plan.talos_version.to_string()),
             ("Kubernetes", plan.kubernetes_version.clone()),
             ("factory", plan.factory.base.clone()),
-            ("ISO URL", plan.iso_url.clone()),
+            (
+                "SecureBoot",
+                match &plan.certificate_url {
+                    Some(url) => format!("yes: signing certificate {url}"),
+                    None => "no (plain media and installer)".into(),
+                },
+            ),
+        ];
+        for medium in &plan.media {
+            rows.push((medium.medium.kind().label, medium.url.clone()));
+            rows.push(("  saved as", medium.path.clone()));
+        }
+        rows.extend([
+            ("checksums", plan.sums_path.clone()),
             ("installer image", plan.installer_image.clone()),
-            ("ISO would go to", plan.iso_path.clone()),
             (
                 "manifest",
                 format!("{} ({manifest_state})", plan.manifest_path),
@@ -176,12 +202,17 @@ impl ImageArgs {
                     plan.channel_path, plan.release_version
                 ),
             ),
-        ];
+        ]);
         for (label, value) in rows {
             println!("  {label:<16} {value}");
         }
         println!(
-            "\nNot consulted offline: the factory's version list and extension catalogue, the ISO, the installer digest."
+            "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest{}.",
+            if plan.secure_boot {
+                ", the SecureBoot certificate"
+            } else {
+                ""
+            }
         );
         Ok(())
     }
@@ -207,33 +238,49 @@ impl ImageArgs {
         let factory = factory::Factory::new(&client, &plan.factory);
 
         let extensions = factory.preflight(plan)?;
+        let certificate_sha256 = factory.secure_boot_certificate(plan)?;
         factory.register(plan)?;
-        // Removed on any failure from here on: an ISO is only worth keeping with a manifest
-        // naming its hash.
-        let iso = download::download(
-            &client,
-            &plan.iso_url,
-            &plan.path(&plan.iso_path),
-            &plan.iso_path,
-            download::ISO_9660,
-            Duration::from_secs(self.stall_timeout),
-        )?;
+        // Each is removed on any failure from here on, the others with it: a medium is only
+        // worth keeping with a manifest naming its hash.
+        let mut media = Vec::new();
+        for medium in &plan.media {
+            media.push(download::download(
+                &client,
+                &medium.url,
+                &plan.path(&medium.path),
+                &medium.path,
+                medium.medium.kind().magic,
+                Duration::from_secs(self.stall_timeout),
+            )?);
+        }
+        let sums = write_sums(plan, &media)?;
         let digest = self.installer_digest(&client, plan)?;
 
         let resolved = Resolved {
             generated_at: generated_at()?,
-            iso_sha256: iso.sha256.clone(),
-            iso_size: iso.size,
+            media: media
+                .iter()
+                .map(|m| ResolvedMedium {
+                    sha256: m.sha256.clone(),
+                    size: m.size,
+                })
+                .collect(),
+            certificate_sha256,
             installer_digest: digest,
             extensions,
             source_commit: source_commit(&plan.root),
         };
         let manifest = Manifest::record(plan, &resolved);
         let summary = format!(
-            "recorded release {}: {} (sha256 {}), installer {}{}; channel {} → {}",
+            "recorded release {}: {}; {}; installer {}{}; channel {} → {}",
             plan.release_version,
-            plan.iso_path,
-            iso.sha256,
+            plan.media
+                .iter()
+                .zip(&media)
+                .map(|(p, m)| format!("{} (sha256 {})", p.path, m.sha256))
+                .collect::<Vec<_>>()
+                .join(", "),
+            plan.sums_path,
             plan.installer_image,
             manifest
                 .os
@@ -247,7 +294,10 @@ impl ImageArgs {
         );
         interrupt::record_step(|| {
             record(plan, &schema, &manifest, self.force)?;
-            iso.file.keep();
+            for medium in media {
+                medium.file.keep();
+            }
+            sums.keep();
             Ok(((), summary.clone()))
         })?;
         eprintln!("{summary}");
@@ -341,6 +391,20 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest, force: bool) -> any
             plan.manifest_path
         )),
     })
+}
+
+/// `SHA256SUMS` beside the media, as `sha256sum -c` reads it: `<hex>  <file>` per medium,
+/// sorted by file name. Provisional like the media: kept only with the manifest.
+fn write_sums(plan: &Plan, media: &[download::Downloaded]) -> anyhow::Result<Provisional> {
+    let mut lines: Vec<String> = plan
+        .media
+        .iter()
+        .zip(media)
+        .map(|(p, m)| format!("{}  {}\n", m.sha256, p.file))
+        .collect();
+    lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    write_replacing(&plan.path(&plan.sums_path), lines.concat().as_bytes())
+        .with_context(|| format!("writing {}", plan.sums_path))
 }
 
 /// Partial files of runs that were killed (SIGKILL, a power loss) cannot have been removed by

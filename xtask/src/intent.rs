@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::talos::{FactoryUrl, TalosVersion, check_kubernetes_version, check_name, check_semver};
+use crate::talos::{
+    BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name, check_semver,
+};
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -35,10 +37,20 @@ pub struct KubernetesIntent {
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OsIntent {
     pub platform: String,
     pub architecture: String,
+    /// SecureBoot media and installer (`-secureboot` names) instead of the plain ones.
+    #[serde(default)]
+    pub secure_boot: bool,
+    /// What to download; the ISO always, a disk image on request.
+    #[serde(default = "iso_only")]
+    pub boot_media: Vec<BootMedium>,
+}
+
+fn iso_only() -> Vec<BootMedium> {
+    vec![BootMedium::Iso]
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -74,6 +86,7 @@ impl Intent {
         check_kubernetes_version(&self.kubernetes.version).context("kubernetes.version")?;
         check_name("os.platform", &self.os.platform)?;
         check_architecture(&self.os.architecture)?;
+        check_boot_media("os.bootMedia", &self.os.boot_media)?;
         check_semver("app.version", &self.app.version)?;
         check_name("app.valuesProfile", &self.app.values_profile)?;
         FactoryUrl::parse(&self.factory).context("factory")?;
@@ -86,6 +99,25 @@ pub fn check_architecture(arch: &str) -> anyhow::Result<()> {
         matches!(arch, "amd64" | "arm64"),
         "invalid os.architecture {arch:?}: Talos images exist for amd64 and arm64"
     );
+    Ok(())
+}
+
+/// The ISO is always among the media (the manifest's `os.iso` is required), once each.
+pub fn check_boot_media(what: &str, media: &[BootMedium]) -> anyhow::Result<()> {
+    let names: Vec<&str> = media.iter().map(|m| m.kind().name).collect();
+    anyhow::ensure!(
+        media.contains(&BootMedium::Iso),
+        "invalid {what} [{}]: `iso` must be among the boot media (allowed: iso, disk-image)",
+        names.join(", ")
+    );
+    for (i, medium) in media.iter().enumerate() {
+        anyhow::ensure!(
+            !media[..i].contains(medium),
+            "invalid {what} [{}]: {} is listed twice",
+            names.join(", "),
+            medium.kind().name
+        );
+    }
     Ok(())
 }
 
@@ -104,6 +136,35 @@ mod tests {
     #[test]
     fn the_committed_shape_parses() {
         assert_eq!(parse(GOOD).unwrap().talos.version, "v1.12.11");
+    }
+
+    #[test]
+    fn boot_media_and_secure_boot() {
+        let intent = parse(GOOD).unwrap();
+        assert!(!intent.os.secure_boot);
+        assert_eq!(intent.os.boot_media, [BootMedium::Iso]);
+        let both = GOOD.replace(
+            "architecture: amd64}",
+            "architecture: arm64, secureBoot: true, bootMedia: [iso, disk-image]}",
+        );
+        let intent = parse(&both).unwrap();
+        assert!(intent.os.secure_boot);
+        assert_eq!(
+            intent.os.boot_media,
+            [BootMedium::Iso, BootMedium::DiskImage]
+        );
+        for (media, expected) in [
+            ("[disk-image]", "`iso` must be among"),
+            ("[iso, iso]", "iso is listed twice"),
+            ("[iso, floppy]", "expected `iso` or `disk-image`"),
+        ] {
+            let text = GOOD.replace(
+                "architecture: amd64}",
+                &format!("architecture: amd64, bootMedia: {media}}}"),
+            );
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            assert!(err.contains(expected), "{media}: {err}");
+        }
     }
 
     #[test]

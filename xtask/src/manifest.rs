@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
-use crate::talos::{self, FactoryUrl, TalosVersion};
+use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -51,22 +51,53 @@ pub struct Kubernetes {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct Os {
     pub platform: String,
     pub architecture: String,
-    pub iso: Iso,
+    /// Absent in manifests written before SecureBoot media existed: `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_boot: Option<bool>,
+    pub iso: Medium,
+    /// Present exactly when a disk image was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_image: Option<Medium>,
     pub installer: Installer,
+    /// The certificate that signs the SecureBoot boot chain, present exactly with SecureBoot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_boot_certificate: Option<Certificate>,
 }
 
+impl Os {
+    pub fn is_secure_boot(&self) -> bool {
+        self.secure_boot == Some(true)
+    }
+
+    /// Every medium recorded, in the table's order (the ISO first).
+    pub fn media(&self) -> Vec<(BootMedium, &Medium)> {
+        let mut media = vec![(BootMedium::Iso, &self.iso)];
+        media.extend(self.disk_image.iter().map(|m| (BootMedium::DiskImage, m)));
+        media
+    }
+}
+
+/// One boot medium as downloaded.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct Iso {
+pub struct Medium {
     /// The factory's address (stable), never a CDN redirect target.
     pub url: String,
     pub local_path: String,
     pub sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Certificate {
+    pub url: String,
+    /// SHA-256 of the certificate's DER bytes, lowercase hex: its fingerprint.
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -93,16 +124,34 @@ pub struct Source {
 #[derive(Clone, Debug, Default)]
 pub struct Resolved {
     pub generated_at: String,
-    pub iso_sha256: String,
-    pub iso_size: u64,
+    /// One per planned medium, in the plan's order.
+    pub media: Vec<ResolvedMedium>,
+    pub certificate_sha256: Option<String>,
     pub installer_digest: Option<String>,
     pub extensions: Vec<Extension>,
     pub source_commit: Option<String>,
 }
 
+#[derive(Clone, Debug, Default)]
+pub struct ResolvedMedium {
+    /// Empty where not known (a `--check` does not download).
+    pub sha256: String,
+    pub size: u64,
+}
+
 impl Manifest {
     /// The one place a manifest is assembled.
     pub fn record(plan: &Plan, resolved: &Resolved) -> Manifest {
+        let medium = |kind: BootMedium| {
+            let index = plan.media.iter().position(|m| m.medium == kind)?;
+            let found = resolved.media.get(index).cloned().unwrap_or_default();
+            Some(Medium {
+                url: plan.media[index].url.clone(),
+                local_path: plan.media[index].path.clone(),
+                sha256: found.sha256,
+                size: Some(found.size),
+            })
+        };
         Manifest {
             release_version: plan.release_version.clone(),
             generated_at: resolved.generated_at.clone(),
@@ -120,16 +169,17 @@ impl Manifest {
             os: Os {
                 platform: plan.platform.clone(),
                 architecture: plan.architecture.clone(),
-                iso: Iso {
-                    url: plan.iso_url.clone(),
-                    local_path: plan.iso_path.clone(),
-                    sha256: resolved.iso_sha256.clone(),
-                    size: Some(resolved.iso_size),
-                },
+                secure_boot: Some(plan.secure_boot),
+                iso: medium(BootMedium::Iso).expect("every plan has an ISO"),
+                disk_image: medium(BootMedium::DiskImage),
                 installer: Installer {
                     image: plan.installer_image.clone(),
                     digest: resolved.installer_digest.clone(),
                 },
+                secure_boot_certificate: plan.certificate_url.as_ref().map(|url| Certificate {
+                    url: url.clone(),
+                    sha256: resolved.certificate_sha256.clone().unwrap_or_default(),
+                }),
             },
             app: App {
                 version: plan.app_version.clone(),
@@ -155,8 +205,15 @@ impl Manifest {
         .expect("a manifest serialises");
         value["generatedAt"] = serde_json::Value::Null;
         value["talos"]["extensions"] = serde_json::Value::Null;
-        value["os"]["iso"]["sha256"] = serde_json::Value::Null;
-        value["os"]["iso"]["size"] = serde_json::Value::Null;
+        for kind in talos::MEDIA {
+            if let Some(medium) = value["os"].get_mut(kind.field) {
+                medium["sha256"] = serde_json::Value::Null;
+                medium["size"] = serde_json::Value::Null;
+            }
+        }
+        if let Some(certificate) = value["os"].get_mut("secureBootCertificate") {
+            certificate["sha256"] = serde_json::Value::Null;
+        }
         value["os"]["installer"]["digest"] = serde_json::Value::Null;
         value
     }
@@ -168,9 +225,11 @@ impl Manifest {
         text
     }
 
-    /// Rules the schema cannot express: the ISO URL and installer image carry this manifest's
-    /// own schematic ID and Talos version and follow the naming rules; the file is named after
-    /// the release. `file_stem` is the manifest's file name without `.json`.
+    /// Rules the schema cannot express: every medium's URL and local path, the installer and
+    /// the SecureBoot certificate carry this manifest's own factory, schematic ID, Talos
+    /// version, platform and architecture, and are all SecureBoot variants or all plain, as
+    /// `os.secureBoot` says; the file is named after the release. `file_stem` is the
+    /// manifest's file name without `.json`.
     pub fn consistency_problems(&self, file_stem: &str) -> Vec<String> {
         let mut problems = Vec::new();
         if file_stem != self.release_version {
@@ -188,43 +247,84 @@ impl Manifest {
         };
         let id = &self.talos.schematic_id;
         let os = &self.os;
-        let iso_suffix = format!(
-            "/image/{id}/{version}/{}-{}.iso",
-            os.platform, os.architecture
-        );
-        match os.iso.url.strip_suffix(&iso_suffix) {
-            None => problems.push(format!(
-                "/os/iso/url: {} does not end in {iso_suffix} (this manifest's schematic ID, Talos version, platform and architecture)",
-                os.iso.url
-            )),
-            Some(base) => match FactoryUrl::parse(base) {
-                Err(e) => problems.push(format!("/os/iso/url: {e:#}")),
-                Ok(factory) => {
-                    let expected = talos::installer_image(&factory, id, &version, &os.platform);
-                    if os.installer.image != expected {
-                        problems.push(format!(
-                            "/os/installer/image: expected {expected} (same factory, schematic ID and Talos version as the ISO; `{}installer` naming for Talos {version}), found {}",
-                            if version.has_platform_installers() { format!("{}-", os.platform) } else { String::new() },
-                            os.installer.image
-                        ));
-                    }
-                    if let Some(recorded) = &self.talos.factory_url
-                        && FactoryUrl::parse(recorded).ok().map(|f| f.base) != Some(factory.base.clone())
-                    {
-                        problems.push(format!(
-                            "/talos/factoryUrl: {recorded} is not the factory of /os/iso/url ({})",
-                            factory.base
-                        ));
-                    }
+        let secure_boot = os.is_secure_boot();
+        let pairing = if secure_boot {
+            "os.secureBoot is true, so every medium and the installer must be the -secureboot variant"
+        } else {
+            "os.secureBoot is false, so no medium or installer may be a -secureboot variant"
+        };
+        // The factory comes from the ISO's URL; every other address is checked against it.
+        let iso_file =
+            talos::asset_file(&os.platform, &os.architecture, secure_boot, BootMedium::Iso);
+        let iso_suffix = format!("/image/{id}/{version}/{iso_file}");
+        let factory = match os.iso.url.strip_suffix(&iso_suffix).map(FactoryUrl::parse) {
+            None => {
+                problems.push(format!(
+                    "/os/iso/url: {} does not end in {iso_suffix} (this manifest's schematic ID, Talos version, platform and architecture; {pairing})",
+                    os.iso.url
+                ));
+                None
+            }
+            Some(Err(e)) => {
+                problems.push(format!("/os/iso/url: {e:#}"));
+                None
+            }
+            Some(Ok(factory)) => Some(factory),
+        };
+        for (medium, recorded) in os.media() {
+            let kind = medium.kind();
+            let file = talos::asset_file(&os.platform, &os.architecture, secure_boot, medium);
+            if let Some(factory) = &factory {
+                let expected = talos::asset_url(factory, id, &version, &file);
+                if recorded.url != expected {
+                    problems.push(format!(
+                        "/os/{}/url: expected {expected} ({pairing}), found {}",
+                        kind.field, recorded.url
+                    ));
                 }
-            },
+            }
+            let expected_path = crate::project::medium_path(&self.release_version, &file);
+            if recorded.local_path != expected_path {
+                problems.push(format!(
+                    "/os/{}/localPath: expected {expected_path} (the factory's file name; {pairing}), found {}",
+                    kind.field, recorded.local_path
+                ));
+            }
         }
-        let expected_path =
-            crate::project::iso_path(&self.release_version, &os.platform, &os.architecture);
-        if os.iso.local_path != expected_path {
+        let Some(factory) = factory else {
+            return problems;
+        };
+        let expected = talos::installer_image(&factory, id, &version, &os.platform, secure_boot);
+        if os.installer.image != expected {
             problems.push(format!(
-                "/os/iso/localPath: expected {expected_path}, found {}",
-                os.iso.local_path
+                "/os/installer/image: expected {expected} (same factory, schematic ID and Talos version as the ISO; {pairing}), found {}",
+                os.installer.image
+            ));
+        }
+        match (&os.secure_boot_certificate, secure_boot) {
+            (Some(certificate), true) => {
+                let expected = talos::signing_certificate_url(&factory);
+                if certificate.url != expected {
+                    problems.push(format!(
+                        "/os/secureBootCertificate/url: expected {expected}, found {}",
+                        certificate.url
+                    ));
+                }
+            }
+            (None, true) => problems.push(
+                "/os/secureBootCertificate: missing; a SecureBoot release records the certificate that signs its boot chain".into(),
+            ),
+            (Some(_), false) => problems.push(
+                "/os/secureBootCertificate: present, but os.secureBoot is not true".into(),
+            ),
+            (None, false) => {}
+        }
+        if let Some(recorded) = &self.talos.factory_url
+            && FactoryUrl::parse(recorded).ok().map(|f| f.base) != Some(factory.base.clone())
+        {
+            problems.push(format!(
+                "/talos/factoryUrl: {recorded} is not the factory of /os/iso/url ({})",
+                factory.base
             ));
         }
         if let Err(e) = crate::talos::kubernetes_supported(&version, &self.kubernetes.version) {

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::intent::{Intent, check_architecture};
+use crate::intent::{Intent, check_architecture, check_boot_media};
 use crate::project;
 use crate::schematic::Schematic;
-use crate::talos::{self, FactoryUrl, TalosVersion};
+use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
 #[derive(Clone, Debug, Default)]
@@ -21,8 +21,22 @@ pub struct Overrides {
     pub app_version: Option<String>,
     pub values_profile: Option<String>,
     pub channel: Option<String>,
+    pub architecture: Option<String>,
+    pub secure_boot: Option<bool>,
+    pub boot_media: Option<Vec<BootMedium>>,
     /// The factory URL and where it came from, for the message if it is refused.
     pub factory_url: Option<(String, FactorySource)>,
+}
+
+/// One boot medium as a release will fetch and record it.
+#[derive(Clone, Debug)]
+pub struct PlannedMedium {
+    pub medium: BootMedium,
+    /// The factory's file name, also the local one: `metal-amd64-secureboot.iso`.
+    pub file: String,
+    pub url: String,
+    /// Repository-relative.
+    pub path: String,
 }
 
 /// Where a factory URL given outside `release.yaml` came from.
@@ -51,10 +65,14 @@ pub struct Plan {
     pub schematic_text: String,
     pub canonical_schematic: String,
     pub schematic_id: String,
-    pub iso_url: String,
+    pub secure_boot: bool,
+    /// The media to download, the ISO first, each with its name, URL and local path.
+    pub media: Vec<PlannedMedium>,
+    /// The certificate that signs SecureBoot media, when `secure_boot`.
+    pub certificate_url: Option<String>,
     pub installer_image: String,
     /// Repository-relative paths of what a run writes.
-    pub iso_path: String,
+    pub sums_path: String,
     pub manifest_path: String,
     pub channel_path: String,
     /// Things worth saying that do not stop a release (an unknown Talos minor, say).
@@ -95,8 +113,13 @@ impl Plan {
                 .with_context(|| format!("factory in {}", project::INTENT))?,
         };
         let platform = intent.os.platform;
-        let architecture = intent.os.architecture;
-        check_architecture(&architecture)?;
+        let architecture = pick(&o.architecture, intent.os.architecture);
+        check_architecture(&architecture).context("--architecture / os.architecture")?;
+        let secure_boot = o.secure_boot.unwrap_or(intent.os.secure_boot);
+        let mut boot_media = o.boot_media.clone().unwrap_or(intent.os.boot_media);
+        check_boot_media("--boot-media / os.bootMedia", &boot_media)?;
+        // The table's order: the ISO first, whatever order the list was written in.
+        boot_media.sort();
 
         let channel_path = project::channel_path(&channel);
         if !root.join(&channel_path).is_file() {
@@ -143,23 +166,37 @@ impl Plan {
         }
         let canonical_schematic = schematic.canonical_yaml();
         let schematic_id = schematic.id();
+        let mut warnings = warnings;
+        if !secure_boot && schematic.customization.secureboot != Default::default() {
+            warnings.push(format!(
+                "{schematic_path} has customization.secureboot settings, but os.secureBoot is false: they change nothing on plain media"
+            ));
+        }
+        let media = boot_media
+            .iter()
+            .map(|&medium| {
+                let file = talos::asset_file(&platform, &architecture, secure_boot, medium);
+                PlannedMedium {
+                    medium,
+                    url: talos::asset_url(&factory, &schematic_id, &talos_version, &file),
+                    path: project::medium_path(&release_version, &file),
+                    file,
+                }
+            })
+            .collect();
 
         Ok(Plan {
             root: root.to_path_buf(),
-            iso_url: talos::iso_url(
-                &factory,
-                &schematic_id,
-                &talos_version,
-                &platform,
-                &architecture,
-            ),
+            media,
+            certificate_url: secure_boot.then(|| talos::signing_certificate_url(&factory)),
             installer_image: talos::installer_image(
                 &factory,
                 &schematic_id,
                 &talos_version,
                 &platform,
+                secure_boot,
             ),
-            iso_path: project::iso_path(&release_version, &platform, &architecture),
+            sums_path: project::sums_path(&release_version),
             manifest_path: project::manifest_path(&release_version),
             channel_path,
             release_version,
@@ -176,6 +213,7 @@ impl Plan {
             schematic_text,
             canonical_schematic,
             schematic_id,
+            secure_boot,
             warnings,
         })
     }

@@ -10,7 +10,7 @@ pub const RELEASE_SCHEMA: &str = "ee/appliance/schemas/release.schema.json";
 pub const CHANNEL_SCHEMA: &str = "ee/appliance/schemas/channel.schema.json";
 pub const RELEASES_DIR: &str = "ee/appliance/releases";
 pub const CHANNELS_DIR: &str = "ee/appliance/releases/channels";
-/// Downloaded ISOs; ignored by git.
+/// Downloaded boot media; ignored by git.
 pub const DIST_DIR: &str = "ee/appliance/dist";
 
 /// The repository root, from `CARGO_MANIFEST_DIR` (the `xtask/` folder), or the
@@ -34,8 +34,14 @@ pub fn channel_path(channel: &str) -> String {
     format!("{CHANNELS_DIR}/{channel}.json")
 }
 
-pub fn iso_path(release_version: &str, platform: &str, architecture: &str) -> String {
-    format!("{DIST_DIR}/{release_version}/{platform}-{architecture}.iso")
+/// Where a release's boot medium is saved: the factory's own file name.
+pub fn medium_path(release_version: &str, file: &str) -> String {
+    format!("{DIST_DIR}/{release_version}/{file}")
+}
+
+/// The `sha256sum -c` file beside a release's media.
+pub fn sums_path(release_version: &str) -> String {
+    format!("{DIST_DIR}/{release_version}/SHA256SUMS")
 }
 
 /// A repository-relative path as the tool records it: forward slashes, no `.`/`..`.

@@ -22,8 +22,12 @@ struct TokenAnswer {
 
 /// The digest of the plan's installer image, from the registry on the factory's host.
 pub fn installer_digest(client: &Client, plan: &Plan) -> anyhow::Result<String> {
-    let repository =
-        talos::installer_repository(&plan.schematic_id, &plan.talos_version, &plan.platform);
+    let repository = talos::installer_repository(
+        &plan.schematic_id,
+        &plan.talos_version,
+        &plan.platform,
+        plan.secure_boot,
+    );
     resolve_digest(
         client,
         &plan.factory.base,

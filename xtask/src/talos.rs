@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use anyhow::{bail, ensure};
+use serde::Deserialize;
 
 /// A Talos version: `v` + SemVer core, optionally `-alpha.N`, `-beta.N` or `-rc.N`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,37 +234,122 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `<factory>/image/<id>/<version>/<platform>-<arch>.iso`.
-pub fn iso_url(
-    factory: &FactoryUrl,
-    id: &str,
-    version: &TalosVersion,
-    platform: &str,
-    arch: &str,
-) -> String {
-    format!(
-        "{}/image/{id}/{version}/{platform}-{arch}.iso",
-        factory.base
-    )
+/// A kind of boot medium, as `os.bootMedia` and `--boot-media` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootMedium {
+    Iso,
+    DiskImage,
 }
 
-/// The repository of the installer in the factory's registry, without host or tag.
-pub fn installer_repository(id: &str, version: &TalosVersion, platform: &str) -> String {
-    if version.has_platform_installers() {
-        format!("{platform}-installer/{id}")
-    } else {
-        format!("installer/{id}")
+/// The bytes that tell a medium from an error page, and where they sit.
+#[derive(Clone, Copy, Debug)]
+pub struct Magic {
+    pub offset: u64,
+    pub bytes: &'static [u8],
+    /// What their absence means, for the message.
+    pub missing: &'static str,
+}
+
+/// Everything that differs between boot media, one row each: a new medium is a new row.
+#[derive(Debug)]
+pub struct MediumKind {
+    pub medium: BootMedium,
+    /// In `os.bootMedia` and `--boot-media`.
+    pub name: &'static str,
+    /// For people: "ISO", "disk image".
+    pub label: &'static str,
+    /// The manifest field under `os`.
+    pub field: &'static str,
+    /// After `<platform>-<arch>[-secureboot]` in the factory's file name.
+    pub suffix: &'static str,
+    pub magic: Magic,
+}
+
+pub const MEDIA: &[MediumKind] = &[
+    MediumKind {
+        medium: BootMedium::Iso,
+        name: "iso",
+        label: "ISO",
+        field: "iso",
+        suffix: ".iso",
+        // ISO 9660: the primary volume descriptor's `CD001` at byte 0x8001.
+        magic: Magic {
+            offset: 0x8001,
+            bytes: b"CD001",
+            missing: "not an ISO image (no ISO 9660 `CD001` at offset 0x8001)",
+        },
+    },
+    MediumKind {
+        medium: BootMedium::DiskImage,
+        name: "disk-image",
+        label: "disk image",
+        field: "diskImage",
+        suffix: ".raw.zst",
+        // The zstd frame magic number, little-endian 0xFD2FB528.
+        magic: Magic {
+            offset: 0,
+            bytes: &[0x28, 0xB5, 0x2F, 0xFD],
+            missing: "not a zstd-compressed disk image (no zstd frame magic 28 B5 2F FD at offset 0)",
+        },
+    },
+];
+
+impl BootMedium {
+    pub fn kind(self) -> &'static MediumKind {
+        MEDIA
+            .iter()
+            .find(|k| k.medium == self)
+            .expect("every medium has a row in MEDIA")
     }
 }
 
-/// `<host[:port]>/<platform>-installer/<id>:<version>` (`installer/` before Talos v1.10.0).
+/// The factory's file name: `<platform>-<arch>[-secureboot]<suffix>`, e.g.
+/// `metal-amd64-secureboot.iso`, `metal-arm64.raw.zst`.
+pub fn asset_file(platform: &str, arch: &str, secure_boot: bool, medium: BootMedium) -> String {
+    format!(
+        "{platform}-{arch}{}{}",
+        if secure_boot { "-secureboot" } else { "" },
+        medium.kind().suffix
+    )
+}
+
+/// `<factory>/image/<id>/<version>/<file>`.
+pub fn asset_url(factory: &FactoryUrl, id: &str, version: &TalosVersion, file: &str) -> String {
+    format!("{}/image/{id}/{version}/{file}", factory.base)
+}
+
+/// Where the factory serves the certificate that signs SecureBoot media.
+pub fn signing_certificate_url(factory: &FactoryUrl) -> String {
+    format!("{}/secureboot/signing-cert.pem", factory.base)
+}
+
+/// The repository of the installer in the factory's registry, without host or tag:
+/// `<platform>-installer[-secureboot]/<id>` (Talos v1.10.0 on), `installer[-secureboot]/<id>`
+/// before.
+pub fn installer_repository(
+    id: &str,
+    version: &TalosVersion,
+    platform: &str,
+    secure_boot: bool,
+) -> String {
+    let secure = if secure_boot { "-secureboot" } else { "" };
+    if version.has_platform_installers() {
+        format!("{platform}-installer{secure}/{id}")
+    } else {
+        format!("installer{secure}/{id}")
+    }
+}
+
+/// `<host[:port]>/<repository>:<version>`.
 pub fn installer_image(
     factory: &FactoryUrl,
     id: &str,
     version: &TalosVersion,
     platform: &str,
+    secure_boot: bool,
 ) -> String {
-    let repository = installer_repository(id, version, platform);
+    let repository = installer_repository(id, version, platform, secure_boot);
     format!("{}/{repository}:{version}", factory.authority)
 }
 
@@ -348,23 +434,42 @@ mod tests {
         let factory = FactoryUrl::parse("https://factory.talos.dev/").unwrap();
         let id = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
         let v = |s| TalosVersion::parse(s).unwrap();
-        assert_eq!(
-            installer_image(&factory, id, &v("v1.12.11"), "metal"),
-            format!("factory.talos.dev/metal-installer/{id}:v1.12.11")
-        );
-        assert_eq!(
-            installer_image(&factory, id, &v("v1.9.5"), "metal"),
-            format!("factory.talos.dev/installer/{id}:v1.9.5")
-        );
-        assert_eq!(
-            iso_url(&factory, id, &v("v1.12.11"), "metal", "amd64"),
-            format!("https://factory.talos.dev/image/{id}/v1.12.11/metal-amd64.iso")
-        );
         let local = FactoryUrl::parse("http://127.0.0.1:8080").unwrap();
         assert!(
-            installer_image(&local, id, &v("v1.12.0"), "metal")
+            installer_image(&local, id, &v("v1.12.0"), "metal", false)
                 .starts_with("127.0.0.1:8080/metal-installer/")
         );
+        assert_eq!(
+            asset_url(&factory, id, &v("v1.12.11"), "metal-amd64.iso"),
+            format!("https://factory.talos.dev/image/{id}/v1.12.11/metal-amd64.iso")
+        );
+    }
+
+    /// Golden names per Talos minor, from `tests/data/boot-media-names.txt`: one line per
+    /// version, architecture and SecureBoot flag, written as the factory names them.
+    #[test]
+    fn names_per_talos_minor_match_the_golden_file() {
+        let factory = FactoryUrl::parse("https://factory.talos.dev").unwrap();
+        let id = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245";
+        let mut lines = Vec::new();
+        for version in ["v1.9.6", "v1.10.0-beta.1", "v1.10.0", "v1.11.5", "v1.12.11"] {
+            let v = TalosVersion::parse(version).unwrap();
+            for arch in ["amd64", "arm64"] {
+                for secure_boot in [false, true] {
+                    let files: Vec<String> = MEDIA
+                        .iter()
+                        .map(|k| asset_file("metal", arch, secure_boot, k.medium))
+                        .collect();
+                    lines.push(format!(
+                        "{version} {arch} secureBoot={secure_boot}: {} {}",
+                        files.join(" "),
+                        installer_image(&factory, id, &v, "metal", secure_boot)
+                    ));
+                }
+            }
+        }
+        let golden = include_str!("../tests/data/boot-media-names.txt");
+        assert_eq!(lines.join("\n") + "\n", golden);
     }
 
     #[test]

@@ -21,6 +21,13 @@ pub const APPLIANCE_ID: &str = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6
 pub const TALOS: &str = "v1.12.11";
 pub const INSTALLER_DIGEST: &str =
     "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+/// What the registry answers for the SecureBoot installer: another repository, another digest.
+pub const SECUREBOOT_INSTALLER_DIGEST: &str =
+    "sha256:5ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b007";
+/// The certificate the factory serves at /secureboot/signing-cert.pem, and the SHA-256 of its
+/// DER form as `openssl x509 -outform der | sha256sum` computed it when the file was made.
+pub const SIGNING_CERT: &str = include_str!("../data/signing-cert.pem");
+pub const SIGNING_CERT_SHA256: &str = include_str!("../data/signing-cert.sha256");
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum IsoFault {
@@ -72,6 +79,12 @@ pub struct Behaviour {
     pub ranges: Ranges,
     /// Cuts this many ISO bodies off at half (after the headers promised the whole).
     pub cut_first_bodies: usize,
+    /// Whether /secureboot/signing-cert.pem is served (a factory with SecureBoot keys).
+    pub secure_boot_keys: bool,
+    /// What happens to disk image (`.raw.zst`) requests; `iso_fault` covers `.iso` ones.
+    pub disk_image_fault: IsoFault,
+    /// Size of the disk images served.
+    pub disk_image_size: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -128,6 +141,9 @@ impl Default for Behaviour {
             iso_retry_after: Vec::new(),
             ranges: Ranges::None,
             cut_first_bodies: 0,
+            secure_boot_keys: true,
+            disk_image_fault: IsoFault::None,
+            disk_image_size: 300 * 1024 + 7,
         }
     }
 }
@@ -206,6 +222,13 @@ impl Factory {
         hex(&Sha256::digest(self.iso.as_slice()))
     }
 
+    /// The bytes served for a medium's file name (`metal-amd64-secureboot.raw.zst`), `None`
+    /// for a name the factory does not build.
+    pub fn served(&self, file: &str) -> Option<Vec<u8>> {
+        let behaviour = self.behaviour.lock().unwrap().clone();
+        medium_bytes(file, &self.iso, &behaviour)
+    }
+
     pub fn saw(&self, prefix: &str) -> bool {
         self.requests
             .lock()
@@ -217,17 +240,56 @@ impl Factory {
 
 /// An "ISO": deterministic bytes with the ISO 9660 magic where a real one has it.
 pub fn make_iso(size: usize) -> Vec<u8> {
-    let mut state: u32 = 0x1234_5678;
-    let mut bytes: Vec<u8> = (0..size)
+    let mut bytes = noise(size, 0x1234_5678);
+    bytes[0x8001..0x8006].copy_from_slice(b"CD001");
+    bytes
+}
+
+/// What the factory serves under `/image/<id>/<version>/<file>`: the plain ISO as given,
+/// other ISOs and disk images made of other noise with their magic bytes; `None` for a file
+/// name the factory does not build.
+fn medium_bytes(file: &str, iso: &[u8], b: &Behaviour) -> Option<Vec<u8>> {
+    let (stem, iso_like) = match file.strip_suffix(".iso") {
+        Some(stem) => (stem, true),
+        None => (file.strip_suffix(".raw.zst")?, false),
+    };
+    let stem = stem.strip_prefix("metal-")?;
+    let (arch, secure) = match stem.strip_suffix("-secureboot") {
+        Some(arch) => (arch, true),
+        None => (stem, false),
+    };
+    if !matches!(arch, "amd64" | "arm64") {
+        return None;
+    }
+    let seed = 0x9e37_79b9
+        ^ (file.len() as u32) << 8
+        ^ u32::from(secure)
+        ^ u32::from(arch == "arm64") << 1;
+    Some(match (iso_like, secure, arch) {
+        (true, false, "amd64") => iso.to_vec(),
+        (true, _, _) => {
+            let mut bytes = noise(iso.len() + 4096, seed);
+            bytes[0x8001..0x8006].copy_from_slice(b"CD001");
+            bytes
+        }
+        (false, _, _) => {
+            let mut bytes = noise(b.disk_image_size, seed);
+            bytes[..4].copy_from_slice(&[0x28, 0xB5, 0x2F, 0xFD]);
+            bytes
+        }
+    })
+}
+
+fn noise(size: usize, seed: u32) -> Vec<u8> {
+    let mut state: u32 = seed | 1;
+    (0..size)
         .map(|_| {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
             state as u8
         })
-        .collect();
-    bytes[0x8001..0x8006].copy_from_slice(b"CD001");
-    bytes
+        .collect()
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -347,13 +409,26 @@ fn serve(
                     b"image build failed: try again",
                 );
             }
-            let known = id_and_rest
+            let file = id_and_rest
                 .and_then(|rest| rest.split_once('/'))
-                .is_some_and(|(id, rest)| is_id(id) && rest == format!("{TALOS}/metal-amd64.iso"));
-            if !known || b.iso_fault == IsoFault::NotFound {
+                .filter(|(id, _)| is_id(id))
+                .and_then(|(_, rest)| rest.strip_prefix(&format!("{TALOS}/")))
+                .unwrap_or_default();
+            let served = medium_bytes(file, iso, &b);
+            let fault = if file.ends_with(".raw.zst") {
+                &b.disk_image_fault
+            } else {
+                &b.iso_fault
+            };
+            let Some(served) = served.filter(|_| *fault != IsoFault::NotFound) else {
                 return respond(&mut out, "404 Not Found", &[], b"404 page not found");
-            }
-            match b.iso_fault {
+            };
+            let content_type = if file.ends_with(".iso") {
+                "application/x-iso9660-image"
+            } else {
+                "application/zstd"
+            };
+            match fault {
                 IsoFault::Html => respond(
                     &mut out,
                     "200 OK",
@@ -368,12 +443,12 @@ fn serve(
                 IsoFault::CutMidBody | IsoFault::Stall => {
                     write!(
                         out,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/x-iso9660-image\r\nConnection: close\r\n\r\n",
-                        iso.len()
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+                        served.len()
                     )?;
-                    out.write_all(&iso[..iso.len() / 2])?;
+                    out.write_all(&served[..served.len() / 2])?;
                     out.flush()?;
-                    if b.iso_fault == IsoFault::Stall {
+                    if *fault == IsoFault::Stall {
                         std::thread::sleep(Duration::from_secs(30));
                     }
                     Ok(())
@@ -382,12 +457,15 @@ fn serve(
                 _ if method == "HEAD" => write_response(
                     &mut out,
                     "200 OK",
-                    &[("Content-Type", "application/x-iso9660-image")],
-                    iso.len(),
+                    &[("Content-Type", content_type)],
+                    served.len(),
                     &[],
                 ),
-                _ => serve_iso(&mut out, iso, &headers, &b, state, n),
+                _ => serve_iso(&mut out, &served, &headers, &b, state, n),
             }
+        }
+        ("GET", "/secureboot/signing-cert.pem") if b.secure_boot_keys => {
+            respond(&mut out, "200 OK", &[], SIGNING_CERT.as_bytes())
         }
         ("GET", p) if p.starts_with("/token") => {
             respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
@@ -399,21 +477,30 @@ fn serve(
             proxy_head(&mut out, upstream, p, &headers)
         }
         ("HEAD", p) if p.starts_with("/v2/") => {
-            let id = p
-                .strip_prefix("/v2/metal-installer/")
+            let (repository, id) = p
+                .strip_prefix("/v2/")
                 .and_then(|rest| rest.strip_suffix(&format!("/manifests/{TALOS}")))
+                .and_then(|rest| rest.split_once('/'))
                 .unwrap_or_default();
+            let digest = match repository {
+                "metal-installer" => b.installer_digest.clone(),
+                "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),
+                _ => String::new(),
+            };
             let accepts_oci = headers
                 .get("accept")
                 .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
-            if !is_id(id) || !accepts_oci || b.registry == RegistryMode::Missing {
+            if !is_id(id)
+                || digest.is_empty()
+                || !accepts_oci
+                || b.registry == RegistryMode::Missing
+            {
                 return respond(&mut out, "404 Not Found", &[], b"");
             }
             match b.registry {
                 RegistryMode::Redirect => {
                     let location = format!(
-                        "https://registry.example.invalid/v2/metal-installer/{id}/manifests/{}",
-                        b.installer_digest
+                        "https://registry.example.invalid/v2/{repository}/{id}/manifests/{digest}"
                     );
                     respond(
                         &mut out,
@@ -427,7 +514,7 @@ fn serve(
                         != Some("Bearer anonymous-token") =>
                 {
                     let challenge = format!(
-                        r#"Bearer realm="http://127.0.0.1:{port}/token",service="registry",scope="repository:metal-installer/{id}:pull""#
+                        r#"Bearer realm="http://127.0.0.1:{port}/token",service="registry",scope="repository:{repository}/{id}:pull""#
                     );
                     respond(
                         &mut out,
@@ -439,7 +526,7 @@ fn serve(
                 _ => respond(
                     &mut out,
                     "200 OK",
-                    &[("Docker-Content-Digest", &b.installer_digest)],
+                    &[("Docker-Content-Digest", &digest)],
                     b"",
                 ),
             }
