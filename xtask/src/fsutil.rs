@@ -131,6 +131,25 @@ fn pending_with(destination: &Path, content: &[u8]) -> anyhow::Result<PendingFil
     Ok(pending)
 }
 
+/// The SHA-256 (lowercase hex) and size of a file, read in large pieces.
+pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 1024 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((crate::schematic::hex(&hasher.finalize()), size))
+}
+
 /// Bytes available to an unprivileged writer on the filesystem holding `folder`.
 pub fn available_space(folder: &Path) -> anyhow::Result<u64> {
     use std::os::unix::ffi::OsStrExt;

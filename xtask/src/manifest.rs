@@ -253,23 +253,25 @@ impl Manifest {
         } else {
             "os.secureBoot is false, so no medium or installer may be a -secureboot variant"
         };
-        // The factory comes from the ISO's URL; every other address is checked against it.
-        let iso_file =
-            talos::asset_file(&os.platform, &os.architecture, secure_boot, BootMedium::Iso);
-        let iso_suffix = format!("/image/{id}/{version}/{iso_file}");
-        let factory = match os.iso.url.strip_suffix(&iso_suffix).map(FactoryUrl::parse) {
-            None => {
-                problems.push(format!(
-                    "/os/iso/url: {} does not end in {iso_suffix} (this manifest's schematic ID, Talos version, platform and architecture; {pairing})",
-                    os.iso.url
-                ));
-                None
-            }
+        // The factory comes from the ISO's URL; every address is checked against it.
+        let factory = match os
+            .iso
+            .url
+            .split_once("/image/")
+            .map(|(base, _)| FactoryUrl::parse(base))
+        {
+            Some(Ok(factory)) => Some(factory),
             Some(Err(e)) => {
                 problems.push(format!("/os/iso/url: {e:#}"));
                 None
             }
-            Some(Ok(factory)) => Some(factory),
+            None => {
+                problems.push(format!(
+                    "/os/iso/url: {} is not <factory>/image/<schematic ID>/<Talos version>/<file>",
+                    os.iso.url
+                ));
+                None
+            }
         };
         for (medium, recorded) in os.media() {
             let kind = medium.kind();
@@ -278,7 +280,7 @@ impl Manifest {
                 let expected = talos::asset_url(factory, id, &version, &file);
                 if recorded.url != expected {
                     problems.push(format!(
-                        "/os/{}/url: expected {expected} ({pairing}), found {}",
+                        "/os/{}/url: expected {expected} (this manifest's factory, schematic ID, Talos version, platform and architecture; {pairing}), found {}",
                         kind.field, recorded.url
                     ));
                 }

@@ -11,8 +11,8 @@ use clap::Args;
 use crate::channel::Channel;
 use crate::intent::Intent;
 use crate::manifest::{Manifest, Schema};
-use crate::project;
 use crate::schematic::Schematic;
+use crate::{fsutil, project};
 
 /// Check the appliance tree: intent, schematics, schemas, manifests and channels.
 #[derive(Args, Debug)]
@@ -20,6 +20,11 @@ pub struct ValidateArgs {
     /// Print each file checked, not only the problems.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Also re-hash every boot medium a manifest names that is present under ee/appliance/dist
+    /// (size and SHA-256), and check SHA256SUMS where present; absent media are listed as not
+    /// checked. Reads every byte, so it takes as long as the media are large.
+    #[arg(long)]
+    pub artifacts: bool,
 }
 
 /// Problems (which fail the run) and warnings (which do not), each naming its file.
@@ -28,6 +33,9 @@ struct Report {
     errors: Vec<String>,
     warnings: Vec<String>,
     checked: Vec<String>,
+    /// With `--artifacts`: media verified, and media not present to verify.
+    verified: Vec<String>,
+    not_checked: Vec<String>,
 }
 
 impl Report {
@@ -38,11 +46,17 @@ impl Report {
 
 impl ValidateArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
-        let report = validate_tree(root);
+        let report = validate_tree(root, self.artifacts);
         if self.verbose {
             for file in &report.checked {
                 println!("checked {file}");
             }
+        }
+        for file in &report.verified {
+            println!("verified {file}");
+        }
+        for file in &report.not_checked {
+            println!("not checked: {file} (not downloaded here)");
         }
         for warning in &report.warnings {
             eprintln!("warning: {warning}");
@@ -69,7 +83,7 @@ impl ValidateArgs {
     }
 }
 
-fn validate_tree(root: &Path) -> Report {
+fn validate_tree(root: &Path, artifacts: bool) -> Report {
     let mut report = Report::default();
 
     report.checked.push(project::INTENT.to_string());
@@ -122,6 +136,9 @@ fn validate_tree(root: &Path) -> Report {
             report.error(&path, problem);
         }
         warn_if_schematic_changed(root, &schematic_ids, &path, &manifest, &mut report);
+        if artifacts {
+            check_artifacts(root, &path, &manifest, &mut report);
+        }
         releases.insert(manifest.release_version);
     }
 
@@ -152,6 +169,93 @@ fn validate_tree(root: &Path) -> Report {
         }
     }
     report
+}
+
+/// Re-hashes the media `manifest` names that are on disk, and checks `SHA256SUMS` against
+/// the manifest where it exists. `path` is the manifest's.
+fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Report) {
+    let redownload = "download it again (cargo xtask image --force) or restore it";
+    let mut sums_expected = Vec::new();
+    for (medium, recorded) in manifest.os.media() {
+        let file = &recorded.local_path;
+        let name = file.rsplit('/').next().unwrap_or(file).to_string();
+        sums_expected.push((name, recorded.sha256.clone()));
+        let absolute = root.join(file);
+        if !absolute.exists() {
+            report.not_checked.push(file.clone());
+            continue;
+        }
+        let (sha256, size) = match fsutil::sha256_file(&absolute) {
+            Ok(found) => found,
+            Err(e) => {
+                report.error(file, format!("cannot read: {e}"));
+                continue;
+            }
+        };
+        let label = medium.kind().label;
+        if recorded.size.is_some_and(|s| s != size) {
+            report.error(
+                file,
+                format!(
+                    "the {label} has {size} bytes but {path} records {}; {redownload}",
+                    recorded.size.unwrap_or_default()
+                ),
+            );
+        } else if sha256 != recorded.sha256 {
+            report.error(
+                file,
+                format!(
+                    "the {label}'s SHA-256 is {sha256} but {path} records {}; {redownload}",
+                    recorded.sha256
+                ),
+            );
+        } else {
+            report.verified.push(file.clone());
+        }
+    }
+    let sums = project::sums_path(&manifest.release_version);
+    let Ok(text) = std::fs::read_to_string(root.join(&sums)) else {
+        if root.join(&sums).parent().is_some_and(Path::exists) {
+            report.not_checked.push(sums);
+        }
+        return;
+    };
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        match line.split_once("  ") {
+            Some((hex, name)) if crate::talos::is_sha256_hex(hex) => {
+                listed.push((name.to_string(), hex.to_string()));
+            }
+            _ => report.error(
+                &sums,
+                format!(
+                    "line {}: not `<sha256 hex>  <file>` as sha256sum writes it: {line:?}",
+                    number + 1
+                ),
+            ),
+        }
+    }
+    listed.sort();
+    sums_expected.sort();
+    if listed == sums_expected {
+        report.verified.push(sums);
+    } else {
+        let show = |pairs: &[(String, String)]| {
+            pairs
+                .iter()
+                .map(|(name, hex)| format!("{hex}  {name}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        report.error(
+            &sums,
+            format!(
+                "lists [{}] but {path} records [{}]; {redownload}",
+                show(&listed),
+                show(&sums_expected)
+            ),
+        );
+    }
 }
 
 fn load_schema(root: &Path, path: &str, report: &mut Report) -> Option<Schema> {

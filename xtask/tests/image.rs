@@ -9,22 +9,6 @@ const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";
 const BETA: &str = "ee/appliance/releases/channels/beta.json";
 
-/// Runs a release that must fail and checks that it leaves the tree exactly as it was: exit
-/// code 1, no manifest, no ISO, no partial file, the channel unchanged.
-fn fails_cleanly(tree: &Tree, factory: &Factory, extra: &[&str]) -> std::process::Output {
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let output = tree.image(factory, extra);
-    assert!(
-        !output.status.success(),
-        "the run should fail: {}",
-        stderr(&output)
-    );
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(tree.files(), before, "files were left behind or removed");
-    assert_eq!(tree.read(BETA), beta, "the channel moved");
-    output
-}
-
 #[test]
 fn a_release_records_the_served_bytes_and_moves_the_channel() {
     let factory = Factory::start(Behaviour::default());

@@ -651,6 +651,23 @@ fn write_response(
     out.flush()
 }
 
+/// Runs a release that must fail and checks that it leaves the tree exactly as it was: exit
+/// code 1, no manifest, no medium, no SHA256SUMS, no partial file, the channel unchanged.
+pub fn fails_cleanly(tree: &Tree, factory: &Factory, extra: &[&str]) -> Output {
+    const BETA: &str = "ee/appliance/releases/channels/beta.json";
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = tree.image(factory, extra);
+    assert!(
+        !output.status.success(),
+        "the run should fail: {}",
+        stderr(&output)
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(tree.files(), before, "files were left behind or removed");
+    assert_eq!(tree.read(BETA), beta, "the channel moved");
+    output
+}
+
 /// A scratch copy of the committed appliance tree, removed on drop.
 pub struct Tree {
     pub root: PathBuf,
