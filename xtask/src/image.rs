@@ -27,9 +27,11 @@ pub struct ImageArgs {
     /// Show what a release would produce, offline: no network, nothing written.
     #[arg(long)]
     pub dry_run: bool,
-    /// Compare the recorded release (--release-version) with what the factory gives now: runs the
-    /// preflight, registers the schematic, resolves the installer digest and asks the ISO's size;
-    /// downloads nothing and writes nothing. Exit 3 with a table of the fields that differ.
+    /// Compare a recorded release with what the factory gives now: the one --release-version
+    /// names, else the one the channel (--channel, else channel in release.yaml) points at. Runs
+    /// the preflight, registers the schematic, resolves the installer digest and asks each
+    /// medium's size; downloads nothing and writes nothing. Exit 3 with a table of the fields
+    /// that differ.
     #[arg(long, conflicts_with_all = ["dry_run", "force"])]
     pub check: bool,
     /// Print the manifest as JSON on stdout (with --dry-run: the planned one, unknown fields null;
@@ -97,7 +99,16 @@ pub struct ImageArgs {
 
 impl ImageArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
-        let plan = Plan::build(root, &self.overrides())?;
+        let mut plan = Plan::build(root, &self.overrides())?;
+        if self.check && self.release_version.is_none() {
+            // The release to check is the one the channel offers, not the next one the intent
+            // may already name.
+            let overrides = Overrides {
+                release_version: Some(Channel::release_on(root, &plan.channel)?),
+                ..self.overrides()
+            };
+            plan = Plan::build(root, &overrides)?;
+        }
         for warning in &plan.warnings {
             eprintln!("warning: {warning}");
         }

@@ -16,6 +16,7 @@ mod plan;
 mod project;
 mod registry;
 mod release_lock;
+mod release_notes;
 mod schematic;
 mod talos;
 mod validate;
@@ -46,6 +47,7 @@ struct Cli {
 enum Command {
     Image(Box<image::ImageArgs>),
     Validate(validate::ValidateArgs),
+    ReleaseNotes(release_notes::ReleaseNotesArgs),
     BenchDownload(bench::BenchDownloadArgs),
 }
 
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(args) => args.run(&root),
         Command::Validate(args) => args.run(&root),
+        Command::ReleaseNotes(args) => args.run(&root),
         Command::BenchDownload(args) => args.run(&root),
     };
     match result {

@@ -140,6 +140,20 @@ pub struct ResolvedMedium {
 }
 
 impl Manifest {
+    /// The recorded manifest of `release_version`; an error naming the file if it is absent.
+    pub fn load_recorded(root: &Path, release_version: &str) -> anyhow::Result<Manifest> {
+        let path = crate::project::manifest_path(release_version);
+        let text = match std::fs::read_to_string(root.join(&path)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "release {release_version} is not recorded: {path} does not exist; name a recorded release with --release-version"
+            ),
+            other => other.with_context(|| format!("reading {path}"))?,
+        };
+        serde_json::from_str(&text).with_context(|| {
+            format!("{path} is not a valid manifest (`cargo xtask validate` says more)")
+        })
+    }
+
     /// The one place a manifest is assembled.
     pub fn record(plan: &Plan, resolved: &Resolved) -> Manifest {
         let medium = |kind: BootMedium| {

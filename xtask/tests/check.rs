@@ -245,3 +245,38 @@ fn check_does_not_combine_with_dry_run_or_force() {
         assert_eq!(output.status.code(), Some(2), "{other}");
     }
 }
+
+#[test]
+fn a_bare_check_follows_the_channel_past_a_bumped_release_version() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = recorded(&factory);
+    let intent = tree
+        .read(INTENT)
+        .replace("releaseVersion: 0.1.0", "releaseVersion: 0.2.0");
+    tree.write(INTENT, &intent);
+    let output = check(&tree, &factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(MANIFEST),
+        "the channel's release was compared: {}",
+        stdout(&output)
+    );
+    // Naming the bumped release explicitly still finds nothing recorded.
+    let named = check(&tree, &factory, &["--release-version", "0.2.0"]);
+    assert_eq!(named.status.code(), Some(1));
+    assert!(stderr(&named).contains("release 0.2.0 is not recorded"));
+}
+
+#[test]
+fn a_bare_check_on_a_channel_that_points_at_nothing_fails_saying_so() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = check(&tree, &factory, &["--channel", "stable"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("channel stable points at no release yet"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(factory.requests.lock().unwrap().is_empty());
+}

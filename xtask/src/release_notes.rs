@@ -1,0 +1,164 @@
+//! `cargo xtask release-notes`: the Markdown body of a release page, rendered from a recorded
+//! manifest alone (no network, no clock), so the same manifest always gives the same bytes.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use clap::Args;
+
+use crate::channel::Channel;
+use crate::intent::Intent;
+use crate::manifest::Manifest;
+use crate::project;
+
+/// Print release notes (Markdown) for a recorded release: boot media with sizes and SHA-256,
+/// the installer with its digest, versions, schematic and extensions, and how to verify a
+/// download. Reads the manifest only.
+#[derive(Args, Debug)]
+pub struct ReleaseNotesArgs {
+    /// The recorded release [default: the one the channel points at]
+    #[arg(long, value_name = "SEMVER")]
+    pub release_version: Option<String>,
+    /// The channel whose release to describe when --release-version is not given
+    /// [default: channel in ee/appliance/release.yaml]
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
+}
+
+impl ReleaseNotesArgs {
+    pub fn run(self, root: &Path) -> anyhow::Result<()> {
+        let version = match self.release_version {
+            Some(version) => version,
+            None => {
+                let channel = match self.channel {
+                    Some(channel) => channel,
+                    None => Intent::load(&root.join(project::INTENT), project::INTENT)?.channel,
+                };
+                Channel::release_on(root, &channel)?
+            }
+        };
+        crate::talos::check_semver("release version (--release-version)", &version)?;
+        let manifest = Manifest::load_recorded(root, &version)?;
+        print!("{}", render(&manifest));
+        Ok(())
+    }
+}
+
+/// The release page body. Pure: a function of the manifest.
+pub fn render(m: &Manifest) -> String {
+    let mut out = String::new();
+    let os = &m.os;
+    let _ = writeln!(out, "# Appliance {}\n", m.release_version);
+    let _ = writeln!(
+        out,
+        "Talos {} · Kubernetes {} · {} {} · app {} (values profile `{}`) · channel `{}`\n",
+        m.talos.version,
+        m.kubernetes.version,
+        os.platform,
+        os.architecture,
+        m.app.version,
+        m.app.values_profile,
+        m.channel
+    );
+
+    let _ = writeln!(out, "## Boot media\n");
+    let _ = writeln!(out, "| file | size | SHA-256 | factory URL |");
+    let _ = writeln!(out, "| --- | --- | --- | --- |");
+    for (_, medium) in os.media() {
+        let size = medium
+            .size
+            .map(|s| format!("{} ({s} bytes)", mib(s)))
+            .unwrap_or_else(|| "not recorded".into());
+        let _ = writeln!(
+            out,
+            "| `{}` | {size} | `{}` | {} |",
+            file_name(&medium.local_path),
+            medium.sha256,
+            medium.url
+        );
+    }
+
+    let _ = writeln!(out, "\n## Installer\n");
+    match &os.installer.digest {
+        Some(digest) => {
+            let _ = writeln!(
+                out,
+                "- pinned by digest (use this): `{}@{digest}`",
+                os.installer.image
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "- digest: not recorded (the registry did not resolve it when the release was cut)"
+            );
+        }
+    }
+    let _ = writeln!(out, "- tag: `{}`", os.installer.image);
+    if let Some(certificate) = &os.secure_boot_certificate {
+        let _ = writeln!(
+            out,
+            "\n## SecureBoot\n\nThe media and installer are SecureBoot variants: install these media only with the installer above. \
+             Their boot chain is signed by the certificate at {} whose SHA-256 fingerprint (DER) is `{}`; compare it before enrolling the key.",
+            certificate.url, certificate.sha256
+        );
+    }
+
+    let _ = writeln!(out, "\n## Schematic\n");
+    let _ = writeln!(
+        out,
+        "- ID `{}`, from `{}`",
+        m.talos.schematic_id, m.talos.schematic_path
+    );
+    if let Some(factory) = &m.talos.factory_url {
+        let _ = writeln!(out, "- factory: {factory}");
+    }
+    match m.talos.extensions.as_deref() {
+        Some([]) => {
+            let _ = writeln!(out, "- no system extensions");
+        }
+        Some(extensions) => {
+            let _ = writeln!(out, "\n| extension | image | digest |");
+            let _ = writeln!(out, "| --- | --- | --- |");
+            for e in extensions {
+                let _ = writeln!(out, "| `{}` | `{}` | `{}` |", e.name, e.reference, e.digest);
+            }
+        }
+        None => {
+            let _ = writeln!(out, "- extensions: not recorded");
+        }
+    }
+
+    let _ = writeln!(out, "\n## Source\n");
+    match &m.source {
+        Some(source) => {
+            let _ = writeln!(out, "- commit `{}`", source.commit);
+        }
+        None => {
+            let _ = writeln!(out, "- commit: not recorded");
+        }
+    }
+    let _ = writeln!(out, "- recorded {}", m.generated_at);
+
+    let iso = &os.iso;
+    let _ = writeln!(out, "\n## Verify a download\n");
+    let _ = writeln!(
+        out,
+        "With every file of this release and `SHA256SUMS` in one folder:\n\n    sha256sum -c SHA256SUMS\n"
+    );
+    let _ = writeln!(
+        out,
+        "The ISO alone:\n\n    echo \"{}  {}\" | sha256sum -c -",
+        iso.sha256,
+        file_name(&iso.local_path)
+    );
+    out
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
