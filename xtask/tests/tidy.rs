@@ -36,7 +36,7 @@ fn vendored_vectors_match_the_shared_ones() {
 
 #[test]
 fn docs_name_only_flags_that_exist() {
-    let help: String = ["image", "validate"]
+    let help: String = ["image", "validate", "release-notes"]
         .iter()
         .map(|task| {
             stdout(
@@ -66,9 +66,42 @@ fn docs_name_only_flags_that_exist() {
                     || ["--help", "--workspace", "--all-targets", "--all"].contains(&flag);
                 assert!(
                     known,
-                    "{doc} names {flag}, which `cargo xtask image|validate --help` does not know"
+                    "{doc} names {flag}, which `cargo xtask image|validate|release-notes --help` does not know"
                 );
             }
         }
     }
+}
+
+#[test]
+fn workflow_actions_are_pinned_to_a_commit_with_its_version() {
+    let dir = repo_root().join(".github/workflows");
+    let mut uses = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let Some(reference) = line
+                .trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("uses: ")
+            else {
+                continue;
+            };
+            uses += 1;
+            let (action, rest) = reference.split_once('@').unwrap_or((reference, ""));
+            let (sha, comment) = rest.split_once(" # v").unwrap_or((rest, ""));
+            assert!(
+                !action.is_empty()
+                    && sha.len() == 40
+                    && sha
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                    && !comment.is_empty(),
+                ".github/workflows/{name}:{}: `{reference}` is not pinned as `owner/action@<40-hex commit> # vX.Y.Z`",
+                number + 1
+            );
+        }
+    }
+    assert!(uses > 0, "no `uses:` found in .github/workflows");
 }
