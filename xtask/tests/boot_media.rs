@@ -97,10 +97,9 @@ fn a_secure_boot_release_with_a_disk_image_records_the_secure_boot_pair() {
 fn a_plain_release_with_a_disk_image_uses_the_plain_names() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let intent = tree.read("ee/appliance/release.yaml").replace(
-        "  architecture: amd64",
-        "  architecture: amd64\n  bootMedia: [disk-image, iso]",
-    );
+    let committed = tree.read("ee/appliance/release.yaml");
+    let intent = committed.replace("bootMedia: [iso]", "bootMedia: [disk-image, iso]");
+    assert_ne!(intent, committed, "the committed intent names bootMedia");
     tree.write("ee/appliance/release.yaml", &intent);
     let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
