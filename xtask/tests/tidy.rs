@@ -63,7 +63,14 @@ fn docs_name_only_flags_that_exist() {
             {
                 let known = help.contains(&format!("{flag} "))
                     || help.contains(&format!("{flag}\n"))
-                    || ["--help", "--workspace", "--all-targets", "--all"].contains(&flag);
+                    || [
+                        "--help",
+                        "--workspace",
+                        "--all-targets",
+                        "--all",
+                        "--all-files",
+                    ]
+                    .contains(&flag);
                 assert!(
                     known,
                     "{doc} names {flag}, which `cargo xtask image|validate|release-notes --help` does not know"
