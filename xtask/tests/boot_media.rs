@@ -5,7 +5,6 @@ mod support;
 
 use std::process::Command;
 
-use sha2::{Digest, Sha256};
 use support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
@@ -13,10 +12,6 @@ const DIST: &str = "ee/appliance/dist/0.1.0";
 
 fn manifest(tree: &Tree) -> serde_json::Value {
     serde_json::from_str(&tree.read(MANIFEST)).unwrap()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
 }
 
 /// `sha256sum -c SHA256SUMS` in the release's folder, as someone writing a stick would run it.

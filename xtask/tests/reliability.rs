@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
@@ -351,10 +350,6 @@ fn without_ranges_or_with_a_changed_file_the_retry_starts_over() {
         );
         assert_eq!(std::fs::read(tree.path(ISO)).unwrap(), *factory.iso);
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
 }
 
 #[test]

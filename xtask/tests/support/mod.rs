@@ -292,6 +292,11 @@ fn noise(size: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// The lowercase hex SHA-256 of `bytes`, as sha256sum prints it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
