@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::http::Client;
 use crate::manifest::{Manifest, Resolved, ResolvedMedium};
 use crate::plan::Plan;
-use crate::{download, factory, registry};
+use crate::{download, factory, registry, signature};
 
 /// Fields `--check` cannot or should not compare, and why.
 const NOT_COMPARED: &[(&str, &str)] = &[
@@ -72,7 +72,13 @@ pub struct Difference {
 
 /// Checks the release the plan names. Reads the recorded manifest, then talks to the factory
 /// exactly as a real run does up to the download, which it replaces by a `HEAD`.
-pub fn run(plan: &Plan, client: &Client, require_digest: bool, json: bool) -> anyhow::Result<()> {
+pub fn run(
+    plan: &Plan,
+    client: &Client,
+    require_digest: bool,
+    require_signature: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let recorded = read_recorded(plan)?;
     let factory = factory::Factory::new(client, &plan.factory);
     let extensions = factory.preflight(plan)?;
@@ -101,12 +107,23 @@ pub fn run(plan: &Plan, client: &Client, require_digest: bool, json: bool) -> an
             None
         }
     };
+    // Verified again under today's policy: a recorded signature that no longer verifies (or is
+    // no longer found) fails the check rather than pass as drift.
+    let recorded_signature = recorded.pointer("/os/installer/signature").is_some();
+    let installer_signature = signature::for_release(
+        client,
+        plan,
+        installer_digest.as_deref(),
+        require_signature || recorded_signature,
+    )
+    .context("the check cannot tell whether the installer is still the signed one")?;
     let now = Manifest::record(
         plan,
         &Resolved {
             media,
             certificate_sha256,
             installer_digest,
+            installer_signature,
             extensions,
             ..Resolved::default()
         },

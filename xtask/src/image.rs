@@ -14,7 +14,9 @@ use crate::fsutil::{self, write_atomic, write_new, write_replacing};
 use crate::interrupt::Provisional;
 use crate::manifest::{Manifest, Resolved, ResolvedMedium, Schema};
 use crate::plan::{FactorySource, Overrides, Plan};
-use crate::{check, download, factory, http, interrupt, project, registry, release_lock};
+use crate::{
+    check, download, factory, http, interrupt, project, registry, release_lock, signature,
+};
 
 /// Build a release: register the schematic with the Image Factory, download and hash the ISO,
 /// resolve the installer digest, write the release manifest and move the release channel.
@@ -95,6 +97,11 @@ pub struct ImageArgs {
     /// Fail when the installer digest cannot be resolved, instead of recording the release without it.
     #[arg(long)]
     pub require_digest: bool,
+    /// Fail when the installer's signature cannot be verified under the installerSignature policy
+    /// (no policy, no digest, no signature found), instead of recording the release without it. A
+    /// signature that is found but does not verify always fails.
+    #[arg(long)]
+    pub require_signature: bool,
 }
 
 impl ImageArgs {
@@ -116,7 +123,13 @@ impl ImageArgs {
             return self.show_plan(&plan);
         }
         if self.check {
-            return check::run(&plan, &self.client()?, self.require_digest, self.json);
+            return check::run(
+                &plan,
+                &self.client()?,
+                self.require_digest,
+                self.require_signature,
+                self.json,
+            );
         }
         let manifest = self.release(&plan)?;
         if self.json {
@@ -203,6 +216,16 @@ impl ImageArgs {
             ("checksums", plan.sums_path.clone()),
             ("installer image", plan.installer_image.clone()),
             (
+                "installer signature",
+                match &plan.signature_policy {
+                    Some(policy) => format!("must verify under {}", policy.describe()),
+                    None => format!(
+                        "not verified (no installerSignature in {})",
+                        project::INTENT
+                    ),
+                },
+            ),
+            (
                 "manifest",
                 format!("{} ({manifest_state})", plan.manifest_path),
             ),
@@ -218,7 +241,7 @@ impl ImageArgs {
             println!("  {label:<16} {value}");
         }
         println!(
-            "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest{}.",
+            "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}.",
             if plan.secure_boot {
                 ", the SecureBoot certificate"
             } else {
@@ -266,6 +289,8 @@ impl ImageArgs {
         }
         let sums = write_sums(plan, &media)?;
         let digest = self.installer_digest(&client, plan)?;
+        let signature =
+            signature::for_release(&client, plan, digest.as_deref(), self.require_signature)?;
 
         let resolved = Resolved {
             generated_at: generated_at()?,
@@ -278,6 +303,7 @@ impl ImageArgs {
                 .collect(),
             certificate_sha256,
             installer_digest: digest,
+            installer_signature: signature,
             extensions,
             source_commit: source_commit(&plan.root),
         };

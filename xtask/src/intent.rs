@@ -20,6 +20,30 @@ pub struct Intent {
     pub os: OsIntent,
     pub app: AppIntent,
     pub factory: String,
+    /// The trust policy the installer's signature must verify under; none: not verified.
+    #[serde(default)]
+    pub installer_signature: Option<InstallerSignatureIntent>,
+}
+
+/// `installerSignature`: exactly one of `keyless` (factory.talos.dev) or `publicKey` (a
+/// self-hosted factory's pinned key file).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallerSignatureIntent {
+    #[serde(default)]
+    pub keyless: Option<KeylessIntent>,
+    /// Repository-relative path of a PEM "PUBLIC KEY" (ECDSA P-256).
+    #[serde(default)]
+    pub public_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeylessIntent {
+    /// The OIDC issuer of the signing certificate, e.g. https://accounts.google.com.
+    pub issuer: String,
+    /// The certificate's identity (an email or URI subject alternative name).
+    pub identity: String,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -90,7 +114,33 @@ impl Intent {
         check_semver("app.version", &self.app.version)?;
         check_name("app.valuesProfile", &self.app.values_profile)?;
         FactoryUrl::parse(&self.factory).context("factory")?;
+        if let Some(policy) = &self.installer_signature {
+            policy.check()?;
+        }
         Ok(())
+    }
+}
+
+impl InstallerSignatureIntent {
+    fn check(&self) -> anyhow::Result<()> {
+        match (&self.keyless, &self.public_key) {
+            (Some(keyless), None) => {
+                anyhow::ensure!(
+                    keyless.issuer.starts_with("https://") && keyless.issuer.len() > 8,
+                    "invalid installerSignature.keyless.issuer {:?}: an OIDC issuer URL, e.g. https://accounts.google.com",
+                    keyless.issuer
+                );
+                anyhow::ensure!(
+                    !keyless.identity.trim().is_empty(),
+                    "installerSignature.keyless.identity is empty: the signing certificate's email or URI, e.g. image-factory-signing@talos-production.iam.gserviceaccount.com"
+                );
+                Ok(())
+            }
+            (None, Some(_)) => Ok(()),
+            _ => anyhow::bail!(
+                "installerSignature takes exactly one of `keyless: {{issuer, identity}}` (factory.talos.dev) or `publicKey: <path of a PEM key>` (a self-hosted factory)"
+            ),
+        }
     }
 }
 

@@ -18,6 +18,8 @@ mod registry;
 mod release_lock;
 mod release_notes;
 mod schematic;
+mod signature;
+mod sigstore_ring;
 mod talos;
 mod validate;
 

@@ -106,6 +106,27 @@ pub struct Installer {
     /// `sha256:<hex>`, present only when the registry answered with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The signature that verified the digest under the policy, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+}
+
+/// How the installer digest's signature was verified: under which policy, and which signature
+/// (the `sha256:` digest of the bundle's manifest, or of the legacy `.sig` manifest).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "policy", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum Signature {
+    #[serde(rename = "keyless")]
+    Keyless {
+        issuer: String,
+        identity: String,
+        signature: String,
+    },
+    #[serde(rename = "publicKey")]
+    PublicKey {
+        public_key_sha256: String,
+        signature: String,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -128,6 +149,7 @@ pub struct Resolved {
     pub media: Vec<ResolvedMedium>,
     pub certificate_sha256: Option<String>,
     pub installer_digest: Option<String>,
+    pub installer_signature: Option<Signature>,
     pub extensions: Vec<Extension>,
     pub source_commit: Option<String>,
 }
@@ -189,6 +211,7 @@ impl Manifest {
                 installer: Installer {
                     image: plan.installer_image.clone(),
                     digest: resolved.installer_digest.clone(),
+                    signature: resolved.installer_signature.clone(),
                 },
                 secure_boot_certificate: plan.certificate_url.as_ref().map(|url| Certificate {
                     url: url.clone(),

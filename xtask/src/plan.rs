@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use crate::intent::{Intent, check_architecture, check_boot_media};
 use crate::project;
 use crate::schematic::Schematic;
+use crate::signature::{self, Policy};
 use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
@@ -71,6 +72,10 @@ pub struct Plan {
     /// The certificate that signs SecureBoot media, when `secure_boot`.
     pub certificate_url: Option<String>,
     pub installer_image: String,
+    /// The installer's repository in the factory's registry, without host or tag.
+    pub installer_repository: String,
+    /// What the installer's signature must verify under; `None`: not verified.
+    pub signature_policy: Option<Policy>,
     /// Repository-relative paths of what a run writes.
     pub sums_path: String,
     pub manifest_path: String,
@@ -172,6 +177,10 @@ impl Plan {
                 "{schematic_path} has customization.secureboot settings, but os.secureBoot is false: they change nothing on plain media"
             ));
         }
+        let signature_policy = match intent.installer_signature {
+            None => None,
+            Some(policy) => Some(signature_policy(root, policy)?),
+        };
         let media = boot_media
             .iter()
             .map(|&medium| {
@@ -196,6 +205,13 @@ impl Plan {
                 &platform,
                 secure_boot,
             ),
+            installer_repository: talos::installer_repository(
+                &schematic_id,
+                &talos_version,
+                &platform,
+                secure_boot,
+            ),
+            signature_policy,
             sums_path: project::sums_path(&release_version),
             manifest_path: project::manifest_path(&release_version),
             channel_path,
@@ -221,6 +237,33 @@ impl Plan {
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
     }
+}
+
+/// The policy with its key file read and checked (present, inside the repository, a PEM
+/// ECDSA P-256 public key).
+fn signature_policy(
+    root: &Path,
+    intent: crate::intent::InstallerSignatureIntent,
+) -> anyhow::Result<Policy> {
+    let field = format!("installerSignature in {}", project::INTENT);
+    if let Some(keyless) = intent.keyless {
+        return Ok(Policy::Keyless {
+            issuer: keyless.issuer,
+            identity: keyless.identity,
+        });
+    }
+    let path = intent.public_key.expect("checked by Intent::check");
+    let inside = project::relative(root, &root.join(&path)).filter(|p| *p == path);
+    let Some(path) = inside else {
+        bail!(
+            "{field}: publicKey {path:?} must be a path inside the repository, e.g. ee/appliance/keys/factory.pub"
+        );
+    };
+    let pem = std::fs::read(root.join(&path)).with_context(|| {
+        format!("{field}: publicKey {path} cannot be read; commit the factory's key there (its /oci/cosign/signing-key.pub)")
+    })?;
+    let key = signature::PublicKey::from_pem(&pem, &path).with_context(|| field.clone())?;
+    Ok(Policy::PublicKey { path, key })
 }
 
 fn existing_channels(root: &Path) -> Vec<String> {

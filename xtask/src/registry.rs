@@ -9,10 +9,16 @@ use serde::Deserialize;
 
 use crate::http::{self, Client, Failure};
 use crate::plan::Plan;
-use crate::talos::{self, is_sha256_hex};
+use crate::talos::is_sha256_hex;
 
 /// Without these, a registry may answer 404 for OCI content, or give one platform's digest.
-const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// What an index (a referrers list, a fallback tag) is asked for with.
+pub const INDEX_TYPES: &str = "application/vnd.oci.image.index.v1+json";
+/// How many redirects a registry GET follows: the factory's one to its backing registry, and
+/// whatever that registry does with blobs.
+const MAX_REDIRECTS: usize = 10;
 
 #[derive(Deserialize)]
 struct TokenAnswer {
@@ -22,16 +28,10 @@ struct TokenAnswer {
 
 /// The digest of the plan's installer image, from the registry on the factory's host.
 pub fn installer_digest(client: &Client, plan: &Plan) -> anyhow::Result<String> {
-    let repository = talos::installer_repository(
-        &plan.schematic_id,
-        &plan.talos_version,
-        &plan.platform,
-        plan.secure_boot,
-    );
     resolve_digest(
         client,
         &plan.factory.base,
-        &repository,
+        &plan.installer_repository,
         &plan.talos_version.to_string(),
     )
 }
@@ -56,6 +56,76 @@ fn resolve_digest(
             digest_from(&url, response)
         },
     )
+}
+
+/// `GET url` on a registry: follows redirects (the factory sends manifests by digest, other
+/// tags and blobs to its backing registry) without leaving https, answers a Bearer challenge
+/// with an anonymous token for the host that asked (the token is never sent elsewhere), and
+/// gives the body, or `None` for 404.
+pub fn get(client: &Client, url: &str, accept: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    client.with_retries(&format!("GET {url}"), || {
+        let mut current = url.to_string();
+        // The token and the origin (scheme://host:port) whose challenge it answers.
+        let mut token: Option<(String, String)> = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = client.direct.get(&current).header("Accept", accept);
+            if let Some((origin, value)) = &token
+                && *origin == origin_of(&current)
+            {
+                request = request.header("Authorization", &format!("Bearer {value}"));
+            }
+            let response = request
+                .call()
+                .map_err(|e| http::transport_failure("GET", &current, e))?;
+            match response.status().as_u16() {
+                200 => return http::read_small_body(response, &current).map(Some),
+                404 => return Ok(None),
+                301 | 302 | 303 | 307 | 308 => {
+                    let location = header(&response, "location").unwrap_or_default();
+                    let next = resolve(&current, &location).ok_or_else(|| {
+                        Failure::Permanent(anyhow!(
+                            "GET {current}: redirect to {location:?}, which is not a URL"
+                        ))
+                    })?;
+                    if current.starts_with("https://") && !next.starts_with("https://") {
+                        return Err(Failure::Permanent(anyhow!(
+                            "GET {current}: refusing a redirect from https to plain http ({next})"
+                        )));
+                    }
+                    current = next;
+                }
+                401 if token.as_ref().is_none_or(|(o, _)| *o != origin_of(&current)) => {
+                    let challenge = header(&response, "www-authenticate").unwrap_or_default();
+                    token = Some((origin_of(&current), anonymous_token(client, &challenge)?));
+                }
+                _ => return Err(http::status_failure("GET", &current, response)),
+            }
+        }
+        Err(Failure::Permanent(anyhow!(
+            "GET {url}: more than {MAX_REDIRECTS} redirects"
+        )))
+    })
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{}", authority.to_ascii_lowercase())
+}
+
+/// A redirect's `Location` against the URL that answered: absolute, or a path on its origin.
+fn resolve(base: &str, location: &str) -> Option<String> {
+    if location.starts_with("https://") || location.starts_with("http://") {
+        Some(location.to_string())
+    } else if location.starts_with("//") {
+        let scheme = base.split_once("://")?.0;
+        Some(format!("{scheme}:{location}"))
+    } else if location.starts_with('/') {
+        Some(format!("{}{location}", origin_of(base)))
+    } else {
+        None
+    }
 }
 
 fn head(
@@ -219,5 +289,24 @@ mod tests {
             percent_encode("repository:a/b:pull"),
             "repository%3Aa%2Fb%3Apull"
         );
+    }
+
+    #[test]
+    fn redirects_resolve_against_the_answering_origin() {
+        let base = "https://Factory.example:8443/v2/a/manifests/sha256-x";
+        assert_eq!(origin_of(base), "https://factory.example:8443");
+        assert_eq!(
+            resolve(base, "/v2/b/blobs/sha256:1").as_deref(),
+            Some("https://factory.example:8443/v2/b/blobs/sha256:1")
+        );
+        assert_eq!(
+            resolve(base, "//cdn.example/x").as_deref(),
+            Some("https://cdn.example/x")
+        );
+        assert_eq!(
+            resolve(base, "http://r.example/x").as_deref(),
+            Some("http://r.example/x")
+        );
+        assert_eq!(resolve(base, "relative/path"), None);
     }
 }
