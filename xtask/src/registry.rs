@@ -94,7 +94,10 @@ pub fn get(client: &Client, url: &str, accept: &str) -> anyhow::Result<Option<Ve
                     }
                     current = next;
                 }
-                401 if token.as_ref().is_none_or(|(o, _)| *o != origin_of(&current)) => {
+                401 if token
+                    .as_ref()
+                    .is_none_or(|(o, _)| *o != origin_of(&current)) =>
+                {
                     let challenge = header(&response, "www-authenticate").unwrap_or_default();
                     token = Some((origin_of(&current), anonymous_token(client, &challenge)?));
                 }

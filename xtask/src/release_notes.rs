@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::channel::Channel;
 use crate::intent::Intent;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Signature};
 use crate::project;
 
 /// Print release notes (Markdown) for a recorded release: boot media with sizes and SHA-256,
@@ -95,6 +95,26 @@ pub fn render(m: &Manifest) -> String {
         }
     }
     let _ = writeln!(out, "- tag: `{}`", os.installer.image);
+    let _ = writeln!(
+        out,
+        "- signature: {}",
+        match &os.installer.signature {
+            Some(Signature::Keyless {
+                issuer,
+                identity,
+                signature,
+            }) => format!(
+                "verified keyless (Sigstore) for `{identity}` from {issuer}; bundle manifest `{signature}`"
+            ),
+            Some(Signature::PublicKey {
+                public_key_sha256,
+                signature,
+            }) => format!(
+                "verified with the pinned key whose SHA-256 is `{public_key_sha256}`; `.sig` manifest `{signature}`"
+            ),
+            None => "not verified when the release was cut".into(),
+        }
+    );
     if let Some(certificate) = &os.secure_boot_certificate {
         let _ = writeln!(
             out,

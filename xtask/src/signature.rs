@@ -142,7 +142,9 @@ pub fn for_release(
         if required {
             bail!("the signature of {installer} is not verified: {why} (--require-signature)");
         }
-        eprintln!("warning: the signature of {installer} is not verified: {why}; the manifest records no signature");
+        eprintln!(
+            "warning: the signature of {installer} is not verified: {why}; the manifest records no signature"
+        );
         Ok(None)
     };
     let Some(policy) = &plan.signature_policy else {
@@ -226,7 +228,10 @@ pub fn verify_installer(
         };
         match checked {
             Ok(signature) => return Ok(Outcome::Verified(signature)),
-            Err(e) => failures.push(format!("{} ({}): {e:#}", candidate.manifest, candidate.found)),
+            Err(e) => failures.push(format!(
+                "{} ({}): {e:#}",
+                candidate.manifest, candidate.found
+            )),
         }
     }
     bail!(
@@ -399,8 +404,8 @@ impl Registry<'_> {
     /// A blob by digest, checked against it.
     fn blob(&self, digest: &str) -> anyhow::Result<Vec<u8>> {
         let url = self.url(&format!("blobs/{digest}"));
-        let bytes = registry::get(self.client, &url, "*/*")?
-            .with_context(|| format!("GET {url}: 404"))?;
+        let bytes =
+            registry::get(self.client, &url, "*/*")?.with_context(|| format!("GET {url}: 404"))?;
         check_digest(&bytes, digest, &url)?;
         Ok(bytes)
     }
@@ -470,8 +475,13 @@ mod tests {
         let (issuer, identity) = ("https://github.com/login/oauth", "jku@goto.fi");
         let root = Some(STAGING_ROOT);
         verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, root).unwrap();
-        let wrong_identity =
-            verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, "x@goto.fi", root);
+        let wrong_identity = verify_bundle(
+            REKOR_V2_BUNDLE.as_bytes(),
+            SUBJECT,
+            issuer,
+            "x@goto.fi",
+            root,
+        );
         assert!(wrong_identity.is_err());
         let wrong_issuer = verify_bundle(
             REKOR_V2_BUNDLE.as_bytes(),
@@ -490,14 +500,15 @@ mod tests {
         );
         assert!(other_subject.is_err());
         // The production root does not trust the staging CA.
-        assert!(verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, None).is_err());
+        assert!(
+            verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, None).is_err()
+        );
     }
 
     #[test]
     fn a_production_rekor_v1_bundle_verifies_against_the_embedded_root() {
         let issuer = "https://token.actions.githubusercontent.com";
-        let identity =
-            "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
+        let identity = "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
         verify_bundle(REKOR_V1_BUNDLE.as_bytes(), SUBJECT, issuer, identity, None).unwrap();
         let mut tampered: serde_json::Value = serde_json::from_str(REKOR_V1_BUNDLE).unwrap();
         let signature = tampered["dsseEnvelope"]["signatures"][0]["sig"]
@@ -509,7 +520,9 @@ mod tests {
             .unwrap();
         bytes[10] ^= 1;
         tampered["dsseEnvelope"]["signatures"][0]["sig"] =
-            base64::engine::general_purpose::STANDARD.encode(bytes).into();
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into();
         let tampered = serde_json::to_vec(&tampered).unwrap();
         assert!(verify_bundle(&tampered, SUBJECT, issuer, identity, None).is_err());
     }

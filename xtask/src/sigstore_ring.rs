@@ -111,7 +111,9 @@ mod tests {
         );
         let mut h = PROVIDER.hash(HashAlgorithm::Sha2384).unwrap();
         h.update(b"abc");
-        assert!(crate::schematic::hex(&h.finalize()).starts_with("cb00753f45a35e8bb5a03d699ac65007"));
+        assert!(
+            crate::schematic::hex(&h.finalize()).starts_with("cb00753f45a35e8bb5a03d699ac65007")
+        );
     }
 
     #[test]
@@ -120,17 +122,32 @@ mod tests {
         use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let key =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let mut sig = key.sign(&rng, b"payload").unwrap().as_ref().to_vec();
         let public = key.public_key().as_ref();
         let scheme = SigningScheme::EcdsaP256Sha256;
-        assert!(PROVIDER.verify_raw(scheme, public, b"payload", &sig).is_ok());
-        assert!(PROVIDER.verify_raw(scheme, public, b"payloae", &sig).is_err());
+        assert!(
+            PROVIDER
+                .verify_raw(scheme, public, b"payload", &sig)
+                .is_ok()
+        );
+        assert!(
+            PROVIDER
+                .verify_raw(scheme, public, b"payloae", &sig)
+                .is_err()
+        );
         let last = sig.len() - 1;
         sig[last] ^= 1;
-        assert!(PROVIDER.verify_raw(scheme, public, b"payload", &sig).is_err());
-        assert!(PROVIDER.verify_prehashed(scheme, public, &[0; 32], &sig).is_err());
+        assert!(
+            PROVIDER
+                .verify_raw(scheme, public, b"payload", &sig)
+                .is_err()
+        );
+        assert!(
+            PROVIDER
+                .verify_prehashed(scheme, public, &[0; 32], &sig)
+                .is_err()
+        );
     }
 }

@@ -57,3 +57,125 @@ fn a_real_registry_behind_token_auth_is_answered_with_an_anonymous_token() {
     };
     assert_eq!(recorded_digest(&registry), digest);
 }
+
+/// The legacy static-key signatures `.ci/real-registry` made with openssl: the key it signed
+/// with, that key's sha256 as openssl computed it, the good `.sig` manifest's digest, another
+/// key, and the index digest.
+struct Signed {
+    registry: String,
+    key: String,
+    key_sha256: String,
+    sig_manifest: String,
+    other_key: String,
+}
+
+fn signed() -> Option<Signed> {
+    let (registry, _) = real_registry("XTASK_REAL_REGISTRY")?;
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    Some(Signed {
+        registry,
+        key: std::fs::read_to_string(var("XTASK_REAL_SIGNING_KEY")).unwrap(),
+        key_sha256: var("XTASK_REAL_SIGNING_KEY_SHA256"),
+        sig_manifest: var("XTASK_REAL_SIG_MANIFEST_DIGEST"),
+        other_key: std::fs::read_to_string(var("XTASK_REAL_OTHER_KEY")).unwrap(),
+    })
+}
+
+/// A tree pinning `key`, a factory whose registry is the real one's `sig-<case>/` copy.
+fn pinned(signed: &Signed, key: &str, case: &str) -> (Tree, Factory) {
+    let tree = Tree::copy();
+    tree.write("ee/appliance/keys/factory.pub", key);
+    let intent = tree.read("ee/appliance/release.yaml");
+    let start = intent.find("\ninstallerSignature:").unwrap() + 1;
+    tree.write(
+        "ee/appliance/release.yaml",
+        &format!(
+            "{}installerSignature:\n  publicKey: ee/appliance/keys/factory.pub\n",
+            &intent[..start]
+        ),
+    );
+    let factory = Factory::start(Behaviour {
+        registry: RegistryMode::Proxy(signed.registry.clone()),
+        proxy_prefix: format!("sig-{case}/"),
+        ..Behaviour::default()
+    });
+    (tree, factory)
+}
+
+#[test]
+fn a_legacy_static_key_signature_from_a_real_registry_is_verified_and_recorded() {
+    let Some(signed) = signed() else {
+        return;
+    };
+    let (tree, factory) = pinned(&signed, &signed.key, "good");
+    let output = tree.image(&factory, &["--require-digest", "--require-signature"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert_eq!(
+        manifest["os"]["installer"]["signature"],
+        serde_json::json!({
+            "policy": "publicKey",
+            "publicKeySha256": signed.key_sha256,
+            "signature": signed.sig_manifest,
+        })
+    );
+    assert!(
+        factory.saw("GET /v2/metal-installer/"),
+        "{:?}",
+        factory.requests
+    );
+    assert!(tree.xtask(&["validate"]).status.success());
+}
+
+#[test]
+fn a_wrong_key_a_payload_for_another_digest_or_other_signed_bytes_fail_with_nothing_left() {
+    let Some(signed) = signed() else {
+        return;
+    };
+    for (key, case, expected) in [
+        (
+            &signed.other_key,
+            "good",
+            "does not verify with the pinned key",
+        ),
+        (
+            &signed.key,
+            "other-digest",
+            "the signed payload names sha256:",
+        ),
+        (
+            &signed.key,
+            "other-bytes",
+            "does not verify with the pinned key",
+        ),
+    ] {
+        let (tree, factory) = pinned(&signed, key, case);
+        let output = fails_cleanly(&tree, &factory, &[]);
+        let err = stderr(&output);
+        assert!(
+            err.contains(expected) && err.contains("publicKey ee/appliance/keys/factory.pub"),
+            "{case}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unsigned_installer_in_a_real_registry_warns_or_fails_when_required() {
+    let Some(signed) = signed() else {
+        return;
+    };
+    let (tree, factory) = pinned(&signed, &signed.key, "unsigned");
+    let output = tree.image(&factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("no signature found"),
+        "{}",
+        stderr(&output)
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert!(manifest["os"]["installer"].get("signature").is_none());
+
+    let (strict, factory) = pinned(&signed, &signed.key, "unsigned");
+    let output = fails_cleanly(&strict, &factory, &["--require-signature"]);
+    assert!(stderr(&output).contains("--require-signature"));
+}

@@ -85,7 +85,24 @@ pub struct Behaviour {
     pub disk_image_fault: IsoFault,
     /// Size of the disk images served.
     pub disk_image_size: usize,
+    /// In `Proxy` mode, put before the repository on the way to the real registry
+    /// (`sig-good/` serves `sig-good/metal-installer/<id>`), to pick a signature case.
+    pub proxy_prefix: String,
+    /// A Sigstore bundle served for the installer digest, and where the factory lists it.
+    pub bundle: Option<(Listing, Vec<u8>)>,
 }
+
+/// Where the registry lists a bundle for the installer digest D.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Listing {
+    /// `GET /v2/<repo>/referrers/<D>` (factories from v1.5.0).
+    Referrers,
+    /// The fallback tag `sha256-<hex of D>`.
+    FallbackTag,
+}
+
+/// The artifact type and layer media type of a Sigstore bundle.
+pub const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ranges {
@@ -144,6 +161,8 @@ impl Default for Behaviour {
             secure_boot_keys: true,
             disk_image_fault: IsoFault::None,
             disk_image_size: 300 * 1024 + 7,
+            proxy_prefix: String::new(),
+            bundle: None,
         }
     }
 }
@@ -479,8 +498,51 @@ fn serve(
             let RegistryMode::Proxy(upstream) = &b.registry else {
                 unreachable!("matched above")
             };
-            proxy_head(&mut out, upstream, p, &headers)
+            let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+            proxy_head(&mut out, upstream, &path, &headers)
         }
+        // As the factory does: manifests by digest or by a tag not starting with `v`, blobs and
+        // referrers are redirected to the backing registry.
+        ("GET", p) if p.starts_with("/v2/") && matches!(b.registry, RegistryMode::Proxy(_)) => {
+            let RegistryMode::Proxy(upstream) = &b.registry else {
+                unreachable!("matched above")
+            };
+            let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+            respond(
+                &mut out,
+                "307 Temporary Redirect",
+                &[("Location", &location)],
+                b"",
+            )
+        }
+        ("GET", p) if p.starts_with("/v2/") => {
+            let redirected = p
+                .rsplit_once("/manifests/")
+                .is_some_and(|(_, reference)| !reference.starts_with('v'))
+                || p.contains("/blobs/");
+            if redirected {
+                let location = format!("http://127.0.0.1:{port}/backing{p}");
+                return respond(
+                    &mut out,
+                    "307 Temporary Redirect",
+                    &[("Location", &location)],
+                    b"",
+                );
+            }
+            match bundle_listing(p, &b) {
+                Some(index) => respond(
+                    &mut out,
+                    "200 OK",
+                    &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+                    &index,
+                ),
+                None => respond(&mut out, "404 Not Found", &[], b""),
+            }
+        }
+        ("GET", p) if p.starts_with("/backing/v2/") => match backing_object(p, &b) {
+            Some(bytes) => respond(&mut out, "200 OK", &[], &bytes),
+            None => respond(&mut out, "404 Not Found", &[], b""),
+        },
         ("HEAD", p) if p.starts_with("/v2/") => {
             let (repository, id) = p
                 .strip_prefix("/v2/")
@@ -538,6 +600,78 @@ fn serve(
         }
         _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
     }
+}
+
+/// The bundle's OCI objects: its blob, the manifest carrying it, and the index listing that
+/// manifest (what the referrers API and the fallback tag answer).
+struct BundleObjects {
+    blob: Vec<u8>,
+    manifest: Vec<u8>,
+    index: Vec<u8>,
+}
+
+fn bundle_objects(bundle: &[u8]) -> BundleObjects {
+    let empty_digest = format!("sha256:{}", sha256_hex(b"{}"));
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": BUNDLE_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
+        "layers": [{
+            "mediaType": BUNDLE_TYPE,
+            "digest": format!("sha256:{}", sha256_hex(bundle)),
+            "size": bundle.len()
+        }]
+    }))
+    .unwrap();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", sha256_hex(&manifest)),
+            "size": manifest.len(),
+            "artifactType": BUNDLE_TYPE
+        }]
+    }))
+    .unwrap();
+    BundleObjects {
+        blob: bundle.to_vec(),
+        manifest,
+        index,
+    }
+}
+
+/// The `sha256:` digest of the OCI manifest the factory wraps `bundle` in: what a manifest
+/// records as the signature that verified.
+pub fn bundle_manifest_digest(bundle: &[u8]) -> String {
+    format!("sha256:{}", sha256_hex(&bundle_objects(bundle).manifest))
+}
+
+/// The index for `GET /v2/<repo>/referrers/<D>` or `/manifests/sha256-<hex>`, when the
+/// behaviour lists a bundle there.
+fn bundle_listing(path: &str, b: &Behaviour) -> Option<Vec<u8>> {
+    let (listing, bundle) = b.bundle.as_ref()?;
+    let hex = b.installer_digest.strip_prefix("sha256:")?;
+    let asked = match listing {
+        Listing::Referrers => format!("/referrers/{}", b.installer_digest),
+        Listing::FallbackTag => format!("/manifests/sha256-{hex}"),
+    };
+    path.ends_with(&asked).then(|| bundle_objects(bundle).index)
+}
+
+/// What the backing registry holds: the fallback tag's listing, the bundle's manifest and
+/// blob, by digest.
+fn backing_object(path: &str, b: &Behaviour) -> Option<Vec<u8>> {
+    if let Some(index) = bundle_listing(path, b) {
+        return Some(index);
+    }
+    let (_, bundle) = b.bundle.as_ref()?;
+    let objects = bundle_objects(bundle);
+    let digest = path.rsplit('/').next()?;
+    [objects.manifest, objects.blob]
+        .into_iter()
+        .find(|bytes| format!("sha256:{}", sha256_hex(bytes)) == digest)
 }
 
 /// The ISO body: whole or from a range, optionally slow, optionally cut off at half.

@@ -1,0 +1,233 @@
+//! Installer signatures against the loopback factory: a real Sigstore bundle (vendored from
+//! sigstore-rust's test data, production root) served as an OCI referrer of the installer
+//! digest or under the fallback tag, through the factory's redirect to its backing registry.
+//! The legacy static-key format meets a real registry in `real_registry.rs`.
+
+mod support;
+
+use support::*;
+
+const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
+const INTENT: &str = "ee/appliance/release.yaml";
+/// A real bundle: DSSE in-toto statement, Rekor v1, Sigstore public-good.
+const BUNDLE: &str = include_str!("data/sigstore/conda-attestation.sigstore.json");
+/// Its statement's subject, used as the installer digest D.
+const SUBJECT: &str = "sha256:54303491a8418fbed24344b513546182c29b43bf282ceb433af65e2299f9271f";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+const IDENTITY: &str =
+    "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
+
+/// A tree whose keyless policy names `identity` (and the bundle's issuer).
+fn tree_with_policy(identity: &str) -> Tree {
+    let tree = Tree::copy();
+    let committed = tree.read(INTENT);
+    let intent = committed
+        .replace("https://accounts.google.com", ISSUER)
+        .replace(
+            "image-factory-signing@talos-production.iam.gserviceaccount.com",
+            identity,
+        );
+    assert_ne!(
+        intent, committed,
+        "the committed intent has a keyless policy"
+    );
+    tree.write(INTENT, &intent);
+    tree
+}
+
+fn serving(listing: Listing, digest: &str) -> Factory {
+    Factory::start(Behaviour {
+        installer_digest: digest.into(),
+        bundle: Some((listing, BUNDLE.as_bytes().to_vec())),
+        ..Behaviour::default()
+    })
+}
+
+fn recorded_signature(tree: &Tree) -> serde_json::Value {
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    manifest["os"]["installer"]["signature"].clone()
+}
+
+#[test]
+fn a_keyless_bundle_listed_as_a_referrer_is_verified_and_recorded() {
+    let factory = serving(Listing::Referrers, SUBJECT);
+    let tree = tree_with_policy(IDENTITY);
+    let output = tree.image(&factory, &["--require-signature"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        recorded_signature(&tree),
+        serde_json::json!({
+            "policy": "keyless",
+            "issuer": ISSUER,
+            "identity": IDENTITY,
+            "signature": bundle_manifest_digest(BUNDLE.as_bytes()),
+        })
+    );
+    assert!(factory.saw(&format!(
+        "GET /v2/metal-installer/{APPLIANCE_ID}/referrers/{SUBJECT}"
+    )));
+    assert!(
+        factory.saw("GET /backing/v2/"),
+        "fetched through the redirect"
+    );
+    assert!(tree.xtask(&["validate"]).status.success());
+}
+
+#[test]
+fn a_keyless_bundle_under_the_fallback_tag_is_found_too() {
+    let factory = serving(Listing::FallbackTag, SUBJECT);
+    let tree = tree_with_policy(IDENTITY);
+    let output = tree.image(&factory, &["--require-signature"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(recorded_signature(&tree)["policy"], "keyless");
+    let hex = SUBJECT.trim_start_matches("sha256:");
+    assert!(factory.saw(&format!(
+        "GET /v2/metal-installer/{APPLIANCE_ID}/manifests/sha256-{hex}"
+    )));
+}
+
+#[test]
+fn a_bundle_for_another_digest_or_identity_fails_and_records_nothing() {
+    // The bundle's subject is not the installer digest the registry resolves.
+    let factory = serving(Listing::Referrers, INSTALLER_DIGEST);
+    let tree = tree_with_policy(IDENTITY);
+    let output = fails_cleanly(&tree, &factory, &[]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("none verifies under the keyless (issuer")
+            && err.contains("does not match any subject")
+            && err.contains(INSTALLER_DIGEST),
+        "{err}"
+    );
+
+    let factory = serving(Listing::Referrers, SUBJECT);
+    let tree =
+        tree_with_policy("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main");
+    let output = fails_cleanly(&tree, &factory, &[]);
+    assert!(
+        stderr(&output).contains("someone/else"),
+        "the policy is named: {}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn an_unsigned_installer_warns_unless_a_signature_is_required() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("warning: the signature of")
+            && stderr(&output).contains("no signature found"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(recorded_signature(&tree).is_null());
+
+    let strict = Tree::copy();
+    let output = fails_cleanly(&strict, &factory, &["--require-signature"]);
+    assert!(
+        stderr(&output).contains("--require-signature"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn check_verifies_again_and_fails_when_the_signature_no_longer_verifies() {
+    let factory = serving(Listing::Referrers, SUBJECT);
+    let tree = tree_with_policy(IDENTITY);
+    assert!(tree.image(&factory, &[]).status.success());
+    let check = tree.image(&factory, &["--check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stderr(&check).contains("verified the signature"));
+
+    // The registry now serves a bundle whose DSSE signature was altered.
+    let mut tampered: serde_json::Value = serde_json::from_str(BUNDLE).unwrap();
+    let sig = tampered["dsseEnvelope"]["signatures"][0]["sig"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped = if sig.starts_with('M') {
+        sig.replacen('M', "N", 1)
+    } else {
+        sig.replacen(&sig[..1], "M", 1)
+    };
+    tampered["dsseEnvelope"]["signatures"][0]["sig"] = flipped.into();
+    factory.behaviour.lock().unwrap().bundle =
+        Some((Listing::Referrers, serde_json::to_vec(&tampered).unwrap()));
+    let check = tree.image(&factory, &["--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("none verifies"),
+        "{}",
+        stderr(&check)
+    );
+}
+
+#[test]
+fn validate_refuses_a_malformed_policy_or_key() {
+    let cases = [
+        (
+            "installerSignature:\n  keyless:\n    issuer: https://accounts.google.com\n    identity: x@y\n  publicKey: k.pub\n",
+            "exactly one of",
+        ),
+        (
+            "installerSignature:\n  keyless:\n    issuer: accounts.google.com\n    identity: x@y\n",
+            "an OIDC issuer URL",
+        ),
+        (
+            "installerSignature:\n  keyless:\n    issuer: https://accounts.google.com\n    identiy: x@y\n",
+            "identiy",
+        ),
+        (
+            "installerSignature:\n  publicKey: ee/appliance/keys/missing.pub\n",
+            "ee/appliance/keys/missing.pub cannot be read",
+        ),
+        (
+            "installerSignature:\n  publicKey: ee/appliance/keys/ed25519.pub\n",
+            "not ECDSA P-256",
+        ),
+        (
+            "installerSignature:\n  publicKey: ../outside.pub\n",
+            "inside the repository",
+        ),
+    ];
+    for (policy, expected) in cases {
+        let tree = Tree::copy();
+        tree.write(
+            "ee/appliance/keys/ed25519.pub",
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEABKWw/7RnnGIxAeBcuo8bPvOByjOJjjJG/fKRm20+5Aw=\n-----END PUBLIC KEY-----\n",
+        );
+        let committed = tree.read(INTENT);
+        let start = committed.find("\ninstallerSignature:").unwrap() + 1;
+        tree.write(INTENT, &format!("{}{policy}", &committed[..start]));
+        let output = tree.xtask(&["validate"]);
+        assert_eq!(output.status.code(), Some(1), "{policy}");
+        assert!(
+            stderr(&output).contains(expected) && stderr(&output).contains(INTENT),
+            "{policy}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn dry_run_says_what_the_signature_must_verify_under() {
+    let tree = Tree::copy();
+    let output = tree.xtask(&["image", "--dry-run"]);
+    assert!(stdout(&output).contains(
+        "must verify under keyless (issuer https://accounts.google.com, identity image-factory-signing@talos-production.iam.gserviceaccount.com)"
+    ));
+    let committed = tree.read(INTENT);
+    let start = committed.find("\ninstallerSignature:").unwrap() + 1;
+    tree.write(INTENT, &committed[..start]);
+    let output = tree.xtask(&["image", "--dry-run"]);
+    assert!(
+        stdout(&output)
+            .contains("not verified (no installerSignature in ee/appliance/release.yaml)"),
+        "{}",
+        stdout(&output)
+    );
+}
