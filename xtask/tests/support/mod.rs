@@ -521,7 +521,8 @@ fn serve(
                 .is_some_and(|(_, reference)| !reference.starts_with('v'))
                 || p.contains("/blobs/");
             if redirected {
-                let location = format!("http://127.0.0.1:{port}/backing{p}");
+                // A path on this host, so an https front keeps the scheme.
+                let location = format!("/backing{p}");
                 return respond(
                     &mut out,
                     "307 Temporary Redirect",
