@@ -37,7 +37,10 @@ impl Certificates {
             eprintln!("skipped: {message}");
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("xtask-tls-{}", std::process::id()));
+        // One folder per call: the tests run in parallel in one process.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("xtask-tls-{}-{call}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let openssl = |args: &[&str]| {
             let output = Command::new("openssl")
