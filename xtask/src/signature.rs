@@ -125,6 +125,8 @@ struct Candidate {
     manifest: String,
     /// Where it was found, for messages.
     found: String,
+    /// The manifest's bytes when finding it fetched them already (the `.sig` tag).
+    bytes: Option<Vec<u8>>,
 }
 
 /// The signature a release records for the plan's installer digest, decided in one place for a
@@ -219,7 +221,7 @@ pub fn verify_installer(
                     signature: candidate.manifest.clone(),
                 }),
             Policy::PublicKey { key, .. } => registry
-                .legacy_payloads(&candidate.manifest)
+                .legacy_payloads(candidate)
                 .and_then(|payloads| verify_legacy(&payloads, digest, key))
                 .map(|()| Signature::PublicKey {
                     public_key_sha256: key.sha256.clone(),
@@ -362,6 +364,7 @@ impl Registry<'_> {
                 .map(|d| Candidate {
                     manifest: d.digest.clone(),
                     found: found.to_string(),
+                    bytes: None,
                 })
                 .collect();
             if !candidates.is_empty() {
@@ -385,6 +388,7 @@ impl Registry<'_> {
                 vec![Candidate {
                     manifest: format!("sha256:{}", hex(&sha2::Sha256::digest(&bytes))),
                     found: "the legacy .sig tag".into(),
+                    bytes: Some(bytes),
                 }],
                 String::new(),
             )),
@@ -422,10 +426,13 @@ impl Registry<'_> {
         self.blob(&layer.digest)
     }
 
-    /// The simple-signing payloads (and their signatures) of the `.sig` manifest, which is
-    /// fetched again by the digest it was found under.
-    fn legacy_payloads(&self, manifest_digest: &str) -> anyhow::Result<Vec<Payload>> {
-        let manifest: ImageManifest = serde_json::from_slice(&self.manifest(manifest_digest)?)
+    /// The simple-signing payloads (and their signatures) of a `.sig` manifest.
+    fn legacy_payloads(&self, candidate: &Candidate) -> anyhow::Result<Vec<Payload>> {
+        let bytes = match &candidate.bytes {
+            Some(bytes) => bytes.clone(),
+            None => self.manifest(&candidate.manifest)?,
+        };
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
             .context("the .sig manifest is not an OCI image manifest")?;
         manifest
             .layers
