@@ -63,7 +63,7 @@ pub struct ImageArgs {
     pub channel: Option<String>,
     /// CPU architecture of the media: amd64 or arm64 [default: os.architecture]
     #[arg(long, value_name = "ARCH")]
-    pub architecture: Option<String>,
+    pub architecture: Option<crate::talos::Architecture>,
     /// SecureBoot media and installer (true) or the plain ones (false) [default: os.secureBoot]
     #[arg(long, value_name = "BOOL")]
     pub secure_boot: Option<bool>,
@@ -147,7 +147,7 @@ impl ImageArgs {
             app_version: self.app_version.clone(),
             values_profile: self.values_profile.clone(),
             channel: self.channel.clone(),
-            architecture: self.architecture.clone(),
+            architecture: self.architecture,
             secure_boot: self.secure_boot,
             boot_media: self.boot_media.clone(),
             factory_url: match (&self.factory_url, std::env::var("TALOS_FACTORY_URL")) {

@@ -7,7 +7,8 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::talos::{
-    BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name, check_semver,
+    Architecture, BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name,
+    check_semver,
 };
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -64,7 +65,8 @@ pub struct KubernetesIntent {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OsIntent {
     pub platform: String,
-    pub architecture: String,
+    /// amd64 or arm64; another value is refused with its line and the allowed ones.
+    pub architecture: Architecture,
     /// SecureBoot media and installer (`-secureboot` names) instead of the plain ones.
     #[serde(default)]
     pub secure_boot: bool,
@@ -109,7 +111,6 @@ impl Intent {
         TalosVersion::parse(&self.talos.version).context("talos.version")?;
         check_kubernetes_version(&self.kubernetes.version).context("kubernetes.version")?;
         check_name("os.platform", &self.os.platform)?;
-        check_architecture(&self.os.architecture)?;
         check_boot_media("os.bootMedia", &self.os.boot_media)?;
         check_semver("app.version", &self.app.version)?;
         check_name("app.valuesProfile", &self.app.values_profile)?;
@@ -142,14 +143,6 @@ impl InstallerSignatureIntent {
             ),
         }
     }
-}
-
-pub fn check_architecture(arch: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        matches!(arch, "amd64" | "arm64"),
-        "invalid os.architecture {arch:?}: Talos images exist for amd64 and arm64"
-    );
-    Ok(())
 }
 
 /// The ISO is always among the media (the manifest's `os.iso` is required), once each.
@@ -226,6 +219,7 @@ mod tests {
             ("version: v1.12.11", "version: 1.12"),
             ("version: v1.35.4", "version: 1.35.4"),
             ("architecture: amd64", "architecture: x86"),
+            ("architecture: amd64", "architecture: AMD64"),
             (
                 "valuesProfile: appliance",
                 "valuesProfile: Appliance Profile",

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::intent::{Intent, check_architecture, check_boot_media};
+use crate::intent::{Intent, check_boot_media};
 use crate::project;
 use crate::schematic::Schematic;
 use crate::signature::{self, Policy};
-use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
+use crate::talos::{self, Architecture, BootMedium, FactoryUrl, TalosVersion};
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
 #[derive(Clone, Debug, Default)]
@@ -22,7 +22,7 @@ pub struct Overrides {
     pub app_version: Option<String>,
     pub values_profile: Option<String>,
     pub channel: Option<String>,
-    pub architecture: Option<String>,
+    pub architecture: Option<Architecture>,
     pub secure_boot: Option<bool>,
     pub boot_media: Option<Vec<BootMedium>>,
     /// The factory URL and where it came from, for the message if it is refused.
@@ -118,8 +118,11 @@ impl Plan {
                 .with_context(|| format!("factory in {}", project::INTENT))?,
         };
         let platform = intent.os.platform;
-        let architecture = pick(&o.architecture, intent.os.architecture);
-        check_architecture(&architecture).context("--architecture / os.architecture")?;
+        let architecture = o
+            .architecture
+            .unwrap_or(intent.os.architecture)
+            .as_str()
+            .to_string();
         let secure_boot = o.secure_boot.unwrap_or(intent.os.secure_boot);
         let mut boot_media = o.boot_media.clone().unwrap_or(intent.os.boot_media);
         check_boot_media("--boot-media / os.bootMedia", &boot_media)?;
