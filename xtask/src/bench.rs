@@ -40,6 +40,9 @@ impl BenchDownloadArgs {
         let mut ours = Duration::MAX;
         let mut theirs = Duration::MAX;
         for _ in 0..self.runs {
+            // Writes still pending from earlier work (a build, the previous run) would land in
+            // our fsync; flush them first, untimed, so each path starts from a quiet disk.
+            flush_pending_writes();
             let start = Instant::now();
             let got = download::download(
                 &client,
@@ -51,6 +54,7 @@ impl BenchDownloadArgs {
             )?;
             got.file.keep();
             ours = ours.min(start.elapsed());
+            flush_pending_writes();
             let start = Instant::now();
             xshell::cmd!(shell, "curl -sS -o {curl_file} {url}")
                 .quiet()
@@ -136,4 +140,10 @@ fn peak_rss_mib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024)
+}
+
+/// `sync(2)`: every pending write of the machine reaches the disk before a timed run.
+fn flush_pending_writes() {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
 }
