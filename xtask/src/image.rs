@@ -329,13 +329,13 @@ impl ImageArgs {
             plan.channel,
             plan.release_version
         );
-        interrupt::record_step(|| {
+        interrupt::record_step(&summary, || {
             record(plan, &schema, &manifest, self.force)?;
             for medium in media {
                 medium.file.keep();
             }
             sums.keep();
-            Ok(((), summary.clone()))
+            Ok(())
         })?;
         eprintln!("{summary}");
         Ok(manifest)

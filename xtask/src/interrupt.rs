@@ -61,14 +61,14 @@ fn stop(signal: i32) -> ! {
     std::process::exit(128 + signal)
 }
 
-/// Runs the record step with signals deferred until it returns. `Ok(summary)` is what a signal
-/// arriving right after it should report as recorded.
-pub fn record_step<T>(step: impl FnOnce() -> anyhow::Result<(T, String)>) -> anyhow::Result<T> {
+/// Runs the record step with signals deferred until it returns. `summary` is what a signal
+/// arriving right after a successful step reports as recorded.
+pub fn record_step(summary: &str, step: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
     let mut recorded = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
     pause_for_tests();
-    let (value, summary) = step()?;
-    *recorded = Some(summary);
-    Ok(value)
+    step()?;
+    *recorded = Some(summary.to_string());
+    Ok(())
 }
 
 /// `XTASK_TEST_RECORD_PAUSE_MS`: lets the signal tests land a signal inside the record step,
