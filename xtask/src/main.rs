@@ -31,7 +31,9 @@ use clap::{Parser, Subcommand};
 /// the Sidero Labs Image Factory.
 ///
 /// Exit codes: 0 success; 1 the run failed or the input is invalid (the message says which
-/// file and how to fix it); 2 the command line is wrong; 3 `image --check` found drift.
+/// file and how to fix it; also when another release runs in the same tree); 2 the command line
+/// is wrong; 3 `image --check` found drift; 128 + n stopped by signal n (130 SIGINT, 143
+/// SIGTERM, 129 SIGHUP), having removed what it wrote.
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
