@@ -18,8 +18,9 @@ use crate::{
     check, download, factory, http, interrupt, project, registry, release_lock, signature,
 };
 
-/// Build a release: register the schematic with the Image Factory, download and hash the ISO,
-/// resolve the installer digest, write the release manifest and move the release channel.
+/// Build a release: register the schematic with the Image Factory, download and hash the boot
+/// media, resolve the installer digest and verify its signature, write SHA256SUMS and the release
+/// manifest, and move the release channel.
 /// With --dry-run, show what it would do, offline; with --check, compare a recorded release
 /// with what the factory gives now.
 ///
