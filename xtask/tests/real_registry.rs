@@ -85,15 +85,7 @@ fn signed() -> Option<Signed> {
 fn pinned(signed: &Signed, key: &str, case: &str) -> (Tree, Factory) {
     let tree = Tree::copy();
     tree.write("ee/appliance/keys/factory.pub", key);
-    let intent = tree.read("ee/appliance/release.yaml");
-    let start = intent.find("\ninstallerSignature:").unwrap() + 1;
-    tree.write(
-        "ee/appliance/release.yaml",
-        &format!(
-            "{}installerSignature:\n  publicKey: ee/appliance/keys/factory.pub\n",
-            &intent[..start]
-        ),
-    );
+    tree.set_signature_policy("installerSignature:\n  publicKey: ee/appliance/keys/factory.pub\n");
     let factory = Factory::start(Behaviour {
         registry: RegistryMode::Proxy(signed.registry.clone()),
         proxy_prefix: format!("sig-{case}/"),

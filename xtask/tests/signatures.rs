@@ -200,9 +200,7 @@ fn validate_refuses_a_malformed_policy_or_key() {
             "ee/appliance/keys/ed25519.pub",
             "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEABKWw/7RnnGIxAeBcuo8bPvOByjOJjjJG/fKRm20+5Aw=\n-----END PUBLIC KEY-----\n",
         );
-        let committed = tree.read(INTENT);
-        let start = committed.find("\ninstallerSignature:").unwrap() + 1;
-        tree.write(INTENT, &format!("{}{policy}", &committed[..start]));
+        tree.set_signature_policy(policy);
         let output = tree.xtask(&["validate"]);
         assert_eq!(output.status.code(), Some(1), "{policy}");
         assert!(
@@ -220,9 +218,7 @@ fn dry_run_says_what_the_signature_must_verify_under() {
     assert!(stdout(&output).contains(
         "must verify under keyless (issuer https://accounts.google.com, identity image-factory-signing@talos-production.iam.gserviceaccount.com)"
     ));
-    let committed = tree.read(INTENT);
-    let start = committed.find("\ninstallerSignature:").unwrap() + 1;
-    tree.write(INTENT, &committed[..start]);
+    tree.set_signature_policy("");
     let output = tree.xtask(&["image", "--dry-run"]);
     assert!(
         stdout(&output)

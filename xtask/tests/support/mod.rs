@@ -849,6 +849,18 @@ impl Tree {
         self.command(args).output().expect("run xtask")
     }
 
+    /// Replaces the committed `installerSignature` block of `release.yaml` (its last field) with
+    /// `policy`: YAML text, or "" for no policy.
+    pub fn set_signature_policy(&self, policy: &str) {
+        const INTENT: &str = "ee/appliance/release.yaml";
+        let committed = self.read(INTENT);
+        let start = committed
+            .find("\ninstallerSignature:")
+            .expect("the committed intent ends with installerSignature")
+            + 1;
+        self.write(INTENT, &format!("{}{policy}", &committed[..start]));
+    }
+
     /// `cargo xtask <args>` on this tree, to spawn: no proxy, a fixed SOURCE_DATE_EPOCH.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
