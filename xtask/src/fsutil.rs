@@ -88,10 +88,18 @@ impl PendingFile {
             .with_context(|| format!("flushing {}", temp.path().display()))?;
         drop(file);
         let shown = temp.path().display().to_string();
+        let replacing = destination.exists();
         let placed = temp
             .move_to(&destination, how)
             .with_context(|| format!("moving {shown} into place as {}", destination.display()))?;
-        sync_parent(&destination)?;
+        if let Err(error) = sync_parent(&destination) {
+            // The rename happened: a file that replaced another stays (removing it would leave
+            // neither), for the caller to restore; a new one goes as `placed` drops.
+            if replacing {
+                placed.keep();
+            }
+            return Err(error);
+        }
         Ok(placed)
     }
 }

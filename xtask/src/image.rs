@@ -380,12 +380,11 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest, force: bool) -> any
         );
     }
     let manifest_file = plan.path(&plan.manifest_path);
+    let channel_file = plan.path(&plan.channel_path);
+    // What a failed step puts back: the manifest `--force` replaces, and the channel as it was.
+    let previous_manifest = force.then(|| std::fs::read(&manifest_file).ok());
+    let previous_channel = std::fs::read(&channel_file).ok();
     let bytes = manifest.to_json();
-    let replaced = if force {
-        std::fs::read(&manifest_file).ok()
-    } else {
-        None
-    };
     let written = if force {
         write_atomic(&manifest_file, bytes.as_bytes()).map(|()| None)
     } else {
@@ -398,13 +397,20 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest, force: bool) -> any
                 )
             })
     }
-    .with_context(|| format!("writing {}", plan.manifest_path))?;
+    .with_context(|| format!("writing {}", plan.manifest_path));
+    let written = match written {
+        Ok(written) => written,
+        // Without --force nothing of ours is in place.
+        Err(error) if !force => return Err(error),
+        // With it, the rename may have happened before the failure: the old one goes back.
+        Err(error) => return Err(take_back(plan, error, previous_manifest, None)),
+    };
     let channel = Channel {
         channel: plan.channel.clone(),
         release_version: Some(plan.release_version.clone()),
         updated_at: Some(manifest.generated_at.clone()),
     };
-    let moved = write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
+    let moved = write_atomic(&channel_file, channel.to_json().as_bytes())
         .with_context(|| format!("moving channel {}", plan.channel_path));
     let Err(error) = moved else {
         if let Some(new) = written {
@@ -412,36 +418,63 @@ fn record(plan: &Plan, schema: &Schema, manifest: &Manifest, force: bool) -> any
         }
         return Ok(());
     };
-    // A new manifest goes as `written` drops; a replaced one is restored.
+    // A new manifest goes as `written` drops; a replaced one is restored, and so is the channel.
     drop(written);
-    let taken_back = match &replaced {
-        Some(bytes) => write_atomic(&manifest_file, bytes),
-        None if force => std::fs::remove_file(&manifest_file).map_err(anyhow::Error::from),
+    Err(take_back(plan, error, previous_manifest, previous_channel))
+}
+
+/// Puts back what a failed record step changed and says so on `error`: the manifest as it was
+/// before `--force` (`Some(None)`: there was none), and the channel's previous bytes.
+fn take_back(
+    plan: &Plan,
+    error: anyhow::Error,
+    previous_manifest: Option<Option<Vec<u8>>>,
+    previous_channel: Option<Vec<u8>>,
+) -> anyhow::Error {
+    let manifest_file = plan.path(&plan.manifest_path);
+    let manifest_back = match previous_manifest {
+        None => Ok(()),
+        Some(Some(bytes)) => write_atomic(&manifest_file, &bytes),
+        Some(None) => match std::fs::remove_file(&manifest_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        },
+    };
+    let channel_back = match previous_channel {
+        Some(bytes) => write_atomic(&plan.path(&plan.channel_path), &bytes),
         None => Ok(()),
     };
-    Err(match taken_back {
-        Ok(()) => error.context(format!(
+    match (manifest_back, channel_back) {
+        (Ok(()), Ok(())) => error.context(format!(
             "{} was taken back; nothing is recorded",
             plan.manifest_path
         )),
-        Err(e) => error.context(format!(
+        (Err(e), _) => error.context(format!(
             "and {} could not be taken back ({e:#}): remove or restore it by hand",
             plan.manifest_path
         )),
-    })
+        (_, Err(e)) => error.context(format!(
+            "and {} could not be restored ({e:#}): restore it from git",
+            plan.channel_path
+        )),
+    }
 }
 
 /// `SHA256SUMS` beside the media, as `sha256sum -c` reads it: `<hex>  <file>` per medium,
 /// sorted by file name. Provisional like the media: kept only with the manifest.
 fn write_sums(plan: &Plan, media: &[download::Downloaded]) -> anyhow::Result<Provisional> {
-    let mut lines: Vec<String> = plan
+    let mut entries: Vec<(&str, &str)> = plan
         .media
         .iter()
         .zip(media)
-        .map(|(p, m)| format!("{}  {}\n", m.sha256, p.file))
+        .map(|(p, m)| (p.file.as_str(), m.sha256.as_str()))
         .collect();
-    lines.sort_by(|a, b| a[66..].cmp(&b[66..]));
-    write_replacing(&plan.path(&plan.sums_path), lines.concat().as_bytes())
+    entries.sort();
+    let text: String = entries
+        .iter()
+        .map(|(file, sha256)| format!("{sha256}  {file}\n"))
+        .collect();
+    write_replacing(&plan.path(&plan.sums_path), text.as_bytes())
         .with_context(|| format!("writing {}", plan.sums_path))
 }
 
