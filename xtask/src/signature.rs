@@ -386,7 +386,7 @@ impl Registry<'_> {
         match registry::get(self.client, &url, registry::MANIFEST_TYPES)? {
             Some(bytes) => Ok((
                 vec![Candidate {
-                    manifest: format!("sha256:{}", hex(&sha2::Sha256::digest(&bytes))),
+                    manifest: oci_digest(&bytes),
                     found: "the legacy .sig tag".into(),
                     bytes: Some(bytes),
                 }],
@@ -454,9 +454,14 @@ impl Registry<'_> {
     }
 }
 
+/// The OCI digest of content: `sha256:<hex>`.
+fn oci_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&sha2::Sha256::digest(bytes)))
+}
+
 /// Content fetched by digest must have that digest, whoever served it.
 fn check_digest(bytes: &[u8], digest: &str, url: &str) -> anyhow::Result<()> {
-    let actual = format!("sha256:{}", hex(&sha2::Sha256::digest(bytes)));
+    let actual = oci_digest(bytes);
     if actual != digest {
         bail!("GET {url}: the content's digest is {actual}, not the {digest} asked for");
     }
