@@ -1,13 +1,13 @@
 //! What release pipelines do to a run, done to real processes against the loopback factory:
 //! parallel runs, signals, SIGKILL, Retry-After, cut connections, plain http, a full disk.
 
-mod support;
+
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";

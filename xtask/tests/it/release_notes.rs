@@ -1,8 +1,8 @@
 //! `cargo xtask release-notes` on a release recorded against the loopback factory.
 
-mod support;
 
-use support::*;
+
+use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 

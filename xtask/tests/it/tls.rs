@@ -5,13 +5,13 @@
 //! Needs `openssl` and `python3`; `.ci/run` has both. Without them these tests say so and pass
 //! on a workstation, but fail under `CI=true`.
 
-mod support;
+
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use support::*;
+use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const BETA: &str = "ee/appliance/releases/channels/beta.json";
@@ -129,7 +129,7 @@ struct Front {
 
 impl Front {
     fn start(certificates: &Certificates, factory: &Factory, mode: &str) -> Front {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_front.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/tls_front.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(certificates.dir.join("front.pem"))

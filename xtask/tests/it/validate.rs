@@ -1,9 +1,9 @@
 //! `cargo xtask validate` on the committed tree and on broken copies of it: each kind of
 //! breakage fails, naming the file.
 
-mod support;
 
-use support::*;
+
+use crate::support::*;
 
 fn assert_invalid(tree: &Tree, file: &str, expected: &str) {
     let output = tree.xtask(&["validate"]);

@@ -1,11 +1,11 @@
 //! Boot media variants against the loopback factory: SecureBoot pairs, a disk image beside
 //! the ISO, SHA256SUMS, the pairing rules of `validate` and `validate --artifacts`.
 
-mod support;
+
 
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const DIST: &str = "ee/appliance/dist/0.1.0";

@@ -1,9 +1,9 @@
 //! `cargo xtask image` against an in-process Image Factory on loopback: the happy path and
 //! every failure the design names, each leaving nothing behind.
 
-mod support;
 
-use support::*;
+
+use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";

@@ -2,11 +2,11 @@
 //! clean; a changed schematic, a changed pin and a moved installer digest are each reported
 //! field by field with exit code 3; and a check never downloads the ISO nor writes a file.
 
-mod support;
+
 
 use std::process::Output;
 
-use support::*;
+use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const INTENT: &str = "ee/appliance/release.yaml";

@@ -26,8 +26,8 @@ pub const SECUREBOOT_INSTALLER_DIGEST: &str =
     "sha256:5ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b007";
 /// The certificate the factory serves at /secureboot/signing-cert.pem, and the SHA-256 of its
 /// DER form as `openssl x509 -outform der | sha256sum` computed it when the file was made.
-pub const SIGNING_CERT: &str = include_str!("../data/signing-cert.pem");
-pub const SIGNING_CERT_SHA256: &str = include_str!("../data/signing-cert.sha256");
+pub const SIGNING_CERT: &str = include_str!("../../data/signing-cert.pem");
+pub const SIGNING_CERT_SHA256: &str = include_str!("../../data/signing-cert.sha256");
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum IsoFault {
@@ -90,6 +90,14 @@ pub struct Behaviour {
     pub proxy_prefix: String,
     /// A Sigstore bundle served for the installer digest, and where the factory lists it.
     pub bundle: Option<(Listing, Vec<u8>)>,
+    /// How long the factory builds each asset (each medium file, each installer repository)
+    /// on its first request, `GET` or `HEAD`: every request for it waits until that build is
+    /// done, later ones are answered at once, as the factory joins identical requests.
+    pub build_delay: Option<Duration>,
+    /// Answer this many `POST /schematics` with 201 without storing the schematic (#535).
+    pub lose_after_register: usize,
+    /// Forget every stored schematic at the first asset request (medium or installer).
+    pub lose_at_first_asset: bool,
 }
 
 /// Where the registry lists a bundle for the installer digest D.
@@ -163,6 +171,9 @@ impl Default for Behaviour {
             disk_image_size: 300 * 1024 + 7,
             proxy_prefix: String::new(),
             bundle: None,
+            build_delay: None,
+            lose_after_register: 0,
+            lose_at_first_asset: false,
         }
     }
 }
@@ -175,13 +186,65 @@ pub struct Factory {
     state: Arc<State>,
 }
 
-/// What the serving threads count and log.
+/// What the serving threads count, log and remember.
 #[derive(Default)]
 struct State {
     iso_requests: AtomicUsize,
     iso_bytes_sent: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
+    /// Registered schematics: ID → the canonical YAML `GET /schematics/<id>` answers.
+    schematics: Mutex<HashMap<String, Vec<u8>>>,
+    posts: AtomicUsize,
+    lost_at_asset: std::sync::atomic::AtomicBool,
+    /// When each asset's build is (or was) done, from its first request.
+    builds: Mutex<HashMap<String, Instant>>,
 }
+
+impl State {
+    fn knows(&self, id: &str) -> bool {
+        self.schematics.lock().unwrap().contains_key(id)
+    }
+
+    /// Waits until `asset` is built: the first request starts its build.
+    fn build(&self, asset: &str, delay: Option<Duration>) {
+        let Some(delay) = delay else { return };
+        let ready = *self
+            .builds
+            .lock()
+            .unwrap()
+            .entry(asset.to_string())
+            .or_insert_with(|| Instant::now() + delay);
+        std::thread::sleep(ready.saturating_duration_since(Instant::now()));
+    }
+
+    /// The first asset request of a factory set to forget its schematics then.
+    fn maybe_lose(&self, b: &Behaviour) {
+        if b.lose_at_first_asset && !self.lost_at_asset.swap(true, Ordering::SeqCst) {
+            self.schematics.lock().unwrap().clear();
+        }
+    }
+}
+
+/// The canonical YAML of the schematic a 201 named: the answer's own `schematic`, else the
+/// vector with that ID, else the committed schematic's.
+fn canonical_for(id: &str, answer: &serde_json::Value) -> Option<Vec<u8>> {
+    if let Some(text) = answer.get("schematic").and_then(|s| s.as_str()) {
+        return Some(text.as_bytes().to_vec());
+    }
+    if id == APPLIANCE_ID {
+        return Some(APPLIANCE_CANONICAL.as_bytes().to_vec());
+    }
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("../../data/schematic-ids.json")).unwrap();
+    vectors["vectors"]
+        .as_array()?
+        .iter()
+        .find(|v| v["id"] == id)
+        .map(|v| v["canonical"].as_str().unwrap().as_bytes().to_vec())
+}
+
+/// The factory's canonical YAML of the committed schematic, which hashes to `APPLIANCE_ID`.
+pub const APPLIANCE_CANONICAL: &str = "customization:\n    systemExtensions:\n        officialExtensions:\n            - siderolabs/iscsi-tools\n            - siderolabs/util-linux-tools\n";
 
 impl Factory {
     pub fn start(behaviour: Behaviour) -> Factory {
@@ -216,16 +279,31 @@ impl Factory {
         factory
     }
 
-    /// The ISO requests seen so far (GET and HEAD of `/image/…`), with headers and times.
+    /// The medium downloads seen so far (`GET /image/…`), with headers and times.
     pub fn iso_requests(&self) -> Vec<Seen> {
         self.state
             .seen
             .lock()
             .unwrap()
             .iter()
-            .filter(|s| s.line.contains(" /image/"))
+            .filter(|s| s.line.starts_with("GET /image/"))
             .cloned()
             .collect()
+    }
+
+    /// Every request seen so far, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    /// How many `POST /schematics` were answered.
+    pub fn posts(&self) -> usize {
+        self.state.posts.load(Ordering::SeqCst)
+    }
+
+    /// Forgets every registered schematic, as a restarted factory without storage would.
+    pub fn forget_schematics(&self) {
+        self.state.schematics.lock().unwrap().clear();
     }
 
     /// ISO body bytes written to clients so far.
@@ -376,12 +454,31 @@ fn serve(
             let answer = b
                 .register_answer
                 .unwrap_or_else(|| format!(r#"{{"id":"{APPLIANCE_ID}"}}"#));
+            let n = state.posts.fetch_add(1, Ordering::SeqCst);
+            if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&answer)
+                && let Some(id) = parsed.get("id").and_then(|id| id.as_str())
+                && let Some(canonical) = canonical_for(id, &parsed)
+                && n >= b.lose_after_register
+            {
+                state
+                    .schematics
+                    .lock()
+                    .unwrap()
+                    .insert(id.to_string(), canonical);
+            }
             respond(
                 &mut out,
                 "201 Created",
                 &[("Content-Type", "application/json")],
                 answer.as_bytes(),
             )
+        }
+        ("GET", p) if p.starts_with("/schematics/") => {
+            let id = &p["/schematics/".len()..];
+            match state.schematics.lock().unwrap().get(id) {
+                Some(canonical) => respond(&mut out, "200 OK", &[], canonical),
+                None => respond(&mut out, "404 Not Found", &[], b"schematic not found"),
+            }
         }
         ("GET", "/versions") => respond(
             &mut out,
@@ -411,7 +508,21 @@ fn serve(
             )
         }
         ("GET" | "HEAD", _) if id_and_rest.is_some() => {
-            let n = state.iso_requests.fetch_add(1, Ordering::SeqCst);
+            state.maybe_lose(&b);
+            let id = id_and_rest
+                .and_then(|rest| rest.split_once('/'))
+                .map(|(id, _)| id)
+                .unwrap_or_default();
+            if !state.knows(id) {
+                let message = format!("schematic ID {id:?} not found");
+                return respond(&mut out, "404 Not Found", &[], message.as_bytes());
+            }
+            state.build(&path, b.build_delay);
+            let n = if method == "GET" {
+                state.iso_requests.fetch_add(1, Ordering::SeqCst)
+            } else {
+                usize::MAX
+            };
             if let Some((status, retry_after)) = b.iso_retry_after.get(n) {
                 let status = match status {
                     429 => "429 Too Many Requests",
@@ -425,7 +536,7 @@ fn serve(
                     b"building, come back later",
                 );
             }
-            if n < b.iso_failures_first {
+            if n != usize::MAX && n < b.iso_failures_first {
                 return respond(
                     &mut out,
                     "500 Internal Server Error",
@@ -452,6 +563,16 @@ fn serve(
             } else {
                 "application/zstd"
             };
+            // HEAD announces the length GET would send, as the factory does.
+            if method == "HEAD" {
+                return write_response(
+                    &mut out,
+                    "200 OK",
+                    &[("Content-Type", content_type)],
+                    served.len(),
+                    &[],
+                );
+            }
             match fault {
                 IsoFault::Html => respond(
                     &mut out,
@@ -477,14 +598,6 @@ fn serve(
                     }
                     Ok(())
                 }
-                // HEAD announces the length GET would send, as the factory does.
-                _ if method == "HEAD" => write_response(
-                    &mut out,
-                    "200 OK",
-                    &[("Content-Type", content_type)],
-                    served.len(),
-                    &[],
-                ),
                 _ => serve_iso(&mut out, &served, &headers, &b, state, n),
             }
         }
@@ -550,6 +663,11 @@ fn serve(
                 .and_then(|rest| rest.strip_suffix(&format!("/manifests/{TALOS}")))
                 .and_then(|rest| rest.split_once('/'))
                 .unwrap_or_default();
+            state.maybe_lose(&b);
+            if is_id(id) && !state.knows(id) {
+                return respond(&mut out, "404 Not Found", &[], b"");
+            }
+            state.build(p, b.build_delay);
             let digest = match repository {
                 "metal-installer" => b.installer_digest.clone(),
                 "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),

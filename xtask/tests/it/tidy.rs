@@ -1,11 +1,11 @@
 //! Keeps the repository honest, as rust-analyzer's tidy tests do: the committed tree
 //! validates, the test vectors match the shared ones, and the docs name only flags that exist.
 
-mod support;
+
 
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn the_committed_tree_validates() {

@@ -3,14 +3,14 @@
 //! digest or under the fallback tag, through the factory's redirect to its backing registry.
 //! The legacy static-key format meets a real registry in `real_registry.rs`.
 
-mod support;
 
-use support::*;
+
+use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const INTENT: &str = "ee/appliance/release.yaml";
 /// A real bundle: DSSE in-toto statement, Rekor v1, Sigstore public-good.
-const BUNDLE: &str = include_str!("data/sigstore/conda-attestation.sigstore.json");
+const BUNDLE: &str = include_str!("../data/sigstore/conda-attestation.sigstore.json");
 /// Its statement's subject, used as the installer digest D.
 const SUBJECT: &str = "sha256:54303491a8418fbed24344b513546182c29b43bf282ceb433af65e2299f9271f";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";

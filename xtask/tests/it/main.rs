@@ -1,0 +1,15 @@
+//! The integration tests, one binary: each module drives the real `cargo xtask` binary against
+//! loopback servers (`support`), so `tests/support` is compiled and linked once.
+
+mod support;
+
+mod boot_media;
+mod check;
+mod image;
+mod real_registry;
+mod release_notes;
+mod reliability;
+mod signatures;
+mod tidy;
+mod tls;
+mod validate;
