@@ -8,22 +8,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Args;
 
+use crate::cli;
 use crate::{download, http};
 
-/// Benchmark the ISO download path against curl + sha256sum on loopback.
-#[derive(Args, Debug)]
-pub struct BenchDownloadArgs {
-    /// Size of the served file, in MiB.
-    #[arg(long, default_value_t = 1024)]
-    pub size_mib: u64,
-    /// Runs of each path; the best is reported.
-    #[arg(long, default_value_t = 3)]
-    pub runs: u32,
-}
-
-impl BenchDownloadArgs {
+impl cli::BenchDownloadArgs {
     pub fn run(self, _root: &Path) -> anyhow::Result<()> {
         let size = self.size_mib * 1024 * 1024;
         let url = serve(size)?;
@@ -36,6 +25,7 @@ impl BenchDownloadArgs {
             ca_file: None,
         })?;
         let shell = xshell::Shell::new()?;
+        let progress = crate::progress::Progress::new();
         let curl_file = dir.join("curl.iso");
         let mut ours = Duration::MAX;
         let mut theirs = Duration::MAX;
@@ -44,15 +34,17 @@ impl BenchDownloadArgs {
             // our fsync; flush them first, untimed, so each path starts from a quiet disk.
             flush_pending_writes();
             let start = Instant::now();
-            let got = download::download(
-                &client,
-                &url,
-                &dir.join("ours.iso"),
-                "bench",
-                crate::talos::BootMedium::Iso.kind().magic,
-                Duration::from_secs(30),
-            )?;
-            got.file.keep();
+            let destination = dir.join("ours.iso");
+            let target = download::Target {
+                url: &url,
+                destination: &destination,
+                display: "bench",
+                magic: crate::talos::BootMedium::Iso.kind().magic,
+                stall: Duration::from_secs(30),
+            };
+            // The same work as a release: stream, hash, write, flush, then the rename.
+            let got = download::download(&client, &target, &progress.line("ours.iso"))?;
+            got.file.persist()?.keep();
             ours = ours.min(start.elapsed());
             flush_pending_writes();
             let start = Instant::now();

@@ -1,6 +1,6 @@
 //! Downloading boot media: one streaming pass that writes a temporary file beside the
 //! destination and feeds SHA-256 as the bytes arrive, checks the length and the medium's
-//! magic bytes, and renames into place. Before a byte is written the filesystem must have
+//! magic bytes, and flushes it; the record step renames it into place. Before a byte is written the filesystem must have
 //! room for the announced length. An attempt cut off mid-body resumes where it stopped when
 //! the server offered ranges with a validator (`Range` + `If-Range`, continuing the same file
 //! and the same running hash); otherwise the retry starts from zero.
@@ -12,85 +12,75 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::anyhow;
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil::{self, PendingFile};
 use crate::http::{self, Client, Failure};
-use crate::interrupt::Provisional;
-use crate::schematic::hex;
+use crate::progress::Line;
 use crate::talos::Magic;
+use crate::util::{header, hex, mib};
 
 /// Size of each buffer handed from the reader to the hasher.
 const CHUNK: usize = 256 * 1024;
 /// Buffers in flight between the two threads; with `CHUNK` this bounds memory use.
 const BUFFERS: usize = 8;
 
+/// A finished download: hashed, checked and flushed, still at its temporary name.
 pub struct Downloaded {
     pub sha256: String,
     pub size: u64,
-    /// The file in place; removed when dropped unless kept (a medium no manifest names).
-    pub file: Provisional,
+    /// Removed when dropped (or on a signal) unless the record step persists it.
+    pub file: PendingFile,
 }
 
-/// Downloads `url` to `destination` (shown to the user as `display`), retrying transient
-/// failures and resuming where the server allows it.
-pub fn download(
-    client: &Client,
-    url: &str,
-    destination: &Path,
-    display: &str,
-    magic: Magic,
-    stall_timeout: Duration,
-) -> anyhow::Result<Downloaded> {
+/// One file to download.
+pub struct Target<'a> {
+    pub url: &'a str,
+    /// The final name; the bytes go to a temporary file beside it.
+    pub destination: &'a Path,
+    /// `destination` as the user knows it (repository-relative).
+    pub display: &'a str,
+    pub magic: Magic,
+    /// Give up an attempt that receives nothing for this long.
+    pub stall: Duration,
+}
+
+/// Downloads `target.url` beside `target.destination`, retrying transient failures and resuming
+/// where the server allows it; reports on `line`.
+pub fn download(client: &Client, target: &Target, line: &Line) -> anyhow::Result<Downloaded> {
     let mut partial: Option<Partial> = None;
-    let target = Target {
-        url,
-        destination,
-        display,
-        magic,
-        stall: stall_timeout,
-    };
-    let (sha256, size) = client.with_retries(&format!("downloading {url} to {display}"), || {
-        attempt(client, &target, &mut partial)
-    })?;
-    let done = partial.take().expect("a finished download has its file");
-    let file = done.pending.persist()?;
-    Ok(Downloaded { sha256, size, file })
-}
-
-/// The ISO's size as the factory announces it to `HEAD`, for `--check`: the factory builds the
-/// image first (minutes, as for `GET`), then answers with its exact `Content-Length`.
-pub fn announced_size(client: &Client, url: &str) -> anyhow::Result<u64> {
-    eprintln!(
-        "asking the size of {url} (the factory builds the image before answering; this can take minutes)"
-    );
-    client.with_retries(&format!("asking the size of {url}"), || {
-        let response = client
-            .head(url)
-            .call()
-            .map_err(|e| http::transport_failure("HEAD", url, e))?;
-        if !response.status().is_success() {
-            return Err(http::status_failure("HEAD", url, response));
-        }
-        content_length(&response).ok_or_else(|| {
-            Failure::Permanent(anyhow!(
-                "HEAD {url}: {} without a Content-Length, so the size cannot be compared",
-                response.status()
-            ))
-        })
+    let what = format!("downloading {} to {}", target.url, target.display);
+    let (sha256, size) =
+        client.with_retries_noted(&what, line, || attempt(client, target, &mut partial, line))?;
+    let mut done = partial.take().expect("a finished download has its file");
+    done.pending.sync()?;
+    Ok(Downloaded {
+        sha256,
+        size,
+        file: done.pending,
     })
 }
 
-struct Target<'a> {
-    url: &'a str,
-    destination: &'a Path,
-    display: &'a str,
-    magic: Magic,
-    stall: Duration,
+/// The size the factory announces to `HEAD`: it builds the asset first (minutes, as for `GET`),
+/// then answers with its exact `Content-Length`. One attempt; the caller decides what a failure
+/// means (a real run only warms the build with it, `--check` compares the size).
+pub fn head_size(client: &Client, url: &str) -> Result<u64, Failure> {
+    let response = client
+        .head(url)
+        .call()
+        .map_err(|e| http::transport_failure("HEAD", url, e))?;
+    if !response.status().is_success() {
+        return Err(http::status_failure("HEAD", url, response));
+    }
+    content_length(&response).ok_or_else(|| {
+        Failure::Permanent(anyhow!(
+            "HEAD {url}: {} without a Content-Length, so the size is not known",
+            response.status()
+        ))
+    })
 }
 
 /// What earlier attempts received, kept across them.
@@ -135,23 +125,26 @@ fn attempt(
     client: &Client,
     target: &Target,
     partial: &mut Option<Partial>,
+    progress: &Line,
 ) -> Result<(String, u64), Failure> {
     let url = target.url;
     // Only a server that promised ranges for this very file can continue it.
     if partial.as_ref().is_some_and(|p| p.validator.is_none()) {
         *partial = None;
     }
-    let progress = Progress::start(url);
+    progress.status(&format!(
+        "requesting {url} (the factory builds the image before answering; this can take minutes)"
+    ));
     let mut request = client.get(url);
     if let Some(p) = partial.as_ref() {
         let validator = p.validator.as_deref().expect("checked above");
-        eprintln!(
+        progress.note(&format!(
             "resuming at {} of {}",
             mib(p.received),
             p.total
                 .map(mib)
                 .unwrap_or_else(|| "an unannounced size".into())
-        );
+        ));
         request = request
             .header("Range", &format!("bytes={}-", p.received))
             .header("If-Range", validator);
@@ -175,8 +168,8 @@ fn attempt(
             }
         }
         (200, Some(p)) => {
-            eprintln!(
-                "the server sent the whole file again (it changed, or ranges are not offered): starting over from byte 0"
+            progress.note(
+                "the server sent the whole file again (it changed, or ranges are not offered): starting over from byte 0",
             );
             p.restart(&response)?;
         }
@@ -208,8 +201,9 @@ fn attempt(
             target.magic.missing
         )));
     }
-    progress.finish(p.received);
-    Ok((hex(&p.hasher.clone().finalize()), p.received))
+    let sha256 = hex(&p.hasher.clone().finalize());
+    progress.finish(&format!("downloaded {}, sha256 {sha256}", mib(p.received)));
+    Ok((sha256, p.received))
 }
 
 /// Fails before a byte is written when the announced rest of the file cannot fit.
@@ -240,7 +234,7 @@ fn receive(
     response: Response,
     target: &Target,
     p: &mut Partial,
-    progress: &Progress,
+    progress: &Line,
 ) -> Result<(), Failure> {
     let url = target.url;
     let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(Vec<u8>, usize)>>(BUFFERS);
@@ -321,10 +315,6 @@ fn content_range(response: &Response) -> Option<(u64, Option<u64>)> {
     Some((first, total))
 }
 
-fn header(response: &Response, name: &str) -> Option<String> {
-    Some(response.headers().get(name)?.to_str().ok()?.to_string())
-}
-
 /// The announced body length, when the header is there and a number.
 fn content_length(response: &Response) -> Option<u64> {
     header(response, "content-length")?.trim().parse().ok()
@@ -340,98 +330,6 @@ fn collect_magic(collected: &mut Vec<u8>, magic: Magic, offset: u64, bytes: &[u8
         let to = (want_end.min(end) - offset) as usize;
         collected.extend_from_slice(&bytes[from..to]);
     }
-}
-
-/// A bar with bytes, rate and ETA on a terminal (a spinner while the factory builds); plain
-/// lines every 10% otherwise, so CI logs stay readable.
-struct Progress {
-    bar: Option<ProgressBar>,
-    started: Instant,
-    total: std::cell::Cell<Option<u64>>,
-    next_report: std::cell::Cell<u64>,
-}
-
-impl Progress {
-    fn start(url: &str) -> Progress {
-        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_message(format!("waiting for the factory to build {url}"));
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        if bar.is_none() {
-            eprintln!(
-                "requesting {url} (the factory builds the image before answering; this can take minutes)"
-            );
-        }
-        Progress {
-            bar,
-            started: Instant::now(),
-            total: std::cell::Cell::new(None),
-            next_report: std::cell::Cell::new(0),
-        }
-    }
-
-    /// The body starts arriving, `from` bytes in (a resumed download).
-    fn receiving(&self, total: Option<u64>, from: u64) {
-        self.total.set(total);
-        match &self.bar {
-            Some(bar) => {
-                if let Some(total) = total {
-                    bar.set_length(total);
-                }
-                bar.set_position(from);
-                let template = if total.is_some() {
-                    "{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec}, {eta} left"
-                } else {
-                    "{spinner} {bytes} {bytes_per_sec}"
-                };
-                bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
-                bar.reset_elapsed();
-            }
-            None => eprintln!(
-                "receiving {} after {:.0} s",
-                total
-                    .map(mib)
-                    .unwrap_or_else(|| "a file of unannounced size".into()),
-                self.started.elapsed().as_secs_f64()
-            ),
-        }
-    }
-
-    fn advance(&self, received: u64) {
-        match (&self.bar, self.total.get()) {
-            (Some(bar), _) => bar.set_position(received),
-            (None, Some(total)) if total > 0 && received >= self.next_report.get() => {
-                let percent = received * 100 / total;
-                if received < total {
-                    eprintln!("received {} of {} ({percent}%)", mib(received), mib(total));
-                }
-                self.next_report.set((percent / 10 + 1) * 10 * total / 100);
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(&self, size: u64) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        let seconds = self.started.elapsed().as_secs_f64();
-        eprintln!("downloaded {} in {seconds:.1} s", mib(size));
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The Image Factory's API: the catalogue preflight (is the Talos version listed, does every
-//! extension exist for it) and schematic registration, whose answer must agree with the ID
-//! `--dry-run` promised.
+//! extension exist for it), schematic registration, whose answer must agree with the ID
+//! `--dry-run` promised, and reading a registered schematic back.
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -9,8 +9,8 @@ use sha2::Digest;
 use crate::http::{self, Client};
 use crate::manifest::Extension;
 use crate::plan::Plan;
-use crate::schematic::closest;
 use crate::talos::{FactoryUrl, TalosVersion, is_sha256_hex};
+use crate::util::{closest, one_line};
 
 pub struct Factory<'c> {
     client: &'c Client,
@@ -162,10 +162,10 @@ impl<'c> Factory<'c> {
             .with_context(|| {
                 format!(
                     "GET {url}: no PEM CERTIFICATE in the answer: {}",
-                    excerpt(&pem)
+                    excerpt_of(&pem)
                 )
             })?;
-        Ok(Some(crate::schematic::hex(&sha2::Sha256::digest(
+        Ok(Some(crate::util::hex(&sha2::Sha256::digest(
             certificate.der(),
         ))))
     }
@@ -189,23 +189,26 @@ impl<'c> Factory<'c> {
             http::read_small_body(response, "the factory's answer")
         })?;
         let answer: Registered = serde_json::from_slice(&body).with_context(|| {
-            format!("{what}: POST {url} did not answer JSON: {}", excerpt(&body))
+            format!(
+                "{what}: POST {url} did not answer JSON: {}",
+                excerpt_of(&body)
+            )
         })?;
         let id = match answer.id {
             Some(serde_json::Value::String(id)) => id,
             Some(other) => bail!(
                 "{what}: the factory's `id` is not a string: {}",
-                excerpt(other.to_string().as_bytes())
+                excerpt_of(other.to_string().as_bytes())
             ),
             None => bail!(
                 "{what}: the factory answered without an `id`: {}",
-                excerpt(&body)
+                excerpt_of(&body)
             ),
         };
         if !is_sha256_hex(&id) {
             bail!(
                 "{what}: the factory's ID {:?} is not 64 lowercase hex characters; refusing to use it in URLs or paths",
-                excerpt(id.as_bytes())
+                excerpt_of(id.as_bytes())
             );
         }
         if id != plan.schematic_id {
@@ -225,6 +228,38 @@ impl<'c> Factory<'c> {
             );
         }
         Ok(id)
+    }
+
+    /// Whether the factory has schematic `id` stored: `GET /schematics/<id>` answers its
+    /// canonical YAML, whose SHA-256 must be the ID, or 404.
+    pub fn has_schematic(&self, id: &str) -> anyhow::Result<bool> {
+        let url = format!("{}/schematics/{id}", self.base);
+        let body = self
+            .client
+            .with_retries(&format!("reading schematic {id} back"), || {
+                let response = self
+                    .client
+                    .get(&url)
+                    .call()
+                    .map_err(|e| http::transport_failure("GET", &url, e))?;
+                match response.status().as_u16() {
+                    404 => Ok(None),
+                    200 => http::read_small_body(response, "the stored schematic").map(Some),
+                    _ => Err(http::status_failure("GET", &url, response)),
+                }
+            })?;
+        let Some(body) = body else {
+            return Ok(false);
+        };
+        let stored = crate::util::hex(&sha2::Sha256::digest(&body));
+        if stored != id {
+            bail!(
+                "GET {url}: the schematic the factory stored hashes to {stored}, not to its ID {id}; \
+                 the factory's answer is inconsistent, so the release stops rather than build from it: {}",
+                excerpt_of(&body)
+            );
+        }
+        Ok(true)
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(
@@ -248,18 +283,12 @@ impl<'c> Factory<'c> {
         serde_json::from_slice(&body).with_context(|| {
             format!(
                 "GET {url}: not the JSON expected for {what}: {}",
-                excerpt(&body)
+                excerpt_of(&body)
             )
         })
     }
 }
 
-fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if line.chars().count() > 200 {
-        format!("{}…", line.chars().take(200).collect::<String>())
-    } else {
-        line
-    }
+fn excerpt_of(bytes: &[u8]) -> String {
+    one_line(bytes, 200)
 }

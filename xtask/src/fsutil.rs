@@ -12,10 +12,11 @@ use anyhow::Context;
 use crate::interrupt::Provisional;
 
 /// Marks a temporary file; the writer's PID follows it.
-const PARTIAL_MARK: &str = ".partial-";
+pub const PARTIAL_MARK: &str = ".partial-";
 
 /// A file being written next to its destination; removed on drop (or on a signal) unless
 /// persisted.
+#[derive(Debug)]
 pub struct PendingFile {
     temp: Provisional,
     file: File,
@@ -37,9 +38,8 @@ impl PendingFile {
             name.to_string_lossy(),
             std::process::id()
         ));
-        let temp = Provisional::new(&temp);
-        let file = File::create(temp.path())
-            .with_context(|| format!("creating {}", temp.path().display()))?;
+        let (temp, file) = Provisional::create(&temp, |path| File::create(path))
+            .with_context(|| format!("creating {}", temp.display()))?;
         Ok(PendingFile {
             temp,
             file,
@@ -49,6 +49,18 @@ impl PendingFile {
 
     pub fn file(&mut self) -> &mut File {
         &mut self.file
+    }
+
+    /// Flushes the content to disk, so the rename in the record step is quick.
+    pub fn sync(&mut self) -> anyhow::Result<()> {
+        self.file
+            .sync_all()
+            .with_context(|| format!("flushing {}", self.temp.path().display()))
+    }
+
+    /// The final name this file is renamed to.
+    pub fn destination(&self) -> &Path {
+        &self.destination
     }
 
     /// Starts over: an empty file at position 0.
@@ -155,7 +167,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buffer[..n]);
         size += n as u64;
     }
-    Ok((crate::schematic::hex(&hasher.finalize()), size))
+    Ok((crate::util::hex(&hasher.finalize()), size))
 }
 
 /// Bytes available to an unprivileged writer on the filesystem holding `folder`.

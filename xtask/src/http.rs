@@ -32,6 +32,17 @@ pub struct Settings {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
+impl Settings {
+    pub fn from_flags(network: &crate::cli::Network) -> Settings {
+        Settings {
+            response_timeout: Duration::from_secs(network.timeout),
+            attempts: network.retries,
+            first_retry_delay: Duration::from_millis(network.retry_delay_ms),
+            ca_file: network.ca_file.clone(),
+        }
+    }
+}
+
 pub struct Client {
     /// Follows redirects: the ISO may be served from a CDN.
     following: ureq::Agent,
@@ -80,6 +91,25 @@ impl Client {
     pub fn with_retries<T>(
         &self,
         what: &str,
+        attempt: impl FnMut() -> Result<T, Failure>,
+    ) -> anyhow::Result<T> {
+        self.retrying(what, &|message| eprintln!("{message}"), attempt)
+    }
+
+    /// `with_retries`, saying each retry on `line` (so it stays with that line's work).
+    pub fn with_retries_noted<T>(
+        &self,
+        what: &str,
+        line: &crate::progress::Line,
+        attempt: impl FnMut() -> Result<T, Failure>,
+    ) -> anyhow::Result<T> {
+        self.retrying(what, &|message| line.note(message), attempt)
+    }
+
+    fn retrying<T>(
+        &self,
+        what: &str,
+        report: &dyn Fn(&str),
         mut attempt: impl FnMut() -> Result<T, Failure>,
     ) -> anyhow::Result<T> {
         let mut delay = self.settings.first_retry_delay;
@@ -100,19 +130,19 @@ impl Client {
                     return Err(error.context(format!("{what} (gave up after {number} attempts)")));
                 }
                 Err(Failure::RetryAfter(error, wait)) => {
-                    eprintln!(
+                    report(&format!(
                         "{what}: attempt {number} of {} failed: {error:#}; the server asked to retry after {:.1} s (Retry-After), retrying then",
                         self.settings.attempts,
                         wait.as_secs_f64()
-                    );
+                    ));
                     std::thread::sleep(wait);
                 }
                 Err(Failure::Transient(error)) => {
-                    eprintln!(
+                    report(&format!(
                         "{what}: attempt {number} of {} failed: {error:#}; retrying in {:.1} s",
                         self.settings.attempts,
                         delay.as_secs_f64()
-                    );
+                    ));
                     std::thread::sleep(delay);
                     delay = delay.saturating_mul(2);
                 }
@@ -201,7 +231,7 @@ pub fn status_failure(
         .flatten()
         .and_then(|value| parse_retry_after(value, time::OffsetDateTime::now_utc()));
     let excerpt = body_excerpt(response);
-    let error = anyhow::anyhow!(
+    let message = format!(
         "{method} {url}: {status}{}",
         if excerpt.is_empty() {
             String::new()
@@ -209,6 +239,11 @@ pub fn status_failure(
             format!(": {excerpt}")
         }
     );
+    let error = if status.as_u16() == 404 {
+        anyhow::Error::new(NotFound(message))
+    } else {
+        anyhow::anyhow!(message)
+    };
     if let Some(wait) = retry_after {
         Failure::RetryAfter(error, wait)
     } else if status.as_u16() == 429 || status.is_server_error() {
@@ -216,6 +251,25 @@ pub fn status_failure(
     } else {
         Failure::Permanent(error)
     }
+}
+
+/// A 404 answer. For a factory asset it may mean the factory lost the schematic (it forgets
+/// registrations it answered 201 to, see docs/image-factory.md), which the resolve stage asks
+/// about and repairs once.
+#[derive(Debug)]
+pub struct NotFound(String);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// Whether `error` was caused by a 404 answer.
+pub fn is_not_found(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<NotFound>())
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), as a wait from `now`;

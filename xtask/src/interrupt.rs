@@ -34,14 +34,7 @@ pub fn install() -> anyhow::Result<()> {
 fn stop(signal: i32) -> ! {
     // Wait for a record step under way; it finishes (or rolls back) on its own.
     let recorded = RECORDING.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    // Never released: the main thread cannot rename anything into place from here on.
-    let provisional = PROVISIONAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut removed = Vec::new();
-    for (_, path) in provisional.iter().rev() {
-        if std::fs::remove_file(path).is_ok() {
-            removed.push(path.display().to_string());
-        }
-    }
+    let removed = remove_all();
     let name = match signal {
         SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",
@@ -61,26 +54,34 @@ fn stop(signal: i32) -> ! {
     std::process::exit(128 + signal)
 }
 
+/// Removes every provisional file still registered, and holds the registry from then on, so
+/// no thread of this run can create or rename a file into place any more. For the end of a
+/// failed run whose workers may still be blocked on the network, and for a signal.
+pub fn abandon() {
+    remove_all();
+}
+
+fn remove_all() -> Vec<String> {
+    let provisional = lock();
+    let mut removed = Vec::new();
+    for (_, path) in provisional.iter().rev() {
+        if std::fs::remove_file(path).is_ok() {
+            removed.push(path.display().to_string());
+        }
+    }
+    // Never released: the process is about to exit.
+    std::mem::forget(provisional);
+    removed
+}
+
 /// Runs the record step with signals deferred until it returns. `summary` is what a signal
 /// arriving right after a successful step reports as recorded.
 pub fn record_step(summary: &str, step: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
     let mut recorded = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
-    pause_for_tests();
+    crate::test_hooks::pause_in_record_step();
     step()?;
     *recorded = Some(summary.to_string());
     Ok(())
-}
-
-/// `XTASK_TEST_RECORD_PAUSE_MS`: lets the signal tests land a signal inside the record step,
-/// which otherwise takes microseconds. Unset in real use.
-fn pause_for_tests() {
-    if let Some(ms) = std::env::var("XTASK_TEST_RECORD_PAUSE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        eprintln!("record step: pausing {ms} ms (XTASK_TEST_RECORD_PAUSE_MS)");
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
 }
 
 /// A file that must not outlive a failed or interrupted run: removed when dropped or on a
@@ -93,14 +94,29 @@ pub struct Provisional {
 }
 
 impl Provisional {
+    /// Registers a file that already exists, or that someone else creates.
     pub fn new(path: &Path) -> Provisional {
+        Provisional::create(path, |_| Ok(()))
+            .map(|(provisional, ())| provisional)
+            .expect("registering does not fail")
+    }
+
+    /// Registers `path` and runs `create` (which makes the file) while holding the registry,
+    /// so that a failed run's clean-up never misses a file made at the same moment.
+    pub fn create<T>(
+        path: &Path,
+        create: impl FnOnce(&Path) -> std::io::Result<T>,
+    ) -> std::io::Result<(Provisional, T)> {
+        let mut registry = lock();
+        let made = create(path)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        lock().push((id, path.to_path_buf()));
-        Provisional {
+        registry.push((id, path.to_path_buf()));
+        let provisional = Provisional {
             id,
             path: path.to_path_buf(),
             kept: false,
-        }
+        };
+        Ok((provisional, made))
     }
 
     pub fn path(&self) -> &Path {

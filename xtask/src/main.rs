@@ -1,59 +1,42 @@
 //! `cargo xtask`: the appliance's image tooling. This file parses the command line, finds the
-//! project root and dispatches to one module per task.
+//! project root and dispatches to one module per task. The modules sit in layers, each
+//! importing only from the layers below it (`tests/it/tidy.rs` keeps it so):
+//! data (`util`, `test_hooks`, `project`, `talos`, `schematic`, `intent`, `trust`, `manifest`,
+//! `channel`, `cli`) → `plan` → stages (`http`, `progress`, `interrupt`, `fsutil`,
+//! `release_lock`, `factory`, `download`, `registry`, `signature`, `sigstore_ring`) → tasks
+//! (`release`, `validate`, `release_notes`, `bench`) → `main`.
 
 mod bench;
 mod channel;
-mod check;
+mod cli;
 mod download;
 mod factory;
 mod fsutil;
 mod http;
-mod image;
 mod intent;
 mod interrupt;
 mod manifest;
 mod plan;
+mod progress;
 mod project;
 mod registry;
+mod release;
 mod release_lock;
 mod release_notes;
 mod schematic;
 mod signature;
 mod sigstore_ring;
 mod talos;
+mod test_hooks;
+mod trust;
+mod util;
 mod validate;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-/// Turns the appliance's image intent (ee/appliance) into verified Talos Linux boot media from
-/// the Sidero Labs Image Factory.
-///
-/// Exit codes: 0 success; 1 the run failed or the input is invalid (the message says which
-/// file and how to fix it; also when another release runs in the same tree); 2 the command line
-/// is wrong; 3 `image --check` found drift; 128 + n stopped by signal n (130 SIGINT, 143
-/// SIGTERM, 129 SIGHUP), having removed what it wrote.
-#[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
-    version,
-    about,
-    long_about
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    Image(Box<image::ImageArgs>),
-    Validate(validate::ValidateArgs),
-    ReleaseNotes(release_notes::ReleaseNotesArgs),
-    BenchDownload(bench::BenchDownloadArgs),
-}
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -67,8 +50,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            // Workers of a failed run may still be waiting on the network with temporary
+            // files open: those files go now, and nothing is put in place any more.
+            interrupt::abandon();
             eprintln!("error: {error:#}");
-            if error.downcast_ref::<check::Drift>().is_some() {
+            if error.downcast_ref::<release::Drift>().is_some() {
                 ExitCode::from(3)
             } else {
                 ExitCode::FAILURE

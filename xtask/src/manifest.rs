@@ -1,13 +1,12 @@
 //! The release manifest, `ee/appliance/releases/<releaseVersion>.json`: the record of one
-//! release's artifact pair. Built in one place from the plan and the facts a run resolved,
-//! checked against the JSON Schema and for internal consistency, then written atomically.
+//! release's artifact pair: its types, loading, the JSON Schema and the consistency rules the
+//! schema cannot express. Assembled from a plan and resolved facts in `release/assemble.rs`.
 
 use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Plan;
 use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -141,26 +140,6 @@ pub struct Source {
     pub commit: String,
 }
 
-/// What a real run learned that the plan could not know.
-#[derive(Clone, Debug, Default)]
-pub struct Resolved {
-    pub generated_at: String,
-    /// One per planned medium, in the plan's order.
-    pub media: Vec<ResolvedMedium>,
-    pub certificate_sha256: Option<String>,
-    pub installer_digest: Option<String>,
-    pub installer_signature: Option<Signature>,
-    pub extensions: Vec<Extension>,
-    pub source_commit: Option<String>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct ResolvedMedium {
-    /// Empty where not known (a `--check` does not download).
-    pub sha256: String,
-    pub size: u64,
-}
-
 impl Manifest {
     /// The recorded manifest of `release_version`; an error naming the file if it is absent.
     pub fn load_recorded(root: &Path, release_version: &str) -> anyhow::Result<Manifest> {
@@ -174,85 +153,6 @@ impl Manifest {
         serde_json::from_str(&text).with_context(|| {
             format!("{path} is not a valid manifest (`cargo xtask validate` says more)")
         })
-    }
-
-    /// The one place a manifest is assembled.
-    pub fn record(plan: &Plan, resolved: &Resolved) -> Manifest {
-        let medium = |kind: BootMedium| {
-            let index = plan.media.iter().position(|m| m.medium == kind)?;
-            let found = resolved.media.get(index).cloned().unwrap_or_default();
-            Some(Medium {
-                url: plan.media[index].url.clone(),
-                local_path: plan.media[index].path.clone(),
-                sha256: found.sha256,
-                size: Some(found.size),
-            })
-        };
-        Manifest {
-            release_version: plan.release_version.clone(),
-            generated_at: resolved.generated_at.clone(),
-            channel: plan.channel.clone(),
-            talos: Talos {
-                version: plan.talos_version.to_string(),
-                schematic_id: plan.schematic_id.clone(),
-                schematic_path: plan.schematic_path.clone(),
-                factory_url: Some(plan.factory.base.clone()),
-                extensions: Some(resolved.extensions.clone()),
-            },
-            kubernetes: Kubernetes {
-                version: plan.kubernetes_version.clone(),
-            },
-            os: Os {
-                platform: plan.platform.clone(),
-                architecture: plan.architecture.clone(),
-                secure_boot: Some(plan.secure_boot),
-                iso: medium(BootMedium::Iso).expect("every plan has an ISO"),
-                disk_image: medium(BootMedium::DiskImage),
-                installer: Installer {
-                    image: plan.installer_image.clone(),
-                    digest: resolved.installer_digest.clone(),
-                    signature: resolved.installer_signature.clone(),
-                },
-                secure_boot_certificate: plan.certificate_url.as_ref().map(|url| Certificate {
-                    url: url.clone(),
-                    sha256: resolved.certificate_sha256.clone().unwrap_or_default(),
-                }),
-            },
-            app: App {
-                version: plan.app_version.clone(),
-                values_profile: plan.values_profile.clone(),
-            },
-            source: resolved
-                .source_commit
-                .clone()
-                .map(|commit| Source { commit }),
-        }
-    }
-
-    /// The manifest a run would write, as `--dry-run --json` shows it: what only a real run
-    /// can know is null.
-    pub fn planned_json(plan: &Plan, source_commit: Option<String>) -> serde_json::Value {
-        let mut value = serde_json::to_value(Manifest::record(
-            plan,
-            &Resolved {
-                source_commit,
-                ..Resolved::default()
-            },
-        ))
-        .expect("a manifest serialises");
-        value["generatedAt"] = serde_json::Value::Null;
-        value["talos"]["extensions"] = serde_json::Value::Null;
-        for kind in talos::MEDIA {
-            if let Some(medium) = value["os"].get_mut(kind.field) {
-                medium["sha256"] = serde_json::Value::Null;
-                medium["size"] = serde_json::Value::Null;
-            }
-        }
-        if let Some(certificate) = value["os"].get_mut("secureBootCertificate") {
-            certificate["sha256"] = serde_json::Value::Null;
-        }
-        value["os"]["installer"]["digest"] = serde_json::Value::Null;
-        value
     }
 
     /// Pretty JSON with a final newline, as committed.

@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use crate::intent::{Intent, check_boot_media};
 use crate::project;
 use crate::schematic::Schematic;
-use crate::signature::{self, Policy};
 use crate::talos::{self, Architecture, BootMedium, FactoryUrl, TalosVersion};
+use crate::trust::{self, Policy};
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +27,43 @@ pub struct Overrides {
     pub boot_media: Option<Vec<BootMedium>>,
     /// The factory URL and where it came from, for the message if it is refused.
     pub factory_url: Option<(String, FactorySource)>,
+}
+
+impl Overrides {
+    /// The pins given as flags; the factory URL from `--factory-url`, else `TALOS_FACTORY_URL`,
+    /// remembering which, so a refusal can name the source.
+    pub fn from_flags(pins: &crate::cli::Pins) -> Overrides {
+        Overrides {
+            schematic: pins.schematic.clone(),
+            talos_version: pins.talos_version.clone(),
+            kubernetes_version: pins.kubernetes_version.clone(),
+            release_version: pins.release_version.clone(),
+            app_version: pins.app_version.clone(),
+            values_profile: pins.values_profile.clone(),
+            channel: pins.channel.clone(),
+            architecture: pins.architecture,
+            secure_boot: pins.secure_boot,
+            boot_media: pins.boot_media.clone(),
+            factory_url: match (&pins.factory_url, std::env::var("TALOS_FACTORY_URL")) {
+                (Some(url), _) => Some((url.clone(), FactorySource::Flag)),
+                (None, Ok(url)) => Some((url, FactorySource::Environment)),
+                (None, Err(_)) => None,
+            },
+        }
+    }
+}
+
+/// The installer image as the registry steps need it, and nothing more of the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallerRef {
+    /// `<host[:port]>/<repository>:<tag>`, as recorded.
+    pub image: String,
+    /// The registry's base URL: the factory's scheme and host.
+    pub registry: String,
+    /// Without host or tag: `metal-installer/<id>`.
+    pub repository: String,
+    /// The Talos version.
+    pub tag: String,
 }
 
 /// One boot medium as a release will fetch and record it.
@@ -71,9 +108,7 @@ pub struct Plan {
     pub media: Vec<PlannedMedium>,
     /// The certificate that signs SecureBoot media, when `secure_boot`.
     pub certificate_url: Option<String>,
-    pub installer_image: String,
-    /// The installer's repository in the factory's registry, without host or tag.
-    pub installer_repository: String,
+    pub installer: InstallerRef,
     /// What the installer's signature must verify under; `None`: not verified.
     pub signature_policy: Option<Policy>,
     /// Repository-relative paths of what a run writes.
@@ -82,6 +117,9 @@ pub struct Plan {
     pub channel_path: String,
     /// Things worth saying that do not stop a release (an unknown Talos minor, say).
     pub warnings: Vec<String>,
+    /// The manifest's `generatedAt` (RFC 3339 UTC), fixed while planning: from
+    /// `SOURCE_DATE_EPOCH` when set, so a wrong value stops the run before its first request.
+    pub generated_at: String,
 }
 
 impl Plan {
@@ -182,7 +220,7 @@ impl Plan {
         }
         let signature_policy = match intent.installer_signature {
             None => None,
-            Some(policy) => Some(signature_policy(root, policy)?),
+            Some(policy) => Some(trust::load_policy(root, policy)?),
         };
         let media = boot_media
             .iter()
@@ -201,19 +239,23 @@ impl Plan {
             root: root.to_path_buf(),
             media,
             certificate_url: secure_boot.then(|| talos::signing_certificate_url(&factory)),
-            installer_image: talos::installer_image(
-                &factory,
-                &schematic_id,
-                &talos_version,
-                &platform,
-                secure_boot,
-            ),
-            installer_repository: talos::installer_repository(
-                &schematic_id,
-                &talos_version,
-                &platform,
-                secure_boot,
-            ),
+            installer: InstallerRef {
+                image: talos::installer_image(
+                    &factory,
+                    &schematic_id,
+                    &talos_version,
+                    &platform,
+                    secure_boot,
+                ),
+                registry: factory.base.clone(),
+                repository: talos::installer_repository(
+                    &schematic_id,
+                    &talos_version,
+                    &platform,
+                    secure_boot,
+                ),
+                tag: talos_version.to_string(),
+            },
             signature_policy,
             sums_path: project::sums_path(&release_version),
             manifest_path: project::manifest_path(&release_version),
@@ -234,39 +276,13 @@ impl Plan {
             schematic_id,
             secure_boot,
             warnings,
+            generated_at: generated_at()?,
         })
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
     }
-}
-
-/// The policy with its key file read and checked (present, inside the repository, a PEM
-/// ECDSA P-256 public key).
-fn signature_policy(
-    root: &Path,
-    intent: crate::intent::InstallerSignatureIntent,
-) -> anyhow::Result<Policy> {
-    let field = format!("installerSignature in {}", project::INTENT);
-    if let Some(keyless) = intent.keyless {
-        return Ok(Policy::Keyless {
-            issuer: keyless.issuer,
-            identity: keyless.identity,
-        });
-    }
-    let path = intent.public_key.expect("checked by Intent::check");
-    let inside = project::relative(root, &root.join(&path)).filter(|p| *p == path);
-    let Some(path) = inside else {
-        bail!(
-            "{field}: publicKey {path:?} must be a path inside the repository, e.g. ee/appliance/keys/factory.pub"
-        );
-    };
-    let pem = std::fs::read(root.join(&path)).with_context(|| {
-        format!("{field}: publicKey {path} cannot be read; commit the factory's key there (its /oci/cosign/signing-key.pub)")
-    })?;
-    let key = signature::PublicKey::from_pem(&pem, &path).with_context(|| field.clone())?;
-    Ok(Policy::PublicKey { path, key })
 }
 
 fn existing_channels(root: &Path) -> Vec<String> {
@@ -283,4 +299,22 @@ fn existing_channels(root: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.
+fn generated_at() -> anyhow::Result<String> {
+    let now = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(epoch) => {
+            let seconds: i64 = epoch.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds")
+            })?;
+            time::OffsetDateTime::from_unix_timestamp(seconds)
+                .context("SOURCE_DATE_EPOCH is out of range")?
+        }
+        Err(_) => time::OffsetDateTime::now_utc(),
+    };
+    let now = now
+        .replace_nanosecond(0)
+        .expect("zero nanoseconds is valid");
+    Ok(now.format(&time::format_description::well_known::Rfc3339)?)
 }

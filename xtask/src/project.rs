@@ -16,8 +16,8 @@ pub const DIST_DIR: &str = "ee/appliance/dist";
 /// The repository root, from `CARGO_MANIFEST_DIR` (the `xtask/` folder), or the
 /// `XTASK_PROJECT_ROOT` override tests use to work on a scratch copy of the tree.
 pub fn root() -> PathBuf {
-    if let Some(root) = std::env::var_os("XTASK_PROJECT_ROOT") {
-        return PathBuf::from(root);
+    if let Some(root) = crate::test_hooks::project_root() {
+        return root;
     }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()

@@ -8,8 +8,9 @@ use anyhow::anyhow;
 use serde::Deserialize;
 
 use crate::http::{self, Client, Failure};
-use crate::plan::Plan;
+use crate::plan::InstallerRef;
 use crate::talos::is_sha256_hex;
+use crate::util::header;
 
 /// Without these, a registry may answer 404 for OCI content, or give one platform's digest.
 pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -26,13 +27,13 @@ struct TokenAnswer {
     access_token: Option<String>,
 }
 
-/// The digest of the plan's installer image, from the registry on the factory's host.
-pub fn installer_digest(client: &Client, plan: &Plan) -> anyhow::Result<String> {
+/// The digest of the installer image, from the registry on the factory's host.
+pub fn installer_digest(client: &Client, installer: &InstallerRef) -> anyhow::Result<String> {
     resolve_digest(
         client,
-        &plan.factory.base,
-        &plan.installer_repository,
-        &plan.talos_version.to_string(),
+        &installer.registry,
+        &installer.repository,
+        &installer.tag,
     )
 }
 
@@ -143,15 +144,6 @@ fn head(
     request
         .call()
         .map_err(|e| http::transport_failure("HEAD", url, e))
-}
-
-fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)?
-        .to_str()
-        .ok()
-        .map(str::to_string)
 }
 
 fn digest_from(url: &str, response: ureq::http::Response<ureq::Body>) -> Result<String, Failure> {

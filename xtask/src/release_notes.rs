@@ -4,28 +4,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use clap::Args;
-
 use crate::channel::Channel;
+use crate::cli;
 use crate::intent::Intent;
 use crate::manifest::{Manifest, Signature};
 use crate::project;
+use crate::util::mib;
 
-/// Print release notes (Markdown) for a recorded release: boot media with sizes and SHA-256,
-/// the installer with its digest, versions, schematic and extensions, and how to verify a
-/// download. Reads the manifest only.
-#[derive(Args, Debug)]
-pub struct ReleaseNotesArgs {
-    /// The recorded release [default: the one the channel points at]
-    #[arg(long, value_name = "SEMVER")]
-    pub release_version: Option<String>,
-    /// The channel whose release to describe when --release-version is not given
-    /// [default: channel in ee/appliance/release.yaml]
-    #[arg(long, value_name = "NAME")]
-    pub channel: Option<String>,
-}
-
-impl ReleaseNotesArgs {
+impl cli::ReleaseNotesArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
         let version = match self.release_version {
             Some(version) => version,
@@ -177,8 +163,4 @@ pub fn render(m: &Manifest) -> String {
 
 fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

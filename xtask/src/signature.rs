@@ -15,8 +15,10 @@ use sha2::Digest;
 
 use crate::http::Client;
 use crate::manifest::Signature;
+use crate::plan::InstallerRef;
 use crate::registry;
-use crate::schematic::hex;
+use crate::trust::{Policy, PublicKey};
+use crate::util::hex;
 
 /// The OCI `artifactType` (and layer media type) of a Sigstore bundle.
 const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -24,66 +26,6 @@ const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation holding the base64 DER signature over the payload.
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-/// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point: SEQUENCE { SEQUENCE
-/// { id-ecPublicKey, prime256v1 }, BIT STRING (65 bytes) }.
-const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-];
-
-/// What a release requires of the installer's signature.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Policy {
-    Keyless { issuer: String, identity: String },
-    PublicKey { path: String, key: PublicKey },
-}
-
-/// A pinned ECDSA P-256 public key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicKey {
-    /// The DER SubjectPublicKeyInfo.
-    pub spki: Vec<u8>,
-    /// SHA-256 of `spki`, lowercase hex: what the manifest records.
-    pub sha256: String,
-}
-
-impl PublicKey {
-    /// A PEM "PUBLIC KEY" that must be ECDSA P-256 (what cosign and the factory use).
-    pub fn from_pem(pem: &[u8], display: &str) -> anyhow::Result<PublicKey> {
-        use rustls_pki_types::SubjectPublicKeyInfoDer;
-        use rustls_pki_types::pem::PemObject;
-        let spki = SubjectPublicKeyInfoDer::from_pem_slice(pem)
-            .map_err(|e| anyhow!("{display}: not a PEM \"PUBLIC KEY\" ({e})"))?;
-        let spki = spki.as_ref().to_vec();
-        if spki.len() != P256_SPKI_PREFIX.len() + 65 || !spki.starts_with(&P256_SPKI_PREFIX) {
-            bail!(
-                "{display}: the public key is not ECDSA P-256 (prime256v1, uncompressed), which is what cosign and self-hosted factories sign with"
-            );
-        }
-        let sha256 = hex(&sha2::Sha256::digest(&spki));
-        Ok(PublicKey { spki, sha256 })
-    }
-
-    /// The uncompressed point ring verifies with.
-    fn point(&self) -> &[u8] {
-        &self.spki[P256_SPKI_PREFIX.len()..]
-    }
-}
-
-impl Policy {
-    /// For people: "keyless (issuer …, identity …)" or "publicKey ee/appliance/keys/… (sha256 …)".
-    pub fn describe(&self) -> String {
-        match self {
-            Policy::Keyless { issuer, identity } => {
-                format!("keyless (issuer {issuer}, identity {identity})")
-            }
-            Policy::PublicKey { path, key } => {
-                format!("publicKey {path} (SHA-256 of the key {})", key.sha256)
-            }
-        }
-    }
-}
-
 /// The outcome of looking for and verifying D's signatures.
 #[derive(Debug)]
 pub enum Outcome {
@@ -129,71 +71,16 @@ struct Candidate {
     bytes: Option<Vec<u8>>,
 }
 
-/// The signature a release records for the plan's installer digest, decided in one place for a
-/// release and for `--check`: verified under the plan's policy, or `None` with a warning when
-/// nothing can be verified and `required` is false. A signature that does not verify is always
-/// an error.
-pub fn for_release(
+/// Finds the signatures of the installer at `digest` in its registry and verifies each against
+/// `policy` until one passes. A signature of the policy's kind that does not verify is an
+/// error, never "unsigned". Says nothing itself: the resolve stage decides what an outcome means.
+pub fn verify(
     client: &Client,
-    plan: &crate::plan::Plan,
-    digest: Option<&str>,
-    required: bool,
-) -> anyhow::Result<Option<Signature>> {
-    let installer = &plan.installer_image;
-    let not_verified = |why: String| -> anyhow::Result<Option<Signature>> {
-        if required {
-            bail!("the signature of {installer} is not verified: {why} (--require-signature)");
-        }
-        eprintln!(
-            "warning: the signature of {installer} is not verified: {why}; the manifest records no signature"
-        );
-        Ok(None)
-    };
-    let Some(policy) = &plan.signature_policy else {
-        return not_verified(format!(
-            "{} has no installerSignature policy",
-            crate::project::INTENT
-        ));
-    };
-    let Some(digest) = digest else {
-        return not_verified("its digest was not resolved".into());
-    };
-    let outcome = verify_installer(
-        client,
-        &plan.factory.base,
-        &plan.installer_repository,
-        digest,
-        policy,
-    )
-    .with_context(|| {
-        format!(
-            "verifying the signature of {installer}@{digest} under the {} policy of {}",
-            policy.describe(),
-            crate::project::INTENT
-        )
-    })?;
-    match outcome {
-        Outcome::Verified(signature) => {
-            eprintln!(
-                "verified the signature of {installer}@{digest} under the {} policy",
-                policy.describe()
-            );
-            Ok(Some(signature))
-        }
-        Outcome::Unsigned(looked) => not_verified(format!("no signature found ({looked})")),
-    }
-}
-
-/// Finds the signatures of `<repository>@<digest>` in the registry at `registry_base` and
-/// verifies each against `policy` until one passes. A signature of the policy's kind that does
-/// not verify is an error, never "unsigned".
-pub fn verify_installer(
-    client: &Client,
-    registry_base: &str,
-    repository: &str,
-    digest: &str,
+    installer: &InstallerRef,
     policy: &Policy,
+    digest: &str,
 ) -> anyhow::Result<Outcome> {
+    let (registry_base, repository) = (installer.registry.as_str(), installer.repository.as_str());
     let hex_part = digest
         .strip_prefix("sha256:")
         .context("an installer digest is sha256:<hex>")?;
@@ -537,17 +424,5 @@ mod tests {
                 .into();
         let tampered = serde_json::to_vec(&tampered).unwrap();
         assert!(verify_bundle(&tampered, SUBJECT, issuer, identity, None).is_err());
-    }
-
-    #[test]
-    fn public_keys_must_be_p256_pem() {
-        let p256 = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEm3Ha7ol0hShQ21/1dhiMR4VQAU61\n9eIBQKzHyW0B2yN3E0Lei//APrQu1YsR9mrcDOh5fIEjFvuAv1A5ZBIqaw==\n-----END PUBLIC KEY-----\n";
-        let key = PublicKey::from_pem(p256.as_bytes(), "k.pub").unwrap();
-        assert_eq!(key.point().len(), 65);
-        assert_eq!(key.point()[0], 0x04);
-        let ed25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEABKWw/7RnnGIxAeBcuo8bPvOByjOJjjJG/fKRm20+5Aw=\n-----END PUBLIC KEY-----\n";
-        let err = PublicKey::from_pem(ed25519.as_bytes(), "k.pub").unwrap_err();
-        assert!(err.to_string().contains("not ECDSA P-256"), "{err}");
-        assert!(PublicKey::from_pem(b"hello", "k.pub").is_err());
     }
 }

@@ -106,14 +106,12 @@ mod tests {
         let mut h = PROVIDER.hash(HashAlgorithm::Sha2256).unwrap();
         h.update(b"abc");
         assert_eq!(
-            crate::schematic::hex(&h.finalize()),
+            crate::util::hex(&h.finalize()),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         let mut h = PROVIDER.hash(HashAlgorithm::Sha2384).unwrap();
         h.update(b"abc");
-        assert!(
-            crate::schematic::hex(&h.finalize()).starts_with("cb00753f45a35e8bb5a03d699ac65007")
-        );
+        assert!(crate::util::hex(&h.finalize()).starts_with("cb00753f45a35e8bb5a03d699ac65007"));
     }
 
     #[test]

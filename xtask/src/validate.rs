@@ -6,26 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::bail;
-use clap::Args;
 
 use crate::channel::Channel;
+use crate::cli;
 use crate::intent::Intent;
 use crate::manifest::{Manifest, Schema};
 use crate::schematic::Schematic;
 use crate::{fsutil, project};
-
-/// Check the appliance tree: intent, schematics, schemas, manifests and channels.
-#[derive(Args, Debug)]
-pub struct ValidateArgs {
-    /// Print each file checked, not only the problems.
-    #[arg(long, short)]
-    pub verbose: bool,
-    /// Also re-hash every boot medium a manifest names that is present under ee/appliance/dist
-    /// (size and SHA-256), and check SHA256SUMS where present; absent media are listed as not
-    /// checked. Reads every byte, so it takes as long as the media are large.
-    #[arg(long)]
-    pub artifacts: bool,
-}
 
 /// Problems (which fail the run) and warnings (which do not), each naming its file.
 #[derive(Default)]
@@ -44,7 +31,7 @@ impl Report {
     }
 }
 
-impl ValidateArgs {
+impl cli::ValidateArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
         let report = validate_tree(root, self.artifacts);
         if self.verbose {

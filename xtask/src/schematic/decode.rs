@@ -5,6 +5,8 @@
 
 use super::resolve::{Resolved, is_old_bool, resolve_plain};
 use super::yaml_tree::{Kind, Mark, Node, Style};
+use crate::util::closest;
+
 use super::{Bootloader, Customization, Dynamic, MetaValue, Overlay, Problem, Schematic};
 
 pub fn decode(root: Option<&Node>) -> Result<Schematic, Vec<Problem>> {
@@ -600,34 +602,6 @@ fn describe(node: &Node) -> String {
         Kind::Mapping(_) => "a mapping".to_string(),
         Kind::Alias { target, .. } => describe(target),
     }
-}
-
-/// The accepted name closest to a misspelt one, for "did you mean" hints.
-pub fn closest<'a>(name: &str, accepted: &[&'a str]) -> Option<&'a str> {
-    let lower = name.to_lowercase();
-    accepted
-        .iter()
-        .map(|candidate| (levenshtein(&lower, &candidate.to_lowercase()), *candidate))
-        .filter(|(distance, candidate)| *distance <= candidate.len().max(3) / 3)
-        .min()
-        .map(|(_, candidate)| candidate)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 /// Go's `base64.StdEncoding.DecodeString`: padded standard alphabet; line breaks are ignored.

@@ -13,8 +13,9 @@ use std::path::Path;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-pub use decode::closest;
 use emit::Yaml;
+
+use crate::util::hex;
 
 /// A decoded schematic. Field names follow the factory's YAML keys.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -301,10 +302,6 @@ impl Fields {
     fn into_yaml(self) -> Yaml {
         Yaml::Map(self.0)
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Go's sort for a handful of keys is an insertion sort; using it keeps the result identical

@@ -1,8 +1,6 @@
 //! Boot media variants against the loopback factory: SecureBoot pairs, a disk image beside
 //! the ISO, SHA256SUMS, the pairing rules of `validate` and `validate --artifacts`.
 
-
-
 use std::process::Command;
 
 use crate::support::*;

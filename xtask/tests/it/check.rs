@@ -2,8 +2,6 @@
 //! clean; a changed schematic, a changed pin and a moved installer digest are each reported
 //! field by field with exit code 3; and a check never downloads the ISO nor writes a file.
 
-
-
 use std::process::Output;
 
 use crate::support::*;

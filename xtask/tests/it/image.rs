@@ -1,8 +1,6 @@
 //! `cargo xtask image` against an in-process Image Factory on loopback: the happy path and
 //! every failure the design names, each leaving nothing behind.
 
-
-
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";

@@ -7,8 +7,6 @@
 //! Without the registries these tests say so and pass on a workstation, but fail under
 //! `CI=true`: CI must not go green without having run them.
 
-
-
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";

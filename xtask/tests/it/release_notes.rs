@@ -1,7 +1,5 @@
 //! `cargo xtask release-notes` on a release recorded against the loopback factory.
 
-
-
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";

@@ -1,8 +1,6 @@
 //! What release pipelines do to a run, done to real processes against the loopback factory:
 //! parallel runs, signals, SIGKILL, Retry-After, cut connections, plain http, a full disk.
 
-
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

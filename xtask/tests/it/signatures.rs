@@ -3,8 +3,6 @@
 //! digest or under the fallback tag, through the factory's redirect to its backing registry.
 //! The legacy static-key format meets a real registry in `real_registry.rs`.
 
-
-
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";

@@ -1,8 +1,6 @@
 //! Keeps the repository honest, as rust-analyzer's tidy tests do: the committed tree
 //! validates, the test vectors match the shared ones, and the docs name only flags that exist.
 
-
-
 use std::process::Command;
 
 use crate::support::*;
@@ -115,4 +113,200 @@ fn workflow_actions_are_pinned_to_a_commit_with_its_version() {
         }
     }
     assert!(uses > 0, "no `uses:` found in .github/workflows");
+}
+
+/// The layers of `xtask/src`, lowest first: a module may use modules of its own layer or
+/// below, never above, and no chain of uses may come back to where it started.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "data",
+        &[
+            "util",
+            "test_hooks",
+            "project",
+            "talos",
+            "schematic",
+            "intent",
+            "trust",
+            "manifest",
+            "channel",
+            "cli",
+        ],
+    ),
+    ("plan", &["plan"]),
+    (
+        "stages",
+        &[
+            "http",
+            "progress",
+            "interrupt",
+            "fsutil",
+            "release_lock",
+            "factory",
+            "download",
+            "registry",
+            "signature",
+            "sigstore_ring",
+        ],
+    ),
+    ("tasks", &["release", "validate", "release_notes", "bench"]),
+    ("main", &["main"]),
+];
+
+/// Each source file as (module path, `crate::` and `super::` uses), comments left out.
+fn module_uses() -> Vec<(Vec<String>, Vec<Vec<String>>)> {
+    fn walk(dir: &std::path::Path, prefix: &[String], out: &mut Vec<(Vec<String>, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                let mut inner = prefix.to_vec();
+                inner.push(name);
+                walk(&path, &inner, out);
+            } else if let Some(stem) = name.strip_suffix(".rs") {
+                let mut module = prefix.to_vec();
+                if stem != "mod" {
+                    module.push(stem.to_string());
+                }
+                out.push((module, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo_root().join("xtask/src"), &[], &mut files);
+    files
+        .into_iter()
+        .map(|(module, text)| {
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let mut uses = Vec::new();
+            for (anchor, base) in [("crate::", Vec::new()), ("super::", parent(&module))] {
+                for (at, _) in code.match_indices(anchor) {
+                    let rest = &code[at + anchor.len()..];
+                    let items: Vec<&str> = match rest.strip_prefix('{') {
+                        Some(group) => group.split('}').next().unwrap().split(',').collect(),
+                        None => vec![rest],
+                    };
+                    for item in items {
+                        let name: String = item
+                            .trim()
+                            .chars()
+                            .take_while(|c| {
+                                c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'
+                            })
+                            .collect();
+                        if !name.is_empty() && name != "self" {
+                            let mut target = base.clone();
+                            target.push(name);
+                            uses.push(target);
+                        }
+                    }
+                }
+            }
+            (module, uses)
+        })
+        .collect()
+}
+
+/// The module a `super::` in `module`'s file refers to.
+fn parent(module: &[String]) -> Vec<String> {
+    module[..module.len().saturating_sub(1)].to_vec()
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS
+        .iter()
+        .position(|(_, modules)| modules.contains(&module))
+}
+
+#[test]
+fn modules_import_only_down_their_layers_and_never_in_a_cycle() {
+    let files = module_uses();
+    let top = |module: &[String]| module.first().cloned().unwrap_or_else(|| "main".into());
+    let mut tops: Vec<String> = files.iter().map(|(m, _)| top(m)).collect();
+    tops.sort();
+    tops.dedup();
+    let mut problems = Vec::new();
+    for module in &tops {
+        if layer_of(module).is_none() {
+            problems.push(format!(
+                "xtask/src/{module}: in no layer; add it to LAYERS in tests/it/tidy.rs"
+            ));
+        }
+    }
+    for (_, modules) in LAYERS {
+        for module in *modules {
+            if !tops.contains(&module.to_string()) {
+                problems.push(format!(
+                    "LAYERS names {module}, which xtask/src does not have"
+                ));
+            }
+        }
+    }
+    // Edges between top-level modules, and between siblings inside one.
+    let mut edges: std::collections::BTreeSet<(String, String)> = Default::default();
+    for (module, uses) in &files {
+        let from = top(module);
+        for used in uses {
+            let Some(to) = used.first().cloned() else {
+                continue;
+            };
+            if to != from && tops.contains(&to) {
+                let (a, b) = (layer_of(&from), layer_of(&to));
+                if let (Some(a), Some(b)) = (a, b)
+                    && b > a
+                {
+                    problems.push(format!(
+                        "{} (layer {}) uses {to} (layer {}): an import up a layer",
+                        module.join("::"),
+                        LAYERS[a].0,
+                        LAYERS[b].0
+                    ));
+                }
+                edges.insert((from.clone(), to));
+            } else if module.len() == 2
+                && used.len() >= 2
+                && used[0] == module[0]
+                && used[1] != module[1]
+            {
+                // A sibling inside the same folder module (release::check → release::resolve).
+                let sibling = files
+                    .iter()
+                    .any(|(m, _)| m.len() == 2 && m[0] == used[0] && m[1] == used[1]);
+                if sibling {
+                    edges.insert((module.join("::"), used[..2].join("::")));
+                }
+            }
+        }
+    }
+    // A cycle: a path from a module back to itself.
+    let nodes: std::collections::BTreeSet<&String> =
+        edges.iter().flat_map(|(a, b)| [a, b]).collect();
+    for start in &nodes {
+        let mut stack = vec![(start.to_string(), vec![start.to_string()])];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((node, path)) = stack.pop() {
+            for (_, next) in edges.iter().filter(|(a, _)| *a == node) {
+                if next == *start {
+                    let mut cycle = path.clone();
+                    cycle.push(next.clone());
+                    problems.push(format!("import cycle: {}", cycle.join(" → ")));
+                } else if seen.insert(next.clone()) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    assert!(
+        problems.is_empty(),
+        "xtask/src layering:\n{}",
+        problems.join("\n")
+    );
 }

@@ -5,8 +5,6 @@
 //! Needs `openssl` and `python3`; `.ci/run` has both. Without them these tests say so and pass
 //! on a workstation, but fail under `CI=true`.
 
-
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

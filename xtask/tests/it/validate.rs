@@ -1,8 +1,6 @@
 //! `cargo xtask validate` on the committed tree and on broken copies of it: each kind of
 //! breakage fails, naming the file.
 
-
-
 use crate::support::*;
 
 fn assert_invalid(tree: &Tree, file: &str, expected: &str) {

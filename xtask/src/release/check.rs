@@ -1,17 +1,21 @@
 //! `cargo xtask image --check`: is a recorded release still what the committed intent gives
-//! today? Runs a real run's preflight, registration and resolution — without downloading the
-//! ISO and without writing anything — and compares the result with the recorded manifest
-//! field by field. Intended for CI on every push.
+//! today? Runs the real run's resolve stage — asking each medium's size instead of downloading
+//! it, writing nothing — and compares the manifest it assembles with the recorded one field by
+//! field. Intended for CI on every push and nightly.
 
 use std::fmt;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+use crate::cli::Requirements;
 use crate::http::Client;
-use crate::manifest::{Manifest, Resolved, ResolvedMedium};
 use crate::plan::Plan;
-use crate::{download, factory, registry, signature};
+use crate::progress::Progress;
+
+use super::assemble;
+use super::resolve::{self, Media, Purpose};
 
 /// Fields `--check` cannot or should not compare, and why.
 const NOT_COMPARED: &[(&str, &str)] = &[
@@ -70,64 +74,30 @@ pub struct Difference {
     pub now: Option<Value>,
 }
 
-/// Checks the release the plan names. Reads the recorded manifest, then talks to the factory
-/// exactly as a real run does up to the download, which it replaces by a `HEAD`.
+/// Checks the release the plan names: the same resolve stage as a real run, which asks each
+/// medium's size instead of downloading it, then a comparison instead of the record step.
 pub fn run(
     plan: &Plan,
-    client: &Client,
-    require_digest: bool,
-    require_signature: bool,
+    client: &Arc<Client>,
+    requirements: Requirements,
     json: bool,
 ) -> anyhow::Result<()> {
     let recorded = read_recorded(plan)?;
-    let factory = factory::Factory::new(client, &plan.factory);
-    let extensions = factory.preflight(plan)?;
-    let certificate_sha256 = factory.secure_boot_certificate(plan)?;
-    factory.register(plan)?;
-    let mut media = Vec::new();
-    for medium in &plan.media {
-        media.push(ResolvedMedium {
-            size: download::announced_size(client, &medium.url)?,
-            ..ResolvedMedium::default()
-        });
-    }
-    let installer_digest = match registry::installer_digest(client, plan) {
-        Ok(digest) => Some(digest),
-        Err(error) if require_digest || recorded.pointer("/os/installer/digest").is_some() => {
-            return Err(error.context(format!(
-                "the installer digest of {} cannot be resolved, so the check cannot tell whether it moved",
-                plan.installer_image
-            )));
-        }
-        Err(error) => {
-            eprintln!(
-                "warning: installer digest of {} not resolved ({error:#}); {} records none either",
-                plan.installer_image, plan.manifest_path
-            );
-            None
-        }
+    let purpose = Purpose::Check {
+        manifest_path: plan.manifest_path.clone(),
+        recorded_digest: recorded.pointer("/os/installer/digest").is_some(),
+        recorded_signature: recorded.pointer("/os/installer/signature").is_some(),
     };
-    // Verified again under today's policy: a recorded signature that no longer verifies (or is
-    // no longer found) fails the check rather than pass as drift.
-    let recorded_signature = recorded.pointer("/os/installer/signature").is_some();
-    let installer_signature = signature::for_release(
+    let progress = Progress::new();
+    let resolved = resolve::resolve(
+        plan,
         client,
-        plan,
-        installer_digest.as_deref(),
-        require_signature || recorded_signature,
-    )
-    .context("the check cannot tell whether the installer is still the signed one")?;
-    let now = Manifest::record(
-        plan,
-        &Resolved {
-            media,
-            certificate_sha256,
-            installer_digest,
-            installer_signature,
-            extensions,
-            ..Resolved::default()
-        },
-    );
+        requirements,
+        Media::Sizes,
+        &purpose,
+        &progress,
+    )?;
+    let now = assemble::manifest(plan, &resolved, None);
     let report = compare(&recorded, &serde_json::to_value(now)?);
 
     if json {

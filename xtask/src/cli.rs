@@ -1,0 +1,184 @@
+//! Every flag of every task, as data: clap structs and nothing else. Each task module adds
+//! `impl cli::XArgs { pub fn run(self, root) }`, so this module imports no task, and the image
+//! flags come in groups that other layers take whole (pins → the plan's overrides, network →
+//! the HTTP client's settings, requirements → the resolve stage).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::talos::{Architecture, BootMedium};
+
+/// Turns the appliance's image intent (ee/appliance) into verified Talos Linux boot media from
+/// the Sidero Labs Image Factory.
+///
+/// Exit codes: 0 success; 1 the run failed or the input is invalid (the message says which
+/// file and how to fix it; also when another release runs in the same tree); 2 the command line
+/// is wrong; 3 `image --check` found drift; 128 + n stopped by signal n (130 SIGINT, 143
+/// SIGTERM, 129 SIGHUP), having removed what it wrote.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about,
+    long_about
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Image(Box<ImageArgs>),
+    Validate(ValidateArgs),
+    ReleaseNotes(ReleaseNotesArgs),
+    BenchDownload(BenchDownloadArgs),
+}
+
+/// Build a release: register the schematic with the Image Factory, download and hash the boot
+/// media, resolve the installer digest and verify its signature, write SHA256SUMS and the release
+/// manifest, and move the release channel.
+/// With --dry-run, show what it would do, offline; with --check, compare a recorded release
+/// with what the factory gives now.
+///
+/// Every flag overrides the same field of ee/appliance/release.yaml.
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    /// Show what a release would produce, offline: no network, nothing written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Compare a recorded release with what the factory gives now: the one --release-version
+    /// names, else the one the channel (--channel, else channel in release.yaml) points at. Runs
+    /// the preflight, registers the schematic, resolves the installer digest and asks each
+    /// medium's size; downloads nothing and writes nothing. Exit 3 with a table of the fields
+    /// that differ.
+    #[arg(long, conflicts_with_all = ["dry_run", "force"])]
+    pub check: bool,
+    /// Print the manifest as JSON on stdout (with --dry-run: the planned one, unknown fields null;
+    /// with --check: the comparison).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub pins: Pins,
+    /// Overwrite an existing manifest for this release version (recorded releases are kept otherwise).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub network: Network,
+    #[command(flatten)]
+    pub requirements: Requirements,
+}
+
+/// The release inputs a flag can override, each the same field of `release.yaml`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Pins {
+    /// Schematic file, inside the repository [default: talos.schematic]
+    #[arg(long, value_name = "PATH")]
+    pub schematic: Option<PathBuf>,
+    /// Talos version, e.g. v1.12.11 [default: talos.version]
+    #[arg(long, value_name = "VERSION")]
+    pub talos_version: Option<String>,
+    /// Kubernetes version, e.g. v1.35.4 [default: kubernetes.version]
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
+    /// Release version, SemVer without v, e.g. 1.4.0 [default: releaseVersion]
+    #[arg(long, value_name = "SEMVER")]
+    pub release_version: Option<String>,
+    /// Application version, SemVer [default: app.version]
+    #[arg(long, value_name = "SEMVER")]
+    pub app_version: Option<String>,
+    /// Application values profile [default: app.valuesProfile]
+    #[arg(long, value_name = "NAME")]
+    pub values_profile: Option<String>,
+    /// Release channel to move; must exist in ee/appliance/releases/channels [default: channel]
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
+    /// CPU architecture of the media: amd64 or arm64 [default: os.architecture]
+    #[arg(long, value_name = "ARCH")]
+    pub architecture: Option<Architecture>,
+    /// SecureBoot media and installer (true) or the plain ones (false) [default: os.secureBoot]
+    #[arg(long, value_name = "BOOL")]
+    pub secure_boot: Option<bool>,
+    /// Boot media to download, comma-separated: iso, disk-image; iso is required
+    /// [default: os.bootMedia]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub boot_media: Option<Vec<BootMedium>>,
+    /// Image Factory base URL; plain http only for a loopback factory [default: the
+    /// TALOS_FACTORY_URL environment variable, else factory]
+    #[arg(long, value_name = "URL")]
+    pub factory_url: Option<String>,
+}
+
+/// How the tool talks to the factory and its registry.
+#[derive(Args, Clone, Debug)]
+pub struct Network {
+    /// How long to wait for the factory to answer, in seconds: it builds images before the first byte.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub timeout: u64,
+    /// Attempts in all for a transient failure (connection error, timeout, 429, 5xx).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retries: u32,
+    /// Delay before the first retry, in milliseconds; doubles on each retry.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub retry_delay_ms: u64,
+    /// Give up on a download that receives nothing for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// Trust only the certificates in this PEM file for https, instead of the Mozilla roots: for
+    /// a self-hosted factory behind an internal CA.
+    #[arg(long, value_name = "PEM", env = "TALOS_FACTORY_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What a release insists on rather than record without.
+#[derive(Args, Clone, Copy, Debug, Default)]
+pub struct Requirements {
+    /// Fail when the installer digest cannot be resolved, instead of recording the release without it.
+    #[arg(long)]
+    pub require_digest: bool,
+    /// Fail when the installer's signature cannot be verified under the installerSignature policy
+    /// (no policy, no digest, no signature found), instead of recording the release without it. A
+    /// signature that is found but does not verify always fails.
+    #[arg(long)]
+    pub require_signature: bool,
+}
+
+/// Check the appliance tree: intent, schematics, schemas, manifests and channels.
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Print each file checked, not only the problems.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Also re-hash every boot medium a manifest names that is present under ee/appliance/dist
+    /// (size and SHA-256), and check SHA256SUMS where present; absent media are listed as not
+    /// checked. Reads every byte, so it takes as long as the media are large.
+    #[arg(long)]
+    pub artifacts: bool,
+}
+
+/// Print release notes (Markdown) for a recorded release: boot media with sizes and SHA-256,
+/// the installer with its digest, versions, schematic and extensions, and how to verify a
+/// download. Reads the manifest only.
+#[derive(Args, Debug)]
+pub struct ReleaseNotesArgs {
+    /// The recorded release [default: the one the channel points at]
+    #[arg(long, value_name = "SEMVER")]
+    pub release_version: Option<String>,
+    /// The channel whose release to describe when --release-version is not given
+    /// [default: channel in ee/appliance/release.yaml]
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
+}
+
+/// Benchmark the ISO download path against curl + sha256sum on loopback.
+#[derive(Args, Debug)]
+pub struct BenchDownloadArgs {
+    /// Size of the served file, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// Runs of each path; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+}

@@ -1,0 +1,176 @@
+//! What a release engineer watches while a run waits on the factory: on a terminal, one live
+//! line per medium and one for the installer (indicatif's `MultiProgress`); in a CI log (no
+//! terminal), plain lines at the start, every 10 % and the end. Every plain line is written
+//! whole, under stderr's lock, so concurrent downloads never interleave mid-line.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::util::mib;
+
+/// The display shared by every line of one run; clones draw on the same terminal.
+#[derive(Clone)]
+pub struct Progress {
+    multi: Option<MultiProgress>,
+}
+
+impl Progress {
+    /// Live lines when stderr is a terminal, plain lines otherwise.
+    pub fn new() -> Progress {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Progress {
+            multi: terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    /// A line for one thing the run waits on, labelled `label` (a file name, "installer").
+    pub fn line(&self, label: &str) -> Line {
+        let bar = self.multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:<24} {wide_msg}")
+                    .expect("valid template"),
+            );
+            bar.set_prefix(label.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Line {
+            bar,
+            label: label.to_string(),
+            state: Mutex::new(LineState {
+                started: Instant::now(),
+                total: None,
+                next_report: 0,
+            }),
+        }
+    }
+
+    /// A message outside the lines (a warning), above them on a terminal.
+    pub fn println(&self, message: &str) {
+        match &self.multi {
+            Some(multi) if !multi.is_hidden() => {
+                let _ = multi.println(message);
+            }
+            _ => eprintln!("{message}"),
+        }
+    }
+}
+
+/// One live line, or its plain-text stand-in.
+pub struct Line {
+    bar: Option<ProgressBar>,
+    label: String,
+    state: Mutex<LineState>,
+}
+
+struct LineState {
+    started: Instant,
+    total: Option<u64>,
+    next_report: u64,
+}
+
+impl Line {
+    /// A step of this line's work: "building…", "digest sha256:…". Printed as a plain line
+    /// (prefixed with the label) without a terminal.
+    pub fn status(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(message.to_string()),
+            None => eprintln!("{}: {message}", self.label),
+        }
+    }
+
+    /// A message worth keeping in the log on a terminal too (a retry, a resume).
+    pub fn note(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("{}: {message}", self.label)),
+            None => eprintln!("{}: {message}", self.label),
+        }
+    }
+
+    /// The body starts arriving, `from` bytes in (a resumed download).
+    pub fn receiving(&self, total: Option<u64>, from: u64) {
+        let mut state = self.state();
+        state.total = total;
+        state.next_report = 0;
+        match &self.bar {
+            Some(bar) => {
+                if let Some(total) = total {
+                    bar.set_length(total);
+                }
+                bar.set_position(from);
+                let template = if total.is_some() {
+                    "{spinner} {prefix:<24} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left"
+                } else {
+                    "{spinner} {prefix:<24} {bytes} {bytes_per_sec}"
+                };
+                bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+                bar.reset_elapsed();
+            }
+            None => eprintln!(
+                "{}: receiving {} after {:.0} s",
+                self.label,
+                total
+                    .map(mib)
+                    .unwrap_or_else(|| "a file of unannounced size".into()),
+                state.started.elapsed().as_secs_f64()
+            ),
+        }
+    }
+
+    /// `received` bytes are in.
+    pub fn advance(&self, received: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(received);
+            return;
+        }
+        let mut state = self.state();
+        let Some(total) = state.total.filter(|&t| t > 0) else {
+            return;
+        };
+        if received >= state.next_report {
+            let percent = received * 100 / total;
+            if received < total {
+                eprintln!(
+                    "{}: received {} of {} ({percent}%)",
+                    self.label,
+                    mib(received),
+                    mib(total)
+                );
+            }
+            state.next_report = (percent / 10 + 1) * 10 * total / 100;
+        }
+    }
+
+    /// The line's work is done: `message` stays on the terminal, and goes to the log.
+    pub fn finish(&self, message: &str) {
+        let seconds = self.state().started.elapsed().as_secs_f64();
+        let message = format!("{message} ({seconds:.1} s)");
+        match &self.bar {
+            Some(bar) => {
+                bar.set_style(
+                    ProgressStyle::with_template("  {prefix:<24} {wide_msg}")
+                        .expect("valid template"),
+                );
+                bar.finish_with_message(message);
+            }
+            None => eprintln!("{}: {message}", self.label),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LineState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar
+            && !bar.is_finished()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}

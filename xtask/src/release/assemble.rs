@@ -1,0 +1,83 @@
+//! The one place a manifest is put together: the plan (names, pins) and the resolved facts
+//! (hashes, sizes, digest, signature, catalogue) in, a `Manifest` out. A real run records it;
+//! `--check` compares it; `--dry-run --json` shows it with what only the factory knows as null.
+
+use serde_json::Value;
+
+use crate::manifest::{
+    App, Certificate, Installer, Kubernetes, Manifest, Medium, Os, Source, Talos,
+};
+use crate::plan::Plan;
+use crate::talos::{self, BootMedium};
+
+use super::resolve::Resolved;
+
+/// The manifest for `plan` with what `resolved` found; `source_commit` as `git` names it.
+pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>) -> Manifest {
+    let medium = |kind: BootMedium| {
+        let planned = plan.media.iter().find(|m| m.medium == kind)?;
+        let found = resolved.media.get(&kind).cloned().unwrap_or_default();
+        Some(Medium {
+            url: planned.url.clone(),
+            local_path: planned.path.clone(),
+            sha256: found.sha256.unwrap_or_default(),
+            size: Some(found.size),
+        })
+    };
+    Manifest {
+        release_version: plan.release_version.clone(),
+        generated_at: plan.generated_at.clone(),
+        channel: plan.channel.clone(),
+        talos: Talos {
+            version: plan.talos_version.to_string(),
+            schematic_id: plan.schematic_id.clone(),
+            schematic_path: plan.schematic_path.clone(),
+            factory_url: Some(plan.factory.base.clone()),
+            extensions: Some(resolved.extensions.clone()),
+        },
+        kubernetes: Kubernetes {
+            version: plan.kubernetes_version.clone(),
+        },
+        os: Os {
+            platform: plan.platform.clone(),
+            architecture: plan.architecture.clone(),
+            secure_boot: Some(plan.secure_boot),
+            iso: medium(BootMedium::Iso).expect("every plan has an ISO"),
+            disk_image: medium(BootMedium::DiskImage),
+            installer: Installer {
+                image: plan.installer.image.clone(),
+                digest: resolved.installer_digest.clone(),
+                signature: resolved.installer_signature.clone(),
+            },
+            secure_boot_certificate: plan.certificate_url.as_ref().map(|url| Certificate {
+                url: url.clone(),
+                sha256: resolved.certificate_sha256.clone().unwrap_or_default(),
+            }),
+        },
+        app: App {
+            version: plan.app_version.clone(),
+            values_profile: plan.values_profile.clone(),
+        },
+        source: source_commit.map(|commit| Source { commit }),
+    }
+}
+
+/// The manifest a run would write, as `--dry-run --json` shows it: what only a real run can
+/// know is null.
+pub fn planned(plan: &Plan, source_commit: Option<String>) -> Value {
+    let mut value = serde_json::to_value(manifest(plan, &Resolved::default(), source_commit))
+        .expect("a manifest serialises");
+    value["generatedAt"] = Value::Null;
+    value["talos"]["extensions"] = Value::Null;
+    for kind in talos::MEDIA {
+        if let Some(medium) = value["os"].get_mut(kind.field) {
+            medium["sha256"] = Value::Null;
+            medium["size"] = Value::Null;
+        }
+    }
+    if let Some(certificate) = value["os"].get_mut("secureBootCertificate") {
+        certificate["sha256"] = Value::Null;
+    }
+    value["os"]["installer"]["digest"] = Value::Null;
+    value
+}

@@ -1,0 +1,91 @@
+//! `cargo xtask image --dry-run`: the plan as a table (or the planned manifest as JSON),
+//! offline: no network, nothing written.
+
+use crate::plan::Plan;
+use crate::project;
+
+use super::assemble;
+
+pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
+    if json {
+        let planned = assemble::planned(plan, super::source_commit(&plan.root));
+        println!("{}", serde_json::to_string_pretty(&planned)?);
+        return Ok(());
+    }
+    let extensions = &plan.schematic.customization.official_extensions;
+    let manifest_state = if plan.path(&plan.manifest_path).exists() {
+        "exists: a real run refuses to overwrite it without --force"
+    } else {
+        "new"
+    };
+    println!(
+        "Release {} on channel {} (dry run: offline, nothing written)\n",
+        plan.release_version, plan.channel
+    );
+    let mut rows = vec![
+        ("schematic", plan.schematic_path.clone()),
+        (
+            "schematic ID",
+            format!("{} (computed offline)", plan.schematic_id),
+        ),
+        (
+            "extensions",
+            if extensions.is_empty() {
+                "none".into()
+            } else {
+                extensions.join(", ")
+            },
+        ),
+        ("Talos", plan.talos_version.to_string()),
+        ("Kubernetes", plan.kubernetes_version.clone()),
+        ("factory", plan.factory.base.clone()),
+        (
+            "SecureBoot",
+            match &plan.certificate_url {
+                Some(url) => format!("yes: signing certificate {url}"),
+                None => "no (plain media and installer)".into(),
+            },
+        ),
+    ];
+    for medium in &plan.media {
+        rows.push((medium.medium.kind().label, medium.url.clone()));
+        rows.push(("  saved as", medium.path.clone()));
+    }
+    rows.extend([
+        ("checksums", plan.sums_path.clone()),
+        ("installer image", plan.installer.image.clone()),
+        (
+            "installer signature",
+            match &plan.signature_policy {
+                Some(policy) => format!("must verify under {}", policy.describe()),
+                None => format!(
+                    "not verified (no installerSignature in {})",
+                    project::INTENT
+                ),
+            },
+        ),
+        (
+            "manifest",
+            format!("{} ({manifest_state})", plan.manifest_path),
+        ),
+        (
+            "channel",
+            format!(
+                "{} would point at {}",
+                plan.channel_path, plan.release_version
+            ),
+        ),
+    ]);
+    for (label, value) in rows {
+        println!("  {label:<16} {value}");
+    }
+    println!(
+        "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}.",
+        if plan.secure_boot {
+            ", the SecureBoot certificate"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}

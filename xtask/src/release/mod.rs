@@ -1,0 +1,133 @@
+//! `cargo xtask image`: from the committed intent to a recorded release. One pipeline, three
+//! ends: `--dry-run` stops after the plan (offline, nothing written); a real run is
+//! plan → resolve → assemble → record; `--check` is plan → resolve → assemble → compare, through
+//! the same resolve stage, so the check cannot drift from the run.
+
+mod assemble;
+mod check;
+mod dry_run;
+mod record;
+mod resolve;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+
+pub use check::Drift;
+
+use crate::channel::Channel;
+use crate::cli;
+use crate::manifest::{Manifest, Schema};
+use crate::plan::{Overrides, Plan};
+use crate::progress::Progress;
+use crate::{http, interrupt, project, release_lock};
+
+use resolve::{Media, Purpose};
+
+impl cli::ImageArgs {
+    pub fn run(self, root: &Path) -> anyhow::Result<()> {
+        let mut overrides = Overrides::from_flags(&self.pins);
+        let mut plan = Plan::build(root, &overrides)?;
+        if self.check && self.pins.release_version.is_none() {
+            // The release to check is the one the channel offers, not the next one the intent
+            // may already name.
+            overrides.release_version = Some(Channel::release_on(root, &plan.channel)?);
+            plan = Plan::build(root, &overrides)?;
+        }
+        for warning in &plan.warnings {
+            eprintln!("warning: {warning}");
+        }
+        if self.dry_run {
+            return dry_run::show(&plan, self.json);
+        }
+        let client = Arc::new(http::Client::new(http::Settings::from_flags(
+            &self.network,
+        ))?);
+        if self.check {
+            return check::run(&plan, &client, self.requirements, self.json);
+        }
+        let manifest = self.release(&plan, &client)?;
+        if self.json {
+            print!("{}", manifest.to_json());
+        }
+        Ok(())
+    }
+
+    /// The real run. Nothing is put in place until every network step has succeeded; the
+    /// downloads wait at temporary names, and the record step renames them together with
+    /// `SHA256SUMS`, the manifest and the channel. The release lock is held throughout; a
+    /// signal removes what was written and records nothing.
+    fn release(&self, plan: &Plan, client: &Arc<http::Client>) -> anyhow::Result<Manifest> {
+        interrupt::install()?;
+        let _lock = release_lock::acquire(&plan.root)?;
+        record::sweep(&plan.root);
+        if plan.path(&plan.manifest_path).exists() && !self.force {
+            bail!(
+                "release {} is already recorded in {}; pick another --release-version, or pass --force to replace it",
+                plan.release_version,
+                plan.manifest_path
+            );
+        }
+        let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
+        let progress = Progress::new();
+        let media = Media::Download {
+            stall: Duration::from_secs(self.network.stall_timeout),
+        };
+        let mut resolved = resolve::resolve(
+            plan,
+            client,
+            self.requirements,
+            media,
+            &Purpose::Release,
+            &progress,
+        )?;
+        let files = std::mem::take(&mut resolved.files);
+        let manifest = assemble::manifest(plan, &resolved, source_commit(&plan.root));
+        let summary = summary(plan, &manifest);
+        interrupt::record_step(&summary, || {
+            record::record(plan, &schema, &manifest, files, self.force)
+        })?;
+        eprintln!("{summary}");
+        Ok(manifest)
+    }
+}
+
+/// What a successful run says it recorded.
+fn summary(plan: &Plan, manifest: &Manifest) -> String {
+    format!(
+        "recorded release {}: {}; {}; installer {}{}; channel {} → {}",
+        plan.release_version,
+        manifest
+            .os
+            .media()
+            .iter()
+            .map(|(_, m)| format!("{} (sha256 {})", m.local_path, m.sha256))
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.sums_path,
+        plan.installer.image,
+        manifest
+            .os
+            .installer
+            .digest
+            .as_ref()
+            .map(|d| format!("@{d}"))
+            .unwrap_or_default(),
+        plan.channel,
+        plan.release_version
+    )
+}
+
+/// The commit the release is cut from, or `None` outside a git checkout.
+fn source_commit(root: &Path) -> Option<String> {
+    let shell = xshell::Shell::new().ok()?;
+    shell.change_dir(root);
+    let commit = xshell::cmd!(shell, "git rev-parse --verify HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())).then_some(commit)
+}

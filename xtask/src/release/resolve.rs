@@ -1,0 +1,521 @@
+//! The one pipeline behind `image` and `image --check`: the plan and the factory in, the facts
+//! a manifest records out. Preflight, SecureBoot certificate and registration (read back) come
+//! first, one after the other; then every build the release needs is asked for at the same
+//! moment, because the factory builds each asset on its first request and answers nothing
+//! until it is built: a `HEAD` on each medium, and the installer's digest (whose `HEAD` builds
+//! it) followed by its signature, each on a thread of its own over the blocking client. A real
+//! run then downloads every medium concurrently, to temporary files the record step renames;
+//! a check keeps the sizes the `HEAD`s announced. The first failure ends the stage at once.
+//!
+//! This is also the one place where an outcome becomes a warning or an error ("warn, or fail
+//! under `--require-*`").
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cli::Requirements;
+use crate::download::{self, Downloaded};
+use crate::factory::Factory;
+use crate::fsutil::{self, PendingFile};
+use crate::http::{self, Client, Failure};
+use crate::manifest::{Extension, Signature};
+use crate::plan::{Plan, PlannedMedium};
+use crate::progress::{Line, Progress};
+use crate::talos::BootMedium;
+use crate::util::mib;
+use crate::{registry, signature};
+
+/// What the stage does with the media.
+#[derive(Clone, Copy, Debug)]
+pub enum Media {
+    /// Download them (a real run); `stall`: give up an attempt that receives nothing this long.
+    Download { stall: Duration },
+    /// Only their sizes, from the `HEAD` that builds them (`--check`).
+    Sizes,
+}
+
+/// Who the facts are for: the messages and what a missing digest or signature means differ.
+#[derive(Clone, Debug)]
+pub enum Purpose {
+    Release,
+    /// A check of the manifest at `manifest_path`, which recorded a digest and a signature (or not).
+    Check {
+        manifest_path: String,
+        recorded_digest: bool,
+        recorded_signature: bool,
+    },
+}
+
+/// What the factory gave, keyed by kind where there are several.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    pub extensions: Vec<Extension>,
+    pub certificate_sha256: Option<String>,
+    pub media: BTreeMap<BootMedium, ResolvedMedium>,
+    pub installer_digest: Option<String>,
+    pub installer_signature: Option<Signature>,
+    /// The downloaded media at their temporary names, for the record step; empty for a check.
+    pub files: Vec<PendingFile>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResolvedMedium {
+    /// `None` where the bytes were not downloaded (a check).
+    pub sha256: Option<String>,
+    pub size: u64,
+}
+
+/// What each worker thread reports.
+enum Event {
+    /// A medium's build answered its `HEAD` with this size (`None`: not known).
+    Warmed(BootMedium, anyhow::Result<Option<u64>>),
+    Downloaded(BootMedium, anyhow::Result<Downloaded>),
+    Installer(anyhow::Result<(Option<String>, Option<Signature>)>),
+}
+
+/// Runs the stage. Returns at the first failure, whatever the other workers are doing: they
+/// own only temporary files, which the run's clean-up removes (`interrupt::abandon`).
+pub fn resolve(
+    plan: &Plan,
+    client: &Arc<Client>,
+    requirements: Requirements,
+    media: Media,
+    purpose: &Purpose,
+    progress: &Progress,
+) -> anyhow::Result<Resolved> {
+    let factory = Factory::new(client, &plan.factory);
+    let extensions = factory.preflight(plan)?;
+    let certificate_sha256 = factory.secure_boot_certificate(plan)?;
+    let registration = Arc::new(Registration::new(plan, client.clone(), progress));
+    registration.register()?;
+
+    let plan = Arc::new(plan.clone());
+    let (events, inbox) = mpsc::channel();
+    let mut waiting = 0;
+    {
+        let (plan, client, registration) = (plan.clone(), client.clone(), registration.clone());
+        let (purpose, line, events) = (purpose.clone(), progress.line("installer"), events.clone());
+        let out = progress.clone();
+        waiting += 1;
+        std::thread::spawn(move || {
+            let result = installer(
+                &plan,
+                &client,
+                &registration,
+                requirements,
+                &purpose,
+                &line,
+                &out,
+            );
+            let _ = events.send(Event::Installer(result));
+        });
+    }
+    let mut lines: BTreeMap<BootMedium, Arc<Line>> = BTreeMap::new();
+    for medium in &plan.media {
+        let line = Arc::new(progress.line(&medium.file));
+        lines.insert(medium.medium, line.clone());
+        let (medium, client, registration, events) = (
+            medium.clone(),
+            client.clone(),
+            registration.clone(),
+            events.clone(),
+        );
+        waiting += 1;
+        std::thread::spawn(move || {
+            let result = warm(&client, &registration, &medium, media, &line);
+            let _ = events.send(Event::Warmed(medium.medium, result));
+        });
+    }
+
+    let mut resolved = Resolved {
+        extensions,
+        certificate_sha256,
+        ..Resolved::default()
+    };
+    let mut announced: BTreeMap<BootMedium, Option<u64>> = BTreeMap::new();
+    while waiting > 0 {
+        let event = inbox.recv().expect("every worker reports before it ends");
+        waiting -= 1;
+        match event {
+            Event::Installer(result) => {
+                (resolved.installer_digest, resolved.installer_signature) = result?;
+            }
+            Event::Warmed(kind, result) => {
+                let size = result?;
+                if let Media::Sizes = media {
+                    let size = size.expect("a check's HEAD fails rather than answer no size");
+                    resolved
+                        .media
+                        .insert(kind, ResolvedMedium { sha256: None, size });
+                    lines[&kind].finish(&format!("built, {} ({size} bytes)", mib(size)));
+                    continue;
+                }
+                announced.insert(kind, size);
+                if announced.len() < plan.media.len() {
+                    continue;
+                }
+                let Media::Download { stall } = media else {
+                    unreachable!("sizes returned above")
+                };
+                ensure_room_for_all(&plan, &announced)?;
+                for medium in &plan.media {
+                    let (medium, client, registration, events, line) = (
+                        medium.clone(),
+                        client.clone(),
+                        registration.clone(),
+                        events.clone(),
+                        lines[&medium.medium].clone(),
+                    );
+                    let destination = plan.path(&medium.path);
+                    waiting += 1;
+                    std::thread::spawn(move || {
+                        let result =
+                            fetch(&client, &registration, &medium, destination, stall, &line);
+                        let _ = events.send(Event::Downloaded(medium.medium, result));
+                    });
+                }
+            }
+            Event::Downloaded(kind, result) => {
+                let downloaded = result?;
+                resolved.media.insert(
+                    kind,
+                    ResolvedMedium {
+                        sha256: Some(downloaded.sha256),
+                        size: downloaded.size,
+                    },
+                );
+                resolved.files.push(downloaded.file);
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// Asks for a medium's build with `HEAD`. For a real run that only starts (or joins) the build,
+/// so a timeout or a passing failure is said and let go: the download waits for the build. For
+/// a check, the size it announces is the answer, with the usual retries.
+fn warm(
+    client: &Client,
+    registration: &Registration,
+    medium: &PlannedMedium,
+    media: Media,
+    line: &Line,
+) -> anyhow::Result<Option<u64>> {
+    let url = &medium.url;
+    line.status(&format!(
+        "building… (HEAD {url}; the factory builds the image before answering, this can take minutes)"
+    ));
+    let what = format!("asking the size of {url}");
+    match media {
+        Media::Sizes => registration
+            .repairing(&what, || {
+                client.with_retries_noted(&what, line, || download::head_size(client, url))
+            })
+            .map(Some),
+        // Any failure is the download's to report: it asks again, with retries.
+        Media::Download { .. } => {
+            let once = || match download::head_size(client, url) {
+                Ok(size) => Ok(size),
+                Err(Failure::Permanent(e) | Failure::Transient(e) | Failure::RetryAfter(e, _)) => {
+                    Err(e)
+                }
+            };
+            match registration.repairing(&what, once) {
+                Ok(size) => Ok(Some(size)),
+                Err(e) => {
+                    line.note(&format!(
+                        "{what}: {e:#}; the download asks again and waits for the build"
+                    ));
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// Downloads one medium beside its final name.
+fn fetch(
+    client: &Client,
+    registration: &Registration,
+    medium: &PlannedMedium,
+    destination: PathBuf,
+    stall: Duration,
+    line: &Line,
+) -> anyhow::Result<Downloaded> {
+    let target = download::Target {
+        url: &medium.url,
+        destination: &destination,
+        display: &medium.path,
+        magic: medium.medium.kind().magic,
+        stall,
+    };
+    registration.repairing(&format!("downloading {}", medium.url), || {
+        download::download(client, &target, line)
+    })
+}
+
+/// Before the first byte: the media together must fit where they go (the downloads check
+/// again, each for its own rest, when their bodies start).
+fn ensure_room_for_all(
+    plan: &Plan,
+    announced: &BTreeMap<BootMedium, Option<u64>>,
+) -> anyhow::Result<()> {
+    let needed: u64 = announced.values().flatten().sum();
+    let Some(first) = plan.media.first() else {
+        return Ok(());
+    };
+    let folder = plan.path(&first.path);
+    let folder = folder.parent().expect("a medium has a folder");
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("creating folder {}", folder.display()))?;
+    let available = fsutil::available_space(folder)?;
+    if needed > available {
+        let shown = std::path::Path::new(&first.path)
+            .parent()
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        let files: Vec<&str> = plan.media.iter().map(|m| m.file.as_str()).collect();
+        bail!(
+            "not enough disk space for {}: needs {} in {shown}, {} available; free space or point {shown} at a larger disk",
+            files.join(" and "),
+            mib(needed),
+            mib(available)
+        );
+    }
+    Ok(())
+}
+
+/// The installer's digest, then its signature under the plan's policy; what is missing is a
+/// warning or an error as the requirements (and, for a check, the record) say.
+fn installer(
+    plan: &Plan,
+    client: &Client,
+    registration: &Registration,
+    requirements: Requirements,
+    purpose: &Purpose,
+    line: &Line,
+    out: &Progress,
+) -> anyhow::Result<(Option<String>, Option<Signature>)> {
+    let image = &plan.installer.image;
+    line.status("building… (the factory builds the installer before it names its digest, this can take minutes)");
+    let what = format!("resolving the digest of {image}");
+    let resolved = registration.repairing(&what, || {
+        registry::installer_digest(client, &plan.installer)
+    });
+    let digest = match (resolved, purpose) {
+        (Ok(digest), _) => {
+            line.status(&format!("digest {digest}"));
+            Some(digest)
+        }
+        (Err(error), Purpose::Release) if !requirements.require_digest => {
+            out.println(&format!(
+                "warning: installer digest of {image} not resolved, so the manifest omits it: {error:#} (pass --require-digest to make this an error)"
+            ));
+            None
+        }
+        (Err(error), Purpose::Release) => {
+            return Err(error.context(format!(
+                "resolving the digest of {image} (--require-digest)"
+            )));
+        }
+        (
+            Err(error),
+            Purpose::Check {
+                manifest_path,
+                recorded_digest,
+                ..
+            },
+        ) => {
+            if requirements.require_digest || *recorded_digest {
+                return Err(error.context(format!(
+                    "the installer digest of {image} cannot be resolved, so the check cannot tell whether it moved"
+                )));
+            }
+            out.println(&format!(
+                "warning: installer digest of {image} not resolved ({error:#}); {manifest_path} records none either"
+            ));
+            None
+        }
+    };
+    let signature =
+        installer_signature(plan, client, digest.as_deref(), requirements, purpose, out);
+    let signature = match purpose {
+        Purpose::Check { .. } => signature
+            .context("the check cannot tell whether the installer is still the signed one")?,
+        Purpose::Release => signature?,
+    };
+    line.finish(&match (&digest, &signature) {
+        (Some(digest), Some(_)) => format!("digest {digest}, signature verified"),
+        (Some(digest), None) => format!("digest {digest}, signature not verified"),
+        (None, _) => "digest not resolved".to_string(),
+    });
+    Ok((digest, signature))
+}
+
+/// The signature a release records: verified under the plan's policy, or `None` with a
+/// warning when nothing can be verified and it is not required. A signature that does not
+/// verify is always an error.
+fn installer_signature(
+    plan: &Plan,
+    client: &Client,
+    digest: Option<&str>,
+    requirements: Requirements,
+    purpose: &Purpose,
+    out: &Progress,
+) -> anyhow::Result<Option<Signature>> {
+    let image = &plan.installer.image;
+    let required = requirements.require_signature
+        || matches!(
+            purpose,
+            Purpose::Check {
+                recorded_signature: true,
+                ..
+            }
+        );
+    let not_verified = |why: String| -> anyhow::Result<Option<Signature>> {
+        if required {
+            bail!("the signature of {image} is not verified: {why} (--require-signature)");
+        }
+        out.println(&format!(
+            "warning: the signature of {image} is not verified: {why}; the manifest records no signature"
+        ));
+        Ok(None)
+    };
+    let Some(policy) = &plan.signature_policy else {
+        return not_verified(format!(
+            "{} has no installerSignature policy",
+            crate::project::INTENT
+        ));
+    };
+    let Some(digest) = digest else {
+        return not_verified("its digest was not resolved".into());
+    };
+    let outcome =
+        signature::verify(client, &plan.installer, policy, digest).with_context(|| {
+            format!(
+                "verifying the signature of {image}@{digest} under the {} policy of {}",
+                policy.describe(),
+                crate::project::INTENT
+            )
+        })?;
+    match outcome {
+        signature::Outcome::Verified(signature) => {
+            out.println(&format!(
+                "verified the signature of {image}@{digest} under the {} policy",
+                policy.describe()
+            ));
+            Ok(Some(signature))
+        }
+        signature::Outcome::Unsigned(looked) => {
+            not_verified(format!("no signature found ({looked})"))
+        }
+    }
+}
+
+/// The schematic as registered with the factory, shared by the workers: a factory can lose a
+/// schematic it answered 201 to (image-factory #535), which shows as a 404 on a later request.
+/// Such a 404 is checked against `GET /schematics/<id>`; if the factory no longer has the
+/// schematic, it is posted once more and the request is made again.
+struct Registration {
+    plan: Plan,
+    client: Arc<Client>,
+    /// Whether the one second POST of this run has been made.
+    posted_again: Mutex<bool>,
+    out: Progress,
+}
+
+impl Registration {
+    fn new(plan: &Plan, client: Arc<Client>, out: &Progress) -> Registration {
+        Registration {
+            plan: plan.clone(),
+            client,
+            posted_again: Mutex::new(false),
+            out: out.clone(),
+        }
+    }
+
+    fn factory(&self) -> Factory<'_> {
+        Factory::new(&self.client, &self.plan.factory)
+    }
+
+    /// POST, then read back: a factory that answered 201 without storing the schematic gets it
+    /// once more.
+    fn register(&self) -> anyhow::Result<()> {
+        let factory = self.factory();
+        let id = factory.register(&self.plan)?;
+        if factory.has_schematic(&id)? {
+            return Ok(());
+        }
+        self.out.println(&format!(
+            "the factory answered 201 to schematic {id} but does not have it (GET {}/schematics/{id}: 404); registering it again",
+            self.plan.factory.base
+        ));
+        let mut posted_again = self.lock();
+        factory.register(&self.plan)?;
+        *posted_again = true;
+        if !factory.has_schematic(&id)? {
+            bail!(
+                "the factory does not keep schematic {id}: it answered 201 twice, and GET {}/schematics/{id} is 404 both times; try again later, or report it to the factory's operators",
+                self.plan.factory.base
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `request`; after a 404, if the factory lost the schematic, registers it again and
+    /// runs `request` once more.
+    fn repairing<T>(
+        &self,
+        what: &str,
+        mut request: impl FnMut() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match request() {
+            Err(error) if http::is_not_found(&error) => {
+                if self.repair(what)? {
+                    request()
+                } else {
+                    Err(error)
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a request that met a 404 is worth making again: the schematic was lost and is
+    /// registered anew (or another worker just did that).
+    fn repair(&self, what: &str) -> anyhow::Result<bool> {
+        let mut posted_again = self.lock();
+        let factory = self.factory();
+        let id = &self.plan.schematic_id;
+        if factory.has_schematic(id)? {
+            // A true 404, unless the second POST happened while this request was on its way.
+            return Ok(*posted_again);
+        }
+        if *posted_again {
+            bail!(
+                "{what}: the factory lost schematic {id} again after it was registered a second time; try again later, or report it to the factory's operators"
+            );
+        }
+        self.out.println(&format!(
+            "{what}: 404, and the factory no longer has schematic {id} (GET {}/schematics/{id}: 404): registering it again and retrying",
+            self.plan.factory.base
+        ));
+        factory.register(&self.plan)?;
+        *posted_again = true;
+        if !factory.has_schematic(id)? {
+            bail!(
+                "{what}: the factory does not keep schematic {id}: registered again, GET {}/schematics/{id} is still 404",
+                self.plan.factory.base
+            );
+        }
+        Ok(true)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.posted_again.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

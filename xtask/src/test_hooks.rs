@@ -1,0 +1,28 @@
+//! The only ways the tests steer the production binary, each an environment variable that is
+//! unset in real use. Listed here, with why, so nobody has to find them in the code.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `XTASK_PROJECT_ROOT`: the tree to work on instead of the one this binary was built in. The
+/// integration tests run the binary on a scratch copy of `ee/appliance`, never on the checkout.
+const PROJECT_ROOT: &str = "XTASK_PROJECT_ROOT";
+
+/// `XTASK_TEST_RECORD_PAUSE_MS`: a pause inside the record step, which otherwise takes
+/// microseconds, so a signal test can land a signal there and see that it waits.
+const RECORD_PAUSE_MS: &str = "XTASK_TEST_RECORD_PAUSE_MS";
+
+pub fn project_root() -> Option<PathBuf> {
+    std::env::var_os(PROJECT_ROOT).map(PathBuf::from)
+}
+
+/// Sleeps inside the record step when a test asked for it, and says so.
+pub fn pause_in_record_step() {
+    if let Some(ms) = std::env::var(RECORD_PAUSE_MS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        eprintln!("record step: pausing {ms} ms ({RECORD_PAUSE_MS})");
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}

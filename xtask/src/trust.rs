@@ -1,0 +1,115 @@
+//! The trust policy for installer signatures, as committed in `release.yaml`: keyless
+//! (issuer and identity of a Sigstore certificate) or a pinned ECDSA P-256 public key, read and
+//! checked here. Data only: finding and verifying signatures is `signature.rs`.
+
+use std::path::Path;
+
+use anyhow::{Context, anyhow, bail};
+use sha2::Digest;
+
+use crate::project;
+use crate::util::hex;
+
+/// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point: SEQUENCE { SEQUENCE
+/// { id-ecPublicKey, prime256v1 }, BIT STRING (65 bytes) }.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// What a release requires of the installer's signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Keyless { issuer: String, identity: String },
+    PublicKey { path: String, key: PublicKey },
+}
+
+/// A pinned ECDSA P-256 public key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKey {
+    /// The DER SubjectPublicKeyInfo.
+    pub spki: Vec<u8>,
+    /// SHA-256 of `spki`, lowercase hex: what the manifest records.
+    pub sha256: String,
+}
+
+impl PublicKey {
+    /// A PEM "PUBLIC KEY" that must be ECDSA P-256 (what cosign and the factory use).
+    pub fn from_pem(pem: &[u8], display: &str) -> anyhow::Result<PublicKey> {
+        use rustls_pki_types::SubjectPublicKeyInfoDer;
+        use rustls_pki_types::pem::PemObject;
+        let spki = SubjectPublicKeyInfoDer::from_pem_slice(pem)
+            .map_err(|e| anyhow!("{display}: not a PEM \"PUBLIC KEY\" ({e})"))?;
+        let spki = spki.as_ref().to_vec();
+        if spki.len() != P256_SPKI_PREFIX.len() + 65 || !spki.starts_with(&P256_SPKI_PREFIX) {
+            bail!(
+                "{display}: the public key is not ECDSA P-256 (prime256v1, uncompressed), which is what cosign and self-hosted factories sign with"
+            );
+        }
+        let sha256 = hex(&sha2::Sha256::digest(&spki));
+        Ok(PublicKey { spki, sha256 })
+    }
+
+    /// The uncompressed point ring verifies with.
+    pub fn point(&self) -> &[u8] {
+        &self.spki[P256_SPKI_PREFIX.len()..]
+    }
+}
+
+impl Policy {
+    /// For people: "keyless (issuer …, identity …)" or "publicKey ee/appliance/keys/… (sha256 …)".
+    pub fn describe(&self) -> String {
+        match self {
+            Policy::Keyless { issuer, identity } => {
+                format!("keyless (issuer {issuer}, identity {identity})")
+            }
+            Policy::PublicKey { path, key } => {
+                format!("publicKey {path} (SHA-256 of the key {})", key.sha256)
+            }
+        }
+    }
+}
+
+/// The policy with its key file read and checked (present, inside the repository, a PEM
+/// ECDSA P-256 public key).
+pub fn load_policy(
+    root: &Path,
+    intent: crate::intent::InstallerSignatureIntent,
+) -> anyhow::Result<Policy> {
+    let field = format!("installerSignature in {}", project::INTENT);
+    if let Some(keyless) = intent.keyless {
+        return Ok(Policy::Keyless {
+            issuer: keyless.issuer,
+            identity: keyless.identity,
+        });
+    }
+    let path = intent.public_key.expect("checked by Intent::check");
+    let inside = project::relative(root, &root.join(&path)).filter(|p| *p == path);
+    let Some(path) = inside else {
+        bail!(
+            "{field}: publicKey {path:?} must be a path inside the repository, e.g. ee/appliance/keys/factory.pub"
+        );
+    };
+    let pem = std::fs::read(root.join(&path)).with_context(|| {
+        format!("{field}: publicKey {path} cannot be read; commit the factory's key there (its /oci/cosign/signing-key.pub)")
+    })?;
+    let key = PublicKey::from_pem(&pem, &path).with_context(|| field.clone())?;
+    Ok(Policy::PublicKey { path, key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_keys_must_be_p256_pem() {
+        let p256 = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEm3Ha7ol0hShQ21/1dhiMR4VQAU61\n9eIBQKzHyW0B2yN3E0Lei//APrQu1YsR9mrcDOh5fIEjFvuAv1A5ZBIqaw==\n-----END PUBLIC KEY-----\n";
+        let key = PublicKey::from_pem(p256.as_bytes(), "k.pub").unwrap();
+        assert_eq!(key.point().len(), 65);
+        assert_eq!(key.point()[0], 0x04);
+        let ed25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEABKWw/7RnnGIxAeBcuo8bPvOByjOJjjJG/fKRm20+5Aw=\n-----END PUBLIC KEY-----\n";
+        let err = PublicKey::from_pem(ed25519.as_bytes(), "k.pub").unwrap_err();
+        assert!(err.to_string().contains("not ECDSA P-256"), "{err}");
+        assert!(PublicKey::from_pem(b"hello", "k.pub").is_err());
+    }
+}
