@@ -184,7 +184,7 @@ fn attempt(
     let p = partial.as_mut().expect("set above");
     progress.receiving(p.total, p.received);
     ensure_room(target, p)?;
-    receive(response, target, p, &progress)?;
+    receive(response, target, p, progress)?;
 
     if let Some(expected) = p.total
         && p.received != expected

@@ -8,8 +8,10 @@ use std::time::Duration;
 /// integration tests run the binary on a scratch copy of `ee/appliance`, never on the checkout.
 const PROJECT_ROOT: &str = "XTASK_PROJECT_ROOT";
 
-/// `XTASK_TEST_RECORD_PAUSE_MS`: a pause inside the record step, which otherwise takes
-/// microseconds, so a signal test can land a signal there and see that it waits.
+/// `XTASK_TEST_RECORD_PAUSE_MS`: a pause inside the record step, after the media are renamed
+/// into place and before `SHA256SUMS`, manifest and channel. The step otherwise takes
+/// microseconds; the pause lets a test land a signal there (it waits for the step) or a
+/// SIGKILL (the next run rolls the step back).
 const RECORD_PAUSE_MS: &str = "XTASK_TEST_RECORD_PAUSE_MS";
 
 pub fn project_root() -> Option<PathBuf> {

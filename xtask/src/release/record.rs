@@ -97,6 +97,7 @@ fn place_all(
             .with_context(|| format!("putting {shown} in place"))?
             .keep();
     }
+    crate::test_hooks::pause_in_record_step();
     transaction.placing(&plan.sums_path);
     write_atomic(&plan.path(&plan.sums_path), sums(manifest).as_bytes())
         .with_context(|| format!("writing {}", plan.sums_path))?;

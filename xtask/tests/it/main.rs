@@ -6,6 +6,7 @@ mod support;
 mod boot_media;
 mod check;
 mod image;
+mod pipeline;
 mod real_registry;
 mod release_notes;
 mod reliability;

@@ -2,7 +2,7 @@
 //! parallel runs, signals, SIGKILL, Retry-After, cut connections, plain http, a full disk.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -18,49 +18,6 @@ fn slow(delay_ms: u64) -> Behaviour {
         iso_piece_delay: Some(Duration::from_millis(delay_ms)),
         ..Behaviour::default()
     }
-}
-
-fn spawn(tree: &Tree, factory: &Factory, extra: &[&str]) -> Child {
-    let args = tree.image_args(factory, extra);
-    tree.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn xtask")
-}
-
-/// Waits (bounded) until `ready` holds.
-fn wait_for(what: &str, ready: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "never saw {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn partials(tree: &Tree) -> Vec<String> {
-    tree.files()
-        .into_iter()
-        .filter(|f| f.contains(".partial-"))
-        .collect()
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args(["-s", name, &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -s {name}");
-}
-
-/// Waits for the child (bounded), returning its exit code, stderr and how long it took.
-fn finish(child: Child) -> (Option<i32>, String, Duration) {
-    let start = Instant::now();
-    let output = child.wait_with_output().expect("wait for xtask");
-    (output.status.code(), stderr(&output), start.elapsed())
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,6 +98,9 @@ pub struct Behaviour {
     pub lose_after_register: usize,
     /// Forget every stored schematic at the first asset request (medium or installer).
     pub lose_at_first_asset: bool,
+    /// Answers installer manifest requests only after this long (a slow installer build on
+    /// its own, so the media arrive first).
+    pub installer_delay: Option<Duration>,
 }
 
 /// Where the registry lists a bundle for the installer digest D.
@@ -174,6 +177,7 @@ impl Default for Behaviour {
             build_delay: None,
             lose_after_register: 0,
             lose_at_first_asset: false,
+            installer_delay: None,
         }
     }
 }
@@ -299,6 +303,11 @@ impl Factory {
     /// How many `POST /schematics` were answered.
     pub fn posts(&self) -> usize {
         self.state.posts.load(Ordering::SeqCst)
+    }
+
+    /// Forgets every build, so each asset is built again on its next request.
+    pub fn cool_down(&self) {
+        self.state.builds.lock().unwrap().clear();
     }
 
     /// Forgets every registered schematic, as a restarted factory without storage would.
@@ -668,6 +677,9 @@ fn serve(
                 return respond(&mut out, "404 Not Found", &[], b"");
             }
             state.build(p, b.build_delay);
+            if let Some(delay) = b.installer_delay {
+                std::thread::sleep(delay);
+            }
             let digest = match repository {
                 "metal-installer" => b.installer_digest.clone(),
                 "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),
@@ -910,10 +922,10 @@ fn write_response(
 }
 
 /// Runs a release that must fail and checks that it leaves the tree exactly as it was: exit
-/// code 1, no manifest, no medium, no SHA256SUMS, no partial file, the channel unchanged.
+/// code 1, and every file below the tree with the bytes it had (no manifest, medium,
+/// SHA256SUMS or partial file added, none removed or changed, the channels unmoved).
 pub fn fails_cleanly(tree: &Tree, factory: &Factory, extra: &[&str]) -> Output {
-    const BETA: &str = "ee/appliance/releases/channels/beta.json";
-    let (before, beta) = (tree.files(), tree.read(BETA));
+    let before = tree.contents();
     let output = tree.image(factory, extra);
     assert!(
         !output.status.success(),
@@ -921,9 +933,70 @@ pub fn fails_cleanly(tree: &Tree, factory: &Factory, extra: &[&str]) -> Output {
         stderr(&output)
     );
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert_eq!(tree.files(), before, "files were left behind or removed");
-    assert_eq!(tree.read(BETA), beta, "the channel moved");
+    assert_unchanged(tree, &before);
     output
+}
+
+/// Every file below the tree has the bytes it had in `before`, and there is no other.
+pub fn assert_unchanged(tree: &Tree, before: &[(String, Vec<u8>)]) {
+    let after = tree.contents();
+    let names = |c: &[(String, Vec<u8>)]| c.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&after),
+        names(before),
+        "files were left behind or removed"
+    );
+    for ((file, now), (_, was)) in after.iter().zip(before) {
+        assert!(
+            now == was,
+            "{file} changed ({} bytes, was {})",
+            now.len(),
+            was.len()
+        );
+    }
+}
+
+pub fn spawn(tree: &Tree, factory: &Factory, extra: &[&str]) -> Child {
+    let args = tree.image_args(factory, extra);
+    tree.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn xtask")
+}
+
+/// Waits (bounded) until `ready` holds.
+pub fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never saw {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn partials(tree: &Tree) -> Vec<String> {
+    tree.files()
+        .into_iter()
+        .filter(|f| f.contains(".partial-"))
+        .collect()
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -s {name}");
+}
+
+/// Waits for the child (bounded), returning its exit code, stderr and how long it took.
+pub fn finish(child: Child) -> (Option<i32>, String, Duration) {
+    let start = Instant::now();
+    let output = child.wait_with_output().expect("wait for xtask");
+    (output.status.code(), stderr(&output), start.elapsed())
 }
 
 /// A scratch copy of the committed appliance tree, removed on drop.
