@@ -337,30 +337,6 @@ fn a_run_killed_inside_the_record_step_is_rolled_back_by_the_next() {
 }
 
 #[test]
-fn signals_while_two_media_download_leave_nothing() {
-    for (name, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
-        let factory = Factory::start(Behaviour {
-            iso_piece_delay: Some(Duration::from_millis(40)),
-            ..Behaviour::default()
-        });
-        let tree = Tree::copy();
-        let before = tree.contents();
-        let child = spawn(&tree, &factory, BOTH);
-        wait_for("two partial downloads", || partials(&tree).len() == 2);
-        let sent = Instant::now();
-        signal(&child, name);
-        let (code, err, _) = finish(child);
-        assert!(
-            sent.elapsed() < Duration::from_secs(3),
-            "SIG{name}: {:?}",
-            sent.elapsed()
-        );
-        assert_eq!(code, Some(128 + number), "SIG{name}: {err}");
-        assert_unchanged(&tree, &before);
-    }
-}
-
-#[test]
 fn a_cut_connection_on_one_medium_resumes_while_the_other_continues() {
     let factory = Factory::start(Behaviour {
         ranges: Ranges::Offered,
@@ -372,8 +348,9 @@ fn a_cut_connection_on_one_medium_resumes_while_the_other_continues() {
     let err = stderr(&output);
     assert!(output.status.success(), "{err}");
     assert!(err.contains("resuming at"), "{err}");
-    // One resume, no restart of the other medium: three GETs in all.
-    assert_eq!(factory.iso_requests().len(), 3, "{err}");
+    // The ISO resumed once; the disk image was not restarted.
+    assert_eq!(factory.iso_requests().len(), 2, "{err}");
+    assert_eq!(factory.downloads(".raw.zst").len(), 1, "{err}");
     for file in ["metal-amd64.iso", "metal-amd64.raw.zst"] {
         let bytes = std::fs::read(tree.path(&format!("{DIST}/{file}"))).unwrap();
         assert!(bytes == factory.served(file).unwrap(), "{file}");

@@ -1,5 +1,7 @@
 //! What release pipelines do to a run, done to real processes against the loopback factory:
 //! parallel runs, signals, SIGKILL, Retry-After, cut connections, plain http, a full disk.
+//! Every run downloads two media at once (ISO and disk image), as the concurrent pipeline
+//! does; the ISO carries the fault.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -12,6 +14,16 @@ const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";
 const BETA: &str = "ee/appliance/releases/channels/beta.json";
 const STABLE: &str = "ee/appliance/releases/channels/stable.json";
 const LOCK: &str = "ee/appliance/dist/.release.lock";
+const DISK: &str = "ee/appliance/dist/0.1.0/metal-amd64.raw.zst";
+/// Both media, downloaded at once.
+const BOTH: [&str; 2] = ["--boot-media", "iso,disk-image"];
+
+/// `extra` after the two-media flags.
+fn both<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = BOTH.to_vec();
+    args.extend(extra);
+    args
+}
 
 fn slow(delay_ms: u64) -> Behaviour {
     Behaviour {
@@ -28,10 +40,13 @@ fn two_runs_of_one_release_the_second_fails_at_once_naming_the_lock() {
     let first = spawn(
         &tree,
         &factory,
-        &["--channel", "beta", "--app-version", "1.0.0"],
+        &both(&["--channel", "beta", "--app-version", "1.0.0"]),
     );
     wait_for("the first run's download", || factory.iso_bytes_sent() > 0);
-    let second = tree.image(&factory, &["--channel", "stable", "--app-version", "2.0.0"]);
+    let second = tree.image(
+        &factory,
+        &both(&["--channel", "stable", "--app-version", "2.0.0"]),
+    );
     let (code, first_err, _) = finish(first);
 
     assert_eq!(code, Some(0), "the first run: {first_err}");
@@ -64,10 +79,10 @@ fn a_signal_mid_download_leaves_nothing_and_exits_with_128_plus_its_number() {
     for (name, number) in [("INT", 2), ("TERM", 15), ("HUP", 1)] {
         let factory = Factory::start(slow(50));
         let tree = Tree::copy();
-        let (before, beta) = (tree.files(), tree.read(BETA));
-        let child = spawn(&tree, &factory, &[]);
-        wait_for("a partial download", || {
-            factory.iso_bytes_sent() > 0 && !partials(&tree).is_empty()
+        let before = tree.contents();
+        let child = spawn(&tree, &factory, &BOTH);
+        wait_for("two partial downloads", || {
+            factory.iso_bytes_sent() > 0 && partials(&tree).len() == 2
         });
         let sent = Instant::now();
         signal(&child, name);
@@ -83,8 +98,7 @@ fn a_signal_mid_download_leaves_nothing_and_exits_with_128_plus_its_number() {
                 && err.contains("nothing was recorded"),
             "SIG{name}: {err}"
         );
-        assert_eq!(tree.files(), before, "SIG{name}: files left or removed");
-        assert_eq!(tree.read(BETA), beta, "SIG{name}: the channel moved");
+        assert_unchanged(&tree, &before);
     }
 }
 
@@ -95,7 +109,7 @@ fn a_signal_during_the_record_step_lets_it_finish() {
     let mut child = tree
         .command(
             &tree
-                .image_args(&factory, &[])
+                .image_args(&factory, &BOTH)
                 .iter()
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
@@ -127,7 +141,7 @@ fn a_signal_during_the_record_step_lets_it_finish() {
     // Finished, not half-done: the manifest, its ISO and the channel move are all there.
     let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
     assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
-    assert!(tree.path(ISO).exists());
+    assert!(tree.path(ISO).exists() && tree.path(DISK).exists());
     assert!(tree.read(BETA).contains("\"0.1.0\""));
     assert!(tree.xtask(&["validate"]).status.success());
     assert!(partials(&tree).is_empty() && !tree.path(LOCK).exists());
@@ -137,31 +151,33 @@ fn a_signal_during_the_record_step_lets_it_finish() {
 fn the_next_run_removes_what_a_killed_run_left() {
     let factory = Factory::start(slow(50));
     let tree = Tree::copy();
-    let child = spawn(&tree, &factory, &[]);
-    wait_for("a partial download", || !partials(&tree).is_empty());
+    let child = spawn(&tree, &factory, &BOTH);
+    wait_for("two partial downloads", || partials(&tree).len() == 2);
     let pid = child.id();
     signal(&child, "KILL");
     let _ = finish(child);
     let left = partials(&tree);
     assert_eq!(
         left,
-        vec![format!(
-            "ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-{pid}"
-        )]
+        vec![
+            format!("ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-{pid}"),
+            format!("ee/appliance/dist/0.1.0/.metal-amd64.raw.zst.partial-{pid}"),
+        ]
     );
     assert!(tree.path(LOCK).exists(), "SIGKILL leaves the lock file");
 
     factory.behaviour.lock().unwrap().iso_piece_delay = None;
-    let output = tree.image(&factory, &[]);
+    let output = tree.image(&factory, &BOTH);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains(&format!(
-            "removed {}, a partial file left by an interrupted run (PID {pid} is no longer running)",
-            left[0]
-        )),
-        "{}",
-        stderr(&output)
-    );
+    for partial in &left {
+        assert!(
+            stderr(&output).contains(&format!(
+                "removed {partial}, a partial file left by an interrupted run (PID {pid} is no longer running)"
+            )),
+            "{}",
+            stderr(&output)
+        );
+    }
     assert!(partials(&tree).is_empty());
 }
 
@@ -172,10 +188,15 @@ fn retry_after_in_seconds_is_waited_out_instead_of_the_backoff() {
         ..Behaviour::default()
     });
     let tree = Tree::copy();
-    let output = tree.image(&factory, &["--retry-delay-ms", "100"]);
+    let output = tree.image(&factory, &both(&["--retry-delay-ms", "100"]));
     assert!(output.status.success(), "{}", stderr(&output));
     let seen = factory.iso_requests();
     assert_eq!(seen.len(), 2);
+    assert_eq!(
+        factory.downloads(".raw.zst").len(),
+        1,
+        "the disk image went on"
+    );
     let gap = seen[1].at - seen[0].at;
     assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
     assert!(
@@ -197,7 +218,7 @@ fn retry_after_as_an_http_date_is_honoured() {
         ..Behaviour::default()
     });
     let tree = Tree::copy();
-    let output = tree.image(&factory, &["--retry-delay-ms", "100"]);
+    let output = tree.image(&factory, &both(&["--retry-delay-ms", "100"]));
     assert!(output.status.success(), "{}", stderr(&output));
     let seen = factory.iso_requests();
     let gap = seen[1].at - seen[0].at;
@@ -212,9 +233,9 @@ fn a_retry_after_of_an_hour_fails_at_once() {
         ..Behaviour::default()
     });
     let tree = Tree::copy();
-    let (before, beta) = (tree.files(), tree.read(BETA));
+    let before = tree.contents();
     let start = Instant::now();
-    let output = tree.image(&factory, &[]);
+    let output = tree.image(&factory, &BOTH);
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
@@ -223,8 +244,7 @@ fn a_retry_after_of_an_hour_fails_at_once() {
         "{err}"
     );
     assert_eq!(factory.iso_requests().len(), 1);
-    assert_eq!(tree.files(), before);
-    assert_eq!(tree.read(BETA), beta);
+    assert_unchanged(&tree, &before);
 }
 
 fn recorded_sha256(tree: &Tree) -> String {
@@ -246,7 +266,7 @@ fn a_cut_download_resumes_where_the_server_offers_ranges() {
         2 * 1024 * 1024 + 77,
     );
     let tree = Tree::copy();
-    let output = tree.image(&factory, &[]);
+    let output = tree.image(&factory, &BOTH);
     assert!(output.status.success(), "{}", stderr(&output));
     let seen = factory.iso_requests();
     assert_eq!(seen.len(), 2);
@@ -272,6 +292,14 @@ fn a_cut_download_resumes_where_the_server_offers_ranges() {
         factory.iso.len()
     );
     assert_eq!(std::fs::read(tree.path(ISO)).unwrap(), *factory.iso);
+    assert_eq!(
+        factory.downloads(".raw.zst").len(),
+        1,
+        "the disk image went on"
+    );
+    assert!(
+        std::fs::read(tree.path(DISK)).unwrap() == factory.served("metal-amd64.raw.zst").unwrap()
+    );
 }
 
 #[test]
@@ -283,7 +311,7 @@ fn without_ranges_or_with_a_changed_file_the_retry_starts_over() {
             ..Behaviour::default()
         });
         let tree = Tree::copy();
-        let output = tree.image(&factory, &[]);
+        let output = tree.image(&factory, &BOTH);
         assert!(output.status.success(), "{ranges:?}: {}", stderr(&output));
         let seen = factory.iso_requests();
         assert_eq!(seen.len(), 2, "{ranges:?}");
@@ -349,49 +377,61 @@ fn plain_http_to_another_host_is_refused_from_every_source() {
     assert_eq!(tree.read(BETA), beta);
 }
 
-/// A tmpfs smaller than the ISO over `ee/appliance/dist`, in a user and mount namespace of
-/// the run's own: the run must fail before the body, naming both figures, and leave nothing
+/// A tmpfs over `ee/appliance/dist`, in a user and mount namespace of the run's own: too small
+/// for the ISO alone, and (700 KiB) large enough for either medium but not for both. The run
+/// must fail before the first body, naming what is needed and what is there, and leave nothing
 /// there (listed from inside the namespace, before the tmpfs goes away with it).
 #[test]
-fn a_disk_too_small_for_the_announced_iso_fails_before_the_body() {
-    let factory = Factory::start(Behaviour::default());
-    let tree = Tree::copy();
-    let dist = tree.path("ee/appliance/dist");
-    std::fs::create_dir_all(&dist).unwrap();
-    let (before, beta) = (tree.files(), tree.read(BETA));
-    let args = tree.image_args(&factory, &[]);
-    let script = r#"mount -t tmpfs -o size=256k tmpfs "$1" || exit 99
+fn a_disk_too_small_for_the_announced_media_fails_before_the_body() {
+    for (size, media, expected) in [
+        (
+            "256k",
+            "iso",
+            "needs 0.6 MiB in ee/appliance/dist/0.1.0, 0.2 MiB available",
+        ),
+        (
+            "700k",
+            "iso,disk-image",
+            "for metal-amd64.iso and metal-amd64.raw.zst: needs 0.9 MiB in ee/appliance/dist/0.1.0, 0.7 MiB available",
+        ),
+    ] {
+        let factory = Factory::start(Behaviour::default());
+        let tree = Tree::copy();
+        let dist = tree.path("ee/appliance/dist");
+        std::fs::create_dir_all(&dist).unwrap();
+        let before = tree.contents();
+        let args = tree.image_args(&factory, &["--boot-media", media]);
+        let script = r#"mount -t tmpfs -o size=$SIZE tmpfs "$1" || exit 99
 shift
 "$@"
 code=$?
 find "$DIST" -type f
 exit $code"#;
-    let mut command = Command::new("unshare");
-    command
-        .args(["-rm", "sh", "-c", script, "sh"])
-        .arg(&dist)
-        .arg(env!("CARGO_BIN_EXE_xtask"))
-        .args(&args)
-        .env("DIST", &dist)
-        .env("XTASK_PROJECT_ROOT", &tree.root)
-        .env("NO_PROXY", "127.0.0.1")
-        .env_remove("TALOS_FACTORY_URL");
-    let output = command.output().expect("run unshare");
-    assert_ne!(
-        output.status.code(),
-        Some(99),
-        "could not mount a tmpfs: {}",
-        stderr(&output)
-    );
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let err = stderr(&output);
-    assert!(
-        err.contains("needs 0.6 MiB in ee/appliance/dist/0.1.0, 0.2 MiB available"),
-        "{err}"
-    );
-    assert_eq!(stdout(&output), "", "files left on the small disk");
-    assert_eq!(tree.files(), before);
-    assert_eq!(tree.read(BETA), beta);
+        let mut command = Command::new("unshare");
+        command
+            .args(["-rm", "sh", "-c", script, "sh"])
+            .arg(&dist)
+            .arg(env!("CARGO_BIN_EXE_xtask"))
+            .args(&args)
+            .env("DIST", &dist)
+            .env("SIZE", size)
+            .env("XTASK_PROJECT_ROOT", &tree.root)
+            .env("NO_PROXY", "127.0.0.1")
+            .env_remove("TALOS_FACTORY_URL");
+        let output = command.output().expect("run unshare");
+        assert_ne!(
+            output.status.code(),
+            Some(99),
+            "could not mount a tmpfs: {}",
+            stderr(&output)
+        );
+        assert_eq!(output.status.code(), Some(1), "{size}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(err.contains(expected), "{size}: {err}");
+        assert!(!factory.saw("GET /image/"), "{size}: a body was asked for");
+        assert_eq!(stdout(&output), "", "{size}: files left on the small disk");
+        assert_unchanged(&tree, &before);
+    }
 }
 
 /// Even a run that did not see the lock (another tree's run sharing the folder, a hand-made
@@ -409,7 +449,7 @@ fn a_manifest_that_appears_meanwhile_is_never_replaced() {
         ..Behaviour::default()
     });
     let beta = tree.read(BETA);
-    let output = tree.image(&factory, &[]);
+    let output = tree.image(&factory, &BOTH);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("was recorded by another run meanwhile"),
@@ -418,5 +458,5 @@ fn a_manifest_that_appears_meanwhile_is_never_replaced() {
     );
     assert_eq!(tree.read(MANIFEST), written_meanwhile);
     assert_eq!(tree.read(BETA), beta);
-    assert!(!tree.path(ISO).exists() && partials(&tree).is_empty());
+    assert!(!tree.path(ISO).exists() && !tree.path(DISK).exists() && partials(&tree).is_empty());
 }

@@ -61,7 +61,7 @@ pub struct Behaviour {
     /// The answer to POST /schematics: `Some(json)` is sent as is.
     pub register_answer: Option<String>,
     pub iso_fault: IsoFault,
-    /// Answer this many ISO requests with 500 first.
+    /// Answer this many ISO downloads with 500 first.
     pub iso_failures_first: usize,
     pub registry: RegistryMode,
     pub versions: Vec<String>,
@@ -73,11 +73,12 @@ pub struct Behaviour {
     pub on_digest_request: Option<Hook>,
     /// Sends the ISO body in 16 KiB pieces with this pause between them (a slow download).
     pub iso_piece_delay: Option<Duration>,
-    /// Answers the first ISO requests with these (status, Retry-After) pairs, in order.
+    /// Answers the first ISO downloads with these (status, Retry-After) pairs, in order.
     pub iso_retry_after: Vec<(u16, String)>,
     /// Whether and how the ISO is offered in byte ranges.
     pub ranges: Ranges,
-    /// Cuts this many ISO bodies off at half (after the headers promised the whole).
+    /// Cuts this many ISO bodies off at half (after the headers promised the whole); other
+    /// media are not cut.
     pub cut_first_bodies: usize,
     /// Whether /secureboot/signing-cert.pem is served (a factory with SecureBoot keys).
     pub secure_boot_keys: bool,
@@ -283,14 +284,19 @@ impl Factory {
         factory
     }
 
-    /// The medium downloads seen so far (`GET /image/…`), with headers and times.
+    /// The ISO downloads seen so far (`GET /image/….iso`), with headers and times.
     pub fn iso_requests(&self) -> Vec<Seen> {
+        self.downloads(".iso")
+    }
+
+    /// The downloads of files ending in `suffix` seen so far.
+    pub fn downloads(&self, suffix: &str) -> Vec<Seen> {
         self.state
             .seen
             .lock()
             .unwrap()
             .iter()
-            .filter(|s| s.line.starts_with("GET /image/"))
+            .filter(|s| s.line.starts_with("GET /image/") && s.line.ends_with(suffix))
             .cloned()
             .collect()
     }
@@ -527,7 +533,9 @@ fn serve(
                 return respond(&mut out, "404 Not Found", &[], message.as_bytes());
             }
             state.build(&path, b.build_delay);
-            let n = if method == "GET" {
+            // The ISO's faults count its downloads only, so they stay deterministic while
+            // other media download beside it.
+            let n = if method == "GET" && path.ends_with(".iso") {
                 state.iso_requests.fetch_add(1, Ordering::SeqCst)
             } else {
                 usize::MAX
@@ -848,9 +856,12 @@ fn serve_iso(
     let end = if cut { iso.len() / 2 } else { iso.len() };
     for piece in iso[start..end.max(start)].chunks(16 * 1024) {
         out.write_all(piece)?;
-        state
-            .iso_bytes_sent
-            .fetch_add(piece.len(), Ordering::SeqCst);
+        // Counted for the ISO (a numbered download) only.
+        if request_number != usize::MAX {
+            state
+                .iso_bytes_sent
+                .fetch_add(piece.len(), Ordering::SeqCst);
+        }
         if let Some(delay) = b.iso_piece_delay {
             out.flush()?;
             std::thread::sleep(delay);
