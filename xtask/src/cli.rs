@@ -15,7 +15,8 @@ use crate::talos::{Architecture, BootMedium};
 /// Exit codes: 0 success; 1 the run failed or the input is invalid (the message says which
 /// file and how to fix it; also when another release runs in the same tree); 2 the command line
 /// is wrong; 3 `image --check` found drift; 128 + n stopped by signal n (130 SIGINT, 143
-/// SIGTERM, 129 SIGHUP), having removed what it wrote.
+/// SIGTERM, 129 SIGHUP), having removed what it wrote (a signal during the record step waits
+/// for it: the release is then complete and recorded, not removed).
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
@@ -35,6 +36,7 @@ pub enum Command {
     Validate(ValidateArgs),
     ReleaseNotes(ReleaseNotesArgs),
     BenchDownload(BenchDownloadArgs),
+    BenchRelease(BenchReleaseArgs),
 }
 
 /// Build a release: register the schematic with the Image Factory, download and hash the boot
@@ -181,4 +183,22 @@ pub struct BenchDownloadArgs {
     /// Runs of each path; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: u32,
+}
+
+/// Benchmark a release and a check of ISO + disk image + installer against a loopback factory
+/// that builds each asset on its first request: cold against warm, as a share of the builds.
+#[derive(Args, Debug)]
+pub struct BenchReleaseArgs {
+    /// How long the factory builds each asset on its first request, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub build_delay_ms: u64,
+    /// Size of each medium served, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub size_mib: u64,
+    /// Runs of each case; the best is reported.
+    #[arg(long, default_value_t = 2)]
+    pub runs: u32,
+    /// The xtask binary to measure, e.g. one built from an earlier commit [default: this one]
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
 }

@@ -133,7 +133,7 @@ fn attempt(
         *partial = None;
     }
     progress.status(&format!(
-        "requesting {url} (the factory builds the image before answering; this can take minutes)"
+        "requesting (the factory builds the image before answering; this can take minutes): GET {url}"
     ));
     let mut request = client.get(url);
     if let Some(p) = partial.as_ref() {

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => args.run(&root),
         Command::ReleaseNotes(args) => args.run(&root),
         Command::BenchDownload(args) => args.run(&root),
+        Command::BenchRelease(args) => args.run(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

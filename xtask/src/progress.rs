@@ -94,7 +94,8 @@ impl Line {
     pub fn receiving(&self, total: Option<u64>, from: u64) {
         let mut state = self.state();
         state.total = total;
-        state.next_report = 0;
+        // The start is said below; the plain lines then come at every further 10 %.
+        state.next_report = total.map_or(0, |t| (from * 10 / t.max(1) + 1) * t / 10);
         match &self.bar {
             Some(bar) => {
                 if let Some(total) = total {

@@ -207,7 +207,7 @@ fn warm(
 ) -> anyhow::Result<Option<u64>> {
     let url = &medium.url;
     line.status(&format!(
-        "building… (HEAD {url}; the factory builds the image before answering, this can take minutes)"
+        "building… (the factory answers once the image is built; this can take minutes): HEAD {url}"
     ));
     let what = format!("asking the size of {url}");
     match media {
@@ -301,7 +301,9 @@ fn installer(
     out: &Progress,
 ) -> anyhow::Result<(Option<String>, Option<Signature>)> {
     let image = &plan.installer.image;
-    line.status("building… (the factory builds the installer before it names its digest, this can take minutes)");
+    line.status(&format!(
+        "building… (the factory names the digest once the installer is built; this can take minutes): {image}"
+    ));
     let what = format!("resolving the digest of {image}");
     let resolved = registration.repairing(&what, || {
         registry::installer_digest(client, &plan.installer)

@@ -1,6 +1,11 @@
-//! `cargo xtask bench-download`: measures the ISO download path (stream, hash, write, rename)
+//! The benchmarks, not tests: their figures go to docs/benchmarks.md.
+//! `cargo xtask bench-download` measures the ISO download path (stream, hash, write, rename)
 //! against `curl -o FILE URL && sha256sum FILE` on a loopback server, and reports throughput,
-//! the ratio and our peak memory. A benchmark, not a test: figures go to docs/benchmarks.md.
+//! the ratio and our peak memory; `cargo xtask bench-release` (release.rs) measures how much of
+//! the factory's build time a release and a check pay.
+
+mod factory;
+mod release;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -95,11 +100,7 @@ impl cli::BenchDownloadArgs {
 fn serve(size: u64) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/image.iso", listener.local_addr()?);
-    let mut block = vec![0u8; 1024 * 1024];
-    for (i, b) in block.iter_mut().enumerate() {
-        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
-    }
-    block[0x8001..0x8006].copy_from_slice(b"CD001");
+    let block = medium_block(crate::talos::BootMedium::Iso);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let block = block.clone();
@@ -114,17 +115,34 @@ fn serve(size: u64) -> anyhow::Result<String> {
                     out,
                     "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
                 )?;
-                let mut left = size;
-                while left > 0 {
-                    let n = left.min(block.len() as u64) as usize;
-                    out.write_all(&block[..n])?;
-                    left -= n as u64;
-                }
-                Ok(())
+                send_repeated(&mut out, &block, size)
             });
         }
     });
     Ok(url)
+}
+
+/// 1 MiB of noise shaped like `medium`: its magic bytes where a reader checks them.
+fn medium_block(medium: crate::talos::BootMedium) -> Vec<u8> {
+    let mut block = vec![0u8; 1024 * 1024];
+    for (i, b) in block.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    let magic = medium.kind().magic;
+    let at = magic.offset as usize;
+    block[at..at + magic.bytes.len()].copy_from_slice(magic.bytes);
+    block
+}
+
+/// `size` bytes made of `block` over and over: a large body from a small buffer.
+fn send_repeated(out: &mut impl Write, block: &[u8], size: u64) -> std::io::Result<()> {
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        out.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    out.flush()
 }
 
 fn peak_rss_mib() -> Option<u64> {

@@ -1,0 +1,181 @@
+//! A loopback Image Factory for `bench-release`: just enough of the protocol for a release of
+//! ISO + disk image + installer, with what makes the factory slow — each asset (a medium file,
+//! an installer tag) is built on its first request, `GET` or `HEAD`, and every request for it
+//! waits until that build is done, as the factory's singleflight does. The schematic ID and
+//! the stored canonical YAML come from this crate's own schematic code, as the factory's would.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::Digest;
+
+use crate::plan::Plan;
+use crate::talos::BootMedium;
+use crate::util::hex;
+
+pub struct BenchFactory {
+    pub url: String,
+    state: Arc<State>,
+}
+
+struct State {
+    build: Duration,
+    media_size: u64,
+    /// When each asset's build is (or was) done.
+    builds: Mutex<HashMap<String, Instant>>,
+    versions: String,
+    extensions: String,
+    canonical: String,
+    id: String,
+}
+
+impl BenchFactory {
+    /// Serves `plan`'s Talos version, extensions and schematic; media of `media_size` bytes.
+    pub fn start(plan: &Plan, build: Duration, media_size: u64) -> anyhow::Result<BenchFactory> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let extensions: Vec<serde_json::Value> = plan
+            .schematic
+            .customization
+            .official_extensions
+            .iter()
+            .map(|name| {
+                serde_json::json!({
+                    "name": name,
+                    "ref": format!("ghcr.io/{name}:bench"),
+                    "digest": format!("sha256:{}", hex(&sha2::Sha256::digest(name.as_bytes()))),
+                })
+            })
+            .collect();
+        let state = Arc::new(State {
+            build,
+            media_size,
+            builds: Mutex::default(),
+            versions: serde_json::to_string(&[plan.talos_version.to_string()])?,
+            extensions: serde_json::to_string(&extensions)?,
+            canonical: plan.canonical_schematic.clone(),
+            id: plan.schematic_id.clone(),
+        });
+        let serving = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = serving.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &state);
+                });
+            }
+        });
+        Ok(BenchFactory { url, state })
+    }
+
+    /// Forgets every build: the next request for each asset builds it again.
+    pub fn cool_down(&self) {
+        self.state
+            .builds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl State {
+    /// Waits until `asset` is built; its first request starts the build.
+    fn built(&self, asset: &str) {
+        let ready = *self
+            .builds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(asset.to_string())
+            .or_insert_with(|| Instant::now() + self.build);
+        std::thread::sleep(ready.saturating_duration_since(Instant::now()));
+    }
+}
+
+fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    std::io::Read::read_exact(&mut reader, &mut vec![0; length])?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let mut out = stream;
+    let schematic = format!("/schematics/{}", state.id);
+    match (method, path) {
+        ("GET", "/versions") => respond(&mut out, "200 OK", &[], state.versions.as_bytes()),
+        ("GET", p) if p.ends_with("/extensions/official") => {
+            respond(&mut out, "200 OK", &[], state.extensions.as_bytes())
+        }
+        ("POST", "/schematics") => {
+            let answer = serde_json::json!({"id": state.id, "schematic": state.canonical});
+            respond(&mut out, "201 Created", &[], answer.to_string().as_bytes())
+        }
+        ("GET", p) if p == schematic => {
+            respond(&mut out, "200 OK", &[], state.canonical.as_bytes())
+        }
+        ("GET" | "HEAD", p) if p.starts_with("/image/") => {
+            state.built(p);
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                state.media_size
+            )?;
+            if method == "HEAD" {
+                return out.flush();
+            }
+            let medium = if p.ends_with(".iso") {
+                BootMedium::Iso
+            } else {
+                BootMedium::DiskImage
+            };
+            super::send_repeated(&mut out, &super::medium_block(medium), state.media_size)
+        }
+        ("HEAD", p) if p.starts_with("/v2/") && p.contains("/manifests/v") => {
+            state.built(p);
+            let digest = hex(&sha2::Sha256::digest(p.as_bytes()));
+            let location = format!("{}/sha256:{digest}", p.rsplit_once('/').unwrap().0);
+            respond(
+                &mut out,
+                "307 Temporary Redirect",
+                &[("Location", &location)],
+                b"",
+            )
+        }
+        _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
+    }
+}
+
+fn respond(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    )?;
+    for (name, value) in headers {
+        write!(out, "{name}: {value}\r\n")?;
+    }
+    write!(out, "\r\n")?;
+    out.write_all(body)?;
+    out.flush()
+}
