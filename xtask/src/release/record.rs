@@ -252,6 +252,8 @@ fn undo(root: &Path, entries: &[Entry], created: impl Fn(&str) -> bool) -> anyho
             }
             // Linked before any rename: without its copy, the target was never replaced.
             Some(_) => Ok(()),
+            // Absent (never placed) is fine, and so is a folder someone put there: only a file
+            // this run created is taken away.
             None if created(&entry.target) => match std::fs::remove_file(&target) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound && target.is_file() => {
                     Err(e.into())

@@ -413,3 +413,39 @@ fn a_channel_that_cannot_move_takes_the_manifest_back() {
     let expected: Vec<String> = before.into_iter().filter(|f| f != BETA).collect();
     assert_eq!(after, expected, "no manifest, ISO or partial file is left");
 }
+
+/// What a release records, byte for byte: golden files written by the tool before the pipeline
+/// became concurrent (the factory's port shown as PORT), so a change in shape shows here.
+#[test]
+fn a_recorded_release_matches_the_golden_files() {
+    let golden = |name: &str| {
+        std::fs::read_to_string(repo_root().join("xtask/tests/data/golden").join(name)).unwrap()
+    };
+    for (name, extra) in [
+        ("plain", vec!["--boot-media", "iso,disk-image"]),
+        (
+            "sb",
+            vec!["--boot-media", "iso,disk-image", "--secure-boot", "true"],
+        ),
+    ] {
+        let factory = Factory::start(Behaviour::default());
+        let tree = Tree::copy();
+        let output = tree.image(&factory, &extra);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        let port = factory.port.to_string();
+        let manifest = tree
+            .read("ee/appliance/releases/0.1.0.json")
+            .replace(&port, "PORT");
+        assert_eq!(manifest, golden(&format!("manifest-{name}.json")), "{name}");
+        assert_eq!(
+            tree.read("ee/appliance/dist/0.1.0/SHA256SUMS"),
+            golden(&format!("SHA256SUMS-{name}")),
+            "{name}"
+        );
+        assert_eq!(
+            tree.read("ee/appliance/releases/channels/beta.json"),
+            golden(&format!("channel-{name}.json")),
+            "{name}"
+        );
+    }
+}
