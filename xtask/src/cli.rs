@@ -51,13 +51,18 @@ pub struct ImageArgs {
     /// Show what a release would produce, offline: no network, nothing written.
     #[arg(long)]
     pub dry_run: bool,
-    /// Compare a recorded release with what the factory gives now: the one --release-version
-    /// names, else the one the channel (--channel, else channel in release.yaml) points at. Runs
-    /// the preflight, registers the schematic, resolves the installer digest and asks each
-    /// medium's size; downloads nothing and writes nothing. Exit 3 with a table of the fields
-    /// that differ.
+    /// Has the factory moved under a recorded release? The one --release-version names, else the
+    /// one the channel (--channel, else channel in release.yaml) points at. Takes every input
+    /// from the record, asks the factory again (each medium's size, the installer digest and
+    /// signature, the extension digests) and compares only what the factory gives; writes
+    /// nothing. Exit 3, with what each difference means, when the factory moved; changes in the
+    /// committed intent since (the next release) are listed as unreleased, exit 0.
     #[arg(long, conflicts_with_all = ["dry_run", "force"])]
     pub check: bool,
+    /// With --check: also download every medium (into a temporary folder; nothing is kept or
+    /// recorded) and compare its SHA-256 with the record. Reads every byte: meant for a weekly job.
+    #[arg(long, requires = "check")]
+    pub hashes: bool,
     /// Print the manifest as JSON on stdout (with --dry-run: the planned one, unknown fields null;
     /// with --check: the comparison).
     #[arg(long)]

@@ -12,6 +12,13 @@ use crate::plan::Plan;
 use crate::talos::{FactoryUrl, TalosVersion, is_sha256_hex};
 use crate::util::{closest, one_line};
 
+/// What the preflight learned: the factory's Talos versions, and the catalogue's entry for each
+/// extension of the schematic.
+pub struct Preflight {
+    pub versions: Vec<String>,
+    pub extensions: Vec<Extension>,
+}
+
 pub struct Factory<'c> {
     client: &'c Client,
     base: String,
@@ -48,9 +55,9 @@ impl<'c> Factory<'c> {
     }
 
     /// Checks what the factory would only refuse minutes into a build: the Talos version is
-    /// listed and every extension (and the overlay) exists for it. Returns the catalogue's
-    /// entry for each extension, in the schematic's order, for the manifest.
-    pub fn preflight(&self, plan: &Plan) -> anyhow::Result<Vec<Extension>> {
+    /// listed and every extension (and the overlay) exists for it. Returns the version list and
+    /// the catalogue's entry for each extension, in the schematic's order, for the manifest.
+    pub fn preflight(&self, plan: &Plan) -> anyhow::Result<Preflight> {
         let version = plan.talos_version.to_string();
         let versions: Vec<String> = self.get_json("/versions", "the factory's Talos versions")?;
         if !versions.contains(&version) {
@@ -126,7 +133,10 @@ impl<'c> Factory<'c> {
                 );
             }
         }
-        Ok(extensions)
+        Ok(Preflight {
+            versions,
+            extensions,
+        })
     }
 
     /// With SecureBoot, the certificate that signs the boot chain, asked for before anything
@@ -230,9 +240,14 @@ impl<'c> Factory<'c> {
         Ok(id)
     }
 
-    /// Whether the factory has schematic `id` stored: `GET /schematics/<id>` answers its
-    /// canonical YAML, whose SHA-256 must be the ID, or 404.
+    /// Whether the factory has schematic `id` stored.
     pub fn has_schematic(&self, id: &str) -> anyhow::Result<bool> {
+        Ok(self.stored_schematic(id)?.is_some())
+    }
+
+    /// The schematic the factory stores as `id`: `GET /schematics/<id>` answers its canonical
+    /// YAML, whose SHA-256 must be the ID, or 404 (`None`).
+    pub fn stored_schematic(&self, id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let url = format!("{}/schematics/{id}", self.base);
         let body = self
             .client
@@ -249,7 +264,7 @@ impl<'c> Factory<'c> {
                 }
             })?;
         let Some(body) = body else {
-            return Ok(false);
+            return Ok(None);
         };
         let stored = crate::util::hex(&sha2::Sha256::digest(&body));
         if stored != id {
@@ -259,7 +274,7 @@ impl<'c> Factory<'c> {
                 excerpt_of(&body)
             );
         }
-        Ok(true)
+        Ok(Some(body))
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::intent::{Intent, check_boot_media};
+use crate::manifest::Manifest;
 use crate::project;
 use crate::schematic::Schematic;
 use crate::talos::{self, Architecture, BootMedium, FactoryUrl, TalosVersion};
@@ -210,8 +211,6 @@ impl Plan {
                 factory.base
             );
         }
-        let canonical_schematic = schematic.canonical_yaml();
-        let schematic_id = schematic.id();
         let mut warnings = warnings;
         if !secure_boot && schematic.customization.secureboot != Default::default() {
             warnings.push(format!(
@@ -222,6 +221,116 @@ impl Plan {
             None => None,
             Some(policy) => Some(trust::load_policy(root, policy)?),
         };
+        Plan::named(
+            root,
+            Inputs {
+                release_version,
+                channel,
+                talos_version,
+                kubernetes_version,
+                platform,
+                architecture,
+                app_version,
+                values_profile,
+                factory,
+                schematic_path,
+                schematic,
+                schematic_text,
+                secure_boot,
+                boot_media,
+                signature_policy,
+                warnings,
+            },
+        )
+    }
+
+    /// The plan of a recorded release, for `--check`: every input from the manifest, the
+    /// schematic from `schematic_text` (the factory's stored copy, or the file at the recorded
+    /// commit), which must have the recorded ID; only the factory URL may be overridden (a
+    /// mirror), and the signature policy is today's.
+    pub fn from_record(
+        root: &Path,
+        manifest: &Manifest,
+        schematic_text: String,
+        schematic_source: &str,
+        factory_override: Option<&(String, FactorySource)>,
+        signature_policy: Option<Policy>,
+    ) -> anyhow::Result<Plan> {
+        let file = project::manifest_path(&manifest.release_version);
+        let recorded_factory = manifest.talos.factory_url.clone().or_else(|| {
+            manifest
+                .os
+                .iso
+                .url
+                .split_once("/image/")
+                .map(|(base, _)| base.to_string())
+        });
+        let factory = match factory_override {
+            Some((url, FactorySource::Flag)) => FactoryUrl::parse(url).context("--factory-url")?,
+            Some((url, FactorySource::Environment)) => FactoryUrl::parse(url)
+                .context("TALOS_FACTORY_URL (environment; unset it or pass --factory-url)")?,
+            None => FactoryUrl::parse(recorded_factory.as_deref().unwrap_or_default())
+                .with_context(|| format!("{file}: /talos/factoryUrl"))?,
+        };
+        let talos_version = TalosVersion::parse(&manifest.talos.version)
+            .with_context(|| format!("{file}: /talos/version"))?;
+        let schematic = Schematic::from_text(&schematic_text, schematic_source)?;
+        if schematic.id() != manifest.talos.schematic_id {
+            bail!(
+                "{schematic_source} has ID {}, not the recorded {}: it is not the schematic release {} was cut from",
+                schematic.id(),
+                manifest.talos.schematic_id,
+                manifest.release_version
+            );
+        }
+        let mut boot_media = vec![BootMedium::Iso];
+        boot_media.extend(manifest.os.disk_image.iter().map(|_| BootMedium::DiskImage));
+        Plan::named(
+            root,
+            Inputs {
+                release_version: manifest.release_version.clone(),
+                channel: manifest.channel.clone(),
+                talos_version,
+                kubernetes_version: manifest.kubernetes.version.clone(),
+                platform: manifest.os.platform.clone(),
+                architecture: manifest.os.architecture.clone(),
+                app_version: manifest.app.version.clone(),
+                values_profile: manifest.app.values_profile.clone(),
+                factory,
+                schematic_path: manifest.talos.schematic_path.clone(),
+                schematic,
+                schematic_text,
+                secure_boot: manifest.os.is_secure_boot(),
+                boot_media,
+                signature_policy,
+                warnings: Vec::new(),
+            },
+        )
+    }
+
+    /// Every name a release has, from its checked inputs.
+    fn named(root: &Path, inputs: Inputs) -> anyhow::Result<Plan> {
+        let Inputs {
+            release_version,
+            channel,
+            talos_version,
+            kubernetes_version,
+            platform,
+            architecture,
+            app_version,
+            values_profile,
+            factory,
+            schematic_path,
+            schematic,
+            schematic_text,
+            secure_boot,
+            boot_media,
+            signature_policy,
+            warnings,
+        } = inputs;
+        let channel_path = project::channel_path(&channel);
+        let canonical_schematic = schematic.canonical_yaml();
+        let schematic_id = schematic.id();
         let media = boot_media
             .iter()
             .map(|&medium| {
@@ -283,6 +392,27 @@ impl Plan {
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
     }
+}
+
+/// A release's inputs, checked, from the intent or from a record.
+struct Inputs {
+    release_version: String,
+    channel: String,
+    talos_version: TalosVersion,
+    kubernetes_version: String,
+    platform: String,
+    architecture: String,
+    app_version: String,
+    values_profile: String,
+    factory: FactoryUrl,
+    schematic_path: String,
+    schematic: Schematic,
+    schematic_text: String,
+    secure_boot: bool,
+    /// In the table's order, the ISO first.
+    boot_media: Vec<BootMedium>,
+    signature_policy: Option<Policy>,
+    warnings: Vec<String>,
 }
 
 fn existing_channels(root: &Path) -> Vec<String> {

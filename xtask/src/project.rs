@@ -34,9 +34,14 @@ pub fn channel_path(channel: &str) -> String {
     format!("{CHANNELS_DIR}/{channel}.json")
 }
 
+/// The folder of a release's boot media and `SHA256SUMS`.
+pub fn release_dist_dir(release_version: &str) -> String {
+    format!("{DIST_DIR}/{release_version}")
+}
+
 /// Where a release's boot medium is saved: the factory's own file name.
 pub fn medium_path(release_version: &str, file: &str) -> String {
-    format!("{DIST_DIR}/{release_version}/{file}")
+    format!("{}/{file}", release_dist_dir(release_version))
 }
 
 /// The `sha256sum -c` file beside a release's media.

@@ -1,41 +1,50 @@
-//! `cargo xtask image --check`: is a recorded release still what the committed intent gives
-//! today? Runs the real run's resolve stage — asking each medium's size instead of downloading
-//! it, writing nothing — and compares the manifest it assembles with the recorded one field by
-//! field. Intended for CI on every push and nightly.
+//! `cargo xtask image --check`: has the factory moved under a recorded release? Every input is
+//! taken from the record (schematic ID, Talos version, platform, architecture, SecureBoot,
+//! media, installer); the schematic itself from the factory's stored copy, or else from the
+//! commit the release was cut from, registered again. The release's resolve stage then asks
+//! the factory again — sizes by `HEAD`, or (`--hashes`) the media's bytes into a temporary
+//! folder — and only what the factory gives is compared: media sizes (and hashes), the
+//! installer digest and signature, the extension digests, the SecureBoot certificate. Exit 3
+//! means the factory moved. What the team has changed in the intent since is listed as
+//! unreleased, and is not drift.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::cli::Requirements;
+use crate::channel::Channel;
+use crate::cli;
+use crate::factory::Factory;
 use crate::http::Client;
-use crate::plan::Plan;
+use crate::intent::Intent;
+use crate::manifest::{Manifest, Medium};
+use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
+use crate::util::mib;
+use crate::{interrupt, project, trust};
 
 use super::assemble;
+use super::notices;
 use super::resolve::{self, Media, Purpose};
 
-/// Fields `--check` cannot or should not compare, and why.
+/// What a check takes from the record rather than compares, and why.
 const NOT_COMPARED: &[(&str, &str)] = &[
+    (
+        "inputs",
+        "/releaseVersion, /channel, /talos/{version, schematicId, schematicPath, factoryUrl}, /kubernetes, /os/{platform, architecture, secureBoot}, media URLs and paths, /os/installer/image, /app: taken from the record, so they are what it says; changes in the committed intent are listed as unreleased",
+    ),
     ("/generatedAt", "when the manifest was written"),
-    (
-        "/os/iso/sha256",
-        "needs the ISO's bytes, which a check does not download; its size and URL are compared instead",
-    ),
-    (
-        "/os/diskImage/sha256",
-        "needs the disk image's bytes, which a check does not download; its size and URL are compared instead",
-    ),
-    (
-        "/source/commit",
-        "the commit the release was cut from; the checkout being checked is a later one",
-    ),
+    ("/source/commit", "the commit the release was cut from"),
 ];
 
-/// The error `--check` ends with when the release has drifted; `main` maps it to exit code 3
-/// so CI can tell drift from a check that could not run.
+/// Why media hashes are not compared without `--hashes`.
+const HASHES_NOT_COMPARED: &str = "needs the media's bytes: run the check with --hashes to download them into a temporary folder and compare";
+
+/// The error a check ends with when the factory moved under the record; `main` maps it to exit
+/// code 3, so CI can tell it from a check that could not run.
 #[derive(Debug)]
 pub struct Drift {
     release: String,
@@ -47,7 +56,7 @@ impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "release {} has drifted from {}: {} field(s) differ; record a new release for the change, or restore the schematic and pins it was cut from",
+            "the factory moved under release {} ({}): {} recorded fact(s) differ from what it gives now; each line above says what changed. Cut a new release to record the new facts, or raise a change you did not expect with the factory's operators",
             self.release, self.manifest, self.fields
         )
     }
@@ -55,224 +64,503 @@ impl fmt::Display for Drift {
 
 impl std::error::Error for Drift {}
 
-/// The outcome of comparing a recorded manifest with the one a run would write now.
-#[derive(Debug, Default, PartialEq)]
+/// One fact the factory gives, recorded one way and now another.
+#[derive(Debug, PartialEq)]
+pub struct Finding {
+    /// JSON pointer into the manifest.
+    pub path: String,
+    pub recorded: Value,
+    pub now: Value,
+    /// What it means, in words.
+    pub meaning: String,
+}
+
+/// The comparison of a record with what the factory gives now.
+#[derive(Debug, Default)]
 pub struct Report {
-    /// Leaves that differ; `None` where one side lacks the field.
-    pub differences: Vec<Difference>,
-    /// Fields a run writes now that the recorded manifest lacks (written by an older tool).
+    /// The factory moved: exit 3.
+    pub differences: Vec<Finding>,
+    /// Worth knowing, not drift: catalogue metadata, newer versions, internal refs.
+    pub notices: Vec<Notice>,
+    /// Facts the record lacks (an older tool wrote it); not drift.
     pub not_recorded: Vec<String>,
-    /// Leaves compared, equal or not.
     pub compared: usize,
+    /// Where the committed intent (with flags) differs from the record; not drift.
+    pub unreleased: Vec<Unreleased>,
+    pub newer_patches: Vec<String>,
+    pub newer_minors: Vec<String>,
+    pub hashes: bool,
 }
 
 #[derive(Debug, PartialEq)]
-pub struct Difference {
-    /// JSON pointer.
-    pub path: String,
-    pub recorded: Option<Value>,
-    pub now: Option<Value>,
+pub struct Notice {
+    pub path: Option<String>,
+    pub message: String,
 }
 
-/// Checks the release the plan names: the same resolve stage as a real run, which asks each
-/// medium's size instead of downloading it, then a comparison instead of the record step.
-pub fn run(
-    plan: &Plan,
-    client: &Arc<Client>,
-    requirements: Requirements,
-    json: bool,
-) -> anyhow::Result<()> {
-    let recorded = read_recorded(plan)?;
-    let purpose = Purpose::Check {
-        manifest_path: plan.manifest_path.clone(),
-        recorded_digest: recorded.pointer("/os/installer/digest").is_some(),
-        recorded_signature: recorded.pointer("/os/installer/signature").is_some(),
-    };
-    let progress = Progress::new();
-    let resolved = resolve::resolve(
-        plan,
-        client,
-        requirements,
-        Media::Sizes,
-        &purpose,
-        &progress,
-    )?;
-    let now = assemble::manifest(plan, &resolved, None);
-    let report = compare(&recorded, &serde_json::to_value(now)?);
+#[derive(Debug, PartialEq)]
+pub struct Unreleased {
+    pub field: String,
+    pub recorded: String,
+    pub intent: String,
+    pub message: String,
+}
 
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json(plan))?);
+/// Checks the release `--release-version` names, or else the one the channel offers.
+pub fn run(
+    args: &cli::ImageArgs,
+    root: &std::path::Path,
+    client: &Arc<Client>,
+) -> anyhow::Result<()> {
+    let overrides = Overrides::from_flags(&args.pins);
+    let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
+    let version = match &args.pins.release_version {
+        Some(version) => version.clone(),
+        None => {
+            // The release to check is the one the channel offers, not the next one the intent
+            // may already name.
+            let channel = args.pins.channel.clone().unwrap_or(intent.channel.clone());
+            Channel::release_on(root, &channel)?
+        }
+    };
+    let recorded = Manifest::load_recorded(root, &version)?;
+    let manifest_path = project::manifest_path(&version);
+    let progress = Progress::new();
+    let policy = intent
+        .installer_signature
+        .clone()
+        .map(|policy| trust::load_policy(root, policy))
+        .transpose()?;
+    let (schematic_text, source) =
+        recorded_schematic(root, &recorded, &overrides, client, &progress)?;
+    let plan = Plan::from_record(
+        root,
+        &recorded,
+        schematic_text,
+        &source,
+        overrides.factory_url.as_ref(),
+        policy,
+    )?;
+    // The intent as the team has it now (without --release-version, which names the record).
+    let intent_plan = Plan::build(
+        root,
+        &Overrides {
+            release_version: None,
+            ..overrides.clone()
+        },
+    );
+
+    let scratch = std::env::temp_dir().join(format!("xtask-check-{}", std::process::id()));
+    let media = if args.hashes {
+        interrupt::install()?;
+        Media::Download {
+            stall: Duration::from_secs(args.network.stall_timeout),
+            folder: scratch.clone(),
+        }
     } else {
-        print!("{}", report.to_text(plan));
+        Media::Sizes
+    };
+    let purpose = Purpose::Check {
+        manifest_path: manifest_path.clone(),
+        recorded_digest: recorded.os.installer.digest.is_some(),
+        recorded_signature: recorded.os.installer.signature.is_some(),
+    };
+    let resolved = resolve::resolve(&plan, client, args.requirements, media, &purpose, &progress);
+    let resolved = match resolved {
+        Ok(mut resolved) => {
+            // The downloaded media were only for their hashes.
+            resolved.files.clear();
+            let _ = std::fs::remove_dir_all(&scratch);
+            resolved
+        }
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(error);
+        }
+    };
+    let now = assemble::manifest(&plan, &resolved, None);
+    let mut report = compare(&recorded, &now, args.hashes);
+    let pinned = intent_plan
+        .as_ref()
+        .map(|p| p.talos_version.clone())
+        .unwrap_or_else(|_| plan.talos_version.clone());
+    (report.newer_patches, report.newer_minors) =
+        notices::newer_versions(&pinned, &resolved.versions);
+    report.notices.extend(
+        notices::newer_versions_lines(&pinned, &resolved.versions)
+            .into_iter()
+            .chain(notices::internal_refs(&resolved.extensions))
+            .map(|message| Notice {
+                path: None,
+                message,
+            }),
+    );
+    report.unreleased = match &intent_plan {
+        Ok(intent_plan) => unreleased(&recorded, intent_plan),
+        Err(error) => vec![Unreleased {
+            field: project::INTENT.into(),
+            recorded: String::new(),
+            intent: String::new(),
+            message: format!("the committed intent does not plan a release: {error:#}"),
+        }],
+    };
+
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json(&version, &manifest_path))?
+        );
+    } else {
+        print!("{}", report.to_text(&version, &manifest_path));
     }
     if report.differences.is_empty() {
         Ok(())
     } else {
         Err(Drift {
-            release: plan.release_version.clone(),
-            manifest: plan.manifest_path.clone(),
+            release: version,
+            manifest: manifest_path,
             fields: report.differences.len(),
         }
         .into())
     }
 }
 
-fn read_recorded(plan: &Plan) -> anyhow::Result<Value> {
-    let text = match std::fs::read_to_string(plan.path(&plan.manifest_path)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "release {} is not recorded: {} does not exist; name a recorded release with --release-version",
-            plan.release_version,
-            plan.manifest_path
-        ),
-        other => other.with_context(|| format!("reading {}", plan.manifest_path))?,
+/// The schematic the release was cut from: the factory's stored copy of the recorded ID, or,
+/// when the factory no longer has it, the file at the recorded commit (the resolve stage
+/// registers it again). Returns its text and where it came from.
+fn recorded_schematic(
+    root: &std::path::Path,
+    recorded: &Manifest,
+    overrides: &Overrides,
+    client: &Client,
+    progress: &Progress,
+) -> anyhow::Result<(String, String)> {
+    let id = &recorded.talos.schematic_id;
+    let factory_url = match &overrides.factory_url {
+        Some((url, _)) => url.clone(),
+        None => recorded.talos.factory_url.clone().unwrap_or_else(|| {
+            recorded
+                .os
+                .iso
+                .url
+                .split_once("/image/")
+                .map(|(base, _)| base.to_string())
+                .unwrap_or_default()
+        }),
     };
-    serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not JSON (`cargo xtask validate` says more)",
-            plan.manifest_path
-        )
-    })
-}
-
-/// Compares every leaf of the two manifests but those in `NOT_COMPARED`. A field missing from
-/// the recorded manifest's object is "not recorded", not drift; a missing array element or a
-/// field missing from `now` is drift.
-pub fn compare(recorded: &Value, now: &Value) -> Report {
-    let mut report = Report::default();
-    walk("", Some(recorded), Some(now), false, &mut report);
-    report
-}
-
-/// `absent_is_drift`: whether a field missing from the recorded side counts as drift (inside
-/// an array element, or below a field only one side has) or as "not recorded" (a field of a
-/// recorded object, which an older manifest may lack).
-fn walk(
-    path: &str,
-    recorded: Option<&Value>,
-    now: Option<&Value>,
-    absent_is_drift: bool,
-    report: &mut Report,
-) {
-    if NOT_COMPARED.iter().any(|(skipped, _)| *skipped == path) {
-        return;
+    let factory_url = crate::talos::FactoryUrl::parse(&factory_url)
+        .context("the factory of the recorded release")?;
+    if let Some(stored) = Factory::new(client, &factory_url).stored_schematic(id)? {
+        let text = String::from_utf8(stored)
+            .with_context(|| format!("{}/schematics/{id} is not UTF-8", factory_url.base))?;
+        return Ok((text, format!("{}/schematics/{id}", factory_url.base)));
     }
-    match (recorded, now) {
-        (None, Some(_)) if !absent_is_drift => report.not_recorded.push(path.to_string()),
-        (Some(Value::Object(_)) | None, Some(Value::Object(_)) | None)
-        | (Some(Value::Array(_)) | None, Some(Value::Array(_)) | None)
-            if recorded.is_some_and(is_container) || now.is_some_and(is_container) =>
-        {
-            // Field by field, so one changed digest is one row and skipped fields stay skipped.
-            for (key, r, n) in children(recorded, now) {
-                let drift = absent_is_drift || matches!(key, Key::Index(_));
-                walk(&key.extend(path), r, n, drift, report);
-            }
-        }
-        (None, None) => {}
-        (r, n) => {
-            if r.is_some() && n.is_some() {
-                report.compared += 1;
-            }
-            if r != n {
-                report.differences.push(Difference {
-                    path: path.to_string(),
-                    recorded: r.cloned(),
-                    now: n.cloned(),
+    let path = &recorded.talos.schematic_path;
+    let Some(commit) = recorded.source.as_ref().map(|s| s.commit.clone()) else {
+        bail!(
+            "the factory no longer has schematic {id}, and {} names no source.commit to take {path} from; register the schematic again by hand, or record the release anew",
+            project::manifest_path(&recorded.release_version)
+        );
+    };
+    let shell = xshell::Shell::new()?;
+    shell.change_dir(root);
+    let spec = format!("{commit}:{path}");
+    let text = xshell::cmd!(shell, "git show {spec}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .with_context(|| {
+            format!(
+                "the factory no longer has schematic {id}, and `git show {spec}` fails (a shallow clone? fetch the history: actions/checkout with fetch-depth: 0)"
+            )
+        })?;
+    progress.println(&format!(
+        "the factory no longer has schematic {id}: taking it from {path} at {commit}, to register it again"
+    ));
+    // `read` drops the final newline; the file had one.
+    Ok((format!("{text}\n"), format!("{path} at {commit}")))
+}
+
+/// The facts the factory gives, recorded against now.
+pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
+    let mut report = Report {
+        hashes,
+        ..Report::default()
+    };
+    for (kind, was) in recorded.os.media() {
+        let Some((_, is)) = now.os.media().into_iter().find(|(k, _)| *k == kind) else {
+            continue;
+        };
+        compare_medium(&mut report, kind.kind().field, was, is, hashes);
+    }
+    let (was, is) = (&recorded.os.installer, &now.os.installer);
+    match (&was.digest, &is.digest) {
+        (Some(a), Some(b)) => {
+            report.compared += 1;
+            if a != b {
+                let signed = match &is.signature {
+                    Some(_) => "the new one verifies under the policy",
+                    None => "the new one's signature is not verified",
+                };
+                report.differences.push(Finding {
+                    path: "/os/installer/digest".into(),
+                    recorded: json!(a),
+                    now: json!(b),
+                    meaning: format!(
+                        "the factory rebuilt the installer: digest {a} → {b} ({signed})"
+                    ),
                 });
             }
         }
+        (None, Some(_)) => report.not_recorded.push("/os/installer/digest".into()),
+        _ => {}
     }
-}
-
-fn is_container(value: &Value) -> bool {
-    matches!(value, Value::Object(_) | Value::Array(_))
-}
-
-enum Key<'v> {
-    Field(&'v str),
-    Index(usize),
-}
-
-impl Key<'_> {
-    /// `path` extended by this key, escaped as RFC 6901 says.
-    fn extend(&self, path: &str) -> String {
-        match self {
-            Key::Field(key) => format!("{path}/{}", key.replace('~', "~0").replace('/', "~1")),
-            Key::Index(i) => format!("{path}/{i}"),
+    match (&was.signature, &is.signature) {
+        (Some(a), Some(b)) => {
+            report.compared += 1;
+            if a != b {
+                report.differences.push(Finding {
+                    path: "/os/installer/signature".into(),
+                    recorded: json!(a),
+                    now: json!(b),
+                    meaning:
+                        "the installer is signed anew (the new signature verifies under the policy)"
+                            .into(),
+                });
+            }
+        }
+        (None, Some(_)) => report.not_recorded.push("/os/installer/signature".into()),
+        _ => {}
+    }
+    match (&recorded.talos.extensions, &now.talos.extensions) {
+        (Some(was), Some(is)) => {
+            for (index, a) in was.iter().enumerate() {
+                let Some(b) = is.iter().find(|b| b.name == a.name) else {
+                    continue;
+                };
+                report.compared += 1;
+                let path = format!("/talos/extensions/{index}");
+                if a.digest != b.digest {
+                    report.differences.push(Finding {
+                        path: format!("{path}/digest"),
+                        recorded: json!(a.digest),
+                        now: json!(b.digest),
+                        meaning: format!(
+                            "extension {}: the catalogue's image moved: digest {} → {}",
+                            a.name, a.digest, b.digest
+                        ),
+                    });
+                } else if a.reference != b.reference {
+                    report.notices.push(Notice {
+                        path: Some(format!("{path}/ref")),
+                        message: format!(
+                            "notice: extension {}: catalogue metadata changed, not the image: ref {} → {}, digest {} unchanged",
+                            a.name, a.reference, b.reference, a.digest
+                        ),
+                    });
+                }
+            }
+        }
+        (None, Some(_)) => report.not_recorded.push("/talos/extensions".into()),
+        _ => {}
+    }
+    if let (Some(a), Some(b)) = (
+        &recorded.os.secure_boot_certificate,
+        &now.os.secure_boot_certificate,
+    ) {
+        report.compared += 1;
+        if a.sha256 != b.sha256 {
+            report.differences.push(Finding {
+                path: "/os/secureBootCertificate/sha256".into(),
+                recorded: json!(a.sha256),
+                now: json!(b.sha256),
+                meaning: format!(
+                    "the factory's SecureBoot signing certificate changed: sha256 {} → {}; media built now are signed by another key",
+                    a.sha256, b.sha256
+                ),
+            });
         }
     }
+    report
 }
 
-/// The children of two containers of the same kind (either may be absent): `now`'s keys in
-/// order, then those only `recorded` has; array elements up to the longer length.
-fn children<'v>(
-    recorded: Option<&'v Value>,
-    now: Option<&'v Value>,
-) -> Vec<(Key<'v>, Option<&'v Value>, Option<&'v Value>)> {
-    match (recorded, now) {
-        (Some(Value::Array(_)), _) | (_, Some(Value::Array(_))) => {
-            let element = |v: Option<&'v Value>, i| v.and_then(|v| v.as_array()?.get(i));
-            let len = |v: Option<&Value>| v.and_then(Value::as_array).map_or(0, Vec::len);
-            (0..len(recorded).max(len(now)))
-                .map(|i| (Key::Index(i), element(recorded, i), element(now, i)))
-                .collect()
+fn compare_medium(report: &mut Report, field: &str, was: &Medium, is: &Medium, hashes: bool) {
+    let file = was.local_path.rsplit('/').next().unwrap_or_default();
+    match (was.size, is.size) {
+        (Some(a), Some(b)) => {
+            report.compared += 1;
+            if a != b {
+                report.differences.push(Finding {
+                    path: format!("/os/{field}/size"),
+                    recorded: json!(a),
+                    now: json!(b),
+                    meaning: format!(
+                        "{file} is now {} ({b} bytes), was {} ({a} bytes): the factory builds it anew",
+                        mib(b),
+                        mib(a)
+                    ),
+                });
+            }
         }
-        _ => {
-            let field = |v: Option<&'v Value>, k: &str| v.and_then(|v| v.as_object()?.get(k));
-            let keys = |v: Option<&'v Value>| {
-                v.and_then(Value::as_object)
-                    .into_iter()
-                    .flat_map(|o| o.keys())
+        (None, Some(_)) => report.not_recorded.push(format!("/os/{field}/size")),
+        _ => {}
+    }
+    if hashes {
+        report.compared += 1;
+        if was.sha256 != is.sha256 {
+            let same_size = if was.size == is.size {
+                " at the same size"
+            } else {
+                ""
             };
-            let recorded_only = keys(recorded).filter(|k| field(now, k).is_none());
-            keys(now)
-                .chain(recorded_only)
-                .map(|k| (Key::Field(k), field(recorded, k), field(now, k)))
-                .collect()
+            report.differences.push(Finding {
+                path: format!("/os/{field}/sha256"),
+                recorded: json!(was.sha256),
+                now: json!(is.sha256),
+                meaning: format!(
+                    "{file} now has other bytes{same_size}: sha256 {} → {} (the factory rebuilt it, with newer imager code after an upgrade?)",
+                    was.sha256, is.sha256
+                ),
+            });
         }
     }
+}
+
+/// Where the committed intent (with flags) differs from the record: the next release in
+/// preparation, not drift.
+fn unreleased(recorded: &Manifest, intent: &Plan) -> Vec<Unreleased> {
+    let mut out = Vec::new();
+    let mut differs = |field: &str, was: String, is: String, message: String| {
+        if was != is {
+            out.push(Unreleased {
+                field: field.into(),
+                recorded: was,
+                intent: is,
+                message,
+            });
+        }
+    };
+    let (was, is) = (&recorded.release_version, &intent.release_version);
+    differs(
+        "releaseVersion",
+        was.clone(),
+        is.clone(),
+        format!(
+            "{} prepares {is}: releaseVersion {was} → {is}",
+            project::INTENT
+        ),
+    );
+    let simple: [(&str, String, String); 6] = [
+        (
+            "app.version",
+            recorded.app.version.clone(),
+            intent.app_version.clone(),
+        ),
+        (
+            "app.valuesProfile",
+            recorded.app.values_profile.clone(),
+            intent.values_profile.clone(),
+        ),
+        ("channel", recorded.channel.clone(), intent.channel.clone()),
+        (
+            "talos.version",
+            recorded.talos.version.clone(),
+            intent.talos_version.to_string(),
+        ),
+        (
+            "kubernetes.version",
+            recorded.kubernetes.version.clone(),
+            intent.kubernetes_version.clone(),
+        ),
+        (
+            "os.architecture",
+            recorded.os.architecture.clone(),
+            intent.architecture.clone(),
+        ),
+    ];
+    for (field, was, is) in simple {
+        let message = format!("{field} {was} → {is}");
+        differs(field, was, is, message);
+    }
+    let (was, is) = (recorded.os.is_secure_boot(), intent.secure_boot);
+    differs(
+        "os.secureBoot",
+        was.to_string(),
+        is.to_string(),
+        format!("os.secureBoot {was} → {is}"),
+    );
+    let media = |kinds: Vec<&str>| format!("[{}]", kinds.join(", "));
+    let was = media(
+        recorded
+            .os
+            .media()
+            .iter()
+            .map(|(k, _)| k.kind().name)
+            .collect(),
+    );
+    let is = media(intent.media.iter().map(|m| m.medium.kind().name).collect());
+    let message = format!("os.bootMedia {was} → {is}");
+    differs("os.bootMedia", was, is, message);
+    let was = recorded.talos.factory_url.clone().unwrap_or_default();
+    let is = intent.factory.base.clone();
+    if !was.is_empty() {
+        let message = format!("factory {was} → {is}");
+        differs("factory", was, is, message);
+    }
+    let (was, is) = (&recorded.talos.schematic_id, &intent.schematic_id);
+    differs(
+        "talos.schematicId",
+        was.clone(),
+        is.clone(),
+        format!(
+            "schematic changed: {} has ID {is}, the release has {was} (not released)",
+            intent.schematic_path
+        ),
+    );
+    let (was, is) = (&recorded.talos.schematic_path, &intent.schematic_path);
+    differs(
+        "talos.schematic",
+        was.clone(),
+        is.clone(),
+        format!("talos.schematic {was} → {is}"),
+    );
+    out
 }
 
 impl Report {
-    fn to_text(&self, plan: &Plan) -> String {
+    fn to_text(&self, version: &str, manifest: &str) -> String {
         let mut out = String::new();
         if self.differences.is_empty() {
             out.push_str(&format!(
-                "release {} matches {}: {} field(s) compared, no drift\n",
-                plan.release_version, plan.manifest_path, self.compared
+                "release {version} ({manifest}): the factory still gives what was recorded; {} fact(s) compared\n",
+                self.compared
             ));
         } else {
             out.push_str(&format!(
-                "release {} differs from {} in {} field(s):\n\n",
-                plan.release_version,
-                plan.manifest_path,
-                self.differences.len()
+                "release {version} ({manifest}): the factory moved under the record in {} of {} fact(s):\n",
+                self.differences.len(),
+                self.compared
             ));
-            let rows: Vec<[String; 3]> = self
+            let width = self
                 .differences
                 .iter()
-                .map(|d| {
-                    [
-                        d.path.clone(),
-                        show(d.recorded.as_ref()),
-                        show(d.now.as_ref()),
-                    ]
-                })
-                .collect();
-            let header = ["JSON path".to_string(), "recorded".into(), "now".into()];
-            let width = |column: usize| {
-                rows.iter()
-                    .chain([&header])
-                    .map(|row| row[column].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            };
-            let (path_width, recorded_width) = (width(0), width(1));
-            for row in [&header].into_iter().chain(&rows) {
-                out.push_str(&format!(
-                    "  {:<path_width$}  {:<recorded_width$}  {}\n",
-                    row[0], row[1], row[2]
-                ));
+                .map(|d| d.path.len())
+                .max()
+                .unwrap_or(0);
+            for d in &self.differences {
+                out.push_str(&format!("  {:<width$}  {}\n", d.path, d.meaning));
+            }
+        }
+        if !self.notices.is_empty() {
+            out.push_str("\nnotices (not drift):\n");
+            for notice in &self.notices {
+                out.push_str(&format!("  {}\n", notice.message));
+            }
+        }
+        if !self.unreleased.is_empty() {
+            out.push_str("\nunreleased changes in the committed intent (not drift):\n");
+            for change in &self.unreleased {
+                out.push_str(&format!("  {}\n", change.message));
             }
         }
         if !self.not_recorded.is_empty() {
@@ -282,127 +570,146 @@ impl Report {
             ));
         }
         out.push_str("\nnot compared:\n");
-        for (path, why) in NOT_COMPARED {
+        for (path, why) in self.not_compared() {
             out.push_str(&format!("  {path}: {why}\n"));
         }
         out
     }
 
-    fn to_json(&self, plan: &Plan) -> Value {
+    fn not_compared(&self) -> Vec<(&'static str, &'static str)> {
+        let mut skipped = NOT_COMPARED.to_vec();
+        if !self.hashes {
+            skipped.push(("/os/*/sha256", HASHES_NOT_COMPARED));
+        }
+        skipped
+    }
+
+    fn to_json(&self, version: &str, manifest: &str) -> Value {
         json!({
-            "releaseVersion": plan.release_version,
-            "manifest": plan.manifest_path,
+            "releaseVersion": version,
+            "manifest": manifest,
             "matches": self.differences.is_empty(),
             "compared": self.compared,
             "differences": self.differences.iter().map(|d| json!({
                 "path": d.path,
                 "recorded": d.recorded,
                 "now": d.now,
+                "meaning": d.meaning,
             })).collect::<Vec<_>>(),
+            "notices": self.notices.iter().map(|n| json!({
+                "path": n.path,
+                "message": n.message,
+            })).collect::<Vec<_>>(),
+            "unreleased": self.unreleased.iter().map(|u| json!({
+                "field": u.field,
+                "recorded": u.recorded,
+                "intent": u.intent,
+                "message": u.message,
+            })).collect::<Vec<_>>(),
+            "newerVersions": {"patches": self.newer_patches, "minors": self.newer_minors},
             "notRecorded": self.not_recorded,
-            "notCompared": NOT_COMPARED.iter().map(|(path, why)| json!({"path": path, "why": why})).collect::<Vec<_>>(),
+            "notCompared": self.not_compared().iter().map(|(path, why)| json!({"path": path, "why": why})).collect::<Vec<_>>(),
         })
-    }
-}
-
-/// A value as a table cell: strings bare, anything else as compact JSON.
-fn show(value: Option<&Value>) -> String {
-    match value {
-        None => "(absent)".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Extension;
 
-    fn manifest() -> Value {
-        json!({
+    fn manifest() -> Manifest {
+        serde_json::from_value(json!({
             "releaseVersion": "1.0.0",
             "generatedAt": "2026-01-01T00:00:00Z",
-            "talos": {"version": "v1.12.11", "extensions": [{"name": "a", "digest": "sha256:1"}]},
-            "os": {"iso": {"sha256": "aa", "size": 10}, "installer": {"digest": "sha256:d"}},
-            "source": {"commit": "c0ffee"}
-        })
+            "channel": "stable",
+            "talos": {
+                "version": "v1.12.11",
+                "schematicId": "6".repeat(64),
+                "schematicPath": "ee/appliance/schematics/metal-amd64.yaml",
+                "factoryUrl": "https://factory.talos.dev",
+                "extensions": [{"name": "a", "ref": "ghcr.io/a:1", "digest": "sha256:1"}]
+            },
+            "kubernetes": {"version": "v1.35.4"},
+            "os": {
+                "platform": "metal",
+                "architecture": "amd64",
+                "secureBoot": false,
+                "iso": {"url": "u", "localPath": "ee/appliance/dist/1.0.0/metal-amd64.iso", "sha256": "aa", "size": 10},
+                "installer": {"image": "i", "digest": "sha256:d"}
+            },
+            "app": {"version": "1.0.0", "valuesProfile": "appliance"}
+        }))
+        .unwrap()
     }
 
     #[test]
-    fn equal_manifests_match_and_skipped_fields_are_ignored() {
-        let mut now = manifest();
-        now["generatedAt"] = json!("2027-01-01T00:00:00Z");
-        now["os"]["iso"]["sha256"] = json!("");
-        now.as_object_mut().unwrap().remove("source");
-        let report = compare(&manifest(), &now);
+    fn the_same_facts_match() {
+        let report = compare(&manifest(), &manifest(), true);
         assert_eq!(report.differences, vec![]);
-        assert_eq!(report.not_recorded, Vec::<String>::new());
-        // releaseVersion, talos/version, extension name and digest, size, installer digest.
-        assert_eq!(report.compared, 6);
+        // ISO size and hash, installer digest, one extension.
+        assert_eq!(report.compared, 4);
     }
 
     #[test]
-    fn each_changed_leaf_is_one_difference() {
+    fn each_moved_fact_says_what_it_means() {
         let mut now = manifest();
-        now["talos"]["version"] = json!("v1.12.10");
-        now["talos"]["extensions"][0]["digest"] = json!("sha256:2");
-        now["os"]["iso"]["size"] = json!(11);
-        let report = compare(&manifest(), &now);
+        now.os.iso.size = Some(11);
+        now.os.installer.digest = Some("sha256:e".into());
+        now.talos.extensions = Some(vec![Extension {
+            name: "a".into(),
+            reference: "ghcr.io/a:1".into(),
+            digest: "sha256:2".into(),
+        }]);
+        let report = compare(&manifest(), &now, false);
         let paths: Vec<&str> = report.differences.iter().map(|d| d.path.as_str()).collect();
         assert_eq!(
             paths,
             [
-                "/talos/version",
-                "/talos/extensions/0/digest",
-                "/os/iso/size"
+                "/os/iso/size",
+                "/os/installer/digest",
+                "/talos/extensions/0/digest"
             ]
         );
-        assert_eq!(report.differences[2].recorded, Some(json!(10)));
-        assert_eq!(report.differences[2].now, Some(json!(11)));
+        assert!(
+            report.differences[0]
+                .meaning
+                .contains("metal-amd64.iso is now")
+        );
+        assert!(
+            report.differences[1]
+                .meaning
+                .contains("the factory rebuilt the installer")
+        );
+        assert!(report.differences[2].meaning.contains("extension a"));
     }
 
     #[test]
-    fn a_field_missing_from_the_record_is_not_drift_but_a_missing_element_is() {
-        let mut recorded = manifest();
-        recorded["os"]["iso"]
-            .as_object_mut()
-            .unwrap()
-            .remove("size");
-        recorded["talos"]
-            .as_object_mut()
-            .unwrap()
-            .remove("extensions");
-        let report = compare(&recorded, &manifest());
+    fn a_ref_that_moved_alone_is_a_notice_and_hashes_need_the_flag() {
+        let mut now = manifest();
+        now.talos.extensions.as_mut().unwrap()[0].reference =
+            "cache-registry.image-factory.svc/a:1".into();
+        now.os.iso.sha256 = "bb".into();
+        let report = compare(&manifest(), &now, false);
         assert_eq!(report.differences, vec![]);
-        assert_eq!(report.not_recorded, ["/talos/extensions", "/os/iso/size"]);
-
-        let mut now = manifest();
-        now["talos"]["extensions"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"name": "b"}));
-        let report = compare(&manifest(), &now);
+        assert_eq!(report.notices.len(), 1);
+        assert!(report.notices[0].message.contains("catalogue metadata"));
+        let report = compare(&manifest(), &now, true);
         assert_eq!(report.differences.len(), 1);
-        assert_eq!(report.differences[0].path, "/talos/extensions/1/name");
-        assert_eq!(report.differences[0].recorded, None);
-        assert_eq!(report.not_recorded, Vec::<String>::new());
-
-        let report = compare(&now, &manifest());
-        assert_eq!(report.differences.len(), 1, "{report:?}");
-        assert_eq!(report.differences[0].now, None);
+        assert!(report.differences[0].meaning.contains("at the same size"));
     }
 
     #[test]
-    fn a_field_the_run_no_longer_produces_is_drift() {
-        let mut now = manifest();
-        now["os"]["installer"]
-            .as_object_mut()
-            .unwrap()
-            .remove("digest");
-        let report = compare(&manifest(), &now);
-        assert_eq!(report.differences.len(), 1);
-        assert_eq!(report.differences[0].path, "/os/installer/digest");
-        assert_eq!(report.differences[0].now, None);
-        assert_eq!(show(None), "(absent)");
+    fn facts_an_older_record_lacks_are_not_recorded() {
+        let mut recorded = manifest();
+        recorded.os.iso.size = None;
+        recorded.talos.extensions = None;
+        recorded.os.installer.digest = None;
+        let report = compare(&recorded, &manifest(), false);
+        assert_eq!(report.differences, vec![]);
+        assert_eq!(
+            report.not_recorded,
+            ["/os/iso/size", "/os/installer/digest", "/talos/extensions"]
+        );
     }
 }

@@ -6,6 +6,7 @@
 mod assemble;
 mod check;
 mod dry_run;
+mod notices;
 mod record;
 mod resolve;
 
@@ -17,7 +18,6 @@ use anyhow::bail;
 
 pub use check::Drift;
 
-use crate::channel::Channel;
 use crate::cli;
 use crate::manifest::{Manifest, Schema};
 use crate::plan::{Overrides, Plan};
@@ -28,14 +28,13 @@ use resolve::{Media, Purpose};
 
 impl cli::ImageArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
-        let mut overrides = Overrides::from_flags(&self.pins);
-        let mut plan = Plan::build(root, &overrides)?;
-        if self.check && self.pins.release_version.is_none() {
-            // The release to check is the one the channel offers, not the next one the intent
-            // may already name.
-            overrides.release_version = Some(Channel::release_on(root, &plan.channel)?);
-            plan = Plan::build(root, &overrides)?;
+        if self.check {
+            let client = Arc::new(http::Client::new(http::Settings::from_flags(
+                &self.network,
+            ))?);
+            return check::run(&self, root, &client);
         }
+        let plan = Plan::build(root, &Overrides::from_flags(&self.pins))?;
         for warning in &plan.warnings {
             eprintln!("warning: {warning}");
         }
@@ -45,9 +44,6 @@ impl cli::ImageArgs {
         let client = Arc::new(http::Client::new(http::Settings::from_flags(
             &self.network,
         ))?);
-        if self.check {
-            return check::run(&plan, &client, self.requirements, self.json);
-        }
         let manifest = self.release(&plan, &client)?;
         if self.json {
             print!("{}", manifest.to_json());
@@ -74,6 +70,7 @@ impl cli::ImageArgs {
         let progress = Progress::new();
         let media = Media::Download {
             stall: Duration::from_secs(self.network.stall_timeout),
+            folder: plan.path(&project::release_dist_dir(&plan.release_version)),
         };
         let mut resolved = resolve::resolve(
             plan,
@@ -83,6 +80,12 @@ impl cli::ImageArgs {
             &Purpose::Release,
             &progress,
         )?;
+        for line in notices::newer_versions_lines(&plan.talos_version, &resolved.versions)
+            .into_iter()
+            .chain(notices::internal_refs(&resolved.extensions))
+        {
+            progress.println(&line);
+        }
         let files = std::mem::take(&mut resolved.files);
         let manifest = assemble::manifest(plan, &resolved, source_commit(&plan.root));
         let summary = summary(plan, &manifest);

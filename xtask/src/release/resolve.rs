@@ -30,10 +30,12 @@ use crate::util::mib;
 use crate::{registry, signature};
 
 /// What the stage does with the media.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Media {
-    /// Download them (a real run); `stall`: give up an attempt that receives nothing this long.
-    Download { stall: Duration },
+    /// Download them into `folder` (a real run: the release's folder in `ee/appliance/dist`;
+    /// `--check --hashes`: a temporary one); `stall`: give up an attempt that receives nothing
+    /// this long.
+    Download { stall: Duration, folder: PathBuf },
     /// Only their sizes, from the `HEAD` that builds them (`--check`).
     Sizes,
 }
@@ -53,6 +55,8 @@ pub enum Purpose {
 /// What the factory gave, keyed by kind where there are several.
 #[derive(Debug, Default)]
 pub struct Resolved {
+    /// The factory's Talos versions, oldest first.
+    pub versions: Vec<String>,
     pub extensions: Vec<Extension>,
     pub certificate_sha256: Option<String>,
     pub media: BTreeMap<BootMedium, ResolvedMedium>,
@@ -88,7 +92,7 @@ pub fn resolve(
     progress: &Progress,
 ) -> anyhow::Result<Resolved> {
     let factory = Factory::new(client, &plan.factory);
-    let extensions = factory.preflight(plan)?;
+    let preflight = factory.preflight(plan)?;
     let certificate_sha256 = factory.secure_boot_certificate(plan)?;
     let registration = Arc::new(Registration::new(plan, client.clone(), progress));
     registration.register()?;
@@ -118,21 +122,23 @@ pub fn resolve(
     for medium in &plan.media {
         let line = Arc::new(progress.line(&medium.file));
         lines.insert(medium.medium, line.clone());
-        let (medium, client, registration, events) = (
+        let (medium, client, registration, events, media) = (
             medium.clone(),
             client.clone(),
             registration.clone(),
             events.clone(),
+            media.clone(),
         );
         waiting += 1;
         std::thread::spawn(move || {
-            let result = warm(&client, &registration, &medium, media, &line);
+            let result = warm(&client, &registration, &medium, &media, &line);
             let _ = events.send(Event::Warmed(medium.medium, result));
         });
     }
 
     let mut resolved = Resolved {
-        extensions,
+        versions: preflight.versions,
+        extensions: preflight.extensions,
         certificate_sha256,
         ..Resolved::default()
     };
@@ -146,7 +152,7 @@ pub fn resolve(
             }
             Event::Warmed(kind, result) => {
                 let size = result?;
-                if let Media::Sizes = media {
+                if let Media::Sizes = &media {
                     let size = size.expect("a check's HEAD fails rather than answer no size");
                     resolved
                         .media
@@ -158,10 +164,10 @@ pub fn resolve(
                 if announced.len() < plan.media.len() {
                     continue;
                 }
-                let Media::Download { stall } = media else {
+                let Media::Download { stall, folder } = &media else {
                     unreachable!("sizes returned above")
                 };
-                ensure_room_for_all(&plan, &announced)?;
+                ensure_room_for_all(&plan, folder, &announced)?;
                 for medium in &plan.media {
                     let (medium, client, registration, events, line) = (
                         medium.clone(),
@@ -170,7 +176,8 @@ pub fn resolve(
                         events.clone(),
                         lines[&medium.medium].clone(),
                     );
-                    let destination = plan.path(&medium.path);
+                    let destination = folder.join(&medium.file);
+                    let stall = *stall;
                     waiting += 1;
                     std::thread::spawn(move || {
                         let result =
@@ -202,7 +209,7 @@ fn warm(
     client: &Client,
     registration: &Registration,
     medium: &PlannedMedium,
-    media: Media,
+    media: &Media,
     line: &Line,
 ) -> anyhow::Result<Option<u64>> {
     let url = &medium.url;
@@ -258,26 +265,20 @@ fn fetch(
     })
 }
 
-/// Before the first byte: the media together must fit where they go (the downloads check
-/// again, each for its own rest, when their bodies start).
+/// Before the first byte: the media together must fit in `folder` (the downloads check again,
+/// each for its own rest, when their bodies start).
 fn ensure_room_for_all(
     plan: &Plan,
+    folder: &std::path::Path,
     announced: &BTreeMap<BootMedium, Option<u64>>,
 ) -> anyhow::Result<()> {
     let needed: u64 = announced.values().flatten().sum();
-    let Some(first) = plan.media.first() else {
-        return Ok(());
-    };
-    let folder = plan.path(&first.path);
-    let folder = folder.parent().expect("a medium has a folder");
     std::fs::create_dir_all(folder)
         .with_context(|| format!("creating folder {}", folder.display()))?;
     let available = fsutil::available_space(folder)?;
     if needed > available {
-        let shown = std::path::Path::new(&first.path)
-            .parent()
-            .map(|f| f.display().to_string())
-            .unwrap_or_default();
+        let shown = crate::project::relative(&plan.root, folder)
+            .unwrap_or_else(|| folder.display().to_string());
         let files: Vec<&str> = plan.media.iter().map(|m| m.file.as_str()).collect();
         bail!(
             "not enough disk space for {}: needs {} in {shown}, {} available; free space or point {shown} at a larger disk",

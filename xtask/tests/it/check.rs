@@ -1,12 +1,15 @@
-//! `cargo xtask image --check` against the in-process factory: a recorded release checks
-//! clean; a changed schematic, a changed pin and a moved installer digest are each reported
-//! field by field with exit code 3; and a check never downloads the ISO nor writes a file.
+//! `cargo xtask image --check` against the in-process factory, in git trees (so releases record
+//! `source.commit`): the check takes its inputs from the record, so the next release prepared in
+//! `release.yaml` is listed as unreleased with exit 0, and exit 3 comes exactly when the factory
+//! gives other facts for the record (installer digest, media sizes or bytes, extension digests).
+//! A check never writes a file, and without --hashes never downloads a medium.
 
 use std::process::Output;
 
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
+const CUT: &str = "ee/appliance/releases/1.0.0.json";
 const INTENT: &str = "ee/appliance/release.yaml";
 const SCHEMATIC: &str = "ee/appliance/schematics/metal-amd64.yaml";
 
@@ -28,143 +31,301 @@ fn check(tree: &Tree, factory: &Factory, extra: &[&str]) -> Output {
     output
 }
 
-/// The table row for `path`, split into its cells.
-fn row(output: &Output, path: &str) -> Vec<String> {
-    let text = stdout(output);
-    let line = text
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(path))
-        .unwrap_or_else(|| panic!("no row for {path} in:\n{text}"));
-    line.split_whitespace().map(str::to_string).collect()
+/// A git tree with release 1.0.0 cut on `stable` from a committed intent, the record committed.
+fn cut(factory: &Factory) -> Tree {
+    let tree = Tree::copy_in_git();
+    let intent = tree
+        .read(INTENT)
+        .replace("releaseVersion: 0.1.0", "releaseVersion: 1.0.0")
+        .replace("version: 0.1.0", "version: 1.0.0")
+        .replace("channel: beta", "channel: stable")
+        .replace("bootMedia: [iso]", "bootMedia: [iso, disk-image]");
+    tree.write(INTENT, &intent);
+    tree.commit("prepare 1.0.0");
+    let output = tree.image(factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(CUT)).unwrap();
+    assert_eq!(manifest["source"]["commit"].as_str().unwrap().len(), 40);
+    tree.commit("record 1.0.0");
+    tree
 }
 
-fn vector_id(name: &str) -> String {
-    let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("xtask/tests/data/schematic-ids.json")).unwrap(),
-    )
-    .unwrap();
-    vectors["vectors"]
+fn json_check(tree: &Tree, factory: &Factory, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let output = check(tree, factory, &[&["--json"], extra].concat());
+    let report = serde_json::from_str(&stdout(&output))
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&output), stderr(&output)));
+    (output.status.code(), report)
+}
+
+fn paths(report: &serde_json::Value, list: &str) -> Vec<String> {
+    report[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|v| v["name"] == name)
-        .unwrap_or_else(|| panic!("no vector {name:?}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+        .map(|d| {
+            d.get("path")
+                .or(d.get("field"))
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
 }
 
 #[test]
 fn a_recorded_release_checks_clean() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
+    let tree = cut(&factory);
     let output = check(&tree, &factory, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
     assert!(
-        stdout(&output).contains("matches ee/appliance/releases/0.1.0.json"),
-        "{}",
-        stdout(&output)
+        text.contains("release 1.0.0 (ee/appliance/releases/1.0.0.json): the factory still gives what was recorded"),
+        "{text}"
     );
-    assert!(
-        stdout(&output).contains("/os/iso/sha256"),
-        "says what it skips"
-    );
-    for request in [
-        "GET /versions",
-        "GET /version/v1.12.11/extensions/official",
-        "POST /schematics",
-        "HEAD /image/",
-        "HEAD /v2/metal-installer/",
-    ] {
-        assert!(factory.saw(request), "--check did not {request}");
-    }
+    assert!(!text.contains("unreleased changes"), "{text}");
+    assert!(text.contains("run the check with --hashes"), "{text}");
 }
 
 #[test]
-fn a_changed_schematic_is_drift() {
+fn the_next_release_prepared_in_the_intent_is_unreleased_not_drift() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
-    tree.write(
-        SCHEMATIC,
-        "customization:\n  systemExtensions:\n    officialExtensions:\n      - siderolabs/qemu-guest-agent\n",
-    );
-    let new_id = vector_id("ext qemu-guest-agent");
-    factory.behaviour.lock().unwrap().register_answer = Some(format!(r#"{{"id":"{new_id}"}}"#));
-
+    let tree = cut(&factory);
+    let intent = tree
+        .read(INTENT)
+        .replace("releaseVersion: 1.0.0", "releaseVersion: 1.1.0")
+        .replace("version: 1.0.0", "version: 1.1.0");
+    tree.write(INTENT, &intent);
+    tree.commit("prepare 1.1.0");
     let output = check(&tree, &factory, &[]);
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert_eq!(
-        row(&output, "/talos/schematicId"),
-        ["/talos/schematicId", APPLIANCE_ID, &new_id]
-    );
-    for path in [
-        "/talos/extensions/0/name",
-        "/os/iso/url",
-        "/os/installer/image",
-    ] {
-        let cells = row(&output, path);
-        assert_ne!(cells[1], cells[2], "{path}");
-    }
-    assert_eq!(
-        row(&output, "/talos/extensions/1/name"),
-        [
-            "/talos/extensions/1/name",
-            "siderolabs/util-linux-tools",
-            "(absent)"
-        ]
-    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
     assert!(
-        stderr(&output).contains("has drifted"),
+        text.contains("release.yaml prepares 1.1.0: releaseVersion 1.0.0 → 1.1.0")
+            && text.contains("app.version 1.0.0 → 1.1.0"),
+        "{text}"
+    );
+    let (code, report) = json_check(&tree, &factory, &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(report["matches"], true);
+    assert_eq!(
+        paths(&report, "unreleased"),
+        ["releaseVersion", "app.version"]
+    );
+}
+
+#[test]
+fn a_changed_schematic_is_unreleased_naming_both_ids() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = cut(&factory);
+    let schematic = tree.read(SCHEMATIC).replace(
+        "      - siderolabs/util-linux-tools\n",
+        "      - siderolabs/util-linux-tools\n      - siderolabs/qemu-guest-agent\n",
+    );
+    assert_ne!(
+        schematic,
+        tree.read(SCHEMATIC),
+        "the schematic's list changed"
+    );
+    tree.write(SCHEMATIC, &schematic);
+    tree.commit("add qemu-guest-agent");
+    let new_id = stdout(&tree.xtask(&["image", "--dry-run", "--json"]));
+    let new_id: serde_json::Value = serde_json::from_str(&new_id).unwrap();
+    let new_id = new_id["talos"]["schematicId"].as_str().unwrap().to_string();
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!(
+            "schematic changed: {SCHEMATIC} has ID {new_id}, the release has {APPLIANCE_ID} (not released)"
+        )),
+        "{text}"
+    );
+    // The record's schematic was asked for, never the new one.
+    assert!(factory.saw(&format!("HEAD /image/{APPLIANCE_ID}/")));
+    assert!(!factory.saw(&format!("HEAD /image/{new_id}/")));
+}
+
+#[test]
+fn a_restarted_factory_gets_the_schematic_back_from_git() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = cut(&factory);
+    // Also the committed schematic moved on: the record's comes from the recorded commit.
+    let schematic = tree.read(SCHEMATIC).replace("iscsi-tools", "iscsi-tool");
+    tree.write(SCHEMATIC, &schematic);
+    tree.commit("a typo, not released");
+    factory.forget_schematics();
+    let posts = factory.posts();
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the factory no longer has schematic")
+            && stderr(&output).contains("to register it again"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(factory.posts(), posts + 1, "registered again");
+    assert!(
+        stdout(&output).contains("schematic changed"),
+        "{}",
+        stdout(&output)
+    );
+
+    // With the factory's copy back, the check takes that one and needs no git.
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("no longer has"),
         "{}",
         stderr(&output)
     );
 }
 
 #[test]
-fn a_changed_pin_is_drift_in_that_field_only() {
-    let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
-    let intent = tree
-        .read(INTENT)
-        .replace("version: v1.35.4", "version: v1.35.2");
-    tree.write(INTENT, &intent);
+fn each_fact_the_factory_moved_is_drift_with_its_meaning() {
+    let moved = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    for (name, change, path, meaning) in [
+        (
+            "installer digest",
+            Box::new(|b: &mut Behaviour| b.installer_digest = moved.into())
+                as Box<dyn Fn(&mut Behaviour)>,
+            "/os/installer/digest",
+            "the factory rebuilt the installer: digest",
+        ),
+        (
+            "disk image size",
+            Box::new(|b: &mut Behaviour| b.disk_image_size += 1),
+            "/os/diskImage/size",
+            "metal-amd64.raw.zst is now",
+        ),
+        (
+            "extension digest",
+            Box::new(|b: &mut Behaviour| b.extension_digest_salt = "rebuilt".into()),
+            "/talos/extensions/0/digest",
+            "extension siderolabs/iscsi-tools: the catalogue's image moved",
+        ),
+    ] {
+        let factory = Factory::start(Behaviour::default());
+        let tree = cut(&factory);
+        change(&mut factory.behaviour.lock().unwrap());
+        let output = check(&tree, &factory, &[]);
+        assert_eq!(output.status.code(), Some(3), "{name}: {}", stderr(&output));
+        assert!(
+            stdout(&output).contains(meaning),
+            "{name}: {}",
+            stdout(&output)
+        );
+        assert!(stderr(&output).contains("the factory moved under release 1.0.0"));
+        let (code, report) = json_check(&tree, &factory, &[]);
+        assert_eq!(code, Some(3));
+        let moved_paths = paths(&report, "differences");
+        assert!(
+            moved_paths.contains(&path.to_string()),
+            "{name}: {moved_paths:?}"
+        );
+        if path == "/talos/extensions/0/digest" {
+            // Both extensions' images moved.
+            assert_eq!(moved_paths.len(), 2, "{moved_paths:?}");
+        } else {
+            assert_eq!(moved_paths, [path], "{name}");
+        }
+    }
+}
 
+#[test]
+fn other_bytes_at_the_same_size_need_hashes() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = cut(&factory);
+    factory.behaviour.lock().unwrap().iso_flip_byte = true;
     let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let before = tree.contents();
+    let output = tree.image(&factory, &["--check", "--hashes"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let text = stdout(&output);
+    let flipped = sha256_hex(&factory.served("metal-amd64.iso").unwrap());
+    assert!(
+        text.contains("metal-amd64.iso now has other bytes at the same size")
+            && text.contains(&flipped),
+        "{text}"
+    );
+    assert!(!text.contains("metal-amd64.raw.zst now has"), "{text}");
+    assert_eq!(tree.contents(), before, "--hashes keeps nothing");
     assert_eq!(
-        row(&output, "/kubernetes/version"),
-        ["/kubernetes/version", "v1.35.4", "v1.35.2"]
+        factory.iso_requests().len(),
+        2,
+        "the release's and the check's"
+    );
+    let scratch = std::env::temp_dir();
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("xtask-check-"))
+        .collect();
+    assert!(left.is_empty(), "temporary folder left: {left:?}");
+}
+
+#[test]
+fn a_ref_only_change_and_a_newer_patch_are_notices() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = cut(&factory);
+    {
+        let mut b = factory.behaviour.lock().unwrap();
+        b.extension_ref_host = "cache-registry.image-factory.svc".into();
+        b.versions.push("v1.12.12".into());
+        b.versions.push("v1.13.2".into());
+    }
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("catalogue metadata changed, not the image")
+            && text.contains("cache-registry.image-factory.svc/siderolabs/iscsi-tools"),
+        "{text}"
     );
     assert!(
-        stdout(&output).contains("in 1 field(s)"),
-        "{}",
-        stdout(&output)
+        text.contains("newer Talos v1.12 patches than the pinned v1.12.11: v1.12.12")
+            && text.contains("newer Talos minors are listed too")
+            && text.contains("v1.13.2"),
+        "{text}"
+    );
+    let (_, report) = json_check(&tree, &factory, &[]);
+    assert_eq!(
+        report["newerVersions"]["patches"],
+        serde_json::json!(["v1.12.12"])
+    );
+    assert_eq!(
+        report["newerVersions"]["minors"],
+        serde_json::json!(["v1.13.2"])
+    );
+
+    // A real run says both too, and records the catalogue's refs as they are.
+    let output = tree.image(&factory, &["--release-version", "1.0.1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("newer Talos v1.12 patches"), "{err}");
+    assert!(
+        err.contains("not a public registry") && err.contains("cache-registry.image-factory.svc"),
+        "{err}"
     );
 }
 
 #[test]
-fn a_moved_installer_digest_is_drift() {
+fn a_moved_installer_digest_is_named_in_json() {
     let factory = Factory::start(Behaviour::default());
     let tree = recorded(&factory);
-    let moved = format!("sha256:{}", "5".repeat(64));
-    factory.behaviour.lock().unwrap().installer_digest = moved.clone();
-
-    let output = check(&tree, &factory, &["--json"]);
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
-    assert_eq!(report["matches"], false);
-    assert_eq!(
-        report["differences"],
-        serde_json::json!([{
-            "path": "/os/installer/digest",
-            "recorded": INSTALLER_DIGEST,
-            "now": moved,
-        }])
-    );
+    let moved = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    factory.behaviour.lock().unwrap().installer_digest = moved.into();
+    let (code, report) = json_check(&tree, &factory, &[]);
+    assert_eq!(code, Some(3));
+    assert_eq!(report["differences"][0]["recorded"], INSTALLER_DIGEST);
+    assert_eq!(report["differences"][0]["now"], moved);
 }
 
 #[test]
-fn fields_an_older_manifest_lacks_are_not_recorded_not_drift() {
+fn facts_an_older_manifest_lacks_are_not_recorded_not_drift() {
     let factory = Factory::start(Behaviour::default());
     let tree = recorded(&factory);
     let mut manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
@@ -206,19 +367,24 @@ fn an_unresolvable_recorded_digest_fails_the_check() {
 }
 
 #[test]
-fn a_bad_catalogue_entry_fails_the_check_before_comparing() {
+fn a_recorded_extension_gone_from_the_catalogue_fails_the_check_before_building() {
     let factory = Factory::start(Behaviour::default());
     let tree = recorded(&factory);
-    let schematic = tree.read(SCHEMATIC).replace("iscsi-tools", "iscsi-tool");
-    tree.write(SCHEMATIC, &schematic);
+    factory
+        .behaviour
+        .lock()
+        .unwrap()
+        .extensions
+        .retain(|e| e != "siderolabs/iscsi-tools");
     let output = check(&tree, &factory, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("did you mean siderolabs/iscsi-tools"),
+        stderr(&output).contains("not in the factory's catalogue")
+            && stderr(&output).contains("siderolabs/iscsi-tools"),
         "{}",
         stderr(&output)
     );
-    assert!(!factory.saw("POST /schematics") && !factory.saw("HEAD /image/"));
+    assert!(!factory.saw("HEAD /image/"));
 }
 
 #[test]
@@ -255,7 +421,8 @@ fn a_bare_check_follows_the_channel_past_a_bumped_release_version() {
     let output = check(&tree, &factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains(MANIFEST),
+        stdout(&output).contains(MANIFEST)
+            && stdout(&output).contains("release.yaml prepares 0.2.0"),
         "the channel's release was compared: {}",
         stdout(&output)
     );

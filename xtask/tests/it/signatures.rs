@@ -162,6 +162,17 @@ fn check_verifies_again_and_fails_when_the_signature_no_longer_verifies() {
         "{}",
         stderr(&check)
     );
+
+    // The signature vanished: a recorded signature is required, so the check fails too.
+    factory.behaviour.lock().unwrap().bundle = None;
+    let check = tree.image(&factory, &["--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("no signature found")
+            && stderr(&check).contains("cannot tell whether the installer is still the signed one"),
+        "{}",
+        stderr(&check)
+    );
 }
 
 #[test]

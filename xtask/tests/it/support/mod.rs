@@ -102,6 +102,12 @@ pub struct Behaviour {
     /// Answers installer manifest requests only after this long (a slow installer build on
     /// its own, so the media arrive first).
     pub installer_delay: Option<Duration>,
+    /// Mixed into every extension digest the catalogue lists (a moved image).
+    pub extension_digest_salt: String,
+    /// The registry host of every extension `ref` in the catalogue.
+    pub extension_ref_host: String,
+    /// Serves the plain ISO with its last byte flipped: the same size, other bytes.
+    pub iso_flip_byte: bool,
 }
 
 /// Where the registry lists a bundle for the installer digest D.
@@ -179,6 +185,9 @@ impl Default for Behaviour {
             lose_after_register: 0,
             lose_at_first_asset: false,
             installer_delay: None,
+            extension_digest_salt: String::new(),
+            extension_ref_host: "ghcr.io".into(),
+            iso_flip_byte: false,
         }
     }
 }
@@ -378,7 +387,13 @@ fn medium_bytes(file: &str, iso: &[u8], b: &Behaviour) -> Option<Vec<u8>> {
         ^ u32::from(secure)
         ^ u32::from(arch == "arm64") << 1;
     Some(match (iso_like, secure, arch) {
-        (true, false, "amd64") => iso.to_vec(),
+        (true, false, "amd64") => {
+            let mut bytes = iso.to_vec();
+            if b.iso_flip_byte {
+                *bytes.last_mut().expect("an ISO has bytes") ^= 0xff;
+            }
+            bytes
+        }
         (true, _, _) => {
             let mut bytes = noise(iso.len() + 4096, seed);
             bytes[0x8001..0x8006].copy_from_slice(b"CD001");
@@ -508,8 +523,11 @@ fn serve(
                 .map(|name| {
                     serde_json::json!({
                         "name": name,
-                        "ref": format!("ghcr.io/{name}:1.0.0"),
-                        "digest": format!("sha256:{}", hex(&Sha256::digest(name.as_bytes()))),
+                        "ref": format!("{}/{name}:1.0.0", b.extension_ref_host),
+                        "digest": format!(
+                            "sha256:{}",
+                            hex(&Sha256::digest(format!("{name}{}", b.extension_digest_salt)))
+                        ),
                         "author": "Sidero Labs",
                         "description": "test"
                     })
@@ -1030,6 +1048,37 @@ impl Tree {
         );
         let _ = std::fs::remove_dir_all(root.join("ee/appliance/dist"));
         Tree { root }
+    }
+
+    /// A scratch copy that is a git repository with everything committed, so a release records
+    /// `source.commit` and `git show <commit>:<path>` works.
+    pub fn copy_in_git() -> Tree {
+        let tree = Tree::copy();
+        tree.git(&["init", "-q"]);
+        tree.commit("the appliance tree");
+        tree
+    }
+
+    /// Commits every change of the tree.
+    pub fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+    }
+
+    fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args([
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@example.invalid",
+            ])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&self.root)
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {args:?}");
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
