@@ -310,3 +310,47 @@ fn modules_import_only_down_their_layers_and_never_in_a_cycle() {
         problems.join("\n")
     );
 }
+
+/// renovate.json lets Kubernetes rise only as far as the pinned Talos minor supports, as the
+/// support table in xtask/src/talos.rs says, and keeps Talos within its pinned minor.
+#[test]
+fn renovate_keeps_the_pins_within_what_talos_supports() {
+    let read = |path: &str| std::fs::read_to_string(repo_root().join(path)).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&read("renovate.json")).unwrap();
+    let intent = read("ee/appliance/release.yaml");
+    let talos = intent
+        .split("\ntalos:\n")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .and_then(|line| line.trim().strip_prefix("version: v"))
+        .expect("talos.version in release.yaml");
+    let minor: Vec<&str> = talos.split('.').take(2).collect();
+    let row = format!("(({}, {}), ", minor[0], minor[1]);
+    let table = read("xtask/src/talos.rs");
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with(&row))
+        .unwrap_or_else(|| panic!("no Kubernetes support row for Talos v{talos} in talos.rs"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (max_major, max_minor) = (numbers[4], numbers[5]);
+    let rules = config["packageRules"].as_array().unwrap();
+    let rule = |dep: &str, key: &str| {
+        rules
+            .iter()
+            .find(|r| r["matchDepNames"] == serde_json::json!([dep]) && r.get(key).is_some())
+            .unwrap_or_else(|| panic!("renovate.json: no {key} rule for {dep}"))
+            .clone()
+    };
+    assert_eq!(
+        rule("kubernetes", "allowedVersions")["allowedVersions"],
+        format!("<{max_major}.{}.0", max_minor + 1),
+        "renovate.json: Talos v{talos} supports Kubernetes up to {max_major}.{max_minor}.x"
+    );
+    let talos_rule = rule("talos", "matchUpdateTypes");
+    assert_eq!(talos_rule["matchUpdateTypes"], serde_json::json!(["major", "minor"]));
+    assert_eq!(talos_rule["enabled"], false);
+}
