@@ -1,5 +1,5 @@
 //! Keeps the repository honest, as rust-analyzer's tidy tests do: the committed tree
-//! validates, the test vectors match the shared ones, and the docs name only flags that exist.
+//! validates, the docs name only flags that exist, the modules keep their layers.
 
 use std::process::Command;
 
@@ -16,20 +16,6 @@ fn the_committed_tree_validates() {
         "cargo xtask validate fails on the committed tree:\n{}",
         stderr(&output)
     );
-}
-
-#[test]
-fn vendored_vectors_match_the_shared_ones() {
-    // CI lays shared/ beside the clone; where it is absent the copy stands alone.
-    let shared = repo_root().join("../shared/vectors/schematic-ids.json");
-    if let Ok(shared) = std::fs::read_to_string(shared) {
-        let copy = std::fs::read_to_string(repo_root().join("xtask/tests/data/schematic-ids.json"))
-            .unwrap();
-        assert_eq!(
-            copy, shared,
-            "xtask/tests/data/schematic-ids.json is stale: copy ../shared/vectors/schematic-ids.json"
-        );
-    }
 }
 
 #[test]
@@ -351,6 +337,9 @@ fn renovate_keeps_the_pins_within_what_talos_supports() {
         "renovate.json: Talos v{talos} supports Kubernetes up to {max_major}.{max_minor}.x"
     );
     let talos_rule = rule("talos", "matchUpdateTypes");
-    assert_eq!(talos_rule["matchUpdateTypes"], serde_json::json!(["major", "minor"]));
+    assert_eq!(
+        talos_rule["matchUpdateTypes"],
+        serde_json::json!(["major", "minor"])
+    );
     assert_eq!(talos_rule["enabled"], false);
 }
