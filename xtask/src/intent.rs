@@ -91,6 +91,7 @@ impl Intent {
     pub fn load(path: &Path, display: &str) -> anyhow::Result<Intent> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading release intent {display}"))?;
+        crate::schematic::check_yaml_limits(&text, display)?;
         let intent: Intent = serde_yaml::from_str(&text).map_err(|e| {
             let at = e
                 .location()

@@ -40,6 +40,25 @@ fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Stack for work whose recursion follows the input's nesting, which the parsers cap (YAML at
+/// 10000 levels, as the factory's decoder does): enough for that cap in a debug build, reserved
+/// but only touched as deep as the input goes.
+const DEEP_STACK: usize = 512 * 1024 * 1024;
+
+/// Runs `work` on a thread with `DEEP_STACK`, so nesting up to the parsers' caps cannot
+/// overflow the stack.
+pub fn on_deep_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("deep-stack".into())
+            .stack_size(DEEP_STACK)
+            .spawn_scoped(scope, work)
+            .expect("a thread for nested input")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// A size for people: `600.1 MiB`.
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))

@@ -17,6 +17,18 @@ use emit::Yaml;
 
 use crate::util::hex;
 
+/// Refuses a YAML text nested deeper than the factory's decoder allows, or with excessive
+/// aliasing, naming the line: the same limits a schematic has, for other YAML the tool reads
+/// (`release.yaml`). Other syntax errors are left to that file's own reader.
+pub fn check_yaml_limits(text: &str, display: &str) -> anyhow::Result<()> {
+    match yaml_tree::parse_first_document(text.as_bytes()) {
+        Err(e) if e.message.contains("max depth") || e.message.contains("aliasing") => {
+            anyhow::bail!("{display}:{}:{}: {}", e.mark.line, e.mark.column, e.message)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A decoded schematic. Field names follow the factory's YAML keys.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Schematic {
@@ -173,6 +185,10 @@ impl Schematic {
     /// Parses a schematic (YAML or JSON) as the factory does: the first document only, unknown
     /// or repeated keys and values of the wrong type refused.
     pub fn parse(text: &str) -> Result<Schematic, ParseError> {
+        crate::util::on_deep_stack(|| Schematic::parse_here(text))
+    }
+
+    fn parse_here(text: &str) -> Result<Schematic, ParseError> {
         let root = yaml_tree::parse_first_document(text.as_bytes()).map_err(|e| {
             ParseError(vec![Problem {
                 line: e.mark.line,
@@ -204,7 +220,7 @@ impl Schematic {
 
     /// The canonical YAML: the exact bytes the factory hashes.
     pub fn canonical_yaml(&self) -> String {
-        emit::to_canonical_yaml(&self.to_yaml())
+        crate::util::on_deep_stack(|| emit::to_canonical_yaml(&self.to_yaml()))
     }
 
     /// The schematic ID: lowercase hex SHA-256 of the canonical YAML.

@@ -59,6 +59,11 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Deepest nesting of collections accepted, as the factory's Go YAML library allows
+/// ("exceeded max depth of 10000"); counted explicitly, so the input never decides how deep the
+/// tool recurses beyond it.
+pub const MAX_DEPTH: usize = 10_000;
+
 /// Upper bound on nodes reachable through aliases, so that a "billion laughs" document is an
 /// error instead of an exhausted machine. Real schematics have a few dozen nodes.
 const MAX_EXPANDED_NODES: usize = 100_000;
@@ -96,80 +101,137 @@ impl Builder<'_, '_> {
         Ok(Some(root))
     }
 
-    fn node(&mut self, event: Event) -> Result<Node, SyntaxError> {
-        let mark = event.mark;
-        let (anchor, node) = match event.kind {
-            EventKind::Scalar {
-                anchor,
-                tag,
-                value,
-                style,
-            } => (
-                anchor,
-                Node {
-                    kind: Kind::Scalar { value, style },
+    /// The node `first` starts, read iteratively: open collections wait on an explicit stack,
+    /// whose height is the nesting depth and is capped at `MAX_DEPTH`.
+    fn node(&mut self, first: Event) -> Result<Node, SyntaxError> {
+        let mut open: Vec<Open> = Vec::new();
+        let mut event = first;
+        loop {
+            let mark = event.mark;
+            let done = match event.kind {
+                EventKind::Scalar {
+                    anchor,
                     tag,
-                    mark,
-                },
-            ),
-            EventKind::SequenceStart { anchor, tag } => {
-                let mut items = Vec::new();
-                loop {
-                    let next = self.parser.next()?;
-                    if matches!(next.kind, EventKind::SequenceEnd) {
-                        break;
-                    }
-                    items.push(self.node(next)?);
-                }
-                let kind = Kind::Sequence(items);
-                (anchor, Node { kind, tag, mark })
-            }
-            EventKind::MappingStart { anchor, tag } => {
-                let mut pairs = Vec::new();
-                loop {
-                    let next = self.parser.next()?;
-                    if matches!(next.kind, EventKind::MappingEnd) {
-                        break;
-                    }
-                    let key = self.node(next)?;
-                    let value_event = self.parser.next()?;
-                    let value = self.node(value_event)?;
-                    pairs.push((key, value));
-                }
-                let kind = Kind::Mapping(pairs);
-                (anchor, Node { kind, tag, mark })
-            }
-            EventKind::Alias { name } => {
-                let target = self
-                    .anchors
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| SyntaxError {
+                    value,
+                    style,
+                } => self.anchored(
+                    anchor,
+                    Node {
+                        kind: Kind::Scalar { value, style },
+                        tag,
                         mark,
-                        message: format!("unknown anchor '{name}' referenced"),
-                    })?;
-                self.expanded += count_nodes(&target);
-                if self.expanded > MAX_EXPANDED_NODES {
+                    },
+                ),
+                EventKind::SequenceStart { anchor, tag }
+                | EventKind::MappingStart { anchor, tag }
+                    if open.len() >= MAX_DEPTH =>
+                {
+                    let _ = (anchor, tag);
                     return Err(SyntaxError {
                         mark,
-                        message: "document contains excessive aliasing".to_string(),
+                        message: format!(
+                            "exceeded max depth of {MAX_DEPTH} nested collections (the limit of the Image Factory's YAML decoder)"
+                        ),
                     });
                 }
-                let kind = Kind::Alias { name, target };
-                return Ok(Node {
-                    kind,
-                    tag: None,
-                    mark,
-                });
+                EventKind::SequenceStart { anchor, tag } => {
+                    open.push(Open {
+                        anchor,
+                        tag,
+                        mark,
+                        body: Body::Sequence(Vec::new()),
+                    });
+                    event = self.parser.next()?;
+                    continue;
+                }
+                EventKind::MappingStart { anchor, tag } => {
+                    open.push(Open {
+                        anchor,
+                        tag,
+                        mark,
+                        body: Body::Mapping(Vec::new(), None),
+                    });
+                    event = self.parser.next()?;
+                    continue;
+                }
+                EventKind::SequenceEnd | EventKind::MappingEnd => {
+                    let Some(Open {
+                        anchor,
+                        tag,
+                        mark,
+                        body,
+                    }) = open.pop()
+                    else {
+                        return Err(internal(mark, "a collection ends that never started"));
+                    };
+                    let kind = match body {
+                        Body::Sequence(items) => Kind::Sequence(items),
+                        Body::Mapping(pairs, None) => Kind::Mapping(pairs),
+                        Body::Mapping(_, Some(_)) => {
+                            return Err(internal(mark, "a mapping key without a value"));
+                        }
+                    };
+                    self.anchored(anchor, Node { kind, tag, mark })
+                }
+                EventKind::Alias { name } => {
+                    let target = self
+                        .anchors
+                        .get(&name)
+                        .cloned()
+                        .ok_or_else(|| SyntaxError {
+                            mark,
+                            message: format!("unknown anchor '{name}' referenced"),
+                        })?;
+                    self.expanded += count_nodes(&target);
+                    if self.expanded > MAX_EXPANDED_NODES {
+                        return Err(SyntaxError {
+                            mark,
+                            message: format!(
+                                "document contains excessive aliasing (more than {MAX_EXPANDED_NODES} nodes through aliases)"
+                            ),
+                        });
+                    }
+                    Node {
+                        kind: Kind::Alias { name, target },
+                        tag: None,
+                        mark,
+                    }
+                }
+                _ => return Err(internal(mark, "unexpected event")),
+            };
+            match open.last_mut().map(|o| &mut o.body) {
+                None => return Ok(done),
+                Some(Body::Sequence(items)) => items.push(done),
+                Some(Body::Mapping(pairs, key)) => match key.take() {
+                    None => *key = Some(done),
+                    Some(key) => pairs.push((key, done)),
+                },
             }
-            _ => return Err(internal(mark, "unexpected event")),
-        };
+            event = self.parser.next()?;
+        }
+    }
+
+    /// `node`, remembered under its anchor: later aliases decode as it.
+    fn anchored(&mut self, anchor: Option<String>, node: Node) -> Node {
         if let Some(name) = anchor {
-            // Later aliases decode as this node; the tree keeps the definition in place.
             self.anchors.insert(name, Rc::new(node.clone()));
         }
-        Ok(node)
+        node
     }
+}
+
+/// A collection whose end has not been read yet.
+struct Open {
+    anchor: Option<String>,
+    tag: Option<String>,
+    mark: Mark,
+    body: Body,
+}
+
+enum Body {
+    Sequence(Vec<Node>),
+    /// The pairs so far, and a key waiting for its value.
+    Mapping(Vec<(Node, Node)>, Option<Node>),
 }
 
 fn count_nodes(node: &Node) -> usize {

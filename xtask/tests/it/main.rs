@@ -5,6 +5,7 @@ mod support;
 
 mod boot_media;
 mod check;
+mod hostile;
 mod image;
 mod pipeline;
 mod real_registry;

@@ -1,0 +1,110 @@
+//! Hostile input through the binary: what a malicious or broken file can make `validate` (the
+//! pre-commit hook) and `image --dry-run` do. Each ends with exit 1 and a message naming the
+//! file, the line and the limit, quickly and in bounded memory; never a panic, an abort or a
+//! stack overflow.
+
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const SCHEMATIC: &str = "ee/appliance/schematics/metal-amd64.yaml";
+const INTENT: &str = "ee/appliance/release.yaml";
+
+/// Nine levels of ten aliases each: a billion nodes once expanded.
+fn billion_laughs() -> String {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text
+}
+
+/// Runs `args` on `tree`, which must end with exit 1 naming `expected`, within a bound that a
+/// hang or an exponential blow-up would exceed on a loaded machine.
+fn refused(tree: &Tree, args: &[&str], expected: &[&str]) {
+    let started = Instant::now();
+    let output = tree.xtask(args);
+    let took = started.elapsed();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+    for part in expected {
+        assert!(err.contains(part), "{args:?}: expected {part:?} in {err}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("overflow"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "{args:?} took {took:?}");
+}
+
+#[test]
+fn deeply_nested_or_aliased_schematics_are_refused_with_the_line_and_the_limit() {
+    let deep_flow = format!(
+        "customization:\n  extraKernelArgs: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let deep_block: String = (0..20_000)
+        .map(|depth| format!("{}k{depth}:\n", " ".repeat(depth)))
+        .collect();
+    let laughs = format!("{}customization: {{}}\n", billion_laughs());
+    for (text, expected) in [
+        (deep_flow, "exceeded max depth of 10000"),
+        (deep_block, "exceeded max depth of 10000"),
+        (laughs, "excessive aliasing"),
+    ] {
+        let tree = Tree::copy();
+        tree.write(SCHEMATIC, &text);
+        for args in [&["validate"][..], &["image", "--dry-run"]] {
+            refused(&tree, args, &[SCHEMATIC, expected]);
+        }
+    }
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_a_schematic_like_any_other() {
+    // overlay.options is a free map: the factory accepts nesting there up to its limit.
+    let depth = 9_990;
+    let text = format!(
+        "overlay:\n  name: x\n  image: y\n  options:\n    a: {}1{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let tree = Tree::copy();
+    tree.write(SCHEMATIC, &text);
+    let output = tree.xtask(&["image", "--dry-run"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("(computed offline)"));
+}
+
+#[test]
+fn a_hostile_release_intent_is_refused_with_the_line_and_the_limit() {
+    let committed = Tree::copy().read(INTENT);
+    let deep = committed.replace(
+        "channel: beta ",
+        &format!("channel: {}{} ", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    let laughs = format!("{}{committed}", billion_laughs());
+    for (text, expected) in [(deep, "release.yaml:4:"), (laughs, "excessive aliasing")] {
+        let tree = Tree::copy();
+        tree.write(INTENT, &text);
+        for args in [&["validate"][..], &["image", "--dry-run"]] {
+            refused(&tree, args, &[INTENT, expected]);
+        }
+    }
+}
+
+#[test]
+fn a_large_well_formed_schematic_does_not_crash() {
+    // About 30 MB: a million kernel arguments.
+    let mut text = String::from("customization:\n  extraKernelArgs:\n");
+    for i in 0..1_000_000 {
+        text.push_str(&format!("    - console=ttyS{i},115200n8\n"));
+    }
+    assert!(text.len() > 30_000_000);
+    let tree = Tree::copy();
+    tree.write(SCHEMATIC, &text);
+    let output = tree.xtask(&["image", "--dry-run"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
