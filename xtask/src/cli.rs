@@ -130,9 +130,14 @@ pub struct Network {
     /// Delay before the first retry, in milliseconds; doubles on each retry.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub retry_delay_ms: u64,
-    /// Give up on a download that receives nothing for this many seconds.
+    /// Give up a download attempt that receives less than --min-rate over this many seconds
+    /// (nothing at all included); it is retried, resumed where the server allows.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// The lowest transfer rate accepted, in bytes per second, averaged over --stall-timeout:
+    /// far below any real link, so only a stuck transfer trips it.
+    #[arg(long, value_name = "BYTES_PER_SECOND", default_value_t = 1024)]
+    pub min_rate: u64,
     /// Trust only the certificates in this PEM file for https, instead of the Mozilla roots: for
     /// a self-hosted factory behind an internal CA.
     #[arg(long, value_name = "PEM", env = "TALOS_FACTORY_CA_FILE")]

@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use sha2::{Digest, Sha256};
@@ -44,8 +44,10 @@ pub struct Target<'a> {
     /// `destination` as the user knows it (repository-relative).
     pub display: &'a str,
     pub magic: Magic,
-    /// Give up an attempt that receives nothing for this long.
+    /// The window over which the transfer rate is judged.
     pub stall: Duration,
+    /// Bytes per second a window must bring, or the attempt is given up.
+    pub min_rate: u64,
 }
 
 /// Downloads `target.url` beside `target.destination`, retrying transient failures and resuming
@@ -255,8 +257,12 @@ fn receive(
         }
     });
 
+    // The rate is judged over windows of `stall`: a transfer that brings fewer than
+    // `min_rate` bytes per second over one is given up, as curl's --speed-limit/--speed-time.
+    let mut window = Window::start(p.received);
     loop {
-        let (buffer, n) = match full_rx.recv_timeout(target.stall) {
+        let wait = window.left(target.stall);
+        let (buffer, n) = match full_rx.recv_timeout(wait) {
             Ok(Ok(chunk)) => chunk,
             Ok(Err(e)) => {
                 return Err(Failure::Transient(anyhow!(e).context(format!(
@@ -265,11 +271,8 @@ fn receive(
                 ))));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(Failure::Transient(anyhow!(
-                    "GET {url}: no data for {} s after {} bytes (stalled)",
-                    target.stall.as_secs(),
-                    p.received
-                )));
+                window.judge(target, p.received)?;
+                continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         };
@@ -287,6 +290,56 @@ fn receive(
         p.received += n as u64;
         progress.advance(p.received);
         let _ = empty_tx.send(buffer);
+        window.judge(target, p.received)?;
+    }
+}
+
+/// One window of the low-speed check: when it began and how much had arrived then.
+struct Window {
+    began: Instant,
+    received: u64,
+}
+
+impl Window {
+    fn start(received: u64) -> Window {
+        Window {
+            began: Instant::now(),
+            received,
+        }
+    }
+
+    /// How long until this window is over.
+    fn left(&self, length: Duration) -> Duration {
+        length
+            .saturating_sub(self.began.elapsed())
+            .max(Duration::from_millis(1))
+    }
+
+    /// At the end of a window: fails the attempt if the window brought less than the minimum
+    /// rate, else starts the next one.
+    fn judge(&mut self, target: &Target, received: u64) -> Result<(), Failure> {
+        let elapsed = self.began.elapsed();
+        if elapsed < target.stall {
+            return Ok(());
+        }
+        let got = received - self.received;
+        let rate = got as f64 / elapsed.as_secs_f64();
+        if rate < target.min_rate as f64 {
+            let what = if got == 0 {
+                "no data".to_string()
+            } else {
+                format!("{got} bytes ({rate:.0} bytes/s)")
+            };
+            return Err(Failure::Transient(anyhow!(
+                "GET {}: {what} in the last {:.0} s after {received} bytes, below --min-rate {} bytes/s over --stall-timeout {} s (stalled)",
+                target.url,
+                elapsed.as_secs_f64(),
+                target.min_rate,
+                target.stall.as_secs()
+            )));
+        }
+        *self = Window::start(received);
+        Ok(())
     }
 }
 

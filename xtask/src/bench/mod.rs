@@ -46,6 +46,7 @@ impl cli::BenchDownloadArgs {
                 display: "bench",
                 magic: crate::talos::BootMedium::Iso.kind().magic,
                 stall: Duration::from_secs(30),
+                min_rate: 1024,
             };
             // The same work as a release: stream, hash, write, flush, then the rename.
             let got = download::download(&client, &target, &progress.line("ours.iso"))?;

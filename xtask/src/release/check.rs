@@ -155,6 +155,7 @@ pub fn run(
         interrupt::install()?;
         Media::Download {
             stall: Duration::from_secs(args.network.stall_timeout),
+            min_rate: args.network.min_rate,
             folder: scratch.clone(),
         }
     } else {

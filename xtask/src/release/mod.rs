@@ -70,6 +70,7 @@ impl cli::ImageArgs {
         let progress = Progress::new();
         let media = Media::Download {
             stall: Duration::from_secs(self.network.stall_timeout),
+            min_rate: self.network.min_rate,
             folder: plan.path(&project::release_dist_dir(&plan.release_version)),
         };
         let mut resolved = resolve::resolve(

@@ -33,9 +33,13 @@ use crate::{registry, signature};
 #[derive(Clone, Debug)]
 pub enum Media {
     /// Download them into `folder` (a real run: the release's folder in `ee/appliance/dist`;
-    /// `--check --hashes`: a temporary one); `stall`: give up an attempt that receives nothing
-    /// this long.
-    Download { stall: Duration, folder: PathBuf },
+    /// `--check --hashes`: a temporary one); an attempt that receives less than `min_rate`
+    /// bytes per second over `stall` is given up.
+    Download {
+        stall: Duration,
+        min_rate: u64,
+        folder: PathBuf,
+    },
     /// Only their sizes, from the `HEAD` that builds them (`--check`).
     Sizes,
 }
@@ -164,7 +168,12 @@ pub fn resolve(
                 if announced.len() < plan.media.len() {
                     continue;
                 }
-                let Media::Download { stall, folder } = &media else {
+                let Media::Download {
+                    stall,
+                    min_rate,
+                    folder,
+                } = &media
+                else {
                     unreachable!("sizes returned above")
                 };
                 ensure_room_for_all(&plan, folder, &announced)?;
@@ -177,11 +186,17 @@ pub fn resolve(
                         lines[&medium.medium].clone(),
                     );
                     let destination = folder.join(&medium.file);
-                    let stall = *stall;
+                    let (stall, min_rate) = (*stall, *min_rate);
                     waiting += 1;
                     std::thread::spawn(move || {
-                        let result =
-                            fetch(&client, &registration, &medium, destination, stall, &line);
+                        let result = fetch(
+                            &client,
+                            &registration,
+                            &medium,
+                            destination,
+                            (stall, min_rate),
+                            &line,
+                        );
                         let _ = events.send(Event::Downloaded(medium.medium, result));
                     });
                 }
@@ -250,7 +265,7 @@ fn fetch(
     registration: &Registration,
     medium: &PlannedMedium,
     destination: PathBuf,
-    stall: Duration,
+    (stall, min_rate): (Duration, u64),
     line: &Line,
 ) -> anyhow::Result<Downloaded> {
     let target = download::Target {
@@ -259,6 +274,7 @@ fn fetch(
         display: &medium.path,
         magic: medium.medium.kind().magic,
         stall,
+        min_rate,
     };
     registration.repairing(&format!("downloading {}", medium.url), || {
         download::download(client, &target, line)

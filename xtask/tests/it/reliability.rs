@@ -460,3 +460,41 @@ fn a_manifest_that_appears_meanwhile_is_never_replaced() {
     assert_eq!(tree.read(BETA), beta);
     assert!(!tree.path(ISO).exists() && !tree.path(DISK).exists() && partials(&tree).is_empty());
 }
+
+/// A body that trickles a byte every 2 s never stalls outright; below --min-rate over the
+/// --stall-timeout window each attempt is given up, and after the last nothing is left.
+#[test]
+fn a_trickling_download_is_abandoned_below_the_minimum_rate() {
+    let factory = Factory::start(Behaviour {
+        iso_fault: IsoFault::Trickle,
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let before = tree.contents();
+    let started = Instant::now();
+    let output = tree.image(&factory, &["--stall-timeout", "2", "--retries", "2"]);
+    let took = started.elapsed();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("below --min-rate 1024 bytes/s over --stall-timeout 2 s"),
+        "{err}"
+    );
+    assert!(err.contains("gave up after 2 attempts"), "{err}");
+    assert_eq!(factory.iso_requests().len(), 2);
+    // Two windows of 2 s and the retry delay; a run that waited for the body would take a minute.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert_unchanged(&tree, &before);
+}
+
+/// A slow but steady body above the minimum rate completes.
+#[test]
+fn a_slow_steady_download_above_the_minimum_rate_completes() {
+    // 16 KiB every 50 ms: about 320 KiB/s, above a --min-rate of 64 KiB/s.
+    let factory = Factory::start(slow(50));
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &["--stall-timeout", "1", "--min-rate", "65536"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(recorded_sha256(&tree), factory.iso_sha256());
+    assert_eq!(factory.iso_requests().len(), 1);
+}

@@ -39,6 +39,8 @@ pub enum IsoFault {
     Html,
     /// Sends half the body, then goes silent.
     Stall,
+    /// Announces the whole body, then sends one byte every 2 seconds (for up to a minute).
+    Trickle,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -609,6 +611,19 @@ fn serve(
                 );
             }
             match fault {
+                IsoFault::Trickle => {
+                    write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+                        served.len()
+                    )?;
+                    for byte in served.iter().take(30) {
+                        out.write_all(&[*byte])?;
+                        out.flush()?;
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
+                    Ok(())
+                }
                 IsoFault::Html => respond(
                     &mut out,
                     "200 OK",
