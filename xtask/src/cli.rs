@@ -150,11 +150,16 @@ pub struct Requirements {
     /// Fail when the installer digest cannot be resolved, instead of recording the release without it.
     #[arg(long)]
     pub require_digest: bool,
-    /// Fail when the installer's signature cannot be verified under the installerSignature policy
-    /// (no policy, no digest, no signature found), instead of recording the release without it. A
-    /// signature that is found but does not verify always fails.
+    /// Fail when the installer's signature cannot be verified because release.yaml has no
+    /// installerSignature policy. With a policy the signature is always required: no digest, no
+    /// signature or one that does not verify fails the release.
     #[arg(long)]
     pub require_signature: bool,
+    /// Record the installer digest without a signature when none is found (or the digest cannot
+    /// be verified), although release.yaml pins an installerSignature policy; the run says so
+    /// loudly. A signature that is found but does not verify still fails.
+    #[arg(long, conflicts_with = "require_signature")]
+    pub allow_unsigned: bool,
 }
 
 /// Check the appliance tree: intent, schematics, schemas, manifests and channels.

@@ -154,7 +154,7 @@ impl<'c> Factory<'c> {
                 .call()
                 .map_err(|e| http::transport_failure("GET", url, e))?;
             match response.status().as_u16() {
-                200 => http::read_small_body(response, what),
+                200 => http::read_capped(response, url, http::CERTIFICATE),
                 404 => Err(http::Failure::Permanent(anyhow::anyhow!(
                     "{} has no SecureBoot keys (GET {url}: 404), so it cannot build -secureboot media; \
                      set os.secureBoot: false in {} (or pass --secure-boot false), or use a factory with SecureBoot keys",
@@ -196,7 +196,7 @@ impl<'c> Factory<'c> {
             if !response.status().is_success() {
                 return Err(http::status_failure("POST", &url, response));
             }
-            http::read_small_body(response, "the factory's answer")
+            http::read_capped(response, &url, http::FACTORY_ANSWER)
         })?;
         let answer: Registered = serde_json::from_slice(&body).with_context(|| {
             format!(
@@ -259,7 +259,7 @@ impl<'c> Factory<'c> {
                     .map_err(|e| http::transport_failure("GET", &url, e))?;
                 match response.status().as_u16() {
                     404 => Ok(None),
-                    200 => http::read_small_body(response, "the stored schematic").map(Some),
+                    200 => http::read_capped(response, &url, http::FACTORY_ANSWER).map(Some),
                     _ => Err(http::status_failure("GET", &url, response)),
                 }
             })?;
@@ -293,7 +293,7 @@ impl<'c> Factory<'c> {
             if !response.status().is_success() {
                 return Err(http::status_failure("GET", &url, response));
             }
-            http::read_small_body(response, what)
+            http::read_capped(response, &url, http::FACTORY_ANSWER)
         })?;
         serde_json::from_slice(&body).with_context(|| {
             format!(

@@ -303,25 +303,59 @@ pub fn body_excerpt(response: ureq::http::Response<ureq::Body>) -> String {
     }
 }
 
-/// Reads a small body completely (API answers, tokens), bounded so a wrong URL serving an
-/// ISO cannot fill memory.
-pub fn read_small_body(
+/// The most the tool reads into memory from one answer, by kind: far above what the factory
+/// or a registry sends, far below what a wrong URL serving an ISO (or a hostile server) would.
+/// Listed in docs/appliance-images.md (Bounds).
+#[derive(Clone, Copy, Debug)]
+pub struct Cap {
+    pub what: &'static str,
+    pub bytes: u64,
+}
+
+/// A factory API answer: `/versions`, a catalogue, a registered or stored schematic.
+pub const FACTORY_ANSWER: Cap = Cap {
+    what: "a factory API answer",
+    bytes: 4 * 1024 * 1024,
+};
+/// The SecureBoot signing certificate.
+pub const CERTIFICATE: Cap = Cap {
+    what: "a certificate",
+    bytes: 1024 * 1024,
+};
+/// A registry token answer.
+pub const TOKEN: Cap = Cap {
+    what: "a registry token answer",
+    bytes: 64 * 1024,
+};
+/// A registry manifest, index or blob read into memory (signatures, bundles).
+pub const REGISTRY_OBJECT: Cap = Cap {
+    what: "a registry manifest or signature blob",
+    bytes: 16 * 1024 * 1024,
+};
+
+/// Reads a body completely, but no more than `cap`: past it the answer is refused, naming
+/// `url` and the cap, having read only `cap` + 1 bytes.
+pub fn read_capped(
     response: ureq::http::Response<ureq::Body>,
-    what: &str,
+    url: &str,
+    cap: Cap,
 ) -> Result<Vec<u8>, Failure> {
-    const LIMIT: u64 = 16 * 1024 * 1024;
     let mut bytes = Vec::new();
     response
         .into_body()
         .into_reader()
-        .take(LIMIT + 1)
+        .take(cap.bytes + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| {
-            Failure::Transient(anyhow::Error::new(e).context(format!("reading {what}")))
+            Failure::Transient(
+                anyhow::Error::new(e).context(format!("reading the answer of {url}")),
+            )
         })?;
-    if bytes.len() as u64 > LIMIT {
+    if bytes.len() as u64 > cap.bytes {
         return Err(Failure::Permanent(anyhow::anyhow!(
-            "{what} is larger than {LIMIT} bytes"
+            "{url}: the answer is larger than {} bytes, the most this tool reads for {}; not read further (a wrong URL, or a server misbehaving?)",
+            cap.bytes,
+            cap.what
         )));
     }
     Ok(bytes)

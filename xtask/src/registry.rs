@@ -79,7 +79,9 @@ pub fn get(client: &Client, url: &str, accept: &str) -> anyhow::Result<Option<Ve
                 .call()
                 .map_err(|e| http::transport_failure("GET", &current, e))?;
             match response.status().as_u16() {
-                200 => return http::read_small_body(response, &current).map(Some),
+                200 => {
+                    return http::read_capped(response, &current, http::REGISTRY_OBJECT).map(Some);
+                }
                 404 => return Ok(None),
                 301 | 302 | 303 | 307 | 308 => {
                     let location = header(&response, "location").unwrap_or_default();
@@ -207,7 +209,7 @@ fn anonymous_token(client: &Client, challenge: &str) -> Result<String, Failure> 
     if !response.status().is_success() {
         return Err(http::status_failure("GET", &url, response));
     }
-    let body = http::read_small_body(response, "the registry token")?;
+    let body = http::read_capped(response, &url, http::TOKEN)?;
     let answer: TokenAnswer = serde_json::from_slice(&body)
         .map_err(|e| permanent(format!("GET {url}: the token answer is not JSON: {e}")))?;
     answer

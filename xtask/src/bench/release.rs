@@ -47,6 +47,8 @@ impl cli::BenchReleaseArgs {
             "--boot-media",
             "iso,disk-image",
             "--force",
+            // The loopback factory signs nothing; the signature lookup still runs.
+            "--allow-unsigned",
         ];
         let check = [
             "image",

@@ -387,28 +387,42 @@ fn installer_signature(
     out: &Progress,
 ) -> anyhow::Result<Option<Signature>> {
     let image = &plan.installer.image;
-    let required = requirements.require_signature
-        || matches!(
-            purpose,
-            Purpose::Check {
-                recorded_signature: true,
-                ..
-            }
-        );
-    let not_verified = |why: String| -> anyhow::Result<Option<Signature>> {
-        if required {
+    let intent = crate::project::INTENT;
+    let Some(policy) = &plan.signature_policy else {
+        let why = format!("{intent} has no installerSignature policy");
+        if requirements.require_signature {
             bail!("the signature of {image} is not verified: {why} (--require-signature)");
         }
         out.println(&format!(
             "warning: the signature of {image} is not verified: {why}; the manifest records no signature"
         ));
-        Ok(None)
+        return Ok(None);
     };
-    let Some(policy) = &plan.signature_policy else {
-        return not_verified(format!(
-            "{} has no installerSignature policy",
-            crate::project::INTENT
-        ));
+    // A pinned policy binds a release; a check requires what the record has.
+    let bound = match purpose {
+        Purpose::Release => !requirements.allow_unsigned,
+        Purpose::Check {
+            recorded_signature, ..
+        } => *recorded_signature || requirements.require_signature,
+    };
+    let not_verified = |why: String| -> anyhow::Result<Option<Signature>> {
+        match purpose {
+            Purpose::Release if bound => bail!(
+                "the signature of {image} is not verified: {why}, and {intent} pins the {} policy, which a release must meet; nothing is recorded. If the factory really serves unsigned installers, --allow-unsigned records the digest without a signature",
+                policy.describe()
+            ),
+            Purpose::Release => out.println(&format!(
+                "WARNING: recording {image} WITHOUT A VERIFIED SIGNATURE (--allow-unsigned): {why}, although {intent} pins the {} policy; the manifest records no signature",
+                policy.describe()
+            )),
+            Purpose::Check { .. } if bound => {
+                bail!("the signature of {image} is not verified: {why}")
+            }
+            Purpose::Check { .. } => out.println(&format!(
+                "warning: the signature of {image} is not verified: {why}; the record has none either"
+            )),
+        }
+        Ok(None)
     };
     let Some(digest) = digest else {
         return not_verified("its digest was not resolved".into());

@@ -108,3 +108,29 @@ fn a_large_well_formed_schematic_does_not_crash() {
     let output = tree.xtask(&["image", "--dry-run"]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn a_huge_answer_from_the_factory_is_refused_at_its_cap_in_bounded_memory() {
+    for request in ["GET /versions", "POST /schematics"] {
+        let factory = Factory::start(Behaviour {
+            huge_answers: vec![request.to_string()],
+            ..Behaviour::default()
+        });
+        let tree = Tree::copy();
+        let before = tree.contents();
+        let args = tree.image_args(&factory, &[]);
+        let command = tree.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let (code, err, peak_kib) = run_measured(command);
+        assert_eq!(code, Some(1), "{request}: {err}");
+        let path = request.split(' ').nth(1).unwrap();
+        assert!(
+            err.contains(&format!(
+                "{}{path}: the answer is larger than 4194304 bytes",
+                factory.url()
+            )),
+            "{request}: {err}"
+        );
+        assert!(peak_kib < 64 * 1024, "{request}: peak RSS {peak_kib} KiB");
+        assert_unchanged(&tree, &before);
+    }
+}

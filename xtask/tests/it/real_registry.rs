@@ -157,7 +157,12 @@ fn an_unsigned_installer_in_a_real_registry_warns_or_fails_when_required() {
     let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
     assert!(manifest["os"]["installer"].get("signature").is_none());
 
+    // The pinned policy binds without --allow-unsigned (which `tree.image` passed above).
     let (strict, factory) = pinned(&signed, &signed.key, "unsigned");
     let output = fails_cleanly(&strict, &factory, &["--require-signature"]);
-    assert!(stderr(&output).contains("--require-signature"));
+    assert!(
+        stderr(&output).contains("pins the publicKey"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -110,26 +110,72 @@ fn a_bundle_for_another_digest_or_identity_fails_and_records_nothing() {
 }
 
 #[test]
-fn an_unsigned_installer_warns_unless_a_signature_is_required() {
+fn a_pinned_policy_binds_without_a_flag_and_allow_unsigned_is_the_way_out() {
+    // The committed keyless policy; the factory serves no signature.
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let output = tree.image(&factory, &[]);
+    let before = tree.contents();
+    let output = tree.image_bound(&factory, &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no signature found")
+            && err.contains("pins the keyless")
+            && err.contains("--allow-unsigned"),
+        "{err}"
+    );
+    assert_unchanged(&tree, &before);
+
+    // No digest to verify binds the same way.
+    let missing = Factory::start(Behaviour {
+        registry: RegistryMode::Missing,
+        ..Behaviour::default()
+    });
+    let output = tree.image_bound(&missing, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("its digest was not resolved"));
+    assert_unchanged(&tree, &before);
+
+    // --allow-unsigned records the digest without a signature, and says so loudly.
+    let output = tree.image_bound(&factory, &["--allow-unsigned"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("warning: the signature of")
-            && stderr(&output).contains("no signature found"),
+        stderr(&output).contains("WITHOUT A VERIFIED SIGNATURE (--allow-unsigned)"),
         "{}",
         stderr(&output)
     );
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    assert_eq!(manifest["os"]["installer"]["digest"], INSTALLER_DIGEST);
     assert!(recorded_signature(&tree).is_null());
 
-    let strict = Tree::copy();
-    let output = fails_cleanly(&strict, &factory, &["--require-signature"]);
+    // The two flags contradict each other.
+    let both = tree.image_bound(&factory, &["--allow-unsigned", "--require-signature"]);
+    assert_eq!(both.status.code(), Some(2));
+}
+
+#[test]
+fn without_a_policy_an_unsigned_installer_warns_unless_a_signature_is_required() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    tree.set_signature_policy("");
+    let output = tree.image_bound(&factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("--require-signature"),
+        stderr(&output).contains("has no installerSignature policy"),
         "{}",
         stderr(&output)
     );
+    let strict = Tree::copy();
+    strict.set_signature_policy("");
+    let before = strict.contents();
+    let output = strict.image_bound(&factory, &["--require-signature"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("(--require-signature)"),
+        "{}",
+        stderr(&output)
+    );
+    assert_unchanged(&strict, &before);
 }
 
 #[test]

@@ -52,6 +52,7 @@ fn docs_name_only_flags_that_exist() {
                         "--help",
                         "--workspace",
                         "--all-targets",
+                        "--include-ignored",
                         "--all",
                         "--all-files",
                         "--certificate-identity",

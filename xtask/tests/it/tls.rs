@@ -166,6 +166,8 @@ fn release(tree: &Tree, front: &Front, certificates: &Certificates) -> std::proc
         ca.to_str().unwrap(),
         "--retry-delay-ms",
         "10",
+        // The loopback factory behind the front signs nothing.
+        "--allow-unsigned",
     ])
 }
 

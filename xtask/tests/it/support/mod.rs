@@ -75,7 +75,8 @@ pub struct Behaviour {
     pub on_digest_request: Option<Hook>,
     /// Sends the ISO body in 16 KiB pieces with this pause between them (a slow download).
     pub iso_piece_delay: Option<Duration>,
-    /// Answers the first ISO downloads with these (status, Retry-After) pairs, in order.
+    /// Answers the first ISO downloads with these (status, Retry-After) pairs, in order; a
+    /// Retry-After of `+N` is sent as the HTTP date N seconds after the request arrived.
     pub iso_retry_after: Vec<(u16, String)>,
     /// Whether and how the ISO is offered in byte ranges.
     pub ranges: Ranges,
@@ -110,6 +111,8 @@ pub struct Behaviour {
     pub extension_ref_host: String,
     /// Serves the plain ISO with its last byte flipped: the same size, other bytes.
     pub iso_flip_byte: bool,
+    /// Requests (`"POST /schematics"`, `"GET /versions"`) answered with a 512 MiB body.
+    pub huge_answers: Vec<String>,
 }
 
 /// Where the registry lists a bundle for the installer digest D.
@@ -190,6 +193,7 @@ impl Default for Behaviour {
             extension_digest_salt: String::new(),
             extension_ref_host: "ghcr.io".into(),
             iso_flip_byte: false,
+            huge_answers: Vec::new(),
         }
     }
 }
@@ -481,6 +485,18 @@ fn serve(
         (hook.0)();
     }
 
+    if b.huge_answers.contains(&format!("{method} {path}")) {
+        let size: u64 = 512 * 1024 * 1024;
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        )?;
+        let block = vec![b' '; 1024 * 1024];
+        for _ in 0..512 {
+            out.write_all(&block)?; // ends when the client stops reading
+        }
+        return Ok(());
+    }
     match (method.as_str(), path.as_str()) {
         ("POST", "/schematics") => {
             let answer = b
@@ -566,10 +582,15 @@ fn serve(
                     503 => "503 Service Unavailable",
                     _ => panic!("iso_retry_after takes 429 or 503"),
                 };
+                // `+N`: an HTTP date N seconds after this request arrived.
+                let retry_after = match retry_after.strip_prefix('+') {
+                    Some(seconds) => http_date_in(seconds.parse().expect("+<seconds>")),
+                    None => retry_after.clone(),
+                };
                 return respond(
                     &mut out,
                     status,
-                    &[("Retry-After", retry_after)],
+                    &[("Retry-After", &retry_after)],
                     b"building, come back later",
                 );
             }
@@ -932,6 +953,16 @@ fn proxy_head(
     out.flush()
 }
 
+/// The HTTP date (RFC 9110, whole seconds) `seconds` from now.
+fn http_date_in(seconds: u64) -> String {
+    let at = time::OffsetDateTime::now_utc() + Duration::from_secs(seconds);
+    let format = time::format_description::parse_borrowed::<2>(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
+    )
+    .unwrap();
+    at.format(&format).unwrap()
+}
+
 /// A schematic ID as the factory writes them: 64 lowercase hex characters.
 fn is_id(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -1144,8 +1175,19 @@ impl Tree {
     }
 
     /// The arguments of `cargo xtask image` against `factory`, with short retry delays and
-    /// stall timeout unless `extra` sets them, then `extra`.
+    /// stall timeout unless `extra` sets them, then `extra`. The loopback factory serves no
+    /// signature unless a test gives it one, so `--allow-unsigned` is passed too, unless `extra`
+    /// asks for signatures (`--require-signature`); `image_args_bound` never passes it.
     pub fn image_args(&self, factory: &Factory, extra: &[&str]) -> Vec<String> {
+        let mut args = self.image_args_bound(factory, extra);
+        if !extra.contains(&"--require-signature") {
+            args.push("--allow-unsigned".into());
+        }
+        args
+    }
+
+    /// `image_args` without `--allow-unsigned`: the committed signature policy binds.
+    pub fn image_args_bound(&self, factory: &Factory, extra: &[&str]) -> Vec<String> {
         let mut args = vec!["image".to_string(), "--factory-url".into(), factory.url()];
         for (flag, value) in [("--retry-delay-ms", "10"), ("--stall-timeout", "2")] {
             if !extra.contains(&flag) {
@@ -1159,6 +1201,12 @@ impl Tree {
     /// Runs `cargo xtask image` against `factory`, with short retry delays and stall timeout.
     pub fn image(&self, factory: &Factory, extra: &[&str]) -> Output {
         let args = self.image_args(factory, extra);
+        self.xtask(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// `image` with the committed signature policy binding (no `--allow-unsigned`).
+    pub fn image_bound(&self, factory: &Factory, extra: &[&str]) -> Output {
+        let args = self.image_args_bound(factory, extra);
         self.xtask(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
@@ -1229,4 +1277,32 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs `command` to its end, returning its exit code, stderr and its own peak RSS in KiB
+/// (from `wait4`, so that process's alone).
+// The child is reaped by wait4, which also gives its resource use; std's wait cannot.
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(mut command: Command) -> (Option<i32>, String, u64) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = err.read_to_string(&mut text);
+        text
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: our own child, not yet waited for; wait4 fills both.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
+    assert_eq!(waited, pid, "wait4");
+    // SAFETY: wait4 returned the child.
+    let usage = unsafe { usage.assume_init() };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    (code, reader.join().unwrap(), usage.ru_maxrss as u64)
 }
