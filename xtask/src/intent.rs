@@ -91,8 +91,13 @@ impl Intent {
     pub fn load(path: &Path, display: &str) -> anyhow::Result<Intent> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading release intent {display}"))?;
-        crate::schematic::check_yaml_limits(&text, display)?;
-        let intent: Intent = serde_yaml::from_str(&text).map_err(|e| {
+        Intent::from_text(&text, display)
+    }
+
+    /// The intent in `text`, read strictly and checked; `display` names it in messages.
+    pub fn from_text(text: &str, display: &str) -> anyhow::Result<Intent> {
+        crate::schematic::check_yaml_limits(text, display)?;
+        let intent: Intent = serde_yaml::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!("{}:{}: ", l.line(), l.column()))

@@ -16,6 +16,8 @@ mod http;
 mod intent;
 mod interrupt;
 mod manifest;
+#[cfg(test)]
+mod mutate;
 mod plan;
 mod progress;
 mod project;

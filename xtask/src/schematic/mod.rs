@@ -115,7 +115,31 @@ pub enum Dynamic {
     Map(Vec<(Dynamic, Dynamic)>),
 }
 
+/// Dropped iteratively, as `yaml_tree::Node`: options may nest as deep as the YAML cap.
+impl Drop for Dynamic {
+    fn drop(&mut self) {
+        let mut pending: Vec<Dynamic> = Vec::new();
+        self.take_children(&mut pending);
+        while let Some(mut value) = pending.pop() {
+            value.take_children(&mut pending);
+        }
+    }
+}
+
 impl Dynamic {
+    fn take_children(&mut self, into: &mut Vec<Dynamic>) {
+        match self {
+            Dynamic::Seq(items) => into.append(items),
+            Dynamic::Map(pairs) => {
+                for (key, value) in pairs.drain(..) {
+                    into.push(key);
+                    into.push(value);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Go map-key equality: same type and value (so `1` and `1.0` are different keys, and a
     /// NaN key equals nothing).
     fn same_key(&self, other: &Dynamic) -> bool {

@@ -248,6 +248,31 @@ fn count_nodes(node: &Node) -> usize {
     }
 }
 
+/// Dropped iteratively: a tree as deep as `MAX_DEPTH` would otherwise be freed by recursion
+/// whose depth the input decides.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut pending: Vec<Node> = Vec::new();
+        take_children(&mut self.kind, &mut pending);
+        while let Some(mut node) = pending.pop() {
+            take_children(&mut node.kind, &mut pending);
+        }
+    }
+}
+
+fn take_children(kind: &mut Kind, into: &mut Vec<Node>) {
+    match kind {
+        Kind::Sequence(items) => into.append(items),
+        Kind::Mapping(pairs) => {
+            for (key, value) in pairs.drain(..) {
+                into.push(key);
+                into.push(value);
+            }
+        }
+        Kind::Scalar { .. } | Kind::Alias { .. } => {}
+    }
+}
+
 impl Node {
     /// The node with anchor definitions and aliases looked through.
     pub fn resolved(&self) -> &Node {

@@ -134,3 +134,68 @@ fn a_huge_answer_from_the_factory_is_refused_at_its_cap_in_bounded_memory() {
         assert_unchanged(&tree, &before);
     }
 }
+
+/// Seeded byte-level mutations of the committed schematic and intent, written as files
+/// (invalid UTF-8 and NUL included): `validate` and `--dry-run` end with exit 0, or 1 and a
+/// message, never a panic, an abort or a hang. The in-process property tests
+/// (`xtask/src/mutate.rs`) run thousands of text-level cases.
+#[test]
+fn mutated_files_end_in_a_verdict_through_the_binary() {
+    let committed = Tree::copy();
+    let bases = [
+        (SCHEMATIC, committed.read(SCHEMATIC).into_bytes()),
+        (INTENT, committed.read(INTENT).into_bytes()),
+    ];
+    let mut state: u64 = 0x5eed;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    let tree = Tree::copy();
+    for case in 0..120 {
+        let (file, base) = &bases[case % 2];
+        let mut bytes = base.clone();
+        for _ in 0..1 + next(3) {
+            let at = next(bytes.len() + 1);
+            match next(4) {
+                0 => bytes.truncate(at),
+                1 if !bytes.is_empty() => {
+                    let (i, byte) = (at.min(bytes.len() - 1), [0xff, 0xc3, 0x00, 0x80][next(4)]);
+                    bytes[i] = byte;
+                }
+                2 => bytes
+                    .splice(at..at, b"\0\xfe[{&a *a".iter().copied().take(1 + next(9)))
+                    .for_each(drop),
+                _ => bytes
+                    .splice(at..at, std::iter::repeat_n(b'[', next(30_000)))
+                    .for_each(drop),
+            }
+        }
+        for (other, original) in &bases {
+            std::fs::write(tree.path(other), original).unwrap();
+        }
+        std::fs::write(tree.path(file), &bytes).unwrap();
+        for args in [&["validate"][..], &["image", "--dry-run"]] {
+            let started = Instant::now();
+            let output = tree.xtask(args);
+            let err = stderr(&output);
+            let code = output.status.code();
+            assert!(
+                matches!(code, Some(0 | 1)),
+                "case {case}, {args:?}: exit {code:?}: {err}"
+            );
+            assert!(
+                code == Some(0) || err.contains("error"),
+                "case {case}: {err}"
+            );
+            assert!(!err.contains("panicked"), "case {case}, {args:?}: {err}");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "case {case}, {args:?} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}

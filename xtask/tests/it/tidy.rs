@@ -118,6 +118,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "manifest",
             "channel",
             "cli",
+            "mutate",
         ],
     ),
     ("plan", &["plan"]),
