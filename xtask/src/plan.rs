@@ -149,13 +149,9 @@ impl Plan {
         talos::check_semver("app version (--app-version)", &app_version)?;
         let values_profile = pick(&o.values_profile, intent.app.values_profile);
         talos::check_name("values profile (--values-profile)", &values_profile)?;
-        let factory = match &o.factory_url {
-            Some((url, FactorySource::Flag)) => FactoryUrl::parse(url).context("--factory-url")?,
-            Some((url, FactorySource::Environment)) => FactoryUrl::parse(url)
-                .context("TALOS_FACTORY_URL (environment; unset it or pass --factory-url)")?,
-            None => FactoryUrl::parse(&intent.factory)
-                .with_context(|| format!("factory in {}", project::INTENT))?,
-        };
+        let factory = factory_url(o.factory_url.as_ref(), &intent.factory, || {
+            format!("factory in {}", project::INTENT)
+        })?;
         let platform = intent.os.platform;
         let architecture = o
             .architecture
@@ -257,21 +253,7 @@ impl Plan {
         signature_policy: Option<Policy>,
     ) -> anyhow::Result<Plan> {
         let file = project::manifest_path(&manifest.release_version);
-        let recorded_factory = manifest.talos.factory_url.clone().or_else(|| {
-            manifest
-                .os
-                .iso
-                .url
-                .split_once("/image/")
-                .map(|(base, _)| base.to_string())
-        });
-        let factory = match factory_override {
-            Some((url, FactorySource::Flag)) => FactoryUrl::parse(url).context("--factory-url")?,
-            Some((url, FactorySource::Environment)) => FactoryUrl::parse(url)
-                .context("TALOS_FACTORY_URL (environment; unset it or pass --factory-url)")?,
-            None => FactoryUrl::parse(recorded_factory.as_deref().unwrap_or_default())
-                .with_context(|| format!("{file}: /talos/factoryUrl"))?,
-        };
+        let factory = recorded_factory(manifest, factory_override)?;
         let talos_version = TalosVersion::parse(&manifest.talos.version)
             .with_context(|| format!("{file}: /talos/version"))?;
         let schematic = Schematic::from_text(&schematic_text, schematic_source)?;
@@ -391,6 +373,37 @@ impl Plan {
 
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
+    }
+}
+
+/// The factory a recorded release came from (`talos.factoryUrl`, else its ISO's URL), unless
+/// a flag or the environment names another (a mirror).
+pub fn recorded_factory(
+    manifest: &Manifest,
+    given: Option<&(String, FactorySource)>,
+) -> anyhow::Result<FactoryUrl> {
+    let file = project::manifest_path(&manifest.release_version);
+    let recorded = manifest.talos.factory_url.clone().or_else(|| {
+        let (base, _) = manifest.os.iso.url.split_once("/image/")?;
+        Some(base.to_string())
+    });
+    factory_url(given, recorded.as_deref().unwrap_or_default(), || {
+        format!("{file}: /talos/factoryUrl")
+    })
+}
+
+/// The factory URL from the flag or the environment when given, else `fallback` (a file's
+/// value, named by `fallback_source` if it is refused).
+fn factory_url(
+    given: Option<&(String, FactorySource)>,
+    fallback: &str,
+    fallback_source: impl FnOnce() -> String,
+) -> anyhow::Result<FactoryUrl> {
+    match given {
+        Some((url, FactorySource::Flag)) => FactoryUrl::parse(url).context("--factory-url"),
+        Some((url, FactorySource::Environment)) => FactoryUrl::parse(url)
+            .context("TALOS_FACTORY_URL (environment; unset it or pass --factory-url)"),
+        None => FactoryUrl::parse(fallback).with_context(fallback_source),
     }
 }
 

@@ -237,19 +237,7 @@ fn recorded_schematic(
     progress: &Progress,
 ) -> anyhow::Result<(String, String)> {
     let id = &recorded.talos.schematic_id;
-    let factory_url = match &overrides.factory_url {
-        Some((url, _)) => url.clone(),
-        None => recorded.talos.factory_url.clone().unwrap_or_else(|| {
-            recorded
-                .os
-                .iso
-                .url
-                .split_once("/image/")
-                .map(|(base, _)| base.to_string())
-                .unwrap_or_default()
-        }),
-    };
-    let factory_url = crate::talos::FactoryUrl::parse(&factory_url)
+    let factory_url = crate::plan::recorded_factory(recorded, overrides.factory_url.as_ref())
         .context("the factory of the recorded release")?;
     if let Some(stored) = Factory::new(client, &factory_url).stored_schematic(id)? {
         let text = String::from_utf8(stored)
