@@ -142,8 +142,9 @@ pub fn run(
         policy,
     )?;
     // The intent as the team has it now (without --release-version, which names the record).
-    let intent_plan = Plan::build(
+    let intent_plan = Plan::from_intent(
         root,
+        intent.clone(),
         &Overrides {
             release_version: None,
             ..overrides.clone()

@@ -98,10 +98,11 @@ pub fn resolve(
     let factory = Factory::new(client, &plan.factory);
     let preflight = factory.preflight(plan)?;
     let certificate_sha256 = factory.secure_boot_certificate(plan)?;
-    let registration = Arc::new(Registration::new(plan, client.clone(), progress));
+    // One copy of the plan, shared by the registration and every worker.
+    let plan = Arc::new(plan.clone());
+    let registration = Arc::new(Registration::new(plan.clone(), client.clone(), progress));
     registration.register()?;
 
-    let plan = Arc::new(plan.clone());
     let (events, inbox) = mpsc::channel();
     let mut waiting = 0;
     {
@@ -454,7 +455,7 @@ fn installer_signature(
 /// Such a 404 is checked against `GET /schematics/<id>`; if the factory no longer has the
 /// schematic, it is posted once more and the request is made again.
 struct Registration {
-    plan: Plan,
+    plan: Arc<Plan>,
     client: Arc<Client>,
     /// Whether the one second POST of this run has been made.
     posted_again: Mutex<bool>,
@@ -462,9 +463,9 @@ struct Registration {
 }
 
 impl Registration {
-    fn new(plan: &Plan, client: Arc<Client>, out: &Progress) -> Registration {
+    fn new(plan: Arc<Plan>, client: Arc<Client>, out: &Progress) -> Registration {
         Registration {
-            plan: plan.clone(),
+            plan,
             client,
             posted_again: Mutex::new(false),
             out: out.clone(),
