@@ -45,6 +45,10 @@ pub struct KeylessIntent {
     pub issuer: String,
     /// The certificate's identity (an email or URI subject alternative name).
     pub identity: String,
+    /// Repository-relative path of a Sigstore `trusted_root.json` used instead of the one
+    /// embedded in `sigstore-verify` (for a transparency log newer than the crate).
+    #[serde(default, rename = "trustedRoot")]
+    pub trusted_root: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use crate::http::Client;
 use crate::manifest::Signature;
 use crate::plan::InstallerRef;
 use crate::registry;
-use crate::trust::{Policy, PublicKey};
+use crate::trust::{PinnedRoot, Policy, PublicKey};
 use crate::util::hex;
 
 /// The OCI `artifactType` (and layer media type) of a Sigstore bundle.
@@ -99,9 +99,16 @@ pub fn verify(
     let mut failures = Vec::new();
     for candidate in &candidates {
         let checked = match policy {
-            Policy::Keyless { issuer, identity } => registry
+            Policy::Keyless {
+                issuer,
+                identity,
+                trusted_root,
+            } => registry
                 .bundle_of(&candidate.manifest)
-                .and_then(|bundle| verify_bundle(&bundle, hex_part, issuer, identity, None))
+                .and_then(|bundle| {
+                    let root = Root::of(trusted_root.as_ref());
+                    verify_bundle(&bundle, hex_part, issuer, identity, root)
+                })
                 .map(|()| Signature::Keyless {
                     issuer: issuer.clone(),
                     identity: identity.clone(),
@@ -131,28 +138,103 @@ pub fn verify(
     )
 }
 
+/// The Sigstore trusted root a bundle is checked against, and its name for messages.
+#[derive(Clone, Copy)]
+pub struct Root<'a> {
+    pub name: &'a str,
+    pub json: &'a str,
+}
+
+impl<'a> Root<'a> {
+    /// The pinned root of the policy, else the public-good root embedded in `sigstore-verify`.
+    pub fn of(pinned: Option<&'a PinnedRoot>) -> Root<'a> {
+        match pinned {
+            Some(root) => Root {
+                name: &root.path,
+                json: &root.json,
+            },
+            None => Root {
+                name: "the trusted root embedded in sigstore-verify",
+                json: sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT,
+            },
+        }
+    }
+}
+
 /// Verifies a Sigstore bundle whose DSSE statement must have `digest_hex` as a SHA-256
-/// subject, signed by a certificate for `identity` from `issuer`, chained to `trusted_root`
-/// (the embedded public-good root when `None`), with a transparency log entry or timestamp.
+/// subject, signed by a certificate for `identity` from `issuer`, chained to `root`, with a
+/// transparency log entry or timestamp. A bundle logged where `root` knows no log fails with
+/// the log's name and both remedies.
 pub fn verify_bundle(
     bundle_json: &[u8],
     digest_hex: &str,
     issuer: &str,
     identity: &str,
-    trusted_root: Option<&str>,
+    root: Root,
 ) -> anyhow::Result<()> {
-    use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot};
+    use sigstore_verify::trust_root::TrustedRoot;
     crate::sigstore_ring::install();
     let text = std::str::from_utf8(bundle_json).context("the bundle is not UTF-8 JSON")?;
     let bundle =
         sigstore_verify::types::Bundle::from_json(text).context("not a Sigstore bundle")?;
-    let root = TrustedRoot::from_json(trusted_root.unwrap_or(SIGSTORE_PRODUCTION_TRUSTED_ROOT))
-        .context("loading the Sigstore trusted root")?;
+    let trusted = TrustedRoot::from_json(root.json)
+        .with_context(|| format!("loading the Sigstore trusted root ({})", root.name))?;
     let subject = sigstore_verify::types::Sha256Hash::from_hex(digest_hex)
         .context("the installer digest is not SHA-256 hex")?;
     let policy = sigstore_verify::VerificationPolicy::new(identity, issuer);
-    sigstore_verify::verify(subject, &bundle, &policy, &root).map_err(|e| anyhow!("{e}"))?;
+    sigstore_verify::verify(subject, &bundle, &policy, &trusted).map_err(|e| {
+        match unknown_logs(text, root.json) {
+            Some(logs) => anyhow!(
+                "the bundle was logged in {logs}, which {} does not know (Sigstore opened a log newer than it): update sigstore-verify (`cargo update -p sigstore-verify`) for a newer embedded root, or pin a current one as installerSignature.keyless.trustedRoot (docs/appliance-images.md, \"Trusted root\"); the verifier said: {e}",
+                root.name
+            ),
+            None => anyhow!("{e}"),
+        }
+    })?;
     Ok(())
+}
+
+/// The transparency logs a bundle names when none of them is in the trusted root: each by
+/// its checkpoint origin (the log's host name) and key ID. `None` when one is known, or the
+/// bundle names none.
+fn unknown_logs(bundle_json: &str, root_json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Log {
+        log_id: LogId,
+        #[serde(default)]
+        inclusion_proof: Option<serde_json::Value>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct LogId {
+        key_id: String,
+    }
+    let bundle: serde_json::Value = serde_json::from_str(bundle_json).ok()?;
+    let entries: Vec<Log> =
+        serde_json::from_value(bundle["verificationMaterial"]["tlogEntries"].clone()).ok()?;
+    let root: serde_json::Value = serde_json::from_str(root_json).ok()?;
+    let known: Vec<Log> = serde_json::from_value(root["tlogs"].clone()).ok()?;
+    let known = |id: &str| known.iter().any(|k| k.log_id.key_id == id);
+    if entries.is_empty() || entries.iter().any(|e| known(&e.log_id.key_id)) {
+        return None;
+    }
+    let named: Vec<String> = entries
+        .iter()
+        .map(|entry| {
+            let origin = entry
+                .inclusion_proof
+                .as_ref()
+                .and_then(|proof| proof["checkpoint"]["envelope"].as_str())
+                .and_then(|envelope| envelope.lines().next())
+                .filter(|line| !line.trim().is_empty());
+            match origin {
+                Some(origin) => format!("{origin} (log ID {})", entry.log_id.key_id),
+                None => format!("the log with ID {}", entry.log_id.key_id),
+            }
+        })
+        .collect();
+    Some(named.join(", "))
 }
 
 /// A legacy `.sig` layer: the payload bytes and the signature annotation.
@@ -372,7 +454,10 @@ mod tests {
     #[test]
     fn a_rekor_v2_dsse_bundle_with_a_timestamp_verifies_for_its_true_identity_only() {
         let (issuer, identity) = ("https://github.com/login/oauth", "jku@goto.fi");
-        let root = Some(STAGING_ROOT);
+        let root = Root {
+            name: "staging-trusted-root.json",
+            json: STAGING_ROOT,
+        };
         verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, root).unwrap();
         let wrong_identity = verify_bundle(
             REKOR_V2_BUNDLE.as_bytes(),
@@ -400,15 +485,66 @@ mod tests {
         assert!(other_subject.is_err());
         // The production root does not trust the staging CA.
         assert!(
-            verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, None).is_err()
+            verify_bundle(
+                REKOR_V2_BUNDLE.as_bytes(),
+                SUBJECT,
+                issuer,
+                identity,
+                Root::of(None)
+            )
+            .is_err()
         );
+    }
+
+    #[test]
+    fn a_bundle_from_a_log_the_root_does_not_know_names_the_log_and_both_remedies() {
+        let (issuer, identity) = ("https://github.com/login/oauth", "jku@goto.fi");
+        // The staging root as it was before log2025-alpha3 opened: the bundle's log removed.
+        let mut older: serde_json::Value = serde_json::from_str(STAGING_ROOT).unwrap();
+        older["tlogs"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|log| !log["baseUrl"].as_str().unwrap().contains("log2025-alpha3"));
+        let older = serde_json::to_string(&older).unwrap();
+        let root = Root {
+            name: "ee/appliance/keys/trusted_root.json",
+            json: &older,
+        };
+        let err = verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, root)
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "log2025-alpha3.rekor.sigstage.dev",
+            "09OnDKEw7/hpZiYVPoTRzRbglHk0sylsUovegnRUlJY=",
+            "ee/appliance/keys/trusted_root.json does not know",
+            "cargo update -p sigstore-verify",
+            "installerSignature.keyless.trustedRoot",
+        ] {
+            assert!(err.contains(part), "{part:?} missing from: {err}");
+        }
+        // A bundle whose log is known fails for its own reason, without the log story.
+        let known = Root {
+            name: "staging",
+            json: STAGING_ROOT,
+        };
+        let err = verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, "x@y", known)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("does not know"), "{err}");
     }
 
     #[test]
     fn a_production_rekor_v1_bundle_verifies_against_the_embedded_root() {
         let issuer = "https://token.actions.githubusercontent.com";
         let identity = "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
-        verify_bundle(REKOR_V1_BUNDLE.as_bytes(), SUBJECT, issuer, identity, None).unwrap();
+        verify_bundle(
+            REKOR_V1_BUNDLE.as_bytes(),
+            SUBJECT,
+            issuer,
+            identity,
+            Root::of(None),
+        )
+        .unwrap();
         let mut tampered: serde_json::Value = serde_json::from_str(REKOR_V1_BUNDLE).unwrap();
         let signature = tampered["dsseEnvelope"]["signatures"][0]["sig"]
             .as_str()
@@ -423,6 +559,6 @@ mod tests {
                 .encode(bytes)
                 .into();
         let tampered = serde_json::to_vec(&tampered).unwrap();
-        assert!(verify_bundle(&tampered, SUBJECT, issuer, identity, None).is_err());
+        assert!(verify_bundle(&tampered, SUBJECT, issuer, identity, Root::of(None)).is_err());
     }
 }

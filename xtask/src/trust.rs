@@ -20,8 +20,24 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 /// What a release requires of the installer's signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Policy {
-    Keyless { issuer: String, identity: String },
-    PublicKey { path: String, key: PublicKey },
+    Keyless {
+        issuer: String,
+        identity: String,
+        /// A pinned Sigstore trusted root; the one embedded in `sigstore-verify` when `None`.
+        trusted_root: Option<PinnedRoot>,
+    },
+    PublicKey {
+        path: String,
+        key: PublicKey,
+    },
+}
+
+/// A Sigstore `trusted_root.json` committed in the repository, checked to parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinnedRoot {
+    /// Repository-relative path, as `release.yaml` names it.
+    pub path: String,
+    pub json: String,
 }
 
 /// A pinned ECDSA P-256 public key.
@@ -60,8 +76,16 @@ impl Policy {
     /// For people: "keyless (issuer …, identity …)" or "publicKey ee/appliance/keys/… (sha256 …)".
     pub fn describe(&self) -> String {
         match self {
-            Policy::Keyless { issuer, identity } => {
-                format!("keyless (issuer {issuer}, identity {identity})")
+            Policy::Keyless {
+                issuer,
+                identity,
+                trusted_root,
+            } => {
+                let root = match trusted_root {
+                    Some(root) => format!(", trusted root {}", root.path),
+                    None => String::new(),
+                };
+                format!("keyless (issuer {issuer}, identity {identity}{root})")
             }
             Policy::PublicKey { path, key } => {
                 format!("publicKey {path} (SHA-256 of the key {})", key.sha256)
@@ -70,31 +94,78 @@ impl Policy {
     }
 }
 
-/// The policy with its key file read and checked (present, inside the repository, a PEM
-/// ECDSA P-256 public key).
+/// The policy with its files read and checked: the key (present, inside the repository, a PEM
+/// ECDSA P-256 public key) or the pinned trusted root (present, inside, a Sigstore trusted root).
 pub fn load_policy(
     root: &Path,
     intent: crate::intent::InstallerSignatureIntent,
 ) -> anyhow::Result<Policy> {
     let field = format!("installerSignature in {}", project::INTENT);
     if let Some(keyless) = intent.keyless {
+        let trusted_root = match keyless.trusted_root {
+            Some(path) => {
+                let what = format!("{field}: keyless.trustedRoot");
+                let (path, bytes) = repository_file(
+                    root,
+                    &what,
+                    &path,
+                    "ee/appliance/keys/trusted_root.json",
+                    "commit a Sigstore trusted_root.json there (see docs/appliance-images.md, \"Trusted root\")",
+                )?;
+                let json = String::from_utf8(bytes)
+                    .map_err(|_| anyhow!("{what}: {path} is not UTF-8 JSON"))?;
+                sigstore_verify::trust_root::TrustedRoot::from_json(&json).map_err(|e| {
+                    anyhow!("{what}: {path} is not a Sigstore trusted root ({e}); it is the trusted_root.json that `cosign trusted-root create` or Sigstore's TUF repository gives")
+                })?;
+                Some(PinnedRoot { path, json })
+            }
+            None => None,
+        };
         return Ok(Policy::Keyless {
             issuer: keyless.issuer,
             identity: keyless.identity,
+            trusted_root,
         });
     }
     let path = intent.public_key.expect("checked by Intent::check");
-    let inside = project::relative(root, &root.join(&path)).filter(|p| *p == path);
-    let Some(path) = inside else {
-        bail!(
-            "{field}: publicKey {path:?} must be a path inside the repository, e.g. ee/appliance/keys/factory.pub"
-        );
-    };
-    let pem = std::fs::read(root.join(&path)).with_context(|| {
-        format!("{field}: publicKey {path} cannot be read; commit the factory's key there (its /oci/cosign/signing-key.pub)")
-    })?;
+    let (path, pem) = repository_file(
+        root,
+        &format!("{field}: publicKey"),
+        &path,
+        "ee/appliance/keys/factory.pub",
+        "commit the factory's key there (its /oci/cosign/signing-key.pub)",
+    )?;
     let key = PublicKey::from_pem(&pem, &path).with_context(|| field.clone())?;
     Ok(Policy::PublicKey { path, key })
+}
+
+/// Bytes a policy refers to: at most this much (a trusted root is a few KiB; a key less).
+const POLICY_FILE_CAP: u64 = 1024 * 1024;
+
+/// Reads a file the policy names, which must be inside the repository and at most
+/// [`POLICY_FILE_CAP`] bytes.
+fn repository_file(
+    root: &Path,
+    what: &str,
+    path: &str,
+    example: &str,
+    remedy: &str,
+) -> anyhow::Result<(String, Vec<u8>)> {
+    use std::io::Read as _;
+    let inside = project::relative(root, &root.join(path)).filter(|p| p == path);
+    let Some(path) = inside else {
+        bail!("{what} {path:?} must be a path inside the repository, e.g. {example}");
+    };
+    let file = std::fs::File::open(root.join(&path))
+        .with_context(|| format!("{what} {path} cannot be read; {remedy}"))?;
+    let mut bytes = Vec::new();
+    file.take(POLICY_FILE_CAP + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{what} {path} cannot be read"))?;
+    if bytes.len() as u64 > POLICY_FILE_CAP {
+        bail!("{what} {path} is larger than {POLICY_FILE_CAP} bytes: not a key or trusted root");
+    }
+    Ok((path, bytes))
 }
 
 #[cfg(test)]

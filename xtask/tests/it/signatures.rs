@@ -266,6 +266,66 @@ fn validate_refuses_a_malformed_policy_or_key() {
     }
 }
 
+/// A real Rekor v2 bundle from Sigstore staging, and the staging trusted root it chains to.
+const REKOR_V2_BUNDLE: &str =
+    include_str!("../data/sigstore/conda-attestation-rekor2.sigstore.json");
+const STAGING_ROOT: &str = include_str!("../data/sigstore/staging-trusted-root.json");
+
+#[test]
+fn a_log_the_embedded_root_does_not_know_is_named_and_a_pinned_root_resolves_it() {
+    let factory = Factory::start(Behaviour {
+        installer_digest: SUBJECT.into(),
+        bundle: Some((Listing::Referrers, REKOR_V2_BUNDLE.as_bytes().to_vec())),
+        ..Behaviour::default()
+    });
+    let keyless = "installerSignature:\n  keyless:\n    issuer: https://github.com/login/oauth\n    identity: jku@goto.fi\n";
+    let tree = Tree::copy();
+    tree.set_signature_policy(keyless);
+    let output = fails_cleanly(&tree, &factory, &["--require-signature"]);
+    let err = stderr(&output);
+    for part in [
+        "log2025-alpha3.rekor.sigstage.dev",
+        "the trusted root embedded in sigstore-verify does not know",
+        "cargo update -p sigstore-verify",
+        "installerSignature.keyless.trustedRoot",
+    ] {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
+
+    tree.write("ee/appliance/keys/trusted_root.json", STAGING_ROOT);
+    tree.set_signature_policy(&format!(
+        "{keyless}    trustedRoot: ee/appliance/keys/trusted_root.json\n"
+    ));
+    assert!(tree.xtask(&["validate"]).status.success());
+    let output = tree.image(&factory, &["--require-signature"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(recorded_signature(&tree)["identity"], "jku@goto.fi");
+}
+
+#[test]
+fn validate_refuses_a_pinned_trusted_root_that_is_missing_outside_or_not_one() {
+    let keyless = "installerSignature:\n  keyless:\n    issuer: https://accounts.google.com\n    identity: x@y\n    trustedRoot: ";
+    for (path, expected) in [
+        ("ee/appliance/keys/missing.json", "cannot be read"),
+        ("../trusted_root.json", "inside the repository"),
+        (
+            "ee/appliance/keys/not-a-root.json",
+            "not a Sigstore trusted root",
+        ),
+    ] {
+        let tree = Tree::copy();
+        tree.write("ee/appliance/keys/not-a-root.json", "{\"mediaType\": 1}");
+        tree.set_signature_policy(&format!("{keyless}{path}\n"));
+        let output = tree.xtask(&["validate"]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{path}: {err}");
+        assert!(
+            err.contains(expected) && err.contains("keyless.trustedRoot") && err.contains(INTENT),
+            "{path}: {err}"
+        );
+    }
+}
+
 #[test]
 fn dry_run_says_what_the_signature_must_verify_under() {
     let tree = Tree::copy();
