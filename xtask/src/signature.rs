@@ -22,6 +22,14 @@ use crate::util::hex;
 
 /// The OCI `artifactType` (and layer media type) of a Sigstore bundle.
 const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The referrer annotation naming the predicate type of the statement a bundle carries.
+const PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
+/// cosign's signing predicate: the only bundles that are signatures (Enterprise factories list
+/// SLSA provenance bundles with the same artifactType next to them).
+const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// At most this many bundles are tried for one digest, so a registry cannot make a run verify
+/// without end.
+const MAX_BUNDLES: usize = 16;
 /// The layer media type of cosign's legacy simple-signing payload.
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation holding the base64 DER signature over the payload.
@@ -89,6 +97,7 @@ pub fn verify(
         base: registry_base,
         repository,
     };
+    // Where a signature was looked for, and what was passed over there.
     let (candidates, looked) = match policy {
         Policy::Keyless { .. } => registry.bundles(digest, hex_part)?,
         Policy::PublicKey { .. } => registry.legacy_signature(hex_part)?,
@@ -130,8 +139,12 @@ pub fn verify(
             )),
         }
     }
+    let passed_over = match looked.as_str() {
+        "" => String::new(),
+        notes => format!(" ({notes})"),
+    };
     bail!(
-        "{repository}@{digest}: {} signature(s) found, none verifies under the {} policy: {}",
+        "{repository}@{digest}: {} signature(s) found, none verifies under the {} policy: {}{passed_over}",
         candidates.len(),
         policy.describe(),
         failures.join("; ")
@@ -311,7 +324,9 @@ impl Registry<'_> {
     }
 
     /// Bundle manifests that refer to D: the referrers API first (factories from v1.5.0), then
-    /// the fallback tag `sha256-<hex>` (an index listing them by artifactType).
+    /// the fallback tag `sha256-<hex>` (an index listing them by artifactType). Only bundles
+    /// whose referrer names cosign's sign predicate (or no predicate) count, at most
+    /// [`MAX_BUNDLES`]; a fallback tag that resolves to D itself is refused, not searched.
     fn bundles(&self, digest: &str, hex_part: &str) -> anyhow::Result<(Vec<Candidate>, String)> {
         let places = [
             (self.url(&format!("referrers/{digest}")), "referrers of D"),
@@ -320,16 +335,52 @@ impl Registry<'_> {
                 "the sha256-<hex> fallback tag",
             ),
         ];
+        let mut notes = Vec::new();
         for (url, found) in &places {
             let Some(bytes) = registry::get(self.client, url, registry::INDEX_TYPES)? else {
+                notes.push(format!("nothing at {url}"));
                 continue;
             };
+            if oci_digest(&bytes) == digest {
+                notes.push(format!(
+                    "{url} resolved to D itself (the registry maps digest-shaped tags to digests): not a list of signatures, so not searched"
+                ));
+                continue;
+            }
             let index: ImageIndex = serde_json::from_slice(&bytes)
                 .with_context(|| format!("GET {url}: not an OCI image index"))?;
-            let candidates: Vec<Candidate> = index
+            let bundles = index
                 .manifests
                 .iter()
-                .filter(|d| d.artifact_type.as_deref() == Some(BUNDLE_TYPE))
+                .filter(|d| d.artifact_type.as_deref() == Some(BUNDLE_TYPE));
+            let (signatures, others): (Vec<&Descriptor>, Vec<&Descriptor>) =
+                bundles.partition(|d| {
+                    d.annotations
+                        .get(PREDICATE_ANNOTATION)
+                        .is_none_or(|p| p == SIGN_PREDICATE)
+                });
+            if !others.is_empty() {
+                let mut types: Vec<&str> = others
+                    .iter()
+                    .filter_map(|d| d.annotations.get(PREDICATE_ANNOTATION))
+                    .map(String::as_str)
+                    .collect();
+                types.dedup();
+                notes.push(format!(
+                    "{} bundle(s) at {url} with predicate type {} skipped: not signatures ({SIGN_PREDICATE})",
+                    others.len(),
+                    types.join(", ")
+                ));
+            }
+            if signatures.len() > MAX_BUNDLES {
+                notes.push(format!(
+                    "{} signature bundles at {url}: the first {MAX_BUNDLES} are tried",
+                    signatures.len()
+                ));
+            }
+            let candidates: Vec<Candidate> = signatures
+                .iter()
+                .take(MAX_BUNDLES)
                 .map(|d| Candidate {
                     manifest: d.digest.clone(),
                     found: found.to_string(),
@@ -337,15 +388,12 @@ impl Registry<'_> {
                 })
                 .collect();
             if !candidates.is_empty() {
-                return Ok((candidates, String::new()));
+                return Ok((candidates, notes.join("; ")));
             }
         }
         Ok((
             Vec::new(),
-            format!(
-                "no Sigstore bundle among {} or {}",
-                places[0].0, places[1].0
-            ),
+            format!("no Sigstore signature bundle for D: {}", notes.join("; ")),
         ))
     }
 

@@ -85,6 +85,88 @@ fn a_keyless_bundle_under_the_fallback_tag_is_found_too() {
 }
 
 #[test]
+fn a_provenance_bundle_is_never_counted_as_the_signature_nor_hides_it() {
+    // Alone, a bundle that would verify (right subject, identity and issuer) but is listed as
+    // SLSA provenance is not a signature: the pinned policy fails the release.
+    let provenance = (PROVENANCE_PREDICATE, BUNDLE.as_bytes().to_vec());
+    let factory = Factory::start(Behaviour {
+        installer_digest: SUBJECT.into(),
+        other_bundles: vec![provenance],
+        ..Behaviour::default()
+    });
+    let tree = tree_with_policy(IDENTITY);
+    let output = fails_cleanly(&tree, &factory, &["--require-signature"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("predicate type https://slsa.dev/provenance/v1 skipped")
+            && err.contains("no signature found"),
+        "{err}"
+    );
+
+    // Listed first, next to the signature, it is passed over and the signature is counted.
+    let decoy = REKOR_V2_BUNDLE.as_bytes().to_vec();
+    let factory = Factory::start(Behaviour {
+        installer_digest: SUBJECT.into(),
+        other_bundles: vec![(PROVENANCE_PREDICATE, decoy.clone())],
+        bundle: Some((Listing::Referrers, BUNDLE.as_bytes().to_vec())),
+        ..Behaviour::default()
+    });
+    let tree = tree_with_policy(IDENTITY);
+    let output = tree.image(&factory, &["--require-signature"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        recorded_signature(&tree)["signature"],
+        bundle_manifest_digest(BUNDLE.as_bytes())
+    );
+    assert!(
+        !factory.saw(&bundle_manifest_digest(&decoy)),
+        "the provenance bundle's manifest was never fetched"
+    );
+}
+
+#[test]
+fn a_fallback_tag_that_resolves_to_the_installer_itself_is_refused_not_searched() {
+    // The registry answers `sha256-<hex of D>` with D's own manifest, which here lists the
+    // bundle: searching it would find a signature for some other subject and fail verifying.
+    let mut behaviour = Behaviour {
+        bundle: Some((Listing::FallbackTag, BUNDLE.as_bytes().to_vec())),
+        ..Behaviour::default()
+    };
+    behaviour.installer_digest = listing_digest(&behaviour);
+    let factory = Factory::start(behaviour);
+    let tree = tree_with_policy(IDENTITY);
+    let output = fails_cleanly(&tree, &factory, &["--require-signature"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("resolved to D itself") && err.contains("not searched"),
+        "{err}"
+    );
+    assert!(!err.contains("none verifies"), "{err}");
+}
+
+#[test]
+fn at_most_sixteen_bundles_are_tried() {
+    // Sixteen listed signatures that are not bundles, then the real one: it is not reached.
+    let junk = (0..16)
+        .map(|i| (SIGN_PREDICATE, format!("{{\"junk\": {i}}}").into_bytes()))
+        .collect();
+    let factory = Factory::start(Behaviour {
+        installer_digest: SUBJECT.into(),
+        other_bundles: junk,
+        bundle: Some((Listing::Referrers, BUNDLE.as_bytes().to_vec())),
+        ..Behaviour::default()
+    });
+    let tree = tree_with_policy(IDENTITY);
+    let output = fails_cleanly(&tree, &factory, &["--require-signature"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("16 signature(s) found") && err.contains("the first 16 are tried"),
+        "{err}"
+    );
+    assert!(!factory.saw(&bundle_manifest_digest(BUNDLE.as_bytes())));
+}
+
+#[test]
 fn a_bundle_for_another_digest_or_identity_fails_and_records_nothing() {
     // The bundle's subject is not the installer digest the registry resolves.
     let factory = serving(Listing::Referrers, INSTALLER_DIGEST);

@@ -94,6 +94,9 @@ pub struct Behaviour {
     pub proxy_prefix: String,
     /// A Sigstore bundle served for the installer digest, and where the factory lists it.
     pub bundle: Option<(Listing, Vec<u8>)>,
+    /// Sigstore bundles listed before `bundle`, each with the predicate type its referrer
+    /// names (Enterprise factories list SLSA provenance next to the signature).
+    pub other_bundles: Vec<(&'static str, Vec<u8>)>,
     /// How long the factory builds each asset (each medium file, each installer repository)
     /// on its first request, `GET` or `HEAD`: every request for it waits until that build is
     /// done, later ones are answered at once, as the factory joins identical requests.
@@ -186,6 +189,7 @@ impl Default for Behaviour {
             disk_image_size: 300 * 1024 + 7,
             proxy_prefix: String::new(),
             bundle: None,
+            other_bundles: Vec::new(),
             build_delay: None,
             lose_after_register: 0,
             lose_at_first_asset: false,
@@ -795,12 +799,15 @@ fn serve(
     }
 }
 
-/// The bundle's OCI objects: its blob, the manifest carrying it, and the index listing that
-/// manifest (what the referrers API and the fallback tag answer).
+/// The predicate type annotation of a referrer holding a Sigstore bundle.
+pub const PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
+pub const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub const PROVENANCE_PREDICATE: &str = "https://slsa.dev/provenance/v1";
+
+/// A bundle's OCI objects: its blob and the manifest carrying it.
 struct BundleObjects {
     blob: Vec<u8>,
     manifest: Vec<u8>,
-    index: Vec<u8>,
 }
 
 fn bundle_objects(bundle: &[u8]) -> BundleObjects {
@@ -817,22 +824,43 @@ fn bundle_objects(bundle: &[u8]) -> BundleObjects {
         }]
     }))
     .unwrap();
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{}", sha256_hex(&manifest)),
-            "size": manifest.len(),
-            "artifactType": BUNDLE_TYPE
-        }]
-    }))
-    .unwrap();
     BundleObjects {
         blob: bundle.to_vec(),
         manifest,
-        index,
     }
+}
+
+/// The bundles the registry holds for D, each with the predicate type its referrer names:
+/// the others first, then the signature.
+fn bundles(b: &Behaviour) -> Vec<(&'static str, BundleObjects)> {
+    let others = (b.other_bundles.iter()).map(|(p, bundle)| (*p, bundle_objects(bundle)));
+    let signature = b
+        .bundle
+        .iter()
+        .map(|(_, s)| (SIGN_PREDICATE, bundle_objects(s)));
+    others.chain(signature).collect()
+}
+
+/// The index listing D's bundle manifests (what the referrers API and the fallback tag answer).
+fn bundle_index(b: &Behaviour) -> Vec<u8> {
+    let manifests: Vec<serde_json::Value> = bundles(b)
+        .iter()
+        .map(|(predicate, objects)| {
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": format!("sha256:{}", sha256_hex(&objects.manifest)),
+                "size": objects.manifest.len(),
+                "artifactType": BUNDLE_TYPE,
+                "annotations": {PREDICATE_ANNOTATION: predicate}
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests
+    }))
+    .unwrap()
 }
 
 /// The `sha256:` digest of the OCI manifest the factory wraps `bundle` in: what a manifest
@@ -841,29 +869,39 @@ pub fn bundle_manifest_digest(bundle: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(&bundle_objects(bundle).manifest))
 }
 
-/// The index for `GET /v2/<repo>/referrers/<D>` or `/manifests/sha256-<hex>`, when the
-/// behaviour lists a bundle there.
+/// The digest of the index that lists the behaviour's bundles. As the installer digest, it
+/// makes the fallback tag resolve to D itself (GitLab, oras-go #1396).
+pub fn listing_digest(b: &Behaviour) -> String {
+    format!("sha256:{}", sha256_hex(&bundle_index(b)))
+}
+
+/// The answer for `GET /v2/<repo>/referrers/<D>` or `/manifests/sha256-<hex>`, when the
+/// behaviour lists bundles there.
 fn bundle_listing(path: &str, b: &Behaviour) -> Option<Vec<u8>> {
-    let (listing, bundle) = b.bundle.as_ref()?;
     let hex = b.installer_digest.strip_prefix("sha256:")?;
+    // Other bundles alone are listed as referrers.
+    let listing = match &b.bundle {
+        Some((listing, _)) => listing,
+        None if !b.other_bundles.is_empty() => &Listing::Referrers,
+        None => return None,
+    };
     let asked = match listing {
         Listing::Referrers => format!("/referrers/{}", b.installer_digest),
         Listing::FallbackTag => format!("/manifests/sha256-{hex}"),
     };
-    path.ends_with(&asked).then(|| bundle_objects(bundle).index)
+    path.ends_with(&asked).then(|| bundle_index(b))
 }
 
-/// What the backing registry holds: the fallback tag's listing, the bundle's manifest and
-/// blob, by digest.
+/// What the backing registry holds: the fallback tag's listing, the bundles' manifests and
+/// blobs, by digest.
 fn backing_object(path: &str, b: &Behaviour) -> Option<Vec<u8>> {
     if let Some(index) = bundle_listing(path, b) {
         return Some(index);
     }
-    let (_, bundle) = b.bundle.as_ref()?;
-    let objects = bundle_objects(bundle);
     let digest = path.rsplit('/').next()?;
-    [objects.manifest, objects.blob]
+    bundles(b)
         .into_iter()
+        .flat_map(|(_, objects)| [objects.manifest, objects.blob])
         .find(|bytes| format!("sha256:{}", sha256_hex(bytes)) == digest)
 }
 
