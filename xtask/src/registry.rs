@@ -51,7 +51,7 @@ fn resolve_digest(
             let mut response = head(client, &url, None)?;
             if response.status().as_u16() == 401 {
                 let challenge = header(&response, "www-authenticate").unwrap_or_default();
-                let token = anonymous_token(client, &challenge)?;
+                let token = anonymous_token(client, &url, &challenge)?;
                 response = head(client, &url, Some(&token))?;
             }
             digest_from(&url, response)
@@ -102,7 +102,8 @@ pub fn get(client: &Client, url: &str, accept: &str) -> anyhow::Result<Option<Ve
                     .is_none_or(|(o, _)| *o != origin_of(&current)) =>
                 {
                     let challenge = header(&response, "www-authenticate").unwrap_or_default();
-                    token = Some((origin_of(&current), anonymous_token(client, &challenge)?));
+                    let answer = anonymous_token(client, &current, &challenge)?;
+                    token = Some((origin_of(&current), answer));
                 }
                 _ => return Err(http::status_failure("GET", &current, response)),
             }
@@ -170,8 +171,10 @@ fn digest_from(url: &str, response: ureq::http::Response<ureq::Body>) -> Result<
     }
 }
 
-/// Answers a `Bearer realm=…,service=…,scope=…` challenge with an anonymous token.
-fn anonymous_token(client: &Client, challenge: &str) -> Result<String, Failure> {
+/// Answers a `Bearer realm=…,service=…,scope=…` challenge that `asked_by` sent with an
+/// anonymous token. An https registry's realm must be https too: a token fetched over plain
+/// http could be read or replaced on the way.
+fn anonymous_token(client: &Client, asked_by: &str, challenge: &str) -> Result<String, Failure> {
     let permanent = |m: String| Failure::Permanent(anyhow!(m));
     let params = challenge
         .strip_prefix("Bearer ")
@@ -192,6 +195,11 @@ fn anonymous_token(client: &Client, challenge: &str) -> Result<String, Failure> 
                 "the registry's Bearer challenge has no usable realm: {challenge:?}"
             ))
         })?;
+    if asked_by.starts_with("https://") && !realm.starts_with("https://") {
+        return Err(permanent(format!(
+            "{asked_by}: the registry (https) names a plain-http token realm {realm}: refused, the token would travel unencrypted; fix the registry's `realm`"
+        )));
+    }
     let query: Vec<String> = params
         .iter()
         .filter(|(k, _)| k == "service" || k == "scope")

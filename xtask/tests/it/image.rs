@@ -385,6 +385,34 @@ fn bad_flags_fail_with_the_fix() {
 }
 
 #[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_fails_naming_it() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    tree.write("no-cert.pem", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEABKWw/7RnnGIxAeBcuo8bPvOByjOJjjJG/fKRm20+5Aw=\n-----END PUBLIC KEY-----\n");
+    tree.write(
+        "garbage.pem",
+        "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+    );
+    for (file, expected) in [
+        ("missing.pem", "reading --ca-file"),
+        ("no-cert.pem", "no CERTIFICATE block in it"),
+        ("garbage.pem", "not valid PEM"),
+    ] {
+        let path = tree.path(file);
+        let before = tree.contents();
+        let output = tree.image(&factory, &["--ca-file", path.to_str().unwrap()]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{file}: {err}");
+        assert!(
+            err.contains(expected) && err.contains(file),
+            "{file}: {err}"
+        );
+        assert_unchanged(&tree, &before);
+    }
+    assert!(!factory.saw("POST /schematics"), "nothing was sent");
+}
+
+#[test]
 fn a_channel_that_cannot_move_takes_the_manifest_back() {
     let tree = Tree::copy();
     // Between the last network step and the recording, the channel file becomes a folder,

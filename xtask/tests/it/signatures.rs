@@ -167,6 +167,50 @@ fn at_most_sixteen_bundles_are_tried() {
 }
 
 #[test]
+fn a_registry_token_goes_only_to_the_origin_whose_challenge_asked_for_it() {
+    // The factory's /v2/ wants a Bearer token for every request and redirects bundle objects
+    // to another origin (localhost instead of 127.0.0.1), which must never see the token.
+    let factory = serving(Listing::Referrers, SUBJECT);
+    {
+        let mut behaviour = factory.behaviour.lock().unwrap();
+        behaviour.registry = RegistryMode::Bearer;
+        behaviour.backing_origin = Some(format!("http://localhost:{}", factory.port));
+    }
+    let tree = tree_with_policy(IDENTITY);
+    let output = tree.image(&factory, &["--require-signature"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(recorded_signature(&tree)["policy"], "keyless");
+    let seen = factory.seen();
+    let referrers = format!("GET /v2/metal-installer/{APPLIANCE_ID}/referrers/{SUBJECT}");
+    let authorized = |line: &str| {
+        seen.iter()
+            .filter(|s| s.line == line)
+            .map(|s| s.headers.contains_key("authorization"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        authorized(&referrers),
+        [false, true],
+        "asked without, challenged, asked again with the token"
+    );
+    assert!(factory.saw("GET /token?service=registry&scope=repository%3Ametal-installer%3Apull"));
+    let backing: Vec<_> = seen
+        .iter()
+        .filter(|s| s.line.starts_with("GET /backing/"))
+        .collect();
+    assert!(!backing.is_empty(), "the bundle came through the redirect");
+    assert!(
+        backing.iter().all(|s| {
+            s.headers
+                .get("host")
+                .is_some_and(|h| h.starts_with("localhost"))
+                && !s.headers.contains_key("authorization")
+        }),
+        "the other origin never saw the token"
+    );
+}
+
+#[test]
 fn a_bundle_for_another_digest_or_identity_fails_and_records_nothing() {
     // The bundle's subject is not the installer digest the registry resolves.
     let factory = serving(Listing::Referrers, INSTALLER_DIGEST);

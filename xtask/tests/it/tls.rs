@@ -157,18 +157,32 @@ impl Drop for Front {
 }
 
 fn release(tree: &Tree, front: &Front, certificates: &Certificates) -> std::process::Output {
-    let ca = certificates.ca();
-    tree.xtask(&[
-        "image",
-        "--factory-url",
-        &front.url(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        "--retry-delay-ms",
-        "10",
-        // The loopback factory behind the front signs nothing.
-        "--allow-unsigned",
-    ])
+    release_with(tree, front, certificates, &[])
+}
+
+fn release_with(
+    tree: &Tree,
+    front: &Front,
+    certificates: &Certificates,
+    extra: &[&str],
+) -> std::process::Output {
+    let (ca, url) = (certificates.ca(), front.url());
+    let args = [
+        &[
+            "image",
+            "--factory-url",
+            &url,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--retry-delay-ms",
+            "10",
+            // The loopback factory behind the front signs nothing.
+            "--allow-unsigned",
+        ][..],
+        extra,
+    ]
+    .concat();
+    tree.xtask(&args)
 }
 
 #[test]
@@ -208,6 +222,63 @@ fn an_https_download_redirected_to_plain_http_is_refused() {
     assert!(factory.saw("POST /schematics"), "the API went over https");
     assert!(
         !factory.saw("GET /image/"),
+        "the plain-http URL was not followed"
+    );
+    assert_eq!(tree.files(), before);
+    assert_eq!(tree.read(BETA), beta);
+}
+
+#[test]
+#[ignore = "needs openssl and python3; .ci/run runs these with --include-ignored"]
+fn an_https_registry_naming_a_plain_http_token_realm_is_refused() {
+    let certificates = Certificates::make();
+    // The registry behind the front asks for a token at http://127.0.0.1:<port>/token.
+    let factory = Factory::start(Behaviour {
+        registry: RegistryMode::Bearer,
+        ..Behaviour::default()
+    });
+    let front = Front::start(&certificates, &factory, "relay");
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = release_with(&tree, &front, &certificates, &["--require-digest"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("names a plain-http token realm http://127.0.0.1:") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(
+        !factory.saw("GET /token"),
+        "the plain-http realm was not asked"
+    );
+    assert_eq!(tree.files(), before);
+    assert_eq!(tree.read(BETA), beta);
+
+    // The same registry naming an https realm is answered.
+    factory.behaviour.lock().unwrap().token_realm = Some(format!("{}/token", front.url()));
+    let output = release_with(&tree, &front, &certificates, &["--require-digest"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(factory.saw("GET /token"));
+}
+
+#[test]
+#[ignore = "needs openssl and python3; .ci/run runs these with --include-ignored"]
+fn an_https_registry_request_redirected_to_plain_http_is_refused() {
+    let certificates = Certificates::make();
+    // The signature lookup (`GET /v2/…/referrers/<D>`) is redirected to plain http.
+    let factory = Factory::start(Behaviour::default());
+    let front = Front::start(&certificates, &factory, "downgrade-registry");
+    let tree = Tree::copy();
+    let (before, beta) = (tree.files(), tree.read(BETA));
+    let output = release(&tree, &front, &certificates);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing a redirect from https to plain http") && err.contains("/referrers/"),
+        "{err}"
+    );
+    assert!(
+        !factory.saw("GET /v2/"),
         "the plain-http URL was not followed"
     );
     assert_eq!(tree.files(), before);

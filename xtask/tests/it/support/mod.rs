@@ -114,6 +114,11 @@ pub struct Behaviour {
     pub extension_ref_host: String,
     /// Serves the plain ISO with its last byte flipped: the same size, other bytes.
     pub iso_flip_byte: bool,
+    /// The `realm` of the Bearer challenge; `http://127.0.0.1:<port>/token` when `None`.
+    pub token_realm: Option<String>,
+    /// Where `/v2/` GETs are redirected to (`http://localhost:<port>`, another origin on this
+    /// same server); this server's own origin when `None`.
+    pub backing_origin: Option<String>,
     /// Requests (`"POST /schematics"`, `"GET /versions"`) answered with a 512 MiB body.
     pub huge_answers: Vec<String>,
 }
@@ -190,6 +195,8 @@ impl Default for Behaviour {
             proxy_prefix: String::new(),
             bundle: None,
             other_bundles: Vec::new(),
+            token_realm: None,
+            backing_origin: None,
             build_delay: None,
             lose_after_register: 0,
             lose_at_first_asset: false,
@@ -703,6 +710,20 @@ fn serve(
                 b"",
             )
         }
+        ("GET", p)
+            if p.starts_with("/v2/")
+                && b.registry == RegistryMode::Bearer
+                && headers.get("authorization").map(String::as_str)
+                    != Some("Bearer anonymous-token") =>
+        {
+            let challenge = bearer_challenge(&b, port, "metal-installer");
+            respond(
+                &mut out,
+                "401 Unauthorized",
+                &[("WWW-Authenticate", &challenge)],
+                b"",
+            )
+        }
         ("GET", p) if p.starts_with("/v2/") => {
             let redirected = p
                 .rsplit_once("/manifests/")
@@ -710,7 +731,8 @@ fn serve(
                 || p.contains("/blobs/");
             if redirected {
                 // A path on this host, so an https front keeps the scheme.
-                let location = format!("/backing{p}");
+                let origin = b.backing_origin.clone().unwrap_or_default();
+                let location = format!("{origin}/backing{p}");
                 return respond(
                     &mut out,
                     "307 Temporary Redirect",
@@ -777,9 +799,7 @@ fn serve(
                     if headers.get("authorization").map(String::as_str)
                         != Some("Bearer anonymous-token") =>
                 {
-                    let challenge = format!(
-                        r#"Bearer realm="http://127.0.0.1:{port}/token",service="registry",scope="repository:{repository}/{id}:pull""#
-                    );
+                    let challenge = bearer_challenge(&b, port, &format!("{repository}/{id}"));
                     respond(
                         &mut out,
                         "401 Unauthorized",
@@ -803,6 +823,12 @@ fn serve(
 pub const PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
 pub const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 pub const PROVENANCE_PREDICATE: &str = "https://slsa.dev/provenance/v1";
+
+/// The registry's Bearer challenge for pulling `repository`.
+fn bearer_challenge(b: &Behaviour, port: u16, repository: &str) -> String {
+    let realm = (b.token_realm.clone()).unwrap_or(format!("http://127.0.0.1:{port}/token"));
+    format!(r#"Bearer realm="{realm}",service="registry",scope="repository:{repository}:pull""#)
+}
 
 /// A bundle's OCI objects: its blob and the manifest carrying it.
 struct BundleObjects {

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """An https front for the loopback test factory: relays every request to the plain-http
 factory on 127.0.0.1:<upstream>. With MODE `downgrade`, image downloads are instead redirected
-to that plain-http address, as a CDN that downgrades would. Prints its port once it listens.
+to that plain-http address, as a CDN that downgrades would; with `downgrade-registry`, registry
+GETs (`/v2/`) are. Prints its port once it listens.
 
-usage: tls_front.py CERT KEY UPSTREAM_PORT relay|downgrade
+usage: tls_front.py CERT KEY UPSTREAM_PORT relay|downgrade|downgrade-registry
 """
 import http.client
 import http.server
@@ -17,7 +18,10 @@ class Front(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def relay(self):
-        if mode == "downgrade" and self.path.startswith("/image/"):
+        downgraded = (mode == "downgrade" and self.path.startswith("/image/")) or (
+            mode == "downgrade-registry" and self.command == "GET" and self.path.startswith("/v2/")
+        )
+        if downgraded:
             self.send_response(302)
             self.send_header("Location", f"http://127.0.0.1:{upstream}{self.path}")
             self.send_header("Content-Length", "0")
