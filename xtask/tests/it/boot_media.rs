@@ -240,6 +240,51 @@ fn validate_artifacts_catches_a_flipped_byte() {
 }
 
 #[test]
+fn validate_artifacts_catches_a_size_or_sha256sums_mismatch() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    assert!(tree.image(&factory, &[]).status.success());
+    let iso = tree.path(&format!("{DIST}/metal-amd64.iso"));
+    let served = std::fs::read(&iso).unwrap();
+
+    // One byte more: the size says so before any hashing.
+    std::fs::write(&iso, [&served[..], b"x"].concat()).unwrap();
+    let output = tree.xtask(&["validate", "--artifacts"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{DIST}/metal-amd64.iso: the ISO has {} bytes but {MANIFEST} records {}",
+            served.len() + 1,
+            served.len()
+        )),
+        "{err}"
+    );
+    std::fs::write(&iso, &served).unwrap();
+    assert!(tree.xtask(&["validate", "--artifacts"]).status.success());
+
+    // SHA256SUMS naming another hash than the manifest.
+    let sums = format!("{DIST}/SHA256SUMS");
+    let text = tree.read(&sums);
+    let recorded = factory.iso_sha256();
+    tree.write(&sums, &text.replace(&recorded, &"0".repeat(64)));
+    let output = tree.xtask(&["validate", "--artifacts"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{sums}: lists [{}  metal-amd64.iso]",
+            "0".repeat(64)
+        )) && err.contains(&format!("records [{recorded}  metal-amd64.iso]")),
+        "{err}"
+    );
+    // A line sha256sum would not write.
+    tree.write(&sums, "metal-amd64.iso\n");
+    let err = stderr(&tree.xtask(&["validate", "--artifacts"]));
+    assert!(err.contains("line 1: not `<sha256 hex>  <file>`"), "{err}");
+}
+
+#[test]
 fn dry_run_shows_arm64_names() {
     let tree = Tree::copy();
     let output = tree.xtask(&[

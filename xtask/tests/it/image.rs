@@ -296,6 +296,39 @@ fn an_unknown_extension_fails_before_the_iso_is_requested() {
 }
 
 #[test]
+fn an_overlay_is_checked_against_the_catalogue_before_anything_is_built() {
+    let factory = Factory::start(Behaviour::default());
+    let schematic = "ee/appliance/schematics/metal-amd64.yaml";
+    let tree = Tree::copy();
+    let committed = tree.read(schematic);
+    tree.write(
+        schematic,
+        &format!("{committed}overlay:\n  name: rpi_generc\n  image: siderolabs/sbc-raspberrypi\n"),
+    );
+    let output = fails_cleanly(&tree, &factory, &[]);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("{schematic}: overlay rpi_generc (siderolabs/sbc-raspberrypi) is not in the factory's catalogue for Talos {TALOS} (did you mean rpi_generic?)")),
+        "{err}"
+    );
+    assert!(!factory.saw("POST /schematics") && !factory.saw("GET /image/"));
+
+    tree.write(
+        schematic,
+        &format!("{committed}overlay:\n  name: rpi_generic\n  image: siderolabs/sbc-raspberrypi\n"),
+    );
+    // Listed: the preflight passes and the run goes on to register it (where this loopback
+    // factory, which assigns the committed schematic's ID, stops it).
+    let output = tree.image(&factory, &[]);
+    assert!(
+        !stderr(&output).contains("not in the factory's catalogue"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(factory.saw("POST /schematics"));
+}
+
+#[test]
 fn an_unlisted_talos_version_names_the_closest() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();

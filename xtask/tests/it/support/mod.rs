@@ -545,6 +545,17 @@ fn serve(
             &[],
             serde_json::to_string(&b.versions).unwrap().as_bytes(),
         ),
+        ("GET", p) if p.ends_with("/overlays/official") => respond(
+            &mut out,
+            "200 OK",
+            &[],
+            serde_json::to_string(&serde_json::json!([
+                {"name": "rpi_generic", "image": "siderolabs/sbc-raspberrypi", "ref": "ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0", "digest": format!("sha256:{}", "1".repeat(64))},
+                {"name": "rock5b", "image": "siderolabs/sbc-rockchip", "ref": "ghcr.io/siderolabs/sbc-rockchip:v0.1.0", "digest": format!("sha256:{}", "2".repeat(64))}
+            ]))
+            .unwrap()
+            .as_bytes(),
+        ),
         ("GET", p) if p.ends_with("/extensions/official") => {
             let list: Vec<serde_json::Value> = b
                 .extensions
