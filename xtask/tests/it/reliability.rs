@@ -374,10 +374,42 @@ fn plain_http_to_another_host_is_refused_from_every_source() {
     assert_eq!(tree.read(BETA), beta);
 }
 
-/// A tmpfs over `ee/appliance/dist`, in a user and mount namespace of the run's own: too small
-/// for the ISO alone, and (700 KiB) large enough for either medium but not for both. The run
-/// must fail before the first body, naming what is needed and what is there, and leave nothing
-/// there (listed from inside the namespace, before the tmpfs goes away with it).
+/// Runs xtask with `args` on a tmpfs of `size` over `ee/appliance/dist`, in a user and mount
+/// namespace of the run's own; stdout is the files left on the tmpfs (listed from inside the
+/// namespace, before the tmpfs goes away with it).
+fn on_small_disk(tree: &Tree, size: &str, args: &[String]) -> std::process::Output {
+    let dist = tree.path("ee/appliance/dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    let script = r#"mount -t tmpfs -o size=$SIZE tmpfs "$1" || exit 99
+shift
+"$@" >/dev/null
+code=$?
+find "$DIST" -type f
+exit $code"#;
+    let output = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script, "sh"])
+        .arg(&dist)
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("DIST", &dist)
+        .env("SIZE", size)
+        .env("XTASK_PROJECT_ROOT", &tree.root)
+        .env("NO_PROXY", "127.0.0.1")
+        .env_remove("TALOS_FACTORY_URL")
+        .output()
+        .expect("run unshare");
+    assert_ne!(
+        output.status.code(),
+        Some(99),
+        "could not mount a tmpfs: {}",
+        stderr(&output)
+    );
+    output
+}
+
+/// Too small for the ISO alone, and (700 KiB) large enough for either medium but not for
+/// both: the run must fail before the first body, naming what is needed and what is there,
+/// and leave nothing there.
 #[test]
 fn a_disk_too_small_for_the_announced_media_fails_before_the_body() {
     for (size, media, expected) in [
@@ -394,34 +426,10 @@ fn a_disk_too_small_for_the_announced_media_fails_before_the_body() {
     ] {
         let factory = Factory::start(Behaviour::default());
         let tree = Tree::copy();
-        let dist = tree.path("ee/appliance/dist");
-        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::create_dir_all(tree.path("ee/appliance/dist")).unwrap();
         let before = tree.contents();
         let args = tree.image_args(&factory, &["--boot-media", media]);
-        let script = r#"mount -t tmpfs -o size=$SIZE tmpfs "$1" || exit 99
-shift
-"$@"
-code=$?
-find "$DIST" -type f
-exit $code"#;
-        let mut command = Command::new("unshare");
-        command
-            .args(["-rm", "sh", "-c", script, "sh"])
-            .arg(&dist)
-            .arg(env!("CARGO_BIN_EXE_xtask"))
-            .args(&args)
-            .env("DIST", &dist)
-            .env("SIZE", size)
-            .env("XTASK_PROJECT_ROOT", &tree.root)
-            .env("NO_PROXY", "127.0.0.1")
-            .env_remove("TALOS_FACTORY_URL");
-        let output = command.output().expect("run unshare");
-        assert_ne!(
-            output.status.code(),
-            Some(99),
-            "could not mount a tmpfs: {}",
-            stderr(&output)
-        );
+        let output = on_small_disk(&tree, size, &args);
         assert_eq!(output.status.code(), Some(1), "{size}: {}", stderr(&output));
         let err = stderr(&output);
         assert!(err.contains(expected), "{size}: {err}");
@@ -429,6 +437,30 @@ exit $code"#;
         assert_eq!(stdout(&output), "", "{size}: files left on the small disk");
         assert_unchanged(&tree, &before);
     }
+}
+
+/// A server that announces no length cannot be checked against the free space first: the
+/// write fails when the disk is full, and the partial file is removed.
+#[test]
+fn a_disk_that_fills_up_during_an_unannounced_body_leaves_nothing() {
+    let factory = Factory::start(Behaviour {
+        iso_fault: IsoFault::NoLength,
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    std::fs::create_dir_all(tree.path("ee/appliance/dist")).unwrap();
+    let before = tree.contents();
+    let args = tree.image_args(&factory, &["--retries", "1"]);
+    let output = on_small_disk(&tree, "256k", &args);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(factory.saw("GET /image/"), "the body was asked for: {err}");
+    assert!(
+        err.contains("metal-amd64.iso") && err.to_lowercase().contains("space"),
+        "{err}"
+    );
+    assert_eq!(stdout(&output), "", "files left on the full disk");
+    assert_unchanged(&tree, &before);
 }
 
 /// Even a run that did not see the lock (another tree's run sharing the folder, a hand-made

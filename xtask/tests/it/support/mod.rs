@@ -41,6 +41,9 @@ pub enum IsoFault {
     Stall,
     /// Announces the whole body, then sends one byte every 2 seconds (for up to a minute).
     Trickle,
+    /// Announces no length, neither to HEAD nor to GET: the body ends when the connection
+    /// closes (a server behind a streaming proxy).
+    NoLength,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -643,6 +646,16 @@ fn serve(
             } else {
                 "application/zstd"
             };
+            if *fault == IsoFault::NoLength {
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
+                )?;
+                if method == "GET" {
+                    out.write_all(&served)?;
+                }
+                return out.flush();
+            }
             // HEAD announces the length GET would send, as the factory does.
             if method == "HEAD" {
                 return write_response(
