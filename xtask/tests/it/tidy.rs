@@ -18,6 +18,61 @@ fn the_committed_tree_validates() {
     );
 }
 
+/// Every row of the Reliability and Trust tables in docs/appliance-images.md names, in its
+/// last cell, the tests that show it (`module::name`, each a test in `xtask/tests/it`), or
+/// says why none can ("none: …").
+#[test]
+fn every_reliability_and_trust_row_names_a_test_that_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("../docs/appliance-images.md")).unwrap();
+    let tables = [
+        "## Reliability",
+        "## Trust: what is verified, and what is not",
+    ];
+    let mut section = "";
+    let mut rows = 0;
+    for line in doc.lines() {
+        if line.starts_with("## ") || line.starts_with("### ") {
+            section = line;
+        }
+        let data_row =
+            line.starts_with("| ") && !line.starts_with("| ---") && !line.ends_with(" test |");
+        if !tables.contains(&section) || !data_row {
+            continue;
+        }
+        rows += 1;
+        let cell = line.trim_end_matches(" |").rsplit(" | ").next().unwrap();
+        if cell.starts_with("none: ") {
+            continue;
+        }
+        let named: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+        assert!(!named.is_empty(), "{section}: a row names no test: {line}");
+        for test in named {
+            let (module, name) = test
+                .split_once("::")
+                .unwrap_or_else(|| panic!("{test}: not module::name"));
+            let source = std::fs::read_to_string(root.join(format!("tests/it/{module}.rs")))
+                .unwrap_or_else(|_| panic!("{test}: no tests/it/{module}.rs"));
+            let declared = source.contains(&format!("\nfn {name}() {{"));
+            let is_test = source
+                .split(&format!("\nfn {name}() {{"))
+                .next()
+                .is_some_and(|before| {
+                    before
+                        .trim_end()
+                        .rsplit('\n')
+                        .take(2)
+                        .any(|l| l.starts_with("#[test]"))
+                });
+            assert!(
+                declared && is_test,
+                "{section}: {test} is not a test in tests/it/{module}.rs"
+            );
+        }
+    }
+    assert!(rows >= 20, "found {rows} rows: the tables moved?");
+}
+
 #[test]
 fn docs_name_only_flags_that_exist() {
     let help: String = ["image", "validate", "release-notes"]
