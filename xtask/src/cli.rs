@@ -37,6 +37,7 @@ pub enum Command {
     ReleaseNotes(ReleaseNotesArgs),
     BenchDownload(BenchDownloadArgs),
     BenchRelease(BenchReleaseArgs),
+    BenchBuild(BenchBuildArgs),
 }
 
 /// Build a release: register the schematic with the Image Factory, download and hash the boot
@@ -197,6 +198,15 @@ pub struct BenchDownloadArgs {
     pub size_mib: u64,
     /// Runs of each path; the best is reported.
     #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+}
+
+/// Benchmark a cold build: xtask and the bare dependency set (xtask/bench-baseline), each from
+/// an empty target folder, alternately; prints both, the ratio, and xtask's slowest units.
+#[derive(Args, Debug)]
+pub struct BenchBuildArgs {
+    /// Builds of each crate; the best is reported.
+    #[arg(long, default_value_t = 2)]
     pub runs: u32,
 }
 

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Command::ReleaseNotes(args) => args.run(&root),
         Command::BenchDownload(args) => args.run(&root),
         Command::BenchRelease(args) => args.run(&root),
+        Command::BenchBuild(args) => args.run(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,10 @@
 //! `cargo xtask bench-download` measures the ISO download path (stream, hash, write, rename)
 //! against `curl -o FILE URL && sha256sum FILE` on a loopback server, and reports throughput,
 //! the ratio and our peak memory; `cargo xtask bench-release` (release.rs) measures how much of
-//! the factory's build time a release and a check pay.
+//! the factory's build time a release and a check pay; `cargo xtask bench-build` (build.rs)
+//! measures a cold build of xtask against its bare dependency set.
 
+mod build;
 mod factory;
 mod release;
 
