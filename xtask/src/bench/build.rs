@@ -159,3 +159,29 @@ fn slowest_units(html: &str) -> anyhow::Result<Vec<(String, f64)>> {
     units.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(units)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_units_come_from_the_timing_report_slowest_first() {
+        let html = r#"<script>
+const UNIT_DATA = [{"i":0,"name":"ureq","version":"3.5.2","mode":"todo","target":"","start":1.0,"duration":11.1,"rmeta_time":8.0,"unlocked_units":[],"unlocked_rmeta_units":[]},
+{"i":1,"name":"xtask","version":"0.1.0","mode":"todo","target":" xtask \"bin\"","start":80.0,"duration":8.7,"rmeta_time":null,"unlocked_units":[],"unlocked_rmeta_units":[]},
+{"i":2,"name":"jsonschema","version":"0.61.2","mode":"todo","target":"","start":2.0,"duration":15.0,"rmeta_time":9.0,"unlocked_units":[],"unlocked_rmeta_units":[]}];
+const CONCURRENCY_DATA = [];
+</script>"#;
+        let units = slowest_units(html).unwrap();
+        let names: Vec<&str> = units.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "jsonschema v0.61.2",
+                "ureq v3.5.2",
+                "xtask v0.1.0 xtask \"bin\""
+            ]
+        );
+        assert!(slowest_units("<html>no data</html>").is_err());
+    }
+}
