@@ -365,6 +365,7 @@ impl Registry<'_> {
                     .filter_map(|d| d.annotations.get(PREDICATE_ANNOTATION))
                     .map(String::as_str)
                     .collect();
+                types.sort_unstable();
                 types.dedup();
                 notes.push(format!(
                     "{} bundle(s) at {url} with predicate type {} skipped: not signatures ({SIGN_PREDICATE})",
