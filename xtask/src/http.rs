@@ -171,13 +171,26 @@ impl Client {
     }
 }
 
-/// Every certificate in a PEM file; at least one.
+/// The most of a `--ca-file` that is read.
+const CA_FILE_CAP: u64 = 4 * 1024 * 1024;
+
+/// Every certificate in a PEM file (at most [`CA_FILE_CAP`] bytes); at least one.
 fn read_certificates(
     path: &std::path::Path,
 ) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>> {
     use anyhow::Context;
-    let pem =
-        std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("reading --ca-file {}", path.display()))?;
+    let mut pem = Vec::new();
+    file.take(CA_FILE_CAP + 1)
+        .read_to_end(&mut pem)
+        .with_context(|| format!("reading --ca-file {}", path.display()))?;
+    anyhow::ensure!(
+        pem.len() as u64 <= CA_FILE_CAP,
+        "--ca-file {}: larger than {CA_FILE_CAP} bytes, which no CA bundle is (the system's whole bundle is a few hundred KiB)",
+        path.display()
+    );
     let mut certificates = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         if let ureq::tls::PemItem::Certificate(certificate) =

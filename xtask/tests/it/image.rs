@@ -426,8 +426,10 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_fails_naming_it() {
         "garbage.pem",
         "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
     );
+    tree.write("huge.pem", &"x".repeat(4 * 1024 * 1024 + 1));
     for (file, expected) in [
         ("missing.pem", "reading --ca-file"),
+        ("huge.pem", "larger than 4194304 bytes"),
         ("no-cert.pem", "no CERTIFICATE block in it"),
         ("garbage.pem", "not valid PEM"),
     ] {
