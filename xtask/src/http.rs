@@ -179,18 +179,14 @@ fn read_certificates(
     path: &std::path::Path,
 ) -> anyhow::Result<Vec<ureq::tls::Certificate<'static>>> {
     use anyhow::Context;
-    use std::io::Read as _;
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("reading --ca-file {}", path.display()))?;
-    let mut pem = Vec::new();
-    file.take(CA_FILE_CAP + 1)
-        .read_to_end(&mut pem)
-        .with_context(|| format!("reading --ca-file {}", path.display()))?;
-    anyhow::ensure!(
-        pem.len() as u64 <= CA_FILE_CAP,
-        "--ca-file {}: larger than {CA_FILE_CAP} bytes, which no CA bundle is (the system's whole bundle is a few hundred KiB)",
-        path.display()
-    );
+    let pem = crate::util::read_at_most(path, CA_FILE_CAP)
+        .with_context(|| format!("reading --ca-file {}", path.display()))?
+        .with_context(|| {
+            format!(
+                "--ca-file {}: larger than {CA_FILE_CAP} bytes, which no CA bundle is (the system's whole bundle is a few hundred KiB)",
+                path.display()
+            )
+        })?;
     let mut certificates = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         if let ureq::tls::PemItem::Certificate(certificate) =

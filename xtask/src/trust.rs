@@ -151,20 +151,17 @@ fn repository_file(
     example: &str,
     remedy: &str,
 ) -> anyhow::Result<(String, Vec<u8>)> {
-    use std::io::Read as _;
     let inside = project::relative(root, &root.join(path)).filter(|p| p == path);
     let Some(path) = inside else {
         bail!("{what} {path:?} must be a path inside the repository, e.g. {example}");
     };
-    let file = std::fs::File::open(root.join(&path))
-        .with_context(|| format!("{what} {path} cannot be read; {remedy}"))?;
-    let mut bytes = Vec::new();
-    file.take(POLICY_FILE_CAP + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("{what} {path} cannot be read"))?;
-    if bytes.len() as u64 > POLICY_FILE_CAP {
-        bail!("{what} {path} is larger than {POLICY_FILE_CAP} bytes: not a key or trusted root");
-    }
+    let bytes = crate::util::read_at_most(&root.join(&path), POLICY_FILE_CAP)
+        .with_context(|| format!("{what} {path} cannot be read; {remedy}"))?
+        .with_context(|| {
+            format!(
+                "{what} {path} is larger than {POLICY_FILE_CAP} bytes: not a key or trusted root"
+            )
+        })?;
     Ok((path, bytes))
 }
 

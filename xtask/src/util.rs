@@ -1,5 +1,6 @@
 //! Small helpers every layer uses: hex, "did you mean" hints, sizes and excerpts for messages,
-//! response headers. Nothing here knows about releases, the factory or the disk.
+//! response headers, a small file read up to a cap. Nothing here knows about releases, the
+//! factory or how the tool writes to disk.
 
 /// Lowercase hex of `bytes`, as sha256sum prints digests.
 pub fn hex(bytes: &[u8]) -> String {
@@ -59,6 +60,17 @@ pub fn on_deep_stack<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// The bytes of a small file (a key, a trusted root, a CA bundle), or `None` when it has more
+/// than `cap`: at most `cap` + 1 bytes are read, whatever the file's size.
+pub fn read_at_most(path: &std::path::Path, cap: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(cap + 1)
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= cap).then_some(bytes))
+}
+
 /// A size for people: `600.1 MiB`.
 pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
@@ -83,6 +95,22 @@ pub fn header<B>(response: &ureq::http::Response<B>, name: &str) -> Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_read_up_to_its_cap_and_refused_past_it() {
+        let path = std::env::temp_dir().join(format!("xtask-read-at-most-{}", std::process::id()));
+        std::fs::write(&path, b"12345").unwrap();
+        assert_eq!(
+            read_at_most(&path, 5).unwrap().as_deref(),
+            Some(&b"12345"[..])
+        );
+        assert_eq!(read_at_most(&path, 4).unwrap(), None);
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            read_at_most(&path, 5).is_err(),
+            "a missing file is an error"
+        );
+    }
 
     #[test]
     fn helpers_say_what_messages_need() {
