@@ -121,7 +121,7 @@ impl Partial {
     }
 }
 
-type Response = ureq::http::Response<ureq::Body>;
+pub type Response = ureq::http::Response<ureq::Body>;
 
 fn attempt(
     client: &Client,
@@ -238,7 +238,52 @@ fn receive(
     p: &mut Partial,
     progress: &Line,
 ) -> Result<(), Failure> {
-    let url = target.url;
+    let pace = Pace {
+        url: target.url,
+        stall: target.stall,
+        min_rate: target.min_rate,
+    };
+    let destination = target.destination;
+    let magic = target.magic;
+    let (hasher, collected, pending) = (&mut p.hasher, &mut p.magic, &mut p.pending);
+    stream(
+        response,
+        &pace,
+        &mut p.received,
+        progress,
+        &mut |offset, bytes| {
+            hasher.update(bytes);
+            collect_magic(collected, magic, offset, bytes);
+            pending.file().write_all(bytes).map_err(|e| {
+                Failure::Permanent(anyhow!(e).context(format!("writing {}", destination.display())))
+            })
+        },
+    )
+}
+
+/// How slow a transfer may be before an attempt is given up: fewer than `min_rate` bytes per
+/// second over a window of `stall`, as curl's --speed-limit/--speed-time.
+pub struct Pace<'a> {
+    pub url: &'a str,
+    pub stall: Duration,
+    pub min_rate: u64,
+}
+
+/// Where [`stream`] puts each piece of a body: its offset and bytes.
+pub type Sink<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Failure> + 'a;
+
+/// Streams a response body to `sink` (given each piece's offset and bytes), counting into
+/// `received`. Reading runs on its own thread, handing fixed buffers over: receiving and the
+/// sink's work overlap, memory stays at `BUFFERS` × `CHUNK`, and a stalled connection is
+/// noticed even though a blocking read cannot be interrupted.
+pub fn stream(
+    response: Response,
+    pace: &Pace,
+    received: &mut u64,
+    progress: &Line,
+    sink: &mut Sink,
+) -> Result<(), Failure> {
+    let url = pace.url;
     let (full_tx, full_rx) = mpsc::sync_channel::<std::io::Result<(Vec<u8>, usize)>>(BUFFERS);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
     for _ in 0..BUFFERS {
@@ -257,21 +302,18 @@ fn receive(
         }
     });
 
-    // The rate is judged over windows of `stall`: a transfer that brings fewer than
-    // `min_rate` bytes per second over one is given up, as curl's --speed-limit/--speed-time.
-    let mut window = Window::start(p.received);
+    let mut window = Window::start(*received);
     loop {
-        let wait = window.left(target.stall);
+        let wait = window.left(pace.stall);
         let (buffer, n) = match full_rx.recv_timeout(wait) {
             Ok(Ok(chunk)) => chunk,
             Ok(Err(e)) => {
                 return Err(Failure::Transient(anyhow!(e).context(format!(
-                    "GET {url}: the connection failed after {} bytes",
-                    p.received
+                    "GET {url}: the connection failed after {received} bytes"
                 ))));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                window.judge(target, p.received)?;
+                window.judge(pace, *received)?;
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
@@ -279,18 +321,11 @@ fn receive(
         if n == 0 {
             return Ok(());
         }
-        let bytes = &buffer[..n];
-        p.hasher.update(bytes);
-        collect_magic(&mut p.magic, target.magic, p.received, bytes);
-        p.pending.file().write_all(bytes).map_err(|e| {
-            Failure::Permanent(
-                anyhow!(e).context(format!("writing {}", target.destination.display())),
-            )
-        })?;
-        p.received += n as u64;
-        progress.advance(p.received);
+        sink(*received, &buffer[..n])?;
+        *received += n as u64;
+        progress.advance(*received);
         let _ = empty_tx.send(buffer);
-        window.judge(target, p.received)?;
+        window.judge(pace, *received)?;
     }
 }
 
@@ -317,14 +352,14 @@ impl Window {
 
     /// At the end of a window: fails the attempt if the window brought less than the minimum
     /// rate, else starts the next one.
-    fn judge(&mut self, target: &Target, received: u64) -> Result<(), Failure> {
+    fn judge(&mut self, pace: &Pace, received: u64) -> Result<(), Failure> {
         let elapsed = self.began.elapsed();
-        if elapsed < target.stall {
+        if elapsed < pace.stall {
             return Ok(());
         }
         let got = received - self.received;
         let rate = got as f64 / elapsed.as_secs_f64();
-        if rate < target.min_rate as f64 {
+        if rate < pace.min_rate as f64 {
             let what = if got == 0 {
                 "no data".to_string()
             } else {
@@ -332,10 +367,10 @@ impl Window {
             };
             return Err(Failure::Transient(anyhow!(
                 "GET {}: {what} in the last {:.0} s after {received} bytes, below --min-rate {} bytes/s over --stall-timeout {} s (stalled)",
-                target.url,
+                pace.url,
                 elapsed.as_secs_f64(),
-                target.min_rate,
-                target.stall.as_secs()
+                pace.min_rate,
+                pace.stall.as_secs()
             )));
         }
         *self = Window::start(received);

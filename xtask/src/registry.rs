@@ -64,54 +64,80 @@ fn resolve_digest(
 /// with an anonymous token for the host that asked (the token is never sent elsewhere), and
 /// gives the body, or `None` for 404.
 pub fn get(client: &Client, url: &str, accept: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let mut token = Token::default();
     client.with_retries(&format!("GET {url}"), || {
-        let mut current = url.to_string();
-        // The token and the origin (scheme://host:port) whose challenge it answers.
-        let mut token: Option<(String, String)> = None;
-        for _ in 0..=MAX_REDIRECTS {
-            let mut request = client.direct.get(&current).header("Accept", accept);
-            if let Some((origin, value)) = &token
-                && *origin == origin_of(&current)
-            {
-                request = request.header("Authorization", &format!("Bearer {value}"));
+        match open(client, url, accept, None, &mut token)? {
+            Some(response) => http::read_capped(response, url, http::REGISTRY_OBJECT).map(Some),
+            None => Ok(None),
+        }
+    })
+}
+
+/// The anonymous token a registry gave, and the origin (scheme://host:port) whose challenge it
+/// answers: kept across the requests for one repository, sent to that origin only.
+#[derive(Clone, Debug, Default)]
+pub struct Token(Option<(String, String)>);
+
+/// One `GET url` as [`get`] makes it, with `Range: bytes=<from>-` when `from` is given,
+/// answered with the response (200 or 206) to stream, or `None` for 404. `token` is reused
+/// and updated.
+pub fn open(
+    client: &Client,
+    url: &str,
+    accept: &str,
+    from: Option<u64>,
+    token: &mut Token,
+) -> Result<Option<ureq::http::Response<ureq::Body>>, Failure> {
+    let mut current = url.to_string();
+    let mut challenged = false;
+    for _ in 0..=MAX_REDIRECTS {
+        let mut request = client.direct.get(&current).header("Accept", accept);
+        if let Some(from) = from {
+            request = request.header("Range", &format!("bytes={from}-"));
+        }
+        if let Some((origin, value)) = &token.0
+            && *origin == origin_of(&current)
+        {
+            request = request.header("Authorization", &format!("Bearer {value}"));
+        }
+        let response = request
+            .call()
+            .map_err(|e| http::transport_failure("GET", &current, e))?;
+        match response.status().as_u16() {
+            200 | 206 => return Ok(Some(response)),
+            404 => return Ok(None),
+            301 | 302 | 303 | 307 | 308 => {
+                let location = header(&response, "location").unwrap_or_default();
+                let next = resolve(&current, &location).ok_or_else(|| {
+                    Failure::Permanent(anyhow!(
+                        "GET {current}: redirect to {location:?}, which is not a URL"
+                    ))
+                })?;
+                if current.starts_with("https://") && !next.starts_with("https://") {
+                    return Err(Failure::Permanent(anyhow!(
+                        "GET {current}: refusing a redirect from https to plain http ({next})"
+                    )));
+                }
+                current = next;
             }
-            let response = request
-                .call()
-                .map_err(|e| http::transport_failure("GET", &current, e))?;
-            match response.status().as_u16() {
-                200 => {
-                    return http::read_capped(response, &current, http::REGISTRY_OBJECT).map(Some);
-                }
-                404 => return Ok(None),
-                301 | 302 | 303 | 307 | 308 => {
-                    let location = header(&response, "location").unwrap_or_default();
-                    let next = resolve(&current, &location).ok_or_else(|| {
-                        Failure::Permanent(anyhow!(
-                            "GET {current}: redirect to {location:?}, which is not a URL"
-                        ))
-                    })?;
-                    if current.starts_with("https://") && !next.starts_with("https://") {
-                        return Err(Failure::Permanent(anyhow!(
-                            "GET {current}: refusing a redirect from https to plain http ({next})"
-                        )));
-                    }
-                    current = next;
-                }
-                401 if token
+            // A token that was refused (expired, or for another scope) is replaced once.
+            401 if !challenged
+                || token
+                    .0
                     .as_ref()
                     .is_none_or(|(o, _)| *o != origin_of(&current)) =>
-                {
-                    let challenge = header(&response, "www-authenticate").unwrap_or_default();
-                    let answer = anonymous_token(client, &current, &challenge)?;
-                    token = Some((origin_of(&current), answer));
-                }
-                _ => return Err(http::status_failure("GET", &current, response)),
+            {
+                let challenge = header(&response, "www-authenticate").unwrap_or_default();
+                let answer = anonymous_token(client, &current, &challenge)?;
+                token.0 = Some((origin_of(&current), answer));
+                challenged = true;
             }
+            _ => return Err(http::status_failure("GET", &current, response)),
         }
-        Err(Failure::Permanent(anyhow!(
-            "GET {url}: more than {MAX_REDIRECTS} redirects"
-        )))
-    })
+    }
+    Err(Failure::Permanent(anyhow!(
+        "GET {url}: more than {MAX_REDIRECTS} redirects"
+    )))
 }
 
 /// `scheme://host[:port]` of an absolute URL.
