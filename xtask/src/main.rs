@@ -9,6 +9,7 @@
 mod bench;
 mod channel;
 mod cli;
+mod cluster_images;
 mod download;
 mod factory;
 mod fsutil;

@@ -225,7 +225,7 @@ impl FactoryUrl {
 }
 
 /// A host on this machine: `localhost`, `127.0.0.0/8` or `[::1]`.
-fn is_loopback(host: &str) -> bool {
+pub fn is_loopback(host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     host == "localhost"
         || host == "[::1]"

@@ -167,6 +167,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "test_hooks",
             "project",
             "talos",
+            "cluster_images",
             "schematic",
             "intent",
             "trust",

@@ -1,0 +1,323 @@
+//! The images an air-gapped node needs besides the installer: what `talosctl image k8s-bundle`
+//! (alias `default`) lists for a Talos patch, from one table read off Talos's own sources at
+//! each tag, and the image references `airGap.extraImages` adds. Kubernetes images follow the
+//! release's Kubernetes version; flannel, CoreDNS, etcd and pause follow the Talos patch.
+
+use std::fmt;
+
+use anyhow::{bail, ensure};
+
+use crate::talos::{TalosVersion, is_sha256_hex};
+
+/// An image by registry host, repository and tag, optionally pinned to an index digest.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ImageRef {
+    /// As written: `registry.k8s.io`, `ghcr.io`, `127.0.0.1:5000`.
+    pub host: String,
+    pub repository: String,
+    pub tag: String,
+    /// `sha256:<hex>` the tag must resolve to, when the reference pins one.
+    pub pinned: Option<String>,
+}
+
+impl ImageRef {
+    /// `host/repository:tag[@sha256:<hex>]`, the host spelled out: a bare `nginx:1.27` would
+    /// silently mean Docker Hub, so it is refused with the full name to write instead.
+    pub fn parse(text: &str) -> anyhow::Result<ImageRef> {
+        let help = "expected host/repository:tag, e.g. registry.k8s.io/etcd:v3.6.11 or docker.io/library/nginx:1.27";
+        let (name, pinned) = match text.split_once('@') {
+            Some((name, digest)) => {
+                ensure!(
+                    digest.strip_prefix("sha256:").is_some_and(is_sha256_hex),
+                    "invalid image reference {text:?}: the digest after @ must be sha256:<64 lowercase hex>"
+                );
+                (name, Some(digest.to_string()))
+            }
+            None => (text, None),
+        };
+        let Some((host, path)) = name.split_once('/') else {
+            bail!("invalid image reference {text:?}: no registry host; {help}");
+        };
+        if !(host.contains('.') || host.contains(':') || host == "localhost") {
+            bail!(
+                "invalid image reference {text:?}: {host:?} is not a registry host; write the registry out ({help})"
+            );
+        }
+        let host_ok = host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+        ensure!(
+            host_ok,
+            "invalid image reference {text:?}: bad host {host:?}"
+        );
+        // The tag is after the last colon of the path; a colon in the host is a port.
+        let Some((repository, tag)) = path.rsplit_once(':') else {
+            bail!("invalid image reference {text:?}: no tag; {help}");
+        };
+        let repository_ok = !repository.is_empty()
+            && repository.split('/').all(|part| {
+                !part.is_empty()
+                    && part.bytes().all(|b| {
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'.' | b'_' | b'-')
+                    })
+                    && part.as_bytes()[0].is_ascii_alphanumeric()
+            });
+        ensure!(
+            repository_ok,
+            "invalid image reference {text:?}: repository {repository:?} must be lowercase path components of [a-z0-9._-]"
+        );
+        let tag_ok = (1..=128).contains(&tag.len())
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            && !tag.starts_with(['.', '-']);
+        ensure!(
+            tag_ok,
+            "invalid image reference {text:?}: tag {tag:?} must be 1–128 of [A-Za-z0-9_.-], not starting with . or -"
+        );
+        Ok(ImageRef {
+            host: host.to_string(),
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+            pinned,
+        })
+    }
+
+    /// `host/repository:tag`: the name a bundle entry and the manifest record.
+    pub fn name(&self) -> String {
+        format!("{}/{}:{}", self.host, self.repository, self.tag)
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())?;
+        if let Some(digest) = &self.pinned {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The base URL (`scheme://host[:port]`) a mirror of registry `host` is reached at; plain http
+/// only to this machine (a test registry), as for the factory: a digest is checked, but a
+/// token and the list of what a site installs would travel in the clear.
+pub fn mirror_base(host: &str, url: &str) -> anyhow::Result<String> {
+    ImageRef::parse(&format!("{host}/x:y")).map_err(|_| {
+        anyhow::anyhow!(
+            "{host:?} is not a registry host (e.g. registry.k8s.io, ghcr.io, factory.talos.dev)"
+        )
+    })?;
+    let trimmed = url.strip_suffix('/').unwrap_or(url);
+    let (scheme, authority) = trimmed.split_once("://").unwrap_or(("", trimmed));
+    let authority_ok = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    ensure!(
+        matches!(scheme, "https" | "http") && authority_ok,
+        "invalid mirror URL {url:?} for {host}: expected https://host[:port] (no path: images keep their repository names)"
+    );
+    let name = authority.rsplit_once(':').map_or(authority, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            authority
+        }
+    });
+    ensure!(
+        scheme == "https" || crate::talos::is_loopback(name),
+        "refusing plain-http mirror URL {url:?} for {host}: use https:// (plain http is only for a registry on this machine: 127.0.0.0/8, [::1], localhost)"
+    );
+    Ok(format!("{scheme}://{authority}"))
+}
+
+/// The registry API's base URL for `host` when no mirror is named. Docker Hub's API lives on
+/// another name than its references.
+pub fn upstream_base(host: &str) -> String {
+    match host {
+        "docker.io" => "https://registry-1.docker.io".to_string(),
+        _ => format!("https://{host}"),
+    }
+}
+
+/// What one Talos tag pins, from `pkg/machinery/constants/constants.go` (`FlannelVersion`,
+/// `DefaultCoreDNSVersion`, `DefaultEtcdVersion`) and `pkg/images/list.go`
+/// (`DefaultSandboxImage`) at that tag.
+struct Pins {
+    talos: &'static str,
+    flannel: &'static str,
+    coredns: &'static str,
+    etcd: &'static str,
+    pause: &'static str,
+}
+
+/// One row per Talos patch. To add a version: `git show <tag>:pkg/machinery/constants/constants.go`
+/// and `git show <tag>:pkg/images/list.go` in siderolabs/talos, and a golden file in
+/// `xtask/tests/data/talos-images/` with what `talosctl image k8s-bundle` prints at that tag.
+const PINS: &[Pins] = &[
+    pins("v1.12.0", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
+    pins("v1.12.1", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
+    pins("v1.12.2", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
+    pins("v1.12.3", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
+    pins("v1.12.4", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
+    pins("v1.12.5", "v0.27.4", "v1.13.2", "v3.6.8", "3.10"),
+    pins("v1.12.6", "v0.27.4", "v1.13.2", "v3.6.8", "3.10"),
+    pins("v1.12.7", "v0.27.4", "v1.13.2", "v3.6.9", "3.10"),
+    pins("v1.12.8", "v0.27.4", "v1.14.3", "v3.6.11", "3.10.1"),
+    pins("v1.12.9", "v0.27.4", "v1.14.2", "v3.6.11", "3.10.1"),
+    pins("v1.12.10", "v0.27.4", "v1.14.2", "v3.6.11", "3.10.1"),
+    pins("v1.12.11", "v0.27.4", "v1.14.2", "v3.6.11", "3.10.1"),
+];
+
+const fn pins(
+    talos: &'static str,
+    flannel: &'static str,
+    coredns: &'static str,
+    etcd: &'static str,
+    pause: &'static str,
+) -> Pins {
+    Pins {
+        talos,
+        flannel,
+        coredns,
+        etcd,
+        pause,
+    }
+}
+
+/// The nine images of `talosctl image k8s-bundle` for `talos` with Kubernetes `kubernetes`
+/// (`v1.35.4`), in the order it prints them.
+pub fn cluster_images(talos: &TalosVersion, kubernetes: &str) -> anyhow::Result<Vec<ImageRef>> {
+    let version = talos.to_string();
+    let Some(row) = PINS.iter().find(|row| row.talos == version) else {
+        let known: Vec<&str> = PINS.iter().map(|row| row.talos).collect();
+        bail!(
+            "the air-gap bundle does not know the images of Talos {version} (known: {}); add its row to PINS in xtask/src/cluster_images.rs from pkg/machinery/constants/constants.go and pkg/images/list.go at tag {version} of siderolabs/talos, with its golden file in xtask/tests/data/talos-images/",
+            known.join(", ")
+        );
+    };
+    let image = |host: &str, repository: &str, tag: &str| ImageRef {
+        host: host.to_string(),
+        repository: repository.to_string(),
+        tag: tag.to_string(),
+        pinned: None,
+    };
+    let k8s = "registry.k8s.io";
+    Ok(vec![
+        image("ghcr.io", "siderolabs/flannel", row.flannel),
+        image(k8s, "coredns/coredns", row.coredns),
+        image(k8s, "etcd", row.etcd),
+        image(k8s, "kube-apiserver", kubernetes),
+        image(k8s, "kube-controller-manager", kubernetes),
+        image(k8s, "kube-scheduler", kubernetes),
+        image(k8s, "kube-proxy", kubernetes),
+        image("ghcr.io", "siderolabs/kubelet", kubernetes),
+        image(k8s, "pause", row.pause),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each golden file was extracted from the Talos sources at its tag (SOURCE.md there), for
+    /// the tag's default Kubernetes version, which is its first Kubernetes image's tag.
+    #[test]
+    fn the_table_prints_what_talosctl_prints_at_every_tag() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/talos-images");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "txt") {
+                continue;
+            }
+            let tag = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let golden = std::fs::read_to_string(&path).unwrap();
+            let kubernetes = golden
+                .lines()
+                .find_map(|l| l.strip_prefix("registry.k8s.io/kube-apiserver:"))
+                .unwrap();
+            let listed: Vec<String> =
+                cluster_images(&TalosVersion::parse(&tag).unwrap(), kubernetes)
+                    .unwrap()
+                    .iter()
+                    .map(ImageRef::name)
+                    .collect();
+            assert_eq!(listed, golden.lines().collect::<Vec<_>>(), "{tag}");
+            seen += 1;
+        }
+        assert_eq!(seen, PINS.len(), "one golden file per row");
+    }
+
+    #[test]
+    fn kubernetes_images_follow_the_release_and_unknown_talos_says_what_to_add() {
+        let images = cluster_images(&TalosVersion::parse("v1.12.11").unwrap(), "v1.34.2").unwrap();
+        assert!(
+            images
+                .iter()
+                .any(|i| i.name() == "ghcr.io/siderolabs/kubelet:v1.34.2")
+        );
+        assert!(
+            images
+                .iter()
+                .any(|i| i.name() == "registry.k8s.io/etcd:v3.6.11")
+        );
+        let error = cluster_images(&TalosVersion::parse("v1.12.12").unwrap(), "v1.35.4")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("Talos v1.12.12"), "{error}");
+        assert!(error.contains("xtask/src/cluster_images.rs"), "{error}");
+    }
+
+    #[test]
+    fn mirrors_are_https_or_on_this_machine() {
+        assert_eq!(
+            mirror_base("ghcr.io", "https://mirror.example:8443/").unwrap(),
+            "https://mirror.example:8443"
+        );
+        assert_eq!(
+            mirror_base("registry.k8s.io", "http://127.0.0.1:5000").unwrap(),
+            "http://127.0.0.1:5000"
+        );
+        for (host, url, says) in [
+            ("ghcr.io", "http://mirror.example", "refusing plain-http"),
+            ("ghcr.io", "https://mirror.example/v2/x", "no path"),
+            ("ghcr.io", "ftp://mirror.example", "expected https"),
+            ("ghcr", "https://mirror.example", "not a registry host"),
+        ] {
+            let error = mirror_base(host, url).unwrap_err().to_string();
+            assert!(error.contains(says), "{host}={url}: {error}");
+        }
+        assert_eq!(upstream_base("docker.io"), "https://registry-1.docker.io");
+        assert_eq!(upstream_base("ghcr.io"), "https://ghcr.io");
+    }
+
+    #[test]
+    fn references_name_their_registry() {
+        let pinned = format!(
+            "registry.example:5000/team/app:1.2.3@sha256:{}",
+            "a".repeat(64)
+        );
+        let image = ImageRef::parse(&pinned).unwrap();
+        assert_eq!(image.host, "registry.example:5000");
+        assert_eq!(image.repository, "team/app");
+        assert_eq!(image.tag, "1.2.3");
+        assert_eq!(image.to_string(), pinned);
+        for (bad, says) in [
+            ("nginx:1.27", "no registry host"),
+            ("library/nginx:1.27", "not a registry host"),
+            ("ghcr.io/a/b", "no tag"),
+            ("ghcr.io/A/b:1", "lowercase"),
+            ("ghcr.io/a//b:1", "lowercase"),
+            ("ghcr.io/a:-x", "tag"),
+            ("ghcr.io/a:1@sha256:abc", "digest"),
+            ("gh cr.io/a:1", "bad host"),
+        ] {
+            let error = ImageRef::parse(bad).unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
+        }
+    }
+}
