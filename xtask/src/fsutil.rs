@@ -38,7 +38,16 @@ impl PendingFile {
             name.to_string_lossy(),
             std::process::id()
         ));
-        let (temp, file) = Provisional::create(&temp, |path| File::create(path))
+        // Readable too: the air-gap bundle reads its blobs back to pack them.
+        let open = |path: &Path| {
+            File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+        };
+        let (temp, file) = Provisional::create(&temp, open)
             .with_context(|| format!("creating {}", temp.display()))?;
         Ok(PendingFile {
             temp,

@@ -7,6 +7,7 @@
 //! (`release`, `validate`, `release_notes`, `bench`) → `main`.
 
 mod bench;
+mod bundle;
 mod channel;
 mod cli;
 mod cluster_images;

@@ -189,6 +189,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "factory",
             "download",
             "registry",
+            "bundle",
             "signature",
             "sigstore_ring",
         ],
