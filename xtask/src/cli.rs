@@ -117,6 +117,16 @@ pub struct Pins {
     /// TALOS_FACTORY_URL environment variable, else factory]
     #[arg(long, value_name = "URL")]
     pub factory_url: Option<String>,
+    /// Also produce the air-gap bundle: the installer for the architecture, its signature and
+    /// the images Talos pulls for the cluster (plus airGap.extraImages), digest-checked, as one
+    /// OCI layout tar, ee/appliance/dist/<releaseVersion>/airgap-<arch>.oci.tar [default: os.airGap]
+    #[arg(long)]
+    pub air_gap: bool,
+    /// Fetch the images of registry HOST from URL instead (a pull-through cache, a corporate
+    /// mirror): HOST=URL, repeatable; https, or plain http to this machine only. Adds to and
+    /// replaces entries of registryMirrors in release.yaml
+    #[arg(long, value_name = "HOST=URL")]
+    pub registry_mirror: Vec<String>,
 }
 
 /// How the tool talks to the factory and its registry.
@@ -169,9 +179,10 @@ pub struct ValidateArgs {
     /// Print each file checked, not only the problems.
     #[arg(long, short)]
     pub verbose: bool,
-    /// Also re-hash every boot medium a manifest names that is present under ee/appliance/dist
-    /// (size and SHA-256), and check SHA256SUMS where present; absent media are listed as not
-    /// checked. Reads every byte, so it takes as long as the media are large.
+    /// Also re-hash every boot medium and air-gap bundle a manifest names that is present under
+    /// ee/appliance/dist (size and SHA-256; a bundle's index.json must name every recorded
+    /// image), and check SHA256SUMS where present; absent files are listed as not checked.
+    /// Reads every byte, so it takes as long as the files are large.
     #[arg(long)]
     pub artifacts: bool,
 }

@@ -1,6 +1,7 @@
 //! The release intent, `ee/appliance/release.yaml`: the pinned inputs a release is cut from.
 //! Parsed strictly (unknown keys are errors, with their line); field rules live here.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -24,6 +25,21 @@ pub struct Intent {
     /// The trust policy the installer's signature must verify under; none: not verified.
     #[serde(default)]
     pub installer_signature: Option<InstallerSignatureIntent>,
+    /// Registry host → base URL the images of that host are fetched from instead (a
+    /// pull-through cache, a corporate mirror); `--registry-mirror` adds to it.
+    #[serde(default)]
+    pub registry_mirrors: BTreeMap<String, String>,
+    /// What the air-gap bundle holds besides the installer and Talos's cluster images.
+    #[serde(default)]
+    pub air_gap: AirGapIntent,
+}
+
+/// `airGap`: the application's images, as `host/repository:tag[@sha256:<hex>]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AirGapIntent {
+    #[serde(default)]
+    pub extra_images: Vec<String>,
 }
 
 /// `installerSignature`: exactly one of `keyless` (factory.talos.dev) or `publicKey` (a
@@ -77,6 +93,9 @@ pub struct OsIntent {
     /// What to download; the ISO always, a disk image on request.
     #[serde(default = "iso_only")]
     pub boot_media: Vec<BootMedium>,
+    /// Also produce the air-gap bundle (the installer and the cluster's images).
+    #[serde(default)]
+    pub air_gap: bool,
 }
 
 fn iso_only() -> Vec<BootMedium> {
@@ -127,6 +146,14 @@ impl Intent {
         FactoryUrl::parse(&self.factory).context("factory")?;
         if let Some(policy) = &self.installer_signature {
             policy.check()?;
+        }
+        for (host, url) in &self.registry_mirrors {
+            crate::cluster_images::mirror_base(host, url)
+                .with_context(|| format!("registryMirrors.{host}"))?;
+        }
+        for (i, image) in self.air_gap.extra_images.iter().enumerate() {
+            crate::cluster_images::ImageRef::parse(image)
+                .with_context(|| format!("airGap.extraImages[{i}]"))?;
         }
         Ok(())
     }

@@ -19,8 +19,34 @@ pub struct Manifest {
     pub kubernetes: Kubernetes,
     pub os: Os,
     pub app: App,
+    /// Present exactly when the release produced the air-gap bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub air_gap: Option<AirGap>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
+}
+
+/// The air-gap bundle: an OCI image layout as a tar, and the images in it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AirGap {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+    /// The installer first, then the cluster's images, then `airGap.extraImages`.
+    pub images: Vec<BundledImage>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BundledImage {
+    /// `host/repository:tag`, the entry's `org.opencontainers.image.ref.name`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// What the tag resolved to: the index (or a one-platform image's manifest).
+    pub digest: String,
+    /// The manifest for `os.architecture`, which the bundle holds with its blobs.
+    pub platform_digest: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -126,6 +152,17 @@ pub enum Signature {
         public_key_sha256: String,
         signature: String,
     },
+}
+
+impl Signature {
+    /// The digest of the manifest that carries the signature, in the installer's repository.
+    pub fn manifest(&self) -> &str {
+        match self {
+            Signature::Keyless { signature, .. } | Signature::PublicKey { signature, .. } => {
+                signature
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -268,6 +305,50 @@ impl Manifest {
         }
         if let Err(e) = crate::talos::kubernetes_supported(&version, &self.kubernetes.version) {
             problems.push(format!("/kubernetes/version: {e:#}"));
+        }
+        if let Some(air_gap) = &self.air_gap {
+            problems.extend(self.air_gap_problems(air_gap));
+        }
+        problems
+    }
+
+    /// The bundle sits beside the media under this release's architecture, starts with this
+    /// release's installer at its recorded digest, and names each image once.
+    fn air_gap_problems(&self, air_gap: &AirGap) -> Vec<String> {
+        let mut problems = Vec::new();
+        let file = format!("airgap-{}.oci.tar", self.os.architecture);
+        let expected = crate::project::medium_path(&self.release_version, &file);
+        if air_gap.path != expected {
+            problems.push(format!(
+                "/airGap/path: expected {expected} (this release's folder and architecture), found {}",
+                air_gap.path
+            ));
+        }
+        match air_gap.images.first() {
+            Some(first) if first.reference == self.os.installer.image => {
+                if self.os.installer.digest.as_ref() != Some(&first.digest) {
+                    problems.push(format!(
+                        "/airGap/images/0/digest: {} is not /os/installer/digest ({})",
+                        first.digest,
+                        self.os.installer.digest.as_deref().unwrap_or("absent")
+                    ));
+                }
+            }
+            _ => problems.push(format!(
+                "/airGap/images/0: must be the installer, {}",
+                self.os.installer.image
+            )),
+        }
+        for (i, image) in air_gap.images.iter().enumerate() {
+            if air_gap.images[..i]
+                .iter()
+                .any(|other| other.reference == image.reference)
+            {
+                problems.push(format!(
+                    "/airGap/images/{i}/ref: {} is listed twice",
+                    image.reference
+                ));
+            }
         }
         problems
     }

@@ -2,10 +2,12 @@
 //! every name a release will have — schematic ID, ISO URL, installer image, file paths — all
 //! without touching the network. `--dry-run` prints it; a real run executes it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::cluster_images::{ImageRef, cluster_images, mirror_base, upstream_base};
 use crate::intent::{Intent, check_boot_media};
 use crate::manifest::Manifest;
 use crate::project;
@@ -28,6 +30,10 @@ pub struct Overrides {
     pub boot_media: Option<Vec<BootMedium>>,
     /// The factory URL and where it came from, for the message if it is refused.
     pub factory_url: Option<(String, FactorySource)>,
+    /// `--air-gap`: produce the bundle even where `os.airGap` is false.
+    pub air_gap: bool,
+    /// `--registry-mirror HOST=URL`, as given.
+    pub registry_mirrors: Vec<String>,
 }
 
 impl Overrides {
@@ -50,6 +56,8 @@ impl Overrides {
                 (None, Ok(url)) => Some((url, FactorySource::Environment)),
                 (None, Err(_)) => None,
             },
+            air_gap: pins.air_gap,
+            registry_mirrors: pins.registry_mirror.clone(),
         }
     }
 }
@@ -76,6 +84,82 @@ pub struct PlannedMedium {
     pub url: String,
     /// Repository-relative.
     pub path: String,
+}
+
+/// The air-gap bundle a release produces besides its media.
+#[derive(Clone, Debug)]
+pub struct AirGapPlan {
+    /// `airgap-<arch>.oci.tar`
+    pub file: String,
+    /// Repository-relative.
+    pub path: String,
+    /// The cluster's images (`talosctl image k8s-bundle`), then `airGap.extraImages`; the
+    /// installer is `Plan::installer`.
+    pub images: Vec<ImageRef>,
+    /// Registry host → the base URL its images are fetched from, where it is not the host.
+    pub mirrors: BTreeMap<String, String>,
+}
+
+impl AirGapPlan {
+    /// The images of a release of `talos` with `kubernetes` and the application's `extra`,
+    /// each once, in the order the bundle lists them.
+    pub fn new(
+        release_version: &str,
+        architecture: &str,
+        talos: &TalosVersion,
+        kubernetes: &str,
+        extra: &[ImageRef],
+        mirrors: BTreeMap<String, String>,
+    ) -> anyhow::Result<AirGapPlan> {
+        let mut images = cluster_images(talos, kubernetes)?;
+        for image in extra {
+            if images.iter().any(|i| i.name() == image.name()) {
+                bail!(
+                    "airGap.extraImages lists {} twice, or an image the bundle has anyway (the cluster's)",
+                    image.name()
+                );
+            }
+            images.push(image.clone());
+        }
+        let file = format!("airgap-{architecture}.oci.tar");
+        Ok(AirGapPlan {
+            path: project::medium_path(release_version, &file),
+            file,
+            images,
+            mirrors,
+        })
+    }
+
+    /// The base URL the images of `host` come from: its mirror, else the host itself.
+    pub fn registry_base(&self, host: &str) -> String {
+        self.mirrors
+            .get(host)
+            .cloned()
+            .unwrap_or_else(|| upstream_base(host))
+    }
+}
+
+/// `registryMirrors` with every `--registry-mirror HOST=URL` applied over it, each checked.
+pub fn registry_mirrors(
+    intent: &BTreeMap<String, String>,
+    flags: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut mirrors = BTreeMap::new();
+    for (host, url) in intent {
+        let base = mirror_base(host, url)
+            .with_context(|| format!("registryMirrors.{host} in {}", project::INTENT))?;
+        mirrors.insert(host.clone(), base);
+    }
+    for flag in flags {
+        let Some((host, url)) = flag.split_once('=') else {
+            bail!(
+                "--registry-mirror {flag:?}: expected HOST=URL, e.g. registry.k8s.io=https://mirror.example"
+            );
+        };
+        let base = mirror_base(host, url).with_context(|| format!("--registry-mirror {flag}"))?;
+        mirrors.insert(host.to_string(), base);
+    }
+    Ok(mirrors)
 }
 
 /// Where a factory URL given outside `release.yaml` came from.
@@ -112,6 +196,8 @@ pub struct Plan {
     pub installer: InstallerRef,
     /// What the installer's signature must verify under; `None`: not verified.
     pub signature_policy: Option<Policy>,
+    /// The air-gap bundle, when `os.airGap` or `--air-gap` asks for one.
+    pub air_gap: Option<AirGapPlan>,
     /// Repository-relative paths of what a run writes.
     pub sums_path: String,
     pub manifest_path: String,
@@ -217,6 +303,28 @@ impl Plan {
             None => None,
             Some(policy) => Some(trust::load_policy(root, policy)?),
         };
+        let mirrors = registry_mirrors(&intent.registry_mirrors, &o.registry_mirrors)?;
+        let air_gap = if intent.os.air_gap || o.air_gap {
+            let extra: Vec<ImageRef> = intent
+                .air_gap
+                .extra_images
+                .iter()
+                .map(|i| ImageRef::parse(i))
+                .collect::<anyhow::Result<_>>()?;
+            Some(
+                AirGapPlan::new(
+                    &release_version,
+                    &architecture,
+                    &talos_version,
+                    &kubernetes_version,
+                    &extra,
+                    mirrors,
+                )
+                .context("the air-gap bundle (os.airGap / --air-gap)")?,
+            )
+        } else {
+            None
+        };
         Plan::named(
             root,
             Inputs {
@@ -235,6 +343,7 @@ impl Plan {
                 secure_boot,
                 boot_media,
                 signature_policy,
+                air_gap,
                 warnings,
             },
         )
@@ -251,6 +360,7 @@ impl Plan {
         schematic_source: &str,
         factory_override: Option<&(String, FactorySource)>,
         signature_policy: Option<Policy>,
+        air_gap: Option<AirGapPlan>,
     ) -> anyhow::Result<Plan> {
         let file = project::manifest_path(&manifest.release_version);
         let factory = recorded_factory(manifest, factory_override)?;
@@ -285,6 +395,7 @@ impl Plan {
                 secure_boot: manifest.os.is_secure_boot(),
                 boot_media,
                 signature_policy,
+                air_gap,
                 warnings: Vec::new(),
             },
         )
@@ -308,6 +419,7 @@ impl Plan {
             secure_boot,
             boot_media,
             signature_policy,
+            air_gap,
             warnings,
         } = inputs;
         let channel_path = project::channel_path(&channel);
@@ -348,6 +460,7 @@ impl Plan {
                 tag: talos_version.to_string(),
             },
             signature_policy,
+            air_gap,
             sums_path: project::sums_path(&release_version),
             manifest_path: project::manifest_path(&release_version),
             channel_path,
@@ -425,6 +538,7 @@ struct Inputs {
     /// In the table's order, the ISO first.
     boot_media: Vec<BootMedium>,
     signature_policy: Option<Policy>,
+    air_gap: Option<AirGapPlan>,
     warnings: Vec<String>,
 }
 

@@ -10,9 +10,9 @@ use anyhow::bail;
 use crate::channel::Channel;
 use crate::cli;
 use crate::intent::Intent;
-use crate::manifest::{Manifest, Schema};
+use crate::manifest::{AirGap, Manifest, Schema};
 use crate::schematic::Schematic;
-use crate::{fsutil, project};
+use crate::{bundle, fsutil, project};
 
 /// Problems (which fail the run) and warnings (which do not), each naming its file.
 #[derive(Default)]
@@ -200,6 +200,11 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
             report.verified.push(file.clone());
         }
     }
+    if let Some(air_gap) = &manifest.air_gap {
+        let name = air_gap.path.rsplit('/').next().unwrap_or(&air_gap.path);
+        sums_expected.push((name.to_string(), air_gap.sha256.clone()));
+        check_bundle(root, path, air_gap, report);
+    }
     let sums = project::sums_path(&manifest.release_version);
     let Ok(text) = std::fs::read_to_string(root.join(&sums)) else {
         if root.join(&sums).parent().is_some_and(Path::exists) {
@@ -240,6 +245,61 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
                 "lists [{}] but {path} records [{}]; {redownload}",
                 show(&listed),
                 show(&sums_expected)
+            ),
+        );
+    }
+}
+
+/// The air-gap bundle, where it is on disk: its size and SHA-256 as `path` records them, and
+/// an `index.json` that names every recorded image.
+fn check_bundle(root: &Path, path: &str, air_gap: &AirGap, report: &mut Report) {
+    let file = &air_gap.path;
+    let absolute = root.join(file);
+    if !absolute.exists() {
+        report.not_checked.push(file.clone());
+        return;
+    }
+    let again = "build it again (cargo xtask image --force) or restore it";
+    let (sha256, size) = match fsutil::sha256_file(&absolute) {
+        Ok(found) => found,
+        Err(e) => return report.error(file, format!("cannot read: {e}")),
+    };
+    if size != air_gap.size {
+        return report.error(
+            file,
+            format!(
+                "the air-gap bundle has {size} bytes but {path} records {}; {again}",
+                air_gap.size
+            ),
+        );
+    }
+    if sha256 != air_gap.sha256 {
+        return report.error(
+            file,
+            format!(
+                "the air-gap bundle's SHA-256 is {sha256} but {path} records {}; {again}",
+                air_gap.sha256
+            ),
+        );
+    }
+    let names = match bundle::bundle_names(&absolute) {
+        Ok(names) => names,
+        Err(e) => return report.error(file, format!("{e:#}")),
+    };
+    let missing: Vec<&str> = air_gap
+        .images
+        .iter()
+        .map(|i| i.reference.as_str())
+        .filter(|r| !names.iter().any(|n| n == r))
+        .collect();
+    if missing.is_empty() {
+        report.verified.push(file.clone());
+    } else {
+        report.error(
+            file,
+            format!(
+                "its index.json does not name {}, which {path} records; {again}",
+                missing.join(", ")
             ),
         );
     }

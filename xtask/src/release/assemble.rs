@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use crate::manifest::{
-    App, Certificate, Installer, Kubernetes, Manifest, Medium, Os, Source, Talos,
+    AirGap, App, BundledImage, Certificate, Installer, Kubernetes, Manifest, Medium, Os, Source,
+    Talos,
 };
 use crate::plan::Plan;
 use crate::talos::{self, BootMedium};
@@ -58,6 +59,27 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
             version: plan.app_version.clone(),
             values_profile: plan.values_profile.clone(),
         },
+        air_gap: resolved.air_gap.clone().or_else(|| {
+            // Planned (a dry run), or a check that resolved the tags again: the names, with
+            // the digests a check found and what it does not fetch left empty.
+            plan.air_gap.as_ref().map(|air_gap| AirGap {
+                path: air_gap.path.clone(),
+                sha256: String::new(),
+                size: 0,
+                images: std::iter::once(plan.installer.image.clone())
+                    .chain(air_gap.images.iter().map(|i| i.name()))
+                    .map(|reference| BundledImage {
+                        digest: resolved
+                            .image_digests
+                            .get(&reference)
+                            .cloned()
+                            .unwrap_or_default(),
+                        reference,
+                        platform_digest: String::new(),
+                    })
+                    .collect(),
+            })
+        }),
         source: source_commit.map(|commit| Source { commit }),
     }
 }
@@ -79,5 +101,13 @@ pub fn planned(plan: &Plan, source_commit: Option<String>) -> Value {
         certificate["sha256"] = Value::Null;
     }
     value["os"]["installer"]["digest"] = Value::Null;
+    if let Some(air_gap) = value.get_mut("airGap") {
+        air_gap["sha256"] = Value::Null;
+        air_gap["size"] = Value::Null;
+        for image in air_gap["images"].as_array_mut().into_iter().flatten() {
+            image["digest"] = Value::Null;
+            image["platformDigest"] = Value::Null;
+        }
+    }
     value
 }

@@ -17,11 +17,12 @@ use serde_json::{Value, json};
 
 use crate::channel::Channel;
 use crate::cli;
+use crate::cluster_images::ImageRef;
 use crate::factory::Factory;
 use crate::http::Client;
 use crate::intent::Intent;
-use crate::manifest::{Manifest, Medium};
-use crate::plan::{Overrides, Plan};
+use crate::manifest::{AirGap, Manifest, Medium};
+use crate::plan::{AirGapPlan, Overrides, Plan, registry_mirrors};
 use crate::progress::Progress;
 use crate::util::mib;
 use crate::{interrupt, project, trust};
@@ -106,6 +107,40 @@ pub struct Unreleased {
     pub message: String,
 }
 
+/// The bundle a recorded release has, to resolve its images again: every image but the
+/// installer (index 0), fetched through today's mirrors (site infrastructure, not release content).
+fn recorded_air_gap(
+    recorded: &Manifest,
+    intent: &Intent,
+    overrides: &Overrides,
+) -> anyhow::Result<Option<AirGapPlan>> {
+    let Some(air_gap) = &recorded.air_gap else {
+        return Ok(None);
+    };
+    let file = project::manifest_path(&recorded.release_version);
+    let images = air_gap
+        .images
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, image)| {
+            ImageRef::parse(&image.reference)
+                .with_context(|| format!("{file}: /airGap/images/{i}/ref"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Some(AirGapPlan {
+        file: air_gap
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        path: air_gap.path.clone(),
+        images,
+        mirrors: registry_mirrors(&intent.registry_mirrors, &overrides.registry_mirrors)?,
+    }))
+}
+
 /// Checks the release `--release-version` names, or else the one the channel offers.
 pub fn run(
     args: &cli::ImageArgs,
@@ -133,6 +168,7 @@ pub fn run(
         .transpose()?;
     let (schematic_text, source) =
         recorded_schematic(root, &recorded, &overrides, client, &progress)?;
+    let air_gap = recorded_air_gap(&recorded, &intent, &overrides)?;
     let plan = Plan::from_record(
         root,
         &recorded,
@@ -140,6 +176,7 @@ pub fn run(
         &source,
         overrides.factory_url.as_ref(),
         policy,
+        air_gap,
     )?;
     // The intent as the team has it now (without --release-version, which names the record).
     let intent_plan = Plan::from_intent(
@@ -322,6 +359,9 @@ pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
         (None, Some(_)) => report.not_recorded.push("/os/installer/signature".into()),
         _ => {}
     }
+    if let (Some(was), Some(is)) = (&recorded.air_gap, &now.air_gap) {
+        compare_bundle(&mut report, was, is, hashes);
+    }
     match (&recorded.talos.extensions, &now.talos.extensions) {
         (Some(was), Some(is)) => {
             for (index, a) in was.iter().enumerate() {
@@ -372,6 +412,61 @@ pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
         }
     }
     report
+}
+
+/// The bundle's images by reference (the installer, index 0, is `/os/installer/digest`'s), and
+/// with `--hashes` the platform manifests and the tar itself. What the check did not fetch is
+/// empty in `is` and not compared.
+fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) {
+    for (index, a) in was.images.iter().enumerate().skip(1) {
+        let Some(b) = is.images.iter().find(|b| b.reference == a.reference) else {
+            continue;
+        };
+        let path = format!("/airGap/images/{index}");
+        if !b.digest.is_empty() {
+            report.compared += 1;
+            if a.digest != b.digest {
+                report.differences.push(Finding {
+                    path: format!("{path}/digest"),
+                    recorded: json!(a.digest),
+                    now: json!(b.digest),
+                    meaning: format!(
+                        "{}: the tag moved: digest {} → {}; the bundle holds the recorded one",
+                        a.reference, a.digest, b.digest
+                    ),
+                });
+                continue;
+            }
+        }
+        if !b.platform_digest.is_empty() {
+            report.compared += 1;
+            if a.platform_digest != b.platform_digest {
+                report.differences.push(Finding {
+                    path: format!("{path}/platformDigest"),
+                    recorded: json!(a.platform_digest),
+                    now: json!(b.platform_digest),
+                    meaning: format!(
+                        "{}: the platform manifest changed: {} → {}",
+                        a.reference, a.platform_digest, b.platform_digest
+                    ),
+                });
+            }
+        }
+    }
+    if hashes && !is.sha256.is_empty() {
+        report.compared += 1;
+        if was.sha256 != is.sha256 {
+            report.differences.push(Finding {
+                path: "/airGap/sha256".into(),
+                recorded: json!(was.sha256),
+                now: json!(is.sha256),
+                meaning: format!(
+                    "{} packed again has other bytes: sha256 {} → {}",
+                    was.path, was.sha256, is.sha256
+                ),
+            });
+        }
+    }
 }
 
 fn compare_medium(report: &mut Report, field: &str, was: &Medium, is: &Medium, hashes: bool) {
@@ -700,6 +795,52 @@ mod tests {
         assert_eq!(
             report.not_recorded,
             ["/os/iso/size", "/os/installer/digest", "/talos/extensions"]
+        );
+    }
+
+    fn bundle(etcd: &str, platform: &str) -> AirGap {
+        let image = |reference: &str, digest: &str, platform: &str| crate::manifest::BundledImage {
+            reference: reference.into(),
+            digest: digest.into(),
+            platform_digest: platform.into(),
+        };
+        AirGap {
+            path: "ee/appliance/dist/1.0.0/airgap-amd64.oci.tar".into(),
+            sha256: "aa".into(),
+            size: 1,
+            images: vec![
+                image(
+                    "factory.talos.dev/metal-installer/x:v1.12.11",
+                    "sha256:i",
+                    "sha256:j",
+                ),
+                image("registry.k8s.io/etcd:v3.6.11", etcd, platform),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_moved_tag_in_the_bundle_is_drift_and_what_a_check_did_not_fetch_is_not_compared() {
+        let mut recorded = manifest();
+        recorded.air_gap = Some(bundle("sha256:e1", "sha256:p1"));
+        let mut now = manifest();
+        // A check resolves tags only: no platform digest, no tar.
+        now.air_gap = Some(bundle("sha256:e1", ""));
+        let report = compare(&recorded, &now, false);
+        assert_eq!(report.differences, vec![]);
+        assert_eq!(
+            report.compared,
+            compare(&manifest(), &manifest(), false).compared + 1
+        );
+
+        now.air_gap = Some(bundle("sha256:e2", ""));
+        let report = compare(&recorded, &now, false);
+        let paths: Vec<&str> = report.differences.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["/airGap/images/1/digest"]);
+        assert!(
+            report.differences[0]
+                .meaning
+                .contains("registry.k8s.io/etcd:v3.6.11: the tag moved")
         );
     }
 }

@@ -51,6 +51,18 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
         rows.push((medium.medium.kind().label, medium.url.clone()));
         rows.push(("  saved as", medium.path.clone()));
     }
+    if let Some(air_gap) = &plan.air_gap {
+        rows.push(("air-gap bundle", air_gap.path.clone()));
+        rows.push(("  with", format!("the installer for {}", plan.architecture)));
+        for image in &air_gap.images {
+            let host = &image.host;
+            let from = match air_gap.mirrors.get(host) {
+                Some(base) => format!(" (from {base})"),
+                None => String::new(),
+            };
+            rows.push(("", format!("{}{from}", image.name())));
+        }
+    }
     rows.extend([
         ("checksums", plan.sums_path.clone()),
         ("installer image", plan.installer.image.clone()),
@@ -80,9 +92,14 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
         println!("  {label:<16} {value}");
     }
     println!(
-        "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}.",
+        "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}{}.",
         if plan.secure_boot {
             ", the SecureBoot certificate"
+        } else {
+            ""
+        },
+        if plan.air_gap.is_some() {
+            ", the images' digests and blobs"
         } else {
             ""
         }

@@ -120,8 +120,8 @@ fn place_all(
         .with_context(|| format!("moving channel {}", plan.channel_path))
 }
 
-/// `SHA256SUMS` beside the media, as `sha256sum -c` reads it: `<hex>  <file>` per medium,
-/// sorted by file name.
+/// `SHA256SUMS` beside the media, as `sha256sum -c` reads it: `<hex>  <file>` per medium and
+/// for the air-gap bundle, sorted by file name.
 fn sums(manifest: &Manifest) -> String {
     let mut entries: Vec<(&str, &str)> = manifest
         .os
@@ -132,6 +132,10 @@ fn sums(manifest: &Manifest) -> String {
             (file, medium.sha256.as_str())
         })
         .collect();
+    if let Some(air_gap) = &manifest.air_gap {
+        let file = air_gap.path.rsplit('/').next().unwrap_or_default();
+        entries.push((file, air_gap.sha256.as_str()));
+    }
     entries.sort();
     entries
         .iter()

@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::bundle::{self, Store};
 use crate::cli::Requirements;
 use crate::download::{self, Downloaded};
 use crate::factory::Factory;
 use crate::fsutil::{self, PendingFile};
 use crate::http::{self, Client, Failure};
-use crate::manifest::{Extension, Signature};
-use crate::plan::{Plan, PlannedMedium};
+use crate::manifest::{AirGap, BundledImage, Extension, Signature};
+use crate::plan::{AirGapPlan, Plan, PlannedMedium};
 use crate::progress::{Line, Progress};
 use crate::talos::BootMedium;
 use crate::util::mib;
@@ -66,7 +67,12 @@ pub struct Resolved {
     pub media: BTreeMap<BootMedium, ResolvedMedium>,
     pub installer_digest: Option<String>,
     pub installer_signature: Option<Signature>,
-    /// The downloaded media at their temporary names, for the record step; empty for a check.
+    /// The air-gap bundle as packed (a real run with the air gap).
+    pub air_gap: Option<AirGap>,
+    /// A check with the air gap: the digest each bundled image's reference resolves to now.
+    pub image_digests: BTreeMap<String, String>,
+    /// The downloaded media (and the bundle) at their temporary names, for the record step;
+    /// empty for a check.
     pub files: Vec<PendingFile>,
 }
 
@@ -83,6 +89,10 @@ enum Event {
     Warmed(BootMedium, anyhow::Result<Option<u64>>),
     Downloaded(BootMedium, anyhow::Result<Downloaded>),
     Installer(anyhow::Result<(Option<String>, Option<Signature>)>),
+    /// An image of the bundle, by its place in it (the installer 0, its signature 1).
+    Bundled(usize, anyhow::Result<bundle::Fetched>),
+    /// A check: the digest an image's reference resolves to now.
+    Looked(String, anyhow::Result<String>),
 }
 
 /// Runs the stage. Returns at the first failure, whatever the other workers are doing: they
@@ -141,6 +151,72 @@ pub fn resolve(
         });
     }
 
+    // The cluster's images need nothing from the factory: they start with the builds.
+    let store = match (&plan.air_gap, &media) {
+        (
+            Some(air_gap),
+            Media::Download {
+                stall,
+                min_rate,
+                folder,
+            },
+        ) => {
+            let store = Arc::new(Store::new(
+                client.clone(),
+                folder.join(&air_gap.file),
+                (*stall, *min_rate),
+            ));
+            for (i, image) in air_gap.images.iter().enumerate() {
+                let source = bundle::Source {
+                    base: air_gap.registry_base(&image.host),
+                    repository: image.repository.clone(),
+                };
+                let (store, image, events) = (store.clone(), image.clone(), events.clone());
+                let (line, architecture) =
+                    (progress.line(&image.name()), plan.architecture.clone());
+                waiting += 1;
+                std::thread::spawn(move || {
+                    let result = store.image(
+                        &source,
+                        &image.tag,
+                        &image.name(),
+                        image.pinned.as_deref(),
+                        &architecture,
+                        &line,
+                    );
+                    // Before the report: the packing takes the store back from the last one.
+                    drop(store);
+                    let _ = events.send(Event::Bundled(i + 2, result));
+                });
+            }
+            Some(store)
+        }
+        (Some(air_gap), Media::Sizes) => {
+            for image in &air_gap.images {
+                let source = bundle::Source {
+                    base: air_gap.registry_base(&image.host),
+                    repository: image.repository.clone(),
+                };
+                let (client, name, tag, events) = (
+                    client.clone(),
+                    image.name(),
+                    image.tag.clone(),
+                    events.clone(),
+                );
+                waiting += 1;
+                std::thread::spawn(move || {
+                    let result = Store::resolve(&client, &source, &tag)
+                        .with_context(|| format!("resolving {name} again"));
+                    let _ = events.send(Event::Looked(name, result));
+                });
+            }
+            None
+        }
+        (None, _) => None,
+    };
+    // Slot 0 the installer, 1 its signature, then the images in the plan's order.
+    let mut bundled: BTreeMap<usize, bundle::Fetched> = BTreeMap::new();
+
     let mut resolved = Resolved {
         versions: preflight.versions,
         extensions: preflight.extensions,
@@ -154,6 +230,28 @@ pub fn resolve(
         match event {
             Event::Installer(result) => {
                 (resolved.installer_digest, resolved.installer_signature) = result?;
+                if let Some(store) = &store {
+                    let Some(digest) = resolved.installer_digest.clone() else {
+                        bail!(
+                            "the air-gap bundle needs the installer, whose digest of {} was not resolved; nothing is recorded",
+                            plan.installer.image
+                        );
+                    };
+                    waiting += spawn_installer(
+                        &plan,
+                        store,
+                        &digest,
+                        resolved.installer_signature.as_ref(),
+                        &events,
+                        progress,
+                    );
+                }
+            }
+            Event::Bundled(slot, result) => {
+                bundled.insert(slot, result?);
+            }
+            Event::Looked(name, result) => {
+                resolved.image_digests.insert(name, result?);
             }
             Event::Warmed(kind, result) => {
                 let size = result?;
@@ -215,7 +313,105 @@ pub fn resolve(
             }
         }
     }
+    if let (Some(store), Some(air_gap)) = (store, &plan.air_gap) {
+        let store =
+            Arc::into_inner(store).expect("every worker let go of the store before it reported");
+        let (file, record) = pack(store, air_gap, bundled, progress)?;
+        resolved.files.push(file);
+        resolved.air_gap = Some(record);
+    }
     Ok(resolved)
+}
+
+/// The installer (by the digest just resolved and, where one verified, its signature's
+/// manifest) into the bundle, on threads of their own; how many were started.
+fn spawn_installer(
+    plan: &Plan,
+    store: &Arc<Store>,
+    digest: &str,
+    signature: Option<&Signature>,
+    events: &mpsc::Sender<Event>,
+    progress: &Progress,
+) -> usize {
+    let source = bundle::Source {
+        base: plan.installer.registry.clone(),
+        repository: plan.installer.repository.clone(),
+    };
+    let mut wanted = vec![(0, digest.to_string(), plan.installer.image.clone())];
+    if let Some(signature) = signature {
+        wanted.push((
+            1,
+            signature.manifest().to_string(),
+            signature_name(plan, digest, signature),
+        ));
+    }
+    let count = wanted.len();
+    for (slot, reference, name) in wanted {
+        let (store, source, events) = (store.clone(), source.clone(), events.clone());
+        let (line, architecture) = (progress.line(&name), plan.architecture.clone());
+        std::thread::spawn(move || {
+            let result = store.image(&source, &reference, &name, None, &architecture, &line);
+            drop(store);
+            let _ = events.send(Event::Bundled(slot, result));
+        });
+    }
+    count
+}
+
+/// The name the installer's signature goes by in the bundle: cosign's `sha256-<hex>.sig` tag
+/// for a legacy signature, the same with `.sigstore` for a Sigstore bundle (which a registry
+/// with the referrers API finds by its subject, whatever the tag).
+fn signature_name(plan: &Plan, digest: &str, signature: &Signature) -> String {
+    let hex_part = digest.trim_start_matches("sha256:");
+    let base = plan
+        .installer
+        .image
+        .rsplit_once(':')
+        .map_or(plan.installer.image.as_str(), |(name, _)| name);
+    let suffix = match signature {
+        Signature::PublicKey { .. } => "sig",
+        Signature::Keyless { .. } => "sigstore",
+    };
+    format!("{base}:sha256-{hex_part}.{suffix}")
+}
+
+/// Packs the fetched images, in the bundle's order, and says what the manifest records.
+fn pack(
+    store: Store,
+    air_gap: &AirGapPlan,
+    bundled: BTreeMap<usize, bundle::Fetched>,
+    progress: &Progress,
+) -> anyhow::Result<(PendingFile, AirGap)> {
+    let line = progress.line(&air_gap.file);
+    line.status("packing the OCI image layout");
+    let entries: Vec<bundle::Entry> = bundled.values().map(|f| f.entry.clone()).collect();
+    let (file, sha256, size) = store
+        .pack(&entries)
+        .with_context(|| format!("packing {}", air_gap.path))?;
+    line.finish(&format!(
+        "{} images, {} ({size} bytes)",
+        entries.len(),
+        mib(size)
+    ));
+    let images = bundled
+        .iter()
+        // The signature is in the bundle, and recorded as os.installer.signature.
+        .filter(|(slot, _)| **slot != 1)
+        .map(|(_, f)| BundledImage {
+            reference: f.entry.name.clone(),
+            digest: f.digest.clone(),
+            platform_digest: f.entry.digest.clone(),
+        })
+        .collect();
+    Ok((
+        file,
+        AirGap {
+            path: air_gap.path.clone(),
+            sha256,
+            size,
+            images,
+        },
+    ))
 }
 
 /// Asks for a medium's build with `HEAD`. For a real run that only starts (or joins) the build,
