@@ -3,6 +3,7 @@
 
 mod support;
 
+mod air_gap;
 mod boot_media;
 mod check;
 mod hostile;

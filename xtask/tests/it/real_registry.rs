@@ -166,3 +166,146 @@ fn an_unsigned_installer_in_a_real_registry_warns_or_fails_when_required() {
         stderr(&output)
     );
 }
+
+/// `(ref, index digest, amd64 manifest digest)` of each cluster image `.ci/real-registry`
+/// pushed, digests as sha256sum computed them.
+fn pushed_images() -> Vec<(String, String, String)> {
+    let listed = std::env::var("XTASK_REAL_IMAGES")
+        .unwrap_or_else(|_| panic!("XTASK_REAL_IMAGES is not set: {NEEDS}"));
+    listed
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(fields.len(), 3, "{line}");
+            (fields[0].into(), fields[1].into(), fields[2].into())
+        })
+        .collect()
+}
+
+/// Runs a program other than xtask and returns its stdout, failing the test on a non-zero exit.
+fn run(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} ({NEEDS})"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "needs the real registries of .ci/real-registry; .ci/run starts them and runs these"]
+fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo() {
+    let signed = signed();
+    let site = std::env::var("XTASK_REAL_SITE_REGISTRY")
+        .unwrap_or_else(|_| panic!("XTASK_REAL_SITE_REGISTRY is not set: {NEEDS}"));
+    let (_, installer_digest) = real_registry("XTASK_REAL_REGISTRY");
+    let (tree, factory) = pinned(&signed, &signed.key, "good");
+    let k8s = format!("registry.k8s.io={}", signed.registry);
+    let ghcr = format!("ghcr.io={}", signed.registry);
+    let output = tree.image(
+        &factory,
+        &[
+            "--require-digest",
+            "--require-signature",
+            "--air-gap",
+            "--registry-mirror",
+            &k8s,
+            "--registry-mirror",
+            &ghcr,
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let air_gap = &manifest["airGap"];
+    let path = air_gap["path"].as_str().unwrap();
+    assert_eq!(path, "ee/appliance/dist/0.1.0/airgap-amd64.oci.tar");
+    let bundle = tree.path(path);
+    let bundle = bundle.to_str().unwrap();
+
+    // Recorded as sha256sum sees the file, and covered by SHA256SUMS.
+    let summed = run("sha256sum", &[bundle]);
+    assert_eq!(
+        air_gap["sha256"].as_str(),
+        summed.split_whitespace().next(),
+        "{air_gap}"
+    );
+    assert!(
+        tree.read("ee/appliance/dist/0.1.0/SHA256SUMS")
+            .contains("airgap-amd64.oci.tar")
+    );
+
+    // The installer first, at the digest of the pushed index, then every pushed image.
+    let images = air_gap["images"].as_array().unwrap();
+    let installer = manifest["os"]["installer"]["image"].as_str().unwrap();
+    assert_eq!(images[0]["ref"], installer);
+    assert_eq!(images[0]["digest"], installer_digest.as_str());
+    let pushed = pushed_images();
+    assert_eq!(pushed.len(), 9, "{pushed:?}");
+    for (reference, digest, platform) in &pushed {
+        let recorded = images
+            .iter()
+            .find(|i| i["ref"] == reference.as_str())
+            .unwrap_or_else(|| panic!("{reference} is not recorded: {air_gap}"));
+        assert_eq!(recorded["digest"], digest.as_str(), "{reference}");
+        assert_eq!(recorded["platformDigest"], platform.as_str(), "{reference}");
+    }
+    let validated = tree.xtask(&["validate", "--artifacts"]);
+    assert!(validated.status.success(), "{}", stderr(&validated));
+
+    // skopeo, an independent consumer, loads each image into the site's registry, where it
+    // has the recorded platform digest.
+    let site_host = site.trim_start_matches("http://");
+    for image in images {
+        let reference = image["ref"].as_str().unwrap();
+        let (_, path) = reference.split_once('/').unwrap();
+        let destination = format!("docker://{site_host}/{path}");
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+                &format!("oci-archive:{bundle}:{reference}"),
+                &destination,
+            ],
+        );
+        let inspected = run(
+            "skopeo",
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--format",
+                "{{.Digest}}",
+                &destination,
+            ],
+        );
+        assert_eq!(
+            inspected.trim(),
+            image["platformDigest"].as_str().unwrap(),
+            "{reference}"
+        );
+    }
+    // The installer's signature is in the bundle too, under cosign's tag for it.
+    let signature = format!(
+        "{}:sha256-{}.sig",
+        installer.rsplit_once(':').unwrap().0,
+        installer_digest.trim_start_matches("sha256:")
+    );
+    let (_, path) = signature.split_once('/').unwrap();
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            &format!("oci-archive:{bundle}:{signature}"),
+            &format!("docker://{site_host}/{path}"),
+        ],
+    );
+}

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+mod oci;
+pub use oci::*;
+
 /// The ID the factory assigns to the committed schematic (iscsi-tools, util-linux-tools):
 /// an anchor from shared/image-factory.md, not computed by the code under test.
 pub const APPLIANCE_ID: &str = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245";

@@ -1,0 +1,346 @@
+//! The air-gap bundle against a loopback OCI registry (`support::oci`) standing in for ghcr.io
+//! and registry.k8s.io through `--registry-mirror`, and for the factory's backing registry
+//! behind the loopback factory: what is recorded, what is fetched once, and that a corrupted
+//! blob, a cut connection or a signal leaves the tree as it was.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::*;
+
+const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
+const BUNDLE: &str = "ee/appliance/dist/0.1.0/airgap-amd64.oci.tar";
+
+/// A factory whose registry is `oci`, holding the installer and every image the committed
+/// intent's bundle lists, each with a layer of `layer_size` bytes of its own.
+struct Site {
+    tree: Tree,
+    factory: Factory,
+    oci: Oci,
+    installer: Pushed,
+    /// By full reference (`registry.k8s.io/etcd:v3.6.11`).
+    images: BTreeMap<String, Pushed>,
+}
+
+impl Site {
+    fn start(layer_size: usize) -> Site {
+        let oci = Oci::start();
+        let installer = oci.push(
+            &format!("metal-installer/{APPLIANCE_ID}"),
+            TALOS,
+            layer_size,
+        );
+        let factory = Factory::start(Behaviour {
+            registry: RegistryMode::Proxy(oci.url()),
+            ..Behaviour::default()
+        });
+        let tree = Tree::copy();
+        let mut images = BTreeMap::new();
+        for reference in planned_images(&tree) {
+            let (repository, tag) = split(&reference);
+            images.insert(reference.clone(), oci.push(&repository, &tag, layer_size));
+        }
+        Site {
+            tree,
+            factory,
+            oci,
+            installer,
+            images,
+        }
+    }
+
+    /// The flags that turn the bundle on and send both upstream hosts to `oci`.
+    fn flags(&self) -> Vec<String> {
+        let url = self.oci.url();
+        vec![
+            "--air-gap".into(),
+            "--registry-mirror".into(),
+            format!("registry.k8s.io={url}"),
+            "--registry-mirror".into(),
+            format!("ghcr.io={url}"),
+        ]
+    }
+
+    fn image(&self, extra: &[&str]) -> std::process::Output {
+        let flags = self.flags();
+        let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+        args.extend(extra);
+        self.tree.image(&self.factory, &args)
+    }
+
+    /// How many GETs the registry saw for `digest`'s blob, in any repository.
+    fn blob_gets(&self, digest: &str) -> usize {
+        self.oci
+            .seen()
+            .iter()
+            .filter(|(line, _)| {
+                line.starts_with("GET ") && line.ends_with(&format!("/blobs/{digest}"))
+            })
+            .count()
+    }
+}
+
+/// The bundle's images after the installer, as `image --dry-run --json --air-gap` plans them.
+fn planned_images(tree: &Tree) -> Vec<String> {
+    let output = tree.xtask(&["image", "--dry-run", "--json", "--air-gap"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let planned: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let images = planned["airGap"]["images"].as_array().unwrap();
+    images[1..]
+        .iter()
+        .map(|i| i["ref"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `registry.k8s.io/coredns/coredns:v1.14.2` → (`coredns/coredns`, `v1.14.2`).
+fn split(reference: &str) -> (String, String) {
+    let (_, path) = reference.split_once('/').unwrap();
+    let (repository, tag) = path.rsplit_once(':').unwrap();
+    (repository.to_string(), tag.to_string())
+}
+
+/// A file of the bundle, as GNU tar (an independent reader) extracts it.
+fn tar_member(bundle: &std::path::Path, member: &str) -> Vec<u8> {
+    let output = Command::new("tar")
+        .arg("-xOf")
+        .arg(bundle)
+        .arg(member)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[test]
+fn a_release_with_the_air_gap_records_every_image_and_fetches_each_blob_once() {
+    let site = Site::start(64 * 1024);
+    assert_eq!(site.images.len(), 9);
+    let output = site.image(&["--require-digest"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value = serde_json::from_str(&site.tree.read(MANIFEST)).unwrap();
+    let air_gap = &manifest["airGap"];
+    assert_eq!(air_gap["path"], BUNDLE);
+    let images = air_gap["images"].as_array().unwrap();
+    assert_eq!(images.len(), 10, "{air_gap}");
+    assert_eq!(images[0]["ref"], manifest["os"]["installer"]["image"]);
+    assert_eq!(images[0]["digest"], site.installer.index.as_str());
+    assert_eq!(images[0]["platformDigest"], site.installer.amd64.as_str());
+    for image in &images[1..] {
+        let pushed = &site.images[image["ref"].as_str().unwrap()];
+        assert_eq!(image["digest"], pushed.index.as_str(), "{image}");
+        assert_eq!(image["platformDigest"], pushed.amd64.as_str(), "{image}");
+    }
+
+    // The bytes recorded are the file's; SHA256SUMS and validate --artifacts agree.
+    let bundle = site.tree.path(BUNDLE);
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert_eq!(air_gap["sha256"], sha256_hex(&bytes));
+    assert_eq!(air_gap["size"], bytes.len());
+    assert!(
+        site.tree
+            .read("ee/appliance/dist/0.1.0/SHA256SUMS")
+            .contains(&format!("{}  airgap-amd64.oci.tar", sha256_hex(&bytes)))
+    );
+    let validated = site.tree.xtask(&["validate", "--artifacts"]);
+    assert!(validated.status.success(), "{}", stderr(&validated));
+    assert!(
+        stdout(&validated).contains(BUNDLE),
+        "{}",
+        stdout(&validated)
+    );
+
+    // One OCI layout: each entry named by its reference, at its platform manifest.
+    assert_eq!(
+        tar_member(&bundle, "oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&tar_member(&bundle, "index.json")).unwrap();
+    for image in images {
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == image["ref"])
+            .unwrap_or_else(|| panic!("{} is not in index.json: {index}", image["ref"]));
+        assert_eq!(entry["digest"], image["platformDigest"]);
+        let platform = image["platformDigest"].as_str().unwrap();
+        let blob = tar_member(&bundle, &format!("blobs/sha256/{}", &platform[7..]));
+        assert_eq!(sha256_hex(&blob), platform[7..]);
+    }
+
+    // The layer all ten images share was fetched once, and is in the tar once.
+    let shared = digest(b"the layer every image shares\n");
+    assert_eq!(site.blob_gets(&shared), 1);
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert_eq!(listing.matches(&shared[7..]).count(), 1, "{listing}");
+    assert!(
+        partials(&site.tree).is_empty(),
+        "{:?}",
+        partials(&site.tree)
+    );
+}
+
+#[test]
+fn a_check_resolves_the_images_again_and_reports_a_moved_tag_as_drift() {
+    let site = Site::start(1024);
+    let output = site.image(&["--require-digest"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = site.image(&["--check"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+
+    // etcd's tag now names other bytes.
+    site.oci.push("etcd", "v3.6.11", 2048);
+    let output = site.image(&["--check", "--json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let differences = report["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{report}");
+    assert!(
+        differences[0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/airGap/images/")
+    );
+    assert!(
+        differences[0]["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("registry.k8s.io/etcd:v3.6.11: the tag moved"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_corrupted_blob_fails_the_release_naming_it_and_leaves_nothing() {
+    let site = Site::start(64 * 1024);
+    let layer = site.images["registry.k8s.io/etcd:v3.6.11"]
+        .amd64_layer
+        .clone();
+    site.oci.set_faults(OciFaults {
+        corrupt: Some(layer.clone()),
+        ..OciFaults::default()
+    });
+    let flags = site.flags();
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let output = fails_cleanly(&site.tree, &site.factory, &args);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&layer) && err.contains("corrupted or substituted blob"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_blob_download_cut_off_resumes_where_it_stopped() {
+    let site = Site::start(256 * 1024);
+    let layer = site.images["ghcr.io/siderolabs/kubelet:v1.35.4"]
+        .amd64_layer
+        .clone();
+    site.oci.set_faults(OciFaults {
+        cut_first: Some(layer.clone()),
+        ..OciFaults::default()
+    });
+    let output = site.image(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ranges: Vec<String> = site
+        .oci
+        .seen()
+        .into_iter()
+        .filter(|(line, _)| line.ends_with(&format!("/blobs/{layer}")))
+        .filter_map(|(_, headers)| headers.get("range").cloned())
+        .collect();
+    assert_eq!(ranges, [format!("bytes={}-", 128 * 1024)]);
+    let validated = site.tree.xtask(&["validate", "--artifacts"]);
+    assert!(validated.status.success(), "{}", stderr(&validated));
+}
+
+#[test]
+fn sigterm_while_the_bundle_is_fetched_exits_143_and_leaves_nothing() {
+    let site = Site::start(512 * 1024);
+    let layer = site.images["registry.k8s.io/kube-apiserver:v1.35.4"]
+        .amd64_layer
+        .clone();
+    site.oci.set_faults(OciFaults {
+        slow: Some((layer.clone(), Duration::from_millis(50))),
+        ..OciFaults::default()
+    });
+    let before = site.tree.contents();
+    let child = spawn(
+        &site.tree,
+        &site.factory,
+        &site.flags().iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    wait_for("the slow blob's download", || site.blob_gets(&layer) > 0);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, "TERM");
+    let (code, err, _) = finish(child);
+    assert_eq!(code, Some(143), "{err}");
+    assert_unchanged(&site.tree, &before);
+    assert!(
+        partials(&site.tree).is_empty(),
+        "{:?}",
+        partials(&site.tree)
+    );
+}
+
+#[test]
+fn without_the_air_gap_the_manifest_is_byte_for_byte_what_it_was() {
+    let site = Site::start(1024);
+    let output = site.tree.image(&site.factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let plain = site.tree.read(MANIFEST);
+    assert!(!plain.contains("airGap"), "{plain}");
+    assert!(
+        !site
+            .oci
+            .seen()
+            .iter()
+            .any(|(line, _)| line.contains("/blobs/")),
+        "no blob is fetched without the air gap"
+    );
+
+    // `os.airGap: false` and mirrors in release.yaml change nothing either.
+    let other = Site::start(1024);
+    let intent = other
+        .tree
+        .read("ee/appliance/release.yaml")
+        .replace("  bootMedia: [iso]", "  bootMedia: [iso]\n  airGap: false");
+    other.tree.write(
+        "ee/appliance/release.yaml",
+        &format!(
+            "{intent}registryMirrors:\n  registry.k8s.io: {}\n",
+            other.oci.url()
+        ),
+    );
+    let output = other.tree.image(&other.factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The factory's port is in the installer's image name; nothing else may differ.
+    let port = |site: &Site| site.factory.url().rsplit(':').next().unwrap().to_string();
+    assert_eq!(
+        other.tree.read(MANIFEST).replace(&port(&other), "PORT"),
+        plain.replace(&port(&site), "PORT")
+    );
+}
