@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::channel::Channel;
 use crate::cli;
 use crate::intent::Intent;
-use crate::manifest::{Manifest, Signature};
+use crate::manifest::{AirGap, Manifest, Signature};
 use crate::project;
 use crate::util::mib;
 
@@ -110,6 +110,10 @@ pub fn render(m: &Manifest) -> String {
         );
     }
 
+    if let Some(air_gap) = &m.air_gap {
+        air_gap_section(&mut out, air_gap);
+    }
+
     let _ = writeln!(out, "\n## Schematic\n");
     let _ = writeln!(
         out,
@@ -159,6 +163,46 @@ pub fn render(m: &Manifest) -> String {
         file_name(&iso.local_path)
     );
     out
+}
+
+/// The bundle, its images with digests, and how a site loads each into its own registry.
+fn air_gap_section(out: &mut String, air_gap: &AirGap) {
+    let file = file_name(&air_gap.path);
+    let _ = writeln!(
+        out,
+        "\n## Air-gap bundle\n\n`{file}`, {} ({} bytes), SHA-256 `{}`: one OCI image layout holding the installer (with its signature) and the images Talos pulls for the cluster, each for this release's architecture.\n",
+        mib(air_gap.size),
+        air_gap.size,
+        air_gap.sha256
+    );
+    let _ = writeln!(out, "| image | digest | platform manifest |");
+    let _ = writeln!(out, "| --- | --- | --- |");
+    for image in &air_gap.images {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}` |",
+            image.reference, image.digest, image.platform_digest
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nLoad every image into the site's registry (`$SITE`, e.g. `registry.site.internal:5000`) at its recorded digest, keeping its path:\n"
+    );
+    for image in &air_gap.images {
+        let path = image
+            .reference
+            .split_once('/')
+            .map_or(image.reference.as_str(), |(_, path)| path);
+        let _ = writeln!(
+            out,
+            "    skopeo copy --preserve-digests oci-archive:{file}:{} docker://$SITE/{path}",
+            image.reference
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThen give each node one `RegistryMirrorConfig` per upstream host (factory.talos.dev, ghcr.io, registry.k8s.io) pointing at `$SITE`."
+    );
 }
 
 fn file_name(path: &str) -> &str {
