@@ -38,6 +38,7 @@ pub enum Command {
     BenchDownload(BenchDownloadArgs),
     BenchRelease(BenchReleaseArgs),
     BenchBuild(BenchBuildArgs),
+    BenchBundle(BenchBundleArgs),
 }
 
 /// Build a release: register the schematic with the Image Factory, download and hash the boot
@@ -207,6 +208,23 @@ pub struct BenchDownloadArgs {
     /// Size of the served file, in MiB.
     #[arg(long, default_value_t = 1024)]
     pub size_mib: u64,
+    /// Runs of each path; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+}
+
+/// Benchmark the air-gap bundle's fetch (blobs by digest, checked as they stream, then packed
+/// into the tar) against the media download path, on one loopback server; prints both
+/// throughputs and the peak memory.
+#[derive(Args, Debug)]
+pub struct BenchBundleArgs {
+    /// Size of the image's layers together, in MiB (the ISO served to the download path has
+    /// the same size).
+    #[arg(long, default_value_t = 1024)]
+    pub size_mib: u64,
+    /// How many layers the image has.
+    #[arg(long, default_value_t = 8)]
+    pub layers: u64,
     /// Runs of each path; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: u32,

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Command::BenchDownload(args) => args.run(&root),
         Command::BenchRelease(args) => args.run(&root),
         Command::BenchBuild(args) => args.run(&root),
+        Command::BenchBundle(args) => args.run(&root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,9 +3,11 @@
 //! against `curl -o FILE URL && sha256sum FILE` on a loopback server, and reports throughput,
 //! the ratio and our peak memory; `cargo xtask bench-release` (release.rs) measures how much of
 //! the factory's build time a release and a check pay; `cargo xtask bench-build` (build.rs)
-//! measures a cold build of xtask against its bare dependency set.
+//! measures a cold build of xtask against its bare dependency set; `cargo xtask bench-bundle`
+//! (bundle.rs) measures the air-gap bundle's fetch and pack against the download path.
 
 mod build;
+mod bundle;
 mod factory;
 mod release;
 
