@@ -423,34 +423,29 @@ fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) 
             continue;
         };
         let path = format!("/airGap/images/{index}");
-        if !b.digest.is_empty() {
-            report.compared += 1;
-            if a.digest != b.digest {
-                report.differences.push(Finding {
-                    path: format!("{path}/digest"),
-                    recorded: json!(a.digest),
-                    now: json!(b.digest),
-                    meaning: format!(
-                        "{}: the tag moved: digest {} → {}; the bundle holds the recorded one",
-                        a.reference, a.digest, b.digest
-                    ),
-                });
-                continue;
-            }
-        }
-        if !b.platform_digest.is_empty() {
-            report.compared += 1;
-            if a.platform_digest != b.platform_digest {
-                report.differences.push(Finding {
-                    path: format!("{path}/platformDigest"),
-                    recorded: json!(a.platform_digest),
-                    now: json!(b.platform_digest),
-                    meaning: format!(
-                        "{}: the platform manifest changed: {} → {}",
-                        a.reference, a.platform_digest, b.platform_digest
-                    ),
-                });
-            }
+        let reference = &a.reference;
+        let moved = [
+            ("digest", &a.digest, &b.digest, "the tag moved: digest"),
+            (
+                "platformDigest",
+                &a.platform_digest,
+                &b.platform_digest,
+                "the platform manifest changed:",
+            ),
+        ];
+        // What the check did not fetch is empty; after a moved tag, the platform follows.
+        if let Some((field, was, now, what)) = moved
+            .into_iter()
+            .filter(|(_, _, now, _)| !now.is_empty())
+            .inspect(|_| report.compared += 1)
+            .find(|(_, was, now, _)| was != now)
+        {
+            report.differences.push(Finding {
+                path: format!("{path}/{field}"),
+                recorded: json!(was),
+                now: json!(now),
+                meaning: format!("{reference}: {what} {was} → {now}"),
+            });
         }
     }
     if hashes && !is.sha256.is_empty() {

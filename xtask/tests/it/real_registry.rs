@@ -261,31 +261,9 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
     let site_host = site.trim_start_matches("http://");
     for image in images {
         let reference = image["ref"].as_str().unwrap();
-        let (_, path) = reference.split_once('/').unwrap();
-        let destination = format!("docker://{site_host}/{path}");
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                "--preserve-digests",
-                &format!("oci-archive:{bundle}:{reference}"),
-                &destination,
-            ],
-        );
-        let inspected = run(
-            "skopeo",
-            &[
-                "inspect",
-                "--tls-verify=false",
-                "--format",
-                "{{.Digest}}",
-                &destination,
-            ],
-        );
+        let loaded = load(bundle, reference, site_host);
         assert_eq!(
-            inspected.trim(),
+            loaded,
             image["platformDigest"].as_str().unwrap(),
             "{reference}"
         );
@@ -296,7 +274,14 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
         installer.rsplit_once(':').unwrap().0,
         installer_digest.trim_start_matches("sha256:")
     );
-    let (_, path) = signature.split_once('/').unwrap();
+    assert_eq!(load(bundle, &signature, site_host), signed.sig_manifest);
+}
+
+/// `skopeo copy`s `reference` out of the bundle into the registry at `site_host`, under the
+/// same path, and returns the digest `skopeo inspect` finds there.
+fn load(bundle: &str, reference: &str, site_host: &str) -> String {
+    let (_, path) = reference.split_once('/').unwrap();
+    let destination = format!("docker://{site_host}/{path}");
     run(
         "skopeo",
         &[
@@ -304,8 +289,19 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
             "--quiet",
             "--dest-tls-verify=false",
             "--preserve-digests",
-            &format!("oci-archive:{bundle}:{signature}"),
-            &format!("docker://{site_host}/{path}"),
+            &format!("oci-archive:{bundle}:{reference}"),
+            &destination,
         ],
     );
+    let inspected = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &destination,
+        ],
+    );
+    inspected.trim().to_string()
 }

@@ -102,7 +102,7 @@ fn docs_name_only_flags_that_exist() {
             {
                 let known = help.contains(&format!("{flag} "))
                     || help.contains(&format!("{flag}\n"))
-                    // Other tools' flags the docs show: cargo's, pre-commit's, cosign's.
+                    // Other tools' flags the docs show: cargo's, pre-commit's, cosign's, skopeo's.
                     || [
                         "--help",
                         "--workspace",
@@ -113,6 +113,7 @@ fn docs_name_only_flags_that_exist() {
                         "--certificate-identity",
                         "--certificate-oidc-issuer",
                         "--key",
+                        "--preserve-digests",
                     ]
                     .contains(&flag);
                 assert!(

@@ -460,25 +460,12 @@ fn serve(
     state: &State,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
+    let (line, headers) = read_head(&mut reader)?;
     let mut parts = line.split_whitespace();
     let (method, path) = (
         parts.next().unwrap_or("").to_string(),
         parts.next().unwrap_or("").to_string(),
     );
-    let mut headers = HashMap::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
     let length: usize = headers
         .get("content-length")
         .and_then(|v| v.parse().ok())
@@ -1044,6 +1031,27 @@ fn proxy_head(
     out.flush()
 }
 
+/// A request's first line (trimmed) and its headers, names lowercased.
+pub fn read_head(
+    reader: &mut BufReader<TcpStream>,
+) -> std::io::Result<(String, HashMap<String, String>)> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut headers = HashMap::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    Ok((line.trim_end().to_string(), headers))
+}
+
 /// The HTTP date (RFC 9110, whole seconds) `seconds` from now.
 fn http_date_in(seconds: u64) -> String {
     let at = time::OffsetDateTime::now_utc() + Duration::from_secs(seconds);
@@ -1370,30 +1378,47 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Runs `command` to its end, returning its exit code, stderr and its own peak RSS in KiB
-/// (from `wait4`, so that process's alone).
-// The child is reaped by wait4, which also gives its resource use; std's wait cannot.
-#[allow(clippy::zombie_processes)]
-pub fn run_measured(mut command: Command) -> (Option<i32>, String, u64) {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = err.read_to_string(&mut text);
-        text
-    });
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // SAFETY: our own child, not yet waited for; wait4 fills both.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
-    assert_eq!(waited, pid, "wait4");
-    // SAFETY: wait4 returned the child.
-    let usage = unsafe { usage.assume_init() };
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, reader.join().unwrap(), usage.ru_maxrss as u64)
+/// Runs `command` to its end, returning its exit code, stderr and its own peak RSS in KiB.
+///
+/// Measured one process removed: Linux keeps, across `execve`, the peak RSS of the memory the
+/// process had before it (`signal->maxrss`), and a child spawned straight from this test
+/// binary starts in this binary's memory (vfork), so `wait4` on it would report the test
+/// harness's peak, which grows with every test run beside it. A small Python process forks
+/// the command instead and reports its children's peak, at most its own ~10 MiB too high.
+pub fn run_measured(command: Command) -> (Option<i32>, String, u64) {
+    const MEASURE: &str = "import os, resource, sys\n\
+pid = os.fork()\n\
+if pid == 0:\n    os.execvp(sys.argv[2], sys.argv[2:])\n\
+_, status = os.waitpid(pid, 0)\n\
+open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n\
+sys.exit(os.waitstatus_to_exitcode(status) % 256)\n";
+    let report = std::env::temp_dir().join(format!(
+        "xtask-peak-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut wrapped = Command::new("python3");
+    wrapped
+        .args(["-c", MEASURE])
+        .arg(&report)
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    let output = wrapped.stdout(Stdio::null()).output().expect("run python3");
+    let peak = std::fs::read_to_string(&report)
+        .unwrap_or_else(|e| panic!("no peak RSS reported ({e}): {}", stderr(&output)));
+    let _ = std::fs::remove_file(&report);
+    (
+        output.status.code(),
+        stderr(&output),
+        peak.trim().parse().expect("ru_maxrss in KiB"),
+    )
 }
