@@ -348,3 +348,51 @@ fn without_the_air_gap_the_manifest_is_byte_for_byte_what_it_was() {
         plain.replace(&port(&site), "PORT")
     );
 }
+
+#[test]
+fn the_applications_images_come_last_and_a_pinned_one_must_resolve_to_its_digest() {
+    let site = Site::start(1024);
+    let nginx = site.oci.push("library/nginx", "1.27", 4096);
+    let intent = site.tree.read("ee/appliance/release.yaml");
+    let with_extra =
+        |reference: &str| format!("{intent}airGap:\n  extraImages:\n    - {reference}\n");
+    let docker = format!("docker.io={}", site.oci.url());
+    site.tree.write(
+        "ee/appliance/release.yaml",
+        &with_extra("docker.io/library/nginx:1.27"),
+    );
+    let output = site.image(&["--registry-mirror", &docker]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value = serde_json::from_str(&site.tree.read(MANIFEST)).unwrap();
+    let images = manifest["airGap"]["images"].as_array().unwrap();
+    assert_eq!(images.len(), 11);
+    assert_eq!(
+        images[10],
+        serde_json::json!({
+            "ref": "docker.io/library/nginx:1.27",
+            "digest": nginx.index,
+            "platformDigest": nginx.amd64,
+        })
+    );
+
+    // Pinned to another index than the tag names now: refused, nothing left.
+    let other = Site::start(1024);
+    other.oci.push("library/nginx", "1.27", 4096);
+    let pinned = format!("docker.io/library/nginx:1.27@sha256:{}", "ab".repeat(32));
+    other
+        .tree
+        .write("ee/appliance/release.yaml", &with_extra(&pinned));
+    let mut args = other.flags();
+    args.extend([
+        "--registry-mirror".to_string(),
+        format!("docker.io={}", other.oci.url()),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = fails_cleanly(&other.tree, &other.factory, &args);
+    let err = stderr(&output);
+    assert!(
+        err.contains("docker.io/library/nginx:1.27")
+            && err.contains(&format!("not sha256:{}", "ab".repeat(32))),
+        "{err}"
+    );
+}
