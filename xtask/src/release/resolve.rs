@@ -19,6 +19,7 @@ use anyhow::{Context, bail};
 
 use crate::bundle::{self, Store};
 use crate::cli::Requirements;
+use crate::cluster_images::ImageRef;
 use crate::download::{self, Downloaded};
 use crate::factory::Factory;
 use crate::fsutil::{self, PendingFile};
@@ -167,10 +168,7 @@ pub fn resolve(
                 (*stall, *min_rate),
             ));
             for (i, image) in air_gap.images.iter().enumerate() {
-                let source = bundle::Source {
-                    base: air_gap.registry_base(&image.host),
-                    repository: image.repository.clone(),
-                };
+                let source = source(air_gap, image);
                 let (store, image, events) = (store.clone(), image.clone(), events.clone());
                 let (line, architecture) =
                     (progress.line(&image.name()), plan.architecture.clone());
@@ -193,10 +191,7 @@ pub fn resolve(
         }
         (Some(air_gap), Media::Sizes) => {
             for image in &air_gap.images {
-                let source = bundle::Source {
-                    base: air_gap.registry_base(&image.host),
-                    repository: image.repository.clone(),
-                };
+                let source = source(air_gap, image);
                 let (client, name, tag, events) = (
                     client.clone(),
                     image.name(),
@@ -321,6 +316,14 @@ pub fn resolve(
         resolved.air_gap = Some(record);
     }
     Ok(resolved)
+}
+
+/// Where `image` is fetched from: its host's mirror, else the host.
+fn source(air_gap: &AirGapPlan, image: &ImageRef) -> bundle::Source {
+    bundle::Source {
+        base: air_gap.registry_base(&image.host),
+        repository: image.repository.clone(),
+    }
 }
 
 /// The installer (by the digest just resolved and, where one verified, its signature's

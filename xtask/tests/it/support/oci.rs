@@ -206,11 +206,10 @@ fn serve(stream: TcpStream, store: &Mutex<Store>) -> std::io::Result<()> {
     };
     let mut out = stream;
     if path == "/v2/" {
-        return write_head(&mut out, "200 OK", &[], 0).and_then(|()| out.flush());
+        return super::write_response(&mut out, "200 OK", &[], 0, b"");
     }
     let Some((media_type, mut bytes)) = found else {
-        write_head(&mut out, "404 Not Found", &[], 0)?;
-        return out.flush();
+        return super::write_response(&mut out, "404 Not Found", &[], 0, b"");
     };
     let digest_of_bytes = digest(&bytes);
     let is_blob = path.contains("/blobs/");
@@ -240,7 +239,8 @@ fn serve(stream: TcpStream, store: &Mutex<Store>) -> std::io::Result<()> {
     }
     let body = &bytes[start..];
     let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    write_head(&mut out, status, &extra, body.len())?;
+    // The head alone (an empty body written): the body follows, whole, cut or slow.
+    super::write_response(&mut out, status, &extra, body.len(), b"")?;
     if method == "HEAD" {
         return out.flush();
     }
@@ -263,20 +263,4 @@ fn serve(stream: TcpStream, store: &Mutex<Store>) -> std::io::Result<()> {
         None => out.write_all(body)?,
     }
     out.flush()
-}
-
-fn write_head(
-    out: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, &str)],
-    length: usize,
-) -> std::io::Result<()> {
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Length: {length}\r\nConnection: close\r\n"
-    )?;
-    for (k, v) in headers {
-        write!(out, "{k}: {v}\r\n")?;
-    }
-    write!(out, "\r\n")
 }
