@@ -1,10 +1,10 @@
 //! `cargo xtask`: the appliance's image tooling. This file parses the command line, finds the
 //! project root and dispatches to one module per task. The modules sit in layers, each
 //! importing only from the layers below it (`tests/it/tidy.rs` keeps it so):
-//! data (`util`, `test_hooks`, `project`, `talos`, `schematic`, `intent`, `trust`, `manifest`,
-//! `channel`, `cli`) → `plan` → stages (`http`, `progress`, `interrupt`, `fsutil`,
-//! `release_lock`, `factory`, `download`, `registry`, `signature`, `sigstore_ring`) → tasks
-//! (`release`, `validate`, `release_notes`, `bench`) → `main`.
+//! data (`util`, `test_hooks`, `project`, `talos`, `schematic`, `intent`, `trust`,
+//! `json_schema`, `manifest`, `channel`, `cli`) → `plan` → stages (`http`, `progress`,
+//! `interrupt`, `fsutil`, `release_lock`, `factory`, `download`, `registry`, `signature`,
+//! `sigstore_ring`) → tasks (`release`, `validate`, `release_notes`, `bench`) → `main`.
 
 mod bench;
 mod bundle;
@@ -17,6 +17,7 @@ mod fsutil;
 mod http;
 mod intent;
 mod interrupt;
+mod json_schema;
 mod manifest;
 #[cfg(test)]
 mod mutate;

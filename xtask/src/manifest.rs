@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::json_schema;
 use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -354,9 +355,9 @@ impl Manifest {
     }
 }
 
-/// A compiled JSON Schema with format checks on.
+/// A compiled JSON Schema with format checks on (`json_schema`).
 pub struct Schema {
-    validator: jsonschema::Validator,
+    validator: json_schema::Validator,
 }
 
 impl Schema {
@@ -364,29 +365,29 @@ impl Schema {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {display}"))?;
         let schema: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("{display} is not JSON"))?;
-        jsonschema::draft202012::meta::validate(&schema).map_err(|e| {
-            anyhow::anyhow!("{display} is not a valid draft 2020-12 JSON Schema: {e}")
+        let validator = json_schema::Validator::compile(&schema).map_err(|problems| {
+            let problems: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{display}: {}: {}", pointer_or_root(&p.pointer), p.message))
+                .collect();
+            anyhow::anyhow!(
+                "{display} is not a schema xtask can check:\n{}",
+                problems.join("\n")
+            )
         })?;
-        let validator = jsonschema::draft202012::options()
-            .should_validate_formats(true)
-            .build(&schema)
-            .map_err(|e| anyhow::anyhow!("{display}: cannot compile the schema: {e}"))?;
         Ok(Schema { validator })
     }
 
     /// Every violation as `<JSON pointer>: <message>`.
     pub fn problems(&self, instance: &serde_json::Value) -> Vec<String> {
         self.validator
-            .iter_errors(instance)
-            .map(|e| {
-                let pointer = e.instance_path().to_string();
-                let pointer = if pointer.is_empty() {
-                    "/".to_string()
-                } else {
-                    pointer
-                };
-                format!("{pointer}: {e}")
-            })
+            .problems(instance)
+            .into_iter()
+            .map(|p| format!("{}: {}", pointer_or_root(&p.pointer), p.message))
             .collect()
     }
+}
+
+fn pointer_or_root(pointer: &str) -> &str {
+    if pointer.is_empty() { "/" } else { pointer }
 }

@@ -172,6 +172,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "schematic",
             "intent",
             "trust",
+            "json_schema",
             "manifest",
             "channel",
             "cli",
