@@ -238,7 +238,7 @@ pub fn status_failure(
     let retry_after = matches!(status.as_u16(), 429 | 503)
         .then(|| response.headers().get("retry-after")?.to_str().ok())
         .flatten()
-        .and_then(|value| parse_retry_after(value, time::OffsetDateTime::now_utc()));
+        .and_then(|value| parse_retry_after(value, jiff::Timestamp::now()));
     let excerpt = body_excerpt(response);
     let message = format!(
         "{method} {url}: {status}{}",
@@ -283,19 +283,19 @@ pub fn is_not_found(error: &anyhow::Error) -> bool {
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), as a wait from `now`;
 /// a date in the past is no wait. `None` for a value that is neither.
-fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let format = time::format_description::parse_borrowed::<2>(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
-    )
-    .expect("a valid format description");
-    let at = time::PrimitiveDateTime::parse(value, &format)
-        .ok()?
-        .assume_utc();
-    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+    // RFC 9110's IMF-fixdate is RFC 2822 with a GMT zone; the parser also checks the weekday.
+    if !value.ends_with(" GMT") {
+        return None;
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(value)
+        .ok()?;
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 
 /// The start of a body as one line of text.
@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn retry_after_takes_seconds_and_http_dates() {
-        let now = time::OffsetDateTime::from_unix_timestamp(1_795_860_000).unwrap(); // 2026-11-28 10:00 UTC
+        let now = jiff::Timestamp::from_second(1_795_860_000).unwrap(); // 2026-11-28 10:00 UTC
         assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
         assert_eq!(
             parse_retry_after("Sat, 28 Nov 2026 10:01:30 GMT", now),
@@ -387,7 +387,15 @@ mod tests {
             Some(Duration::ZERO),
             "a date in the past"
         );
-        for bad in ["soon", "-1", "1.5", "Sat, 28 Nov 2026 10:01:30 CET", ""] {
+        for bad in [
+            "soon",
+            "-1",
+            "1.5",
+            "Sat, 28 Nov 2026 10:01:30 CET",
+            "Sat, 28 Nov 2026 10:01:30 +0000",
+            "Sun, 28 Nov 2026 10:01:30 GMT",
+            "",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
         }
     }

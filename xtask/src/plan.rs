@@ -560,18 +560,14 @@ fn existing_channels(root: &Path) -> Vec<String> {
 
 /// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.
 fn generated_at() -> anyhow::Result<String> {
-    let now = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(epoch) => {
-            let seconds: i64 = epoch.trim().parse().with_context(|| {
-                format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds")
-            })?;
-            time::OffsetDateTime::from_unix_timestamp(seconds)
-                .context("SOURCE_DATE_EPOCH is out of range")?
-        }
-        Err(_) => time::OffsetDateTime::now_utc(),
+    let seconds = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(epoch) => epoch
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"))?,
+        Err(_) => jiff::Timestamp::now().as_second(),
     };
-    let now = now
-        .replace_nanosecond(0)
-        .expect("zero nanoseconds is valid");
-    Ok(now.format(&time::format_description::well_known::Rfc3339)?)
+    let at = jiff::Timestamp::from_second(seconds).context("SOURCE_DATE_EPOCH is out of range")?;
+    // Whole seconds, so Display writes RFC 3339 without a fraction: 2026-01-01T00:00:00Z.
+    Ok(at.to_string())
 }

@@ -1054,12 +1054,11 @@ pub fn read_head(
 
 /// The HTTP date (RFC 9110, whole seconds) `seconds` from now.
 fn http_date_in(seconds: u64) -> String {
-    let at = time::OffsetDateTime::now_utc() + Duration::from_secs(seconds);
-    let format = time::format_description::parse_borrowed::<2>(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT",
-    )
-    .unwrap();
-    at.format(&format).unwrap()
+    let at =
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + seconds as i64).unwrap();
+    jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&at)
+        .unwrap()
 }
 
 /// A schematic ID as the factory writes them: 64 lowercase hex characters.
