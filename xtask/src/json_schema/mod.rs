@@ -9,7 +9,6 @@ mod tests;
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use serde_json::{Map, Number, Value};
 
@@ -268,7 +267,7 @@ impl Validator {
                     at,
                     value,
                     bound,
-                    Ordering::Less,
+                    Ordering::is_ge,
                     "less than the minimum",
                 ),
                 Check::Maximum(bound) => bounded(
@@ -276,31 +275,25 @@ impl Validator {
                     at,
                     value,
                     bound,
-                    Ordering::Greater,
+                    Ordering::is_le,
                     "greater than the maximum",
                 ),
-                Check::ExclusiveMinimum(bound) => {
-                    if let Value::Number(n) = value
-                        && compare(n, bound) != Ordering::Greater
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!("{n} is less than or equal to the minimum of {bound}"),
-                        );
-                    }
-                }
-                Check::ExclusiveMaximum(bound) => {
-                    if let Value::Number(n) = value
-                        && compare(n, bound) != Ordering::Less
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!("{n} is greater than or equal to the maximum of {bound}"),
-                        );
-                    }
-                }
+                Check::ExclusiveMinimum(bound) => bounded(
+                    out,
+                    at,
+                    value,
+                    bound,
+                    Ordering::is_gt,
+                    "less than or equal to the minimum",
+                ),
+                Check::ExclusiveMaximum(bound) => bounded(
+                    out,
+                    at,
+                    value,
+                    bound,
+                    Ordering::is_lt,
+                    "greater than or equal to the maximum",
+                ),
                 Check::MinItems(min) => {
                     if let Value::Array(items) = value
                         && (items.len() as u64) < *min
@@ -790,16 +783,17 @@ fn problem(out: &mut Vec<Problem>, at: &str, message: String) {
     });
 }
 
+/// A number whose order against `bound` is not `admitted` is `what` of the bound.
 fn bounded(
     out: &mut Vec<Problem>,
     at: &str,
     value: &Value,
     bound: &Number,
-    outside: Ordering,
+    admitted: fn(Ordering) -> bool,
     what: &str,
 ) {
     if let Value::Number(n) = value
-        && compare(n, bound) == outside
+        && !admitted(compare(n, bound))
     {
         problem(out, at, format!("{n} is {what} of {bound}"));
     }
@@ -907,7 +901,7 @@ fn or_list(items: &[String]) -> String {
         if i > 0 {
             text.push_str(if i + 1 == items.len() { " or " } else { ", " });
         }
-        let _ = write!(text, "{item}");
+        text.push_str(item);
     }
     text
 }
