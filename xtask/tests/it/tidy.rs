@@ -404,3 +404,27 @@ fn renovate_keeps_the_pins_within_what_talos_supports() {
     );
     assert_eq!(talos_rule["enabled"], false);
 }
+
+/// docs/dependencies.md tells a contributor how to get full debug info back for a debugging
+/// session; that command must name the setting the root Cargo.toml really lowers.
+#[test]
+fn the_debug_info_override_in_the_docs_names_the_profile_setting() {
+    let read = |path: &str| std::fs::read_to_string(repo_root().join(path)).unwrap();
+    let manifest = read("Cargo.toml");
+    let section = manifest
+        .split("\n[")
+        .find(|s| s.starts_with("profile.dev.package.xtask]"))
+        .expect("Cargo.toml has no [profile.dev.package.xtask]");
+    assert!(
+        section
+            .lines()
+            .any(|l| l.trim() == r#"debug = "line-tables-only""#),
+        "[profile.dev.package.xtask] no longer sets debug = \"line-tables-only\"; \
+         update docs/dependencies.md and Cargo.toml together:\n{section}"
+    );
+    let docs = read("docs/dependencies.md");
+    assert!(
+        docs.contains(r#"cargo --config 'profile.dev.package.xtask.debug="full"' xtask"#),
+        "docs/dependencies.md no longer shows how to build xtask with full debug info"
+    );
+}
