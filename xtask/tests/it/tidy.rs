@@ -87,7 +87,7 @@ fn docs_name_only_flags_that_exist() {
         })
         .collect();
     for doc in ["README.md", "docs/appliance-images.md"] {
-        let text = std::fs::read_to_string(repo_root().join(doc)).unwrap();
+        let text = read_repo(doc);
         for word in text.split(|c: char| c.is_whitespace() || "`()[],|".contains(c)) {
             let flag = word
                 .split('=')
@@ -362,9 +362,8 @@ fn modules_import_only_down_their_layers_and_never_in_a_cycle() {
 /// support table in xtask/src/talos.rs says, and keeps Talos within its pinned minor.
 #[test]
 fn renovate_keeps_the_pins_within_what_talos_supports() {
-    let read = |path: &str| std::fs::read_to_string(repo_root().join(path)).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&read("renovate.json")).unwrap();
-    let intent = read("ee/appliance/release.yaml");
+    let config: serde_json::Value = serde_json::from_str(&read_repo("renovate.json")).unwrap();
+    let intent = read_repo("ee/appliance/release.yaml");
     let talos = intent
         .split("\ntalos:\n")
         .nth(1)
@@ -373,7 +372,7 @@ fn renovate_keeps_the_pins_within_what_talos_supports() {
         .expect("talos.version in release.yaml");
     let minor: Vec<&str> = talos.split('.').take(2).collect();
     let row = format!("(({}, {}), ", minor[0], minor[1]);
-    let table = read("xtask/src/talos.rs");
+    let table = read_repo("xtask/src/talos.rs");
     let line = table
         .lines()
         .find(|l| l.trim_start().starts_with(&row))
@@ -409,8 +408,7 @@ fn renovate_keeps_the_pins_within_what_talos_supports() {
 /// session; that command must name the setting the root Cargo.toml really lowers.
 #[test]
 fn the_debug_info_override_in_the_docs_names_the_profile_setting() {
-    let read = |path: &str| std::fs::read_to_string(repo_root().join(path)).unwrap();
-    let manifest = read("Cargo.toml");
+    let manifest = read_repo("Cargo.toml");
     let section = manifest
         .split("\n[")
         .find(|s| s.starts_with("profile.dev.package.xtask]"))
@@ -422,9 +420,14 @@ fn the_debug_info_override_in_the_docs_names_the_profile_setting() {
         "[profile.dev.package.xtask] no longer sets debug = \"line-tables-only\"; \
          update docs/dependencies.md and Cargo.toml together:\n{section}"
     );
-    let docs = read("docs/dependencies.md");
+    let docs = read_repo("docs/dependencies.md");
     assert!(
         docs.contains(r#"cargo --config 'profile.dev.package.xtask.debug="full"' xtask"#),
         "docs/dependencies.md no longer shows how to build xtask with full debug info"
     );
+}
+
+/// A file of the repository, by its path from the root.
+fn read_repo(path: &str) -> String {
+    std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
