@@ -22,14 +22,8 @@ pub struct Channel {
 impl Channel {
     /// The release `name` points at; an error naming the file if none, or no such channel.
     pub fn release_on(root: &Path, name: &str) -> anyhow::Result<String> {
-        crate::talos::check_name("channel (--channel)", name)?;
         let path = project::channel_path(name);
-        let text = std::fs::read_to_string(root.join(&path))
-            .with_context(|| format!("reading channel {path}"))?;
-        let channel: Channel = serde_json::from_str(&text).with_context(|| {
-            format!("{path} is not a channel file (`cargo xtask validate` says more)")
-        })?;
-        match channel.release_version {
+        match Channel::read(root, name)?.release_version {
             Some(version) => Ok(version),
             None => bail!(
                 "channel {name} points at no release yet ({path} has releaseVersion null): record one with `cargo xtask image`, or name a recorded release with --release-version"
@@ -37,9 +31,44 @@ impl Channel {
         }
     }
 
+    /// The channel file of `name`; an error naming the file if there is none or it is not one.
+    pub fn read(root: &Path, name: &str) -> anyhow::Result<Channel> {
+        crate::talos::check_name("channel (--channel)", name)?;
+        let path = project::channel_path(name);
+        let text = std::fs::read_to_string(root.join(&path))
+            .with_context(|| format!("reading channel {path}"))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!("{path} is not a channel file (`cargo xtask validate` says more)")
+        })
+    }
+
+    /// Every channel of the tree, by name.
+    pub fn all(root: &Path) -> anyhow::Result<Vec<Channel>> {
+        names(root)
+            .iter()
+            .map(|name| Channel::read(root, name))
+            .collect()
+    }
+
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a channel serialises");
         text.push('\n');
         text
     }
+}
+
+/// The names of the tree's channels (`<name>.json` in the channels folder), sorted.
+pub fn names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join(project::CHANNELS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".json")?;
+            (!stem.starts_with('.')).then(|| stem.to_string())
+        })
+        .collect();
+    names.sort();
+    names
 }

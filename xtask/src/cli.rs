@@ -33,11 +33,17 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     Image(Box<ImageArgs>),
+    Fetch(FetchArgs),
+    Channel(ChannelArgs),
     Validate(ValidateArgs),
     ReleaseNotes(ReleaseNotesArgs),
+    #[command(hide = true)]
     BenchDownload(BenchDownloadArgs),
+    #[command(hide = true)]
     BenchRelease(BenchReleaseArgs),
+    #[command(hide = true)]
     BenchBuild(BenchBuildArgs),
+    #[command(hide = true)]
     BenchBundle(BenchBundleArgs),
 }
 
@@ -172,6 +178,44 @@ pub struct Requirements {
     /// loudly. A signature that is found but does not verify still fails.
     #[arg(long, conflicts_with = "require_signature")]
     pub allow_unsigned: bool,
+}
+
+/// Put the media (and the air-gap bundle) of a recorded release into
+/// ee/appliance/dist/<releaseVersion>/, verified against the record: on a machine that lacks
+/// them (a fresh clone), or over a copy that went bad.
+///
+/// The release is asked for again from its recorded URLs, through the same download path as a
+/// release (resume, bounds, temporary files). Files are put in place only when every SHA-256
+/// equals the record; a difference is drift (exit 3) and nothing is placed. The manifest and
+/// the channels are never written.
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// The recorded release [default: every release a channel points at]
+    #[arg(long, value_name = "SEMVER")]
+    pub release_version: Option<String>,
+    /// Image Factory base URL [default: the TALOS_FACTORY_URL environment variable, else the
+    /// record's factoryUrl]
+    #[arg(long, value_name = "URL")]
+    pub factory_url: Option<String>,
+    /// Fetch the bundle's images of registry HOST from URL instead: HOST=URL, repeatable
+    /// (as for `image`; adds to registryMirrors in release.yaml)
+    #[arg(long, value_name = "HOST=URL")]
+    pub registry_mirror: Vec<String>,
+    #[command(flatten)]
+    pub network: Network,
+}
+
+/// Point a channel at a recorded release, on purpose: a rollback (an older release) or a
+/// promotion (beta's release onto stable). Writes ee/appliance/releases/channels/<name>.json
+/// with updatedAt and says what it pointed at before; refuses a release that is not recorded.
+#[derive(Args, Debug)]
+pub struct ChannelArgs {
+    /// The channel to move (a file in ee/appliance/releases/channels)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The recorded release it is to offer
+    #[arg(value_name = "RELEASE_VERSION")]
+    pub release_version: String,
 }
 
 /// Check the appliance tree: intent, schematics, schemas, manifests and channels.

@@ -65,7 +65,7 @@ fn remove_all() -> Vec<String> {
     let provisional = lock();
     let mut removed = Vec::new();
     for (_, path) in provisional.iter().rev() {
-        if std::fs::remove_file(path).is_ok() {
+        if remove(path).is_ok() {
             removed.push(path.display().to_string());
         }
     }
@@ -84,7 +84,8 @@ pub fn record_step(summary: &str, step: impl FnOnce() -> anyhow::Result<()>) -> 
 }
 
 /// A file that must not outlive a failed or interrupted run: removed when dropped or on a
-/// signal, unless `keep` is called.
+/// signal, unless `keep` is called. A folder the run made is registered the same way, and is
+/// removed only once it is empty.
 #[derive(Debug)]
 pub struct Provisional {
     id: u64,
@@ -153,8 +154,14 @@ impl Drop for Provisional {
         }
         let mut registry = lock();
         registry.retain(|(id, _)| *id != self.id);
-        let _ = std::fs::remove_file(&self.path);
+        let _ = remove(&self.path);
     }
+}
+
+/// Removes a provisional file, or a provisional folder once it is empty (its files, registered
+/// after it, go first).
+fn remove(path: &Path) -> std::io::Result<()> {
+    std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Vec<(u64, PathBuf)>> {

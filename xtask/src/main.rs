@@ -45,18 +45,12 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let root = project::root();
-    let result = match cli.command {
-        Command::Image(args) => args.run(&root),
-        Command::Validate(args) => args.run(&root),
-        Command::ReleaseNotes(args) => args.run(&root),
-        Command::BenchDownload(args) => args.run(&root),
-        Command::BenchRelease(args) => args.run(&root),
-        Command::BenchBuild(args) => args.run(&root),
-        Command::BenchBundle(args) => args.run(&root),
-    };
+    let result = project::root().and_then(|root| dispatch(cli.command, &root));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`cargo xtask image --dry-run | head -1`) has what it
+        // wanted: the rest is not printed, and that is no failure.
+        Err(error) if error.downcast_ref::<util::StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(error) => {
             // Workers of a failed run may still be waiting on the network with temporary
             // files open: those files go now, and nothing is put in place any more.
@@ -68,5 +62,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+fn dispatch(command: Command, root: &project::Root) -> anyhow::Result<()> {
+    match command {
+        Command::Image(args) => args.run(root),
+        Command::Fetch(args) => args.run(root),
+        Command::Channel(args) => args.run(root),
+        Command::Validate(args) => args.run(&root.path),
+        Command::ReleaseNotes(args) => args.run(&root.path),
+        Command::BenchDownload(args) => args.run(&root.path),
+        Command::BenchRelease(args) => args.run(&root.path),
+        Command::BenchBuild(args) => args.run(&root.path),
+        Command::BenchBundle(args) => args.run(&root.path),
     }
 }

@@ -254,7 +254,7 @@ impl Plan {
         if !root.join(&channel_path).is_file() {
             bail!(
                 "unknown channel {channel:?}: {channel_path} does not exist (channels: {})",
-                existing_channels(root).join(", ")
+                crate::channel::names(root).join(", ")
             );
         }
 
@@ -542,24 +542,8 @@ struct Inputs {
     warnings: Vec<String>,
 }
 
-fn existing_channels(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join(project::CHANNELS_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".json")
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
-}
-
 /// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.
-fn generated_at() -> anyhow::Result<String> {
+pub fn generated_at() -> anyhow::Result<String> {
     let seconds = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(epoch) => epoch
             .trim()

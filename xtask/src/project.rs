@@ -1,7 +1,9 @@
 //! Where things live in the repository. Every path the tool records is relative to the
-//! project root, which is found from the xtask crate's own location, never from the cwd.
+//! project root, which is found at run time from the current directory (see `root`).
 
 use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
 
 /// The release intent: the pinned inputs a release is cut from.
 pub const INTENT: &str = "ee/appliance/release.yaml";
@@ -13,17 +15,60 @@ pub const CHANNELS_DIR: &str = "ee/appliance/releases/channels";
 /// Downloaded boot media; ignored by git.
 pub const DIST_DIR: &str = "ee/appliance/dist";
 
-/// The repository root, from `CARGO_MANIFEST_DIR` (the `xtask/` folder), or the
-/// `XTASK_PROJECT_ROOT` override tests use to work on a scratch copy of the tree.
-pub fn root() -> PathBuf {
-    if let Some(root) = crate::test_hooks::project_root() {
-        return root;
+/// The tree a run works on, and how it was found.
+#[derive(Debug)]
+pub struct Root {
+    pub path: PathBuf,
+    /// The absolute root, and where it came from: said once on stderr by the tasks that act on
+    /// the tree's release state, since every path they print is relative to it.
+    pub note: String,
+}
+
+/// The repository root: the nearest folder at or above the current directory that holds both a
+/// `Cargo.toml` and `ee/appliance` (the tree you stand in), or the `XTASK_PROJECT_ROOT` override
+/// tests use to work on a scratch copy. Never the folder this binary was compiled in: two
+/// checkouts sharing one target folder share one binary, and cargo does not rebuild it when
+/// only the checkout differs.
+pub fn root() -> anyhow::Result<Root> {
+    if let Some(path) = crate::test_hooks::project_root() {
+        let note = format!("tree: {} (XTASK_PROJECT_ROOT)", path.display());
+        return Ok(Root { path, note });
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    find_root(&cwd, Path::new(env!("CARGO_MANIFEST_DIR")))
+}
+
+fn find_root(cwd: &Path, manifest_dir: &Path) -> anyhow::Result<Root> {
+    let Some(path) = cwd
         .ancestors()
-        .nth(1)
-        .expect("xtask lives one level below the project root")
-        .to_path_buf()
+        .find(|dir| dir.join("Cargo.toml").is_file() && dir.join("ee/appliance").is_dir())
+    else {
+        bail!(
+            "{} is not inside an appliance checkout (no folder above it holds Cargo.toml and ee/appliance); run cargo xtask from within the repository",
+            cwd.display()
+        );
+    };
+    let built_in = manifest_dir.parent().unwrap_or(manifest_dir);
+    let note = if same_folder(path, built_in) {
+        format!("tree: {}", path.display())
+    } else {
+        format!(
+            "tree: {} (the one you stand in; this binary was built in {}, which is not used)",
+            path.display(),
+            built_in.display()
+        )
+    };
+    Ok(Root {
+        path: path.to_path_buf(),
+        note,
+    })
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 pub fn manifest_path(release_version: &str) -> String {
@@ -78,4 +123,36 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_the_checkout_around_the_current_directory() {
+        let scratch = std::env::temp_dir().join(format!("xtask-root-{}", std::process::id()));
+        let (a, b) = (scratch.join("a"), scratch.join("b"));
+        for tree in [&a, &b] {
+            std::fs::create_dir_all(tree.join("ee/appliance/schematics")).unwrap();
+            std::fs::create_dir_all(tree.join("xtask")).unwrap();
+            std::fs::write(tree.join("Cargo.toml"), "").unwrap();
+        }
+        // Standing deep in checkout a, with a binary built in checkout b.
+        let found = find_root(&a.join("ee/appliance/schematics"), &b.join("xtask")).unwrap();
+        assert_eq!(found.path, a);
+        assert!(found.note.contains(&format!("tree: {}", a.display())));
+        assert!(found.note.contains(&format!("built in {}", b.display())));
+        let found = find_root(&b, &b.join("xtask")).unwrap();
+        assert_eq!(found.note, format!("tree: {}", b.display()));
+        // Outside any checkout: refused, naming the folder.
+        let error = find_root(&scratch, &b.join("xtask"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("is not inside an appliance checkout"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
 }

@@ -25,7 +25,7 @@ impl cli::ReleaseNotesArgs {
         };
         crate::talos::check_semver("release version (--release-version)", &version)?;
         let manifest = Manifest::load_recorded(root, &version)?;
-        print!("{}", render(&manifest));
+        crate::util::print_out(&render(&manifest))?;
         Ok(())
     }
 }

@@ -118,6 +118,42 @@ fn numeric_identifier(s: &str) -> Option<u64> {
     if valid { s.parse().ok() } else { None }
 }
 
+/// SemVer 2.0 precedence of two release versions that `check_semver` accepts: the core by
+/// number, then a pre-release below its release, identifiers compared numerically when both
+/// are numbers, numbers below words, a shorter list below a longer one with the same start.
+pub fn semver_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let split = |v: &str| -> (Vec<u64>, Option<String>) {
+        let (core, pre) = match v.split_once('-') {
+            Some((core, pre)) => (core, Some(pre.to_string())),
+            None => (v, None),
+        };
+        (
+            core.split('.').map(|n| n.parse().unwrap_or(0)).collect(),
+            pre,
+        )
+    };
+    let ((core_a, pre_a), (core_b, pre_b)) = (split(a), split(b));
+    core_a.cmp(&core_b).then_with(|| match (pre_a, pre_b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            let (x, y): (Vec<&str>, Vec<&str>) = (x.split('.').collect(), y.split('.').collect());
+            x.iter()
+                .zip(&y)
+                .map(|(i, j)| match (i.parse::<u64>(), j.parse::<u64>()) {
+                    (Ok(m), Ok(n)) => m.cmp(&n),
+                    (Ok(_), Err(_)) => Ordering::Less,
+                    (Err(_), Ok(_)) => Ordering::Greater,
+                    (Err(_), Err(_)) => i.cmp(j),
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| x.len().cmp(&y.len()))
+        }
+    })
+}
+
 /// SemVer 2.0 without a `v` and without build metadata (it becomes a file name and a URL
 /// path segment): `1.4.0`, `1.4.0-rc.1`.
 pub fn check_semver(what: &str, text: &str) -> anyhow::Result<()> {
@@ -416,6 +452,29 @@ pub fn is_sha256_hex(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn release_versions_order_as_semver_says() {
+        // SemVer 2.0's own example chain, then the core compared by number, not text.
+        let chain = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.2.0",
+            "1.10.0",
+            "10.0.0",
+        ];
+        for (i, a) in chain.iter().enumerate() {
+            for (j, b) in chain.iter().enumerate() {
+                assert_eq!(semver_order(a, b), i.cmp(&j), "{a} against {b}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

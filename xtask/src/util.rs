@@ -2,6 +2,30 @@
 //! response headers, a small file read up to a cap. Nothing here knows about releases, the
 //! factory or how the tool writes to disk.
 
+/// Stdout was closed by its reader (`… | head -1`): the run ends quietly, exit 0 (`main`).
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed by its reader")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// Writes a task's output to stdout. `print!` panics when the reader has gone; this returns
+/// `StdoutClosed` instead, so the run ends quietly.
+pub fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
+    }
+}
+
 /// Lowercase hex of `bytes`, as sha256sum prints digests.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

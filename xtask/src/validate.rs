@@ -12,6 +12,7 @@ use crate::cli;
 use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Schema};
 use crate::schematic::Schematic;
+use crate::util::print_out;
 use crate::{bundle, fsutil, project};
 
 /// Problems (which fail the run) and warnings (which do not), each naming its file.
@@ -34,17 +35,19 @@ impl Report {
 impl cli::ValidateArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
         let report = validate_tree(root, self.artifacts);
+        let mut out = String::new();
         if self.verbose {
             for file in &report.checked {
-                println!("checked {file}");
+                out.push_str(&format!("checked {file}\n"));
             }
         }
         for file in &report.verified {
-            println!("verified {file}");
+            out.push_str(&format!("verified {file}\n"));
         }
         for file in &report.not_checked {
-            println!("not checked: {file} (not downloaded here)");
+            out.push_str(&format!("not checked: {file} (not downloaded here)\n"));
         }
+        print_out(&out)?;
         for warning in &report.warnings {
             eprintln!("warning: {warning}");
         }
@@ -57,16 +60,15 @@ impl cli::ValidateArgs {
                 report.errors.len()
             );
         }
-        println!(
-            "appliance tree is valid ({} files checked{})",
+        print_out(&format!(
+            "appliance tree is valid ({} files checked{})\n",
             report.checked.len(),
             if report.warnings.is_empty() {
                 String::new()
             } else {
                 format!(", {} warning(s)", report.warnings.len())
             }
-        );
-        Ok(())
+        ))
     }
 }
 

@@ -12,23 +12,23 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::channel::Channel;
 use crate::cli;
-use crate::cluster_images::ImageRef;
-use crate::factory::Factory;
 use crate::http::Client;
 use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Medium};
-use crate::plan::{AirGapPlan, Overrides, Plan, registry_mirrors};
+use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
 use crate::util::mib;
-use crate::{interrupt, project, trust};
+use crate::util::print_out;
+use crate::{interrupt, project};
 
 use super::assemble;
 use super::notices;
+use super::replay::{self, Replay};
 use super::resolve::{self, Media, Purpose};
 
 /// What a check takes from the record rather than compares, and why.
@@ -44,26 +44,41 @@ const NOT_COMPARED: &[(&str, &str)] = &[
 /// Why media hashes are not compared without `--hashes`.
 const HASHES_NOT_COMPARED: &str = "needs the media's bytes: run the check with --hashes to download them into a temporary folder and compare";
 
-/// The error a check ends with when the factory moved under the record; `main` maps it to exit
+/// The error a check ends with when the factory moved under a record; `main` maps it to exit
 /// code 3, so CI can tell it from a check that could not run.
 #[derive(Debug)]
 pub struct Drift {
-    release: String,
-    manifest: String,
-    fields: usize,
+    /// Each release the factory moved under: version, manifest, how many facts differ.
+    releases: Vec<(String, String, usize)>,
 }
 
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let moved: Vec<String> = self
+            .releases
+            .iter()
+            .map(|(release, manifest, fields)| {
+                format!("release {release} ({manifest}): {fields} recorded fact(s) differ")
+            })
+            .collect();
         write!(
             f,
-            "the factory moved under release {} ({}): {} recorded fact(s) differ from what it gives now; each line above says what changed. Cut a new release to record the new facts, or raise a change you did not expect with the factory's operators",
-            self.release, self.manifest, self.fields
+            "the factory moved under {}; each line above says what changed. Cut a new release to record the new facts, or raise a change you did not expect with the factory's operators",
+            moved.join("; ")
         )
     }
 }
 
 impl std::error::Error for Drift {}
+
+impl Drift {
+    /// One release whose recorded facts differ from what the factory gives now.
+    pub fn of(release: &str, manifest: &str, fields: usize) -> Drift {
+        Drift {
+            releases: vec![(release.into(), manifest.into(), fields)],
+        }
+    }
+}
 
 /// One fact the factory gives, recorded one way and now another.
 #[derive(Debug, PartialEq)]
@@ -107,41 +122,15 @@ pub struct Unreleased {
     pub message: String,
 }
 
-/// The bundle a recorded release has, to resolve its images again: every image but the
-/// installer (index 0), fetched through today's mirrors (site infrastructure, not release content).
-fn recorded_air_gap(
-    recorded: &Manifest,
-    intent: &Intent,
-    overrides: &Overrides,
-) -> anyhow::Result<Option<AirGapPlan>> {
-    let Some(air_gap) = &recorded.air_gap else {
-        return Ok(None);
-    };
-    let file = project::manifest_path(&recorded.release_version);
-    let images = air_gap
-        .images
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, image)| {
-            ImageRef::parse(&image.reference)
-                .with_context(|| format!("{file}: /airGap/images/{i}/ref"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok(Some(AirGapPlan {
-        file: air_gap
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-        path: air_gap.path.clone(),
-        images,
-        mirrors: registry_mirrors(&intent.registry_mirrors, &overrides.registry_mirrors)?,
-    }))
+/// One release checked: its report, or why the check could not run.
+struct Checked {
+    version: String,
+    manifest: String,
+    report: anyhow::Result<Report>,
 }
 
-/// Checks the release `--release-version` names, or else the one the channel offers.
+/// Checks the release `--release-version` names; else the release each channel points at
+/// (`--channel`: that channel only), each release once. An empty channel is a notice.
 pub fn run(
     args: &cli::ImageArgs,
     root: &std::path::Path,
@@ -149,35 +138,6 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let overrides = Overrides::from_flags(&args.pins);
     let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
-    let version = match &args.pins.release_version {
-        Some(version) => version.clone(),
-        None => {
-            // The release to check is the one the channel offers, not the next one the intent
-            // may already name.
-            let channel = args.pins.channel.clone().unwrap_or(intent.channel.clone());
-            Channel::release_on(root, &channel)?
-        }
-    };
-    let recorded = Manifest::load_recorded(root, &version)?;
-    let manifest_path = project::manifest_path(&version);
-    let progress = Progress::new();
-    let policy = intent
-        .installer_signature
-        .clone()
-        .map(|policy| trust::load_policy(root, policy))
-        .transpose()?;
-    let (schematic_text, source) =
-        recorded_schematic(root, &recorded, &overrides, client, &progress)?;
-    let air_gap = recorded_air_gap(&recorded, &intent, &overrides)?;
-    let plan = Plan::from_record(
-        root,
-        &recorded,
-        schematic_text,
-        &source,
-        overrides.factory_url.as_ref(),
-        policy,
-        air_gap,
-    )?;
     // The intent as the team has it now (without --release-version, which names the record).
     let intent_plan = Plan::from_intent(
         root,
@@ -187,6 +147,193 @@ pub fn run(
             ..overrides.clone()
         },
     );
+    let progress = Progress::new();
+    let check = |version: &str, with_unreleased: bool| Checked {
+        version: version.to_string(),
+        manifest: project::manifest_path(version),
+        report: check_release(
+            args,
+            root,
+            client,
+            (&intent, &overrides, &intent_plan),
+            version,
+            with_unreleased,
+            &progress,
+        ),
+    };
+
+    if let Some(version) = &args.pins.release_version {
+        let checked = check(version, true);
+        let report = checked.report?;
+        if args.json {
+            print_out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&report.to_json(version, &checked.manifest))?
+            ))?;
+        } else {
+            print_out(&report.to_text(version, &checked.manifest))?;
+        }
+        return outcome(std::slice::from_ref(&Checked {
+            report: Ok(report),
+            ..checked
+        }));
+    }
+
+    let channels = match &args.pins.channel {
+        Some(name) => vec![Channel::read(root, name)?],
+        None => Channel::all(root)?,
+    };
+    // The release the intent's channel points at is the one the next release follows: the
+    // intent's changes are listed as unreleased against it.
+    let next_channel = match &intent_plan {
+        Ok(plan) => plan.channel.clone(),
+        Err(_) => args.pins.channel.clone().unwrap_or(intent.channel.clone()),
+    };
+    let follows = channels
+        .iter()
+        .find(|c| c.channel == next_channel)
+        .and_then(|c| c.release_version.clone());
+    let mut checked: Vec<Checked> = Vec::new();
+    for channel in &channels {
+        let Some(version) = &channel.release_version else {
+            continue;
+        };
+        if checked.iter().all(|c| &c.version != version) {
+            checked.push(check(version, follows.as_ref() == Some(version)));
+        }
+    }
+    let notices = channel_notices(&channels, &next_channel, &intent_plan);
+    if args.json {
+        let json = json!({
+            "matches": checked.iter().all(|c| matches!(&c.report, Ok(r) if r.differences.is_empty())),
+            "channels": channels.iter().map(|c| {
+                let release = checked.iter().find(|k| Some(&k.version) == c.release_version.as_ref());
+                json!({
+                    "channel": c.channel,
+                    "releaseVersion": c.release_version,
+                    "result": match release.map(|k| &k.report) {
+                        None => "empty",
+                        Some(Ok(r)) if r.differences.is_empty() => "matches",
+                        Some(Ok(_)) => "drift",
+                        Some(Err(_)) => "failed",
+                    },
+                    "error": release.and_then(|k| k.report.as_ref().err()).map(|e| format!("{e:#}")),
+                })
+            }).collect::<Vec<_>>(),
+            "notices": notices,
+            "releases": checked.iter().filter_map(|k| {
+                k.report.as_ref().ok().map(|r| r.to_json(&k.version, &k.manifest))
+            }).collect::<Vec<_>>(),
+        });
+        print_out(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+    } else {
+        let mut out = String::new();
+        for channel in &channels {
+            let line = match &channel.release_version {
+                Some(version) => format!("channel {}: release {version}", channel.channel),
+                None => format!("channel {}: points at no release yet", channel.channel),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        for notice in &notices {
+            out.push_str(&format!("notice: {notice}\n"));
+        }
+        for k in &checked {
+            out.push('\n');
+            match &k.report {
+                Ok(report) => out.push_str(&report.to_text(&k.version, &k.manifest)),
+                Err(_) => out.push_str(&format!(
+                    "release {} ({}): the check could not run (the error follows)\n",
+                    k.version, k.manifest
+                )),
+            }
+        }
+        print_out(&out)?;
+    }
+    outcome(&checked)
+}
+
+/// What a channel with no release means for the nightly: nothing to check, not a failure.
+fn channel_notices(
+    channels: &[Channel],
+    next_channel: &str,
+    intent_plan: &anyhow::Result<Plan>,
+) -> Vec<String> {
+    channels
+        .iter()
+        .filter(|c| c.release_version.is_none())
+        .map(|c| {
+            let path = project::channel_path(&c.channel);
+            match intent_plan {
+                Ok(plan) if c.channel == next_channel => format!(
+                    "channel {} points at no release yet ({path}): nothing to check; {} prepares its first release, {}",
+                    c.channel,
+                    project::INTENT,
+                    plan.release_version
+                ),
+                _ => format!(
+                    "channel {} points at no release yet ({path}): nothing to check",
+                    c.channel
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Exit 1 when a check could not run, else 3 when the factory moved under a record, else 0.
+fn outcome(checked: &[Checked]) -> anyhow::Result<()> {
+    let failed: Vec<String> = checked
+        .iter()
+        .filter_map(|k| {
+            let error = k.report.as_ref().err()?;
+            Some(format!("release {} ({}): {error:#}", k.version, k.manifest))
+        })
+        .collect();
+    match failed.as_slice() {
+        [] => {}
+        // Checked by name: its error as it is.
+        [one] if checked.len() == 1 => bail!("{one}"),
+        _ => bail!(
+            "the check could not run, so there is no verdict on: {}",
+            failed.join("; ")
+        ),
+    }
+    let releases: Vec<(String, String, usize)> = checked
+        .iter()
+        .filter_map(|k| {
+            let report = k.report.as_ref().ok()?;
+            (!report.differences.is_empty()).then(|| {
+                (
+                    k.version.clone(),
+                    k.manifest.clone(),
+                    report.differences.len(),
+                )
+            })
+        })
+        .collect();
+    if releases.is_empty() {
+        Ok(())
+    } else {
+        Err(Drift { releases }.into())
+    }
+}
+
+/// Checks one recorded release: its record replayed through the resolve stage and compared.
+fn check_release(
+    args: &cli::ImageArgs,
+    root: &std::path::Path,
+    client: &Arc<Client>,
+    (intent, overrides, intent_plan): (&Intent, &Overrides, &anyhow::Result<Plan>),
+    version: &str,
+    with_unreleased: bool,
+    progress: &Progress,
+) -> anyhow::Result<Report> {
+    let Replay {
+        recorded,
+        plan,
+        manifest_path,
+    } = replay::replay(root, intent, overrides, version, client, progress)?;
 
     let scratch = std::env::temp_dir().join(format!("xtask-check-{}", std::process::id()));
     let media = if args.hashes {
@@ -204,7 +351,7 @@ pub fn run(
         recorded_digest: recorded.os.installer.digest.is_some(),
         recorded_signature: recorded.os.installer.signature.is_some(),
     };
-    let resolved = resolve::resolve(&plan, client, args.requirements, media, &purpose, &progress);
+    let resolved = resolve::resolve(&plan, client, args.requirements, media, &purpose, progress);
     let resolved = match resolved {
         Ok(mut resolved) => {
             // The downloaded media were only for their hashes.
@@ -234,78 +381,18 @@ pub fn run(
                 message,
             }),
     );
-    report.unreleased = match &intent_plan {
-        Ok(intent_plan) => unreleased(&recorded, intent_plan),
-        Err(error) => vec![Unreleased {
-            field: project::INTENT.into(),
-            recorded: String::new(),
-            intent: String::new(),
-            message: format!("the committed intent does not plan a release: {error:#}"),
-        }],
-    };
-
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report.to_json(&version, &manifest_path))?
-        );
-    } else {
-        print!("{}", report.to_text(&version, &manifest_path));
+    if with_unreleased {
+        report.unreleased = match intent_plan {
+            Ok(intent_plan) => unreleased(&recorded, intent_plan),
+            Err(error) => vec![Unreleased {
+                field: project::INTENT.into(),
+                recorded: String::new(),
+                intent: String::new(),
+                message: format!("the committed intent does not plan a release: {error:#}"),
+            }],
+        };
     }
-    if report.differences.is_empty() {
-        Ok(())
-    } else {
-        Err(Drift {
-            release: version,
-            manifest: manifest_path,
-            fields: report.differences.len(),
-        }
-        .into())
-    }
-}
-
-/// The schematic the release was cut from: the factory's stored copy of the recorded ID, or,
-/// when the factory no longer has it, the file at the recorded commit (the resolve stage
-/// registers it again). Returns its text and where it came from.
-fn recorded_schematic(
-    root: &std::path::Path,
-    recorded: &Manifest,
-    overrides: &Overrides,
-    client: &Client,
-    progress: &Progress,
-) -> anyhow::Result<(String, String)> {
-    let id = &recorded.talos.schematic_id;
-    let factory_url = crate::plan::recorded_factory(recorded, overrides.factory_url.as_ref())
-        .context("the factory of the recorded release")?;
-    if let Some(stored) = Factory::new(client, &factory_url).stored_schematic(id)? {
-        let text = String::from_utf8(stored)
-            .with_context(|| format!("{}/schematics/{id} is not UTF-8", factory_url.base))?;
-        return Ok((text, format!("{}/schematics/{id}", factory_url.base)));
-    }
-    let path = &recorded.talos.schematic_path;
-    let Some(commit) = recorded.source.as_ref().map(|s| s.commit.clone()) else {
-        bail!(
-            "the factory no longer has schematic {id}, and {} names no source.commit to take {path} from; register the schematic again by hand, or record the release anew",
-            project::manifest_path(&recorded.release_version)
-        );
-    };
-    let shell = xshell::Shell::new()?;
-    shell.change_dir(root);
-    let spec = format!("{commit}:{path}");
-    let text = xshell::cmd!(shell, "git show {spec}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .with_context(|| {
-            format!(
-                "the factory no longer has schematic {id}, and `git show {spec}` fails (a shallow clone? fetch the history: actions/checkout with fetch-depth: 0)"
-            )
-        })?;
-    progress.println(&format!(
-        "the factory no longer has schematic {id}: taking it from {path} at {commit}, to register it again"
-    ));
-    // `read` drops the final newline; the file had one.
-    Ok((format!("{text}\n"), format!("{path} at {commit}")))
+    Ok(report)
 }
 
 /// The facts the factory gives, recorded against now.

@@ -1,16 +1,18 @@
 //! `cargo xtask image --dry-run`: the plan as a table (or the planned manifest as JSON),
 //! offline: no network, nothing written.
 
+use std::fmt::Write;
+
 use crate::plan::Plan;
 use crate::project;
+use crate::util::print_out;
 
 use super::assemble;
 
 pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
     if json {
         let planned = assemble::planned(plan, super::source_commit(&plan.root));
-        println!("{}", serde_json::to_string_pretty(&planned)?);
-        return Ok(());
+        return print_out(&format!("{}\n", serde_json::to_string_pretty(&planned)?));
     }
     let extensions = &plan.schematic.customization.official_extensions;
     let manifest_state = if plan.path(&plan.manifest_path).exists() {
@@ -18,7 +20,9 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
     } else {
         "new"
     };
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "Release {} on channel {} (dry run: offline, nothing written)\n",
         plan.release_version, plan.channel
     );
@@ -89,9 +93,10 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
         ),
     ]);
     for (label, value) in rows {
-        println!("  {label:<16} {value}");
+        let _ = writeln!(out, "  {label:<16} {value}");
     }
-    println!(
+    let _ = writeln!(
+        out,
         "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}{}.",
         if plan.secure_boot {
             ", the SecureBoot certificate"
@@ -104,5 +109,5 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
             ""
         }
     );
-    Ok(())
+    print_out(&out)
 }

@@ -6,8 +6,11 @@
 mod assemble;
 mod check;
 mod dry_run;
+mod fetch;
+mod move_channel;
 mod notices;
 mod record;
+mod replay;
 mod resolve;
 
 use std::path::Path;
@@ -27,7 +30,9 @@ use crate::{http, interrupt, project, release_lock};
 use resolve::{Media, Purpose};
 
 impl cli::ImageArgs {
-    pub fn run(self, root: &Path) -> anyhow::Result<()> {
+    pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
+        let note = &root.note;
+        let root = root.path.as_path();
         if self.check {
             let client = Arc::new(http::Client::new(http::Settings::from_flags(
                 &self.network,
@@ -35,6 +40,7 @@ impl cli::ImageArgs {
             return check::run(&self, root, &client);
         }
         let plan = Plan::build(root, &Overrides::from_flags(&self.pins))?;
+        eprintln!("{note}");
         for warning in &plan.warnings {
             eprintln!("warning: {warning}");
         }
@@ -46,7 +52,7 @@ impl cli::ImageArgs {
         ))?);
         let manifest = self.release(&plan, &client)?;
         if self.json {
-            print!("{}", manifest.to_json());
+            crate::util::print_out(&manifest.to_json())?;
         }
         Ok(())
     }

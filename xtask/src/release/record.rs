@@ -122,7 +122,7 @@ fn place_all(
 
 /// `SHA256SUMS` beside the media, as `sha256sum -c` reads it: `<hex>  <file>` per medium and
 /// for the air-gap bundle, sorted by file name.
-fn sums(manifest: &Manifest) -> String {
+pub fn sums(manifest: &Manifest) -> String {
     let mut entries: Vec<(&str, &str)> = manifest
         .os
         .media()

@@ -216,7 +216,7 @@ fn a_check_resolves_the_images_again_and_reports_a_moved_tag_as_drift() {
         stderr(&output)
     );
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
-    let differences = report["differences"].as_array().unwrap();
+    let differences = report["releases"][0]["differences"].as_array().unwrap();
     assert_eq!(differences.len(), 1, "{report}");
     assert!(
         differences[0]["path"]

@@ -50,10 +50,20 @@ fn cut(factory: &Factory) -> Tree {
     tree
 }
 
+/// `--check --json`; the report of the one release checked (a bare check lists the channels
+/// and a report per release: here exactly one).
 fn json_check(tree: &Tree, factory: &Factory, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
     let output = check(tree, factory, &[&["--json"], extra].concat());
-    let report = serde_json::from_str(&stdout(&output))
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output))
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&output), stderr(&output)));
+    let report = match json.get("releases") {
+        Some(releases) => {
+            assert_eq!(releases.as_array().unwrap().len(), 1, "{json}");
+            assert_eq!(json["matches"], releases[0]["matches"], "{json}");
+            releases[0].clone()
+        }
+        None => json,
+    };
     (output.status.code(), report)
 }
 
@@ -433,15 +443,110 @@ fn a_bare_check_follows_the_channel_past_a_bumped_release_version() {
 }
 
 #[test]
-fn a_bare_check_on_a_channel_that_points_at_nothing_fails_saying_so() {
+fn an_empty_channel_is_a_notice_and_the_committed_tree_checks_green() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let output = check(&tree, &factory, &["--channel", "stable"]);
-    assert_eq!(output.status.code(), Some(1));
+    // The committed tree: both channels point at no release yet.
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
     assert!(
-        stderr(&output).contains("channel stable points at no release yet"),
-        "{}",
-        stderr(&output)
+        text.contains("channel beta: points at no release yet")
+            && text.contains("channel stable: points at no release yet")
+            && text.contains(
+                "notice: channel beta points at no release yet (ee/appliance/releases/channels/beta.json): nothing to check; ee/appliance/release.yaml prepares its first release, 0.1.0"
+            ),
+        "{text}"
     );
+    let output = check(&tree, &factory, &["--channel", "stable", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["matches"], true);
+    assert_eq!(json["channels"][0]["channel"], "stable");
+    assert_eq!(json["channels"][0]["result"], "empty");
+    assert_eq!(json["releases"], serde_json::json!([]));
     assert!(factory.requests.lock().unwrap().is_empty());
+}
+
+/// Records `version` on `channel` against `factory` in `tree`.
+fn record_on(tree: &Tree, factory: &Factory, version: &str, channel: &str) {
+    let output = tree.image(
+        factory,
+        &["--release-version", version, "--channel", channel],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn a_bare_check_checks_every_channel_and_names_the_one_that_drifted() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    record_on(&tree, &factory, "0.1.0", "beta");
+    // The factory's installer moves; 0.2.0 on stable records the new digest.
+    let moved = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    factory.behaviour.lock().unwrap().installer_digest = moved.into();
+    record_on(&tree, &factory, "0.2.0", "stable");
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let (text, err) = (stdout(&output), stderr(&output));
+    assert!(
+        text.contains("channel beta: release 0.1.0")
+            && text.contains("channel stable: release 0.2.0")
+            && text.contains("release 0.2.0 (ee/appliance/releases/0.2.0.json): the factory still gives what was recorded")
+            && text.contains("release 0.1.0 (ee/appliance/releases/0.1.0.json): the factory moved under the record"),
+        "{text}"
+    );
+    assert!(
+        err.contains("the factory moved under release 0.1.0 (ee/appliance/releases/0.1.0.json)")
+            && !err.contains("release 0.2.0"),
+        "{err}"
+    );
+    let output = check(&tree, &factory, &["--json"]);
+    assert_eq!(output.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["matches"], false);
+    let results: Vec<(&str, &str)> = json["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["channel"].as_str().unwrap(),
+                c["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(results, [("beta", "drift"), ("stable", "matches")]);
+}
+
+#[test]
+fn two_channels_on_one_release_check_it_once() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    record_on(&tree, &factory, "0.1.0", "beta");
+    tree.write(
+        "ee/appliance/releases/channels/stable.json",
+        &tree
+            .read("ee/appliance/releases/channels/beta.json")
+            .replace("\"beta\"", "\"stable\""),
+    );
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(
+        text.matches("the factory still gives what was recorded")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("channel stable: release 0.1.0"), "{text}");
+    // One size asked for the one medium: the release was checked once.
+    let heads = factory
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.starts_with("HEAD /image/") && line.contains("metal-amd64.iso"))
+        .count();
+    assert_eq!(heads, 1);
 }

@@ -8,6 +8,7 @@ mod boot_media;
 mod check;
 mod hostile;
 mod image;
+mod operator;
 mod pipeline;
 mod real_registry;
 mod release_notes;

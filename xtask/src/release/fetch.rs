@@ -1,0 +1,189 @@
+//! `cargo xtask fetch`: the media (and the air-gap bundle) of a recorded release, put into
+//! `ee/appliance/dist/<releaseVersion>/` on a machine that does not have them (a fresh clone:
+//! `dist/` is not committed), or over a copy that went bad. The record is replayed through the
+//! release's own resolve stage (the same downloads, resume, bounds and temporary files), and
+//! the files are put in place only when every SHA-256 equals the record; otherwise it is drift
+//! (exit 3) and nothing is placed. The record itself is never written.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::channel::Channel;
+use crate::cli;
+use crate::fsutil::write_atomic;
+use crate::http::{self, Client};
+use crate::intent::Intent;
+use crate::interrupt::{self, Provisional};
+use crate::plan::{FactorySource, Overrides};
+use crate::progress::Progress;
+use crate::util::mib;
+use crate::{project, release_lock};
+
+use super::check::Drift;
+use super::record;
+use super::replay::{self, Replay};
+use super::resolve::{self, Media, Purpose, Resolved};
+
+impl cli::FetchArgs {
+    pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
+        eprintln!("{}", root.note);
+        let root = root.path.as_path();
+        let versions = match &self.release_version {
+            Some(version) => {
+                crate::talos::check_semver("release version (--release-version)", version)?;
+                vec![version.clone()]
+            }
+            None => channel_releases(root)?,
+        };
+        let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
+        let overrides = Overrides {
+            factory_url: match (&self.factory_url, std::env::var("TALOS_FACTORY_URL")) {
+                (Some(url), _) => Some((url.clone(), FactorySource::Flag)),
+                (None, Ok(url)) => Some((url, FactorySource::Environment)),
+                (None, Err(_)) => None,
+            },
+            registry_mirrors: self.registry_mirror.clone(),
+            ..Overrides::default()
+        };
+        let client = Arc::new(Client::new(http::Settings::from_flags(&self.network))?);
+        interrupt::install()?;
+        let _lock = release_lock::acquire(root)?;
+        let progress = Progress::new();
+        for version in &versions {
+            let replay = replay::replay(root, &intent, &overrides, version, &client, &progress)?;
+            self.fetch(replay, &client, &progress)?;
+        }
+        Ok(())
+    }
+
+    /// One release: downloaded beside the final names, compared, then put in place.
+    fn fetch(
+        &self,
+        Replay {
+            recorded,
+            plan,
+            manifest_path,
+        }: Replay,
+        client: &Arc<Client>,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        let version = &recorded.release_version;
+        let shown = project::release_dist_dir(version);
+        let folder = plan.path(&shown);
+        // A folder this run makes goes again unless the files are placed.
+        let made = (!folder.exists())
+            .then(|| {
+                std::fs::create_dir_all(&folder)
+                    .with_context(|| format!("creating folder {shown}"))?;
+                anyhow::Ok(Provisional::new(&folder))
+            })
+            .transpose()?;
+        let media = Media::Download {
+            stall: Duration::from_secs(self.network.stall_timeout),
+            min_rate: self.network.min_rate,
+            folder: folder.clone(),
+        };
+        let purpose = Purpose::Check {
+            manifest_path: manifest_path.clone(),
+            recorded_digest: recorded.os.installer.digest.is_some(),
+            recorded_signature: recorded.os.installer.signature.is_some(),
+        };
+        let resolved = resolve::resolve(
+            &plan,
+            client,
+            cli::Requirements::default(),
+            media,
+            &purpose,
+            progress,
+        )?;
+        let differences = differences(&recorded, &resolved);
+        if !differences.is_empty() {
+            for line in &differences {
+                progress.println(&format!("  {line}"));
+            }
+            // The downloads and the folder go when dropped; nothing was placed.
+            return Err(Drift::of(version, &manifest_path, differences.len()).into());
+        }
+        let mut placed = Vec::new();
+        for file in resolved.files {
+            let name = project::relative(&plan.root, file.destination()).unwrap_or_default();
+            file.persist()
+                .with_context(|| format!("putting {name} in place"))?
+                .keep();
+            placed.push(name);
+        }
+        write_atomic(
+            &plan.path(&plan.sums_path),
+            record::sums(&recorded).as_bytes(),
+        )
+        .with_context(|| format!("writing {}", plan.sums_path))?;
+        placed.push(plan.sums_path.clone());
+        if let Some(made) = made {
+            made.keep();
+        }
+        progress.println(&format!(
+            "fetched release {version}: {}, each equal to {manifest_path}",
+            placed.join(", ")
+        ));
+        Ok(())
+    }
+}
+
+/// The releases the channels point at, each once; an error when none does.
+fn channel_releases(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut versions: Vec<String> = Vec::new();
+    for channel in Channel::all(root)? {
+        if let Some(version) = channel.release_version
+            && !versions.contains(&version)
+        {
+            versions.push(version);
+        }
+    }
+    if versions.is_empty() {
+        bail!(
+            "no channel points at a release yet ({}): nothing to fetch; name a recorded release with --release-version",
+            project::CHANNELS_DIR
+        );
+    }
+    Ok(versions)
+}
+
+/// Each downloaded file whose bytes are not the recorded ones, in words.
+fn differences(recorded: &crate::manifest::Manifest, resolved: &Resolved) -> Vec<String> {
+    let mut out = Vec::new();
+    for (kind, medium) in recorded.os.media() {
+        match resolved.media.get(&kind) {
+            Some(now) if now.sha256.as_deref() == Some(medium.sha256.as_str()) => {}
+            Some(now) => out.push(format!(
+                "{}: the factory now gives other bytes: sha256 {} ({}), the record has {} ({})",
+                medium.local_path,
+                now.sha256.as_deref().unwrap_or("unknown"),
+                mib(now.size),
+                medium.sha256,
+                medium
+                    .size
+                    .map(mib)
+                    .unwrap_or_else(|| "size not recorded".into()),
+            )),
+            None => out.push(format!("{}: not downloaded", medium.local_path)),
+        }
+    }
+    if let Some(was) = &recorded.air_gap {
+        match &resolved.air_gap {
+            Some(now) if now.sha256 == was.sha256 => {}
+            Some(now) => out.push(format!(
+                "{}: packed again it has other bytes: sha256 {} ({}), the record has {} ({}); `cargo xtask image --check` says which image moved",
+                was.path,
+                now.sha256,
+                mib(now.size),
+                was.sha256,
+                mib(was.size)
+            )),
+            None => out.push(format!("{}: not packed", was.path)),
+        }
+    }
+    out
+}

@@ -1,0 +1,55 @@
+//! `cargo xtask channel <name> <releaseVersion>`: a channel moved on purpose, outside a release
+//! run: a rollback to an older release or a promotion of another channel's release. The release
+//! must be recorded (its manifest loads and passes its own checks); the channel file is written
+//! whole, under the release lock, with `updatedAt`, and the previous value is said.
+
+use std::cmp::Ordering;
+
+use anyhow::Context;
+
+use crate::channel::Channel;
+use crate::cli;
+use crate::fsutil::write_atomic;
+use crate::manifest::Manifest;
+use crate::talos::{check_semver, semver_order};
+use crate::{plan, project, release_lock};
+
+impl cli::ChannelArgs {
+    pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
+        eprintln!("{}", root.note);
+        let root = root.path.as_path();
+        check_semver("release version", &self.release_version)?;
+        let _lock = release_lock::acquire(root)?;
+        let previous = Channel::read(root, &self.name)?;
+        Manifest::load_recorded(root, &self.release_version).with_context(|| {
+            format!("channel {} can only point at a recorded release", self.name)
+        })?;
+        let path = project::channel_path(&self.name);
+        if previous.release_version.as_ref() == Some(&self.release_version) {
+            eprintln!(
+                "channel {} already points at {} ({path}); nothing written",
+                self.name, self.release_version
+            );
+            return Ok(());
+        }
+        let channel = Channel {
+            channel: self.name.clone(),
+            release_version: Some(self.release_version.clone()),
+            updated_at: Some(plan::generated_at()?),
+        };
+        write_atomic(&root.join(&path), channel.to_json().as_bytes())
+            .with_context(|| format!("moving channel {path}"))?;
+        let how = match &previous.release_version {
+            None => "its first release".to_string(),
+            Some(was) => match semver_order(&self.release_version, was) {
+                Ordering::Less => format!("rolled back from {was}"),
+                _ => format!("moved forward from {was}"),
+            },
+        };
+        eprintln!(
+            "channel {} → {} ({how}); next: commit {path}",
+            self.name, self.release_version
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! A recorded release planned again from its record, for the steps that ask the factory for it
+//! anew: `image --check` (compare) and `fetch` (restore its media). Every input comes from the
+//! manifest; the schematic from the factory's stored copy of the recorded ID, or else from the
+//! commit the release was cut from (the resolve stage registers it again).
+
+use anyhow::{Context, bail};
+
+use crate::cluster_images::ImageRef;
+use crate::factory::Factory;
+use crate::http::Client;
+use crate::intent::Intent;
+use crate::manifest::Manifest;
+use crate::plan::{AirGapPlan, Overrides, Plan, registry_mirrors};
+use crate::progress::Progress;
+use crate::{project, trust};
+
+/// A recorded release and the plan that asks the factory for the same things again.
+pub struct Replay {
+    pub recorded: Manifest,
+    pub plan: Plan,
+    pub manifest_path: String,
+}
+
+/// Plans `version` again from its record; the signature policy and registry mirrors are
+/// today's (`intent`, `overrides`), as is the factory URL when one is given.
+pub fn replay(
+    root: &std::path::Path,
+    intent: &Intent,
+    overrides: &Overrides,
+    version: &str,
+    client: &Client,
+    progress: &Progress,
+) -> anyhow::Result<Replay> {
+    let recorded = Manifest::load_recorded(root, version)?;
+    let manifest_path = project::manifest_path(version);
+    let policy = intent
+        .installer_signature
+        .clone()
+        .map(|policy| trust::load_policy(root, policy))
+        .transpose()?;
+    let (schematic_text, source) =
+        recorded_schematic(root, &recorded, overrides, client, progress)?;
+    let air_gap = recorded_air_gap(&recorded, intent, overrides)?;
+    let plan = Plan::from_record(
+        root,
+        &recorded,
+        schematic_text,
+        &source,
+        overrides.factory_url.as_ref(),
+        policy,
+        air_gap,
+    )?;
+    Ok(Replay {
+        recorded,
+        plan,
+        manifest_path,
+    })
+}
+
+/// The bundle a recorded release has, to resolve its images again: every image but the
+/// installer (index 0), fetched through today's mirrors (site infrastructure, not release content).
+fn recorded_air_gap(
+    recorded: &Manifest,
+    intent: &Intent,
+    overrides: &Overrides,
+) -> anyhow::Result<Option<AirGapPlan>> {
+    let Some(air_gap) = &recorded.air_gap else {
+        return Ok(None);
+    };
+    let file = project::manifest_path(&recorded.release_version);
+    let images = air_gap
+        .images
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, image)| {
+            ImageRef::parse(&image.reference)
+                .with_context(|| format!("{file}: /airGap/images/{i}/ref"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Some(AirGapPlan {
+        file: air_gap
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        path: air_gap.path.clone(),
+        images,
+        mirrors: registry_mirrors(&intent.registry_mirrors, &overrides.registry_mirrors)?,
+    }))
+}
+
+/// The schematic the release was cut from: the factory's stored copy of the recorded ID, or,
+/// when the factory no longer has it, the file at the recorded commit (the resolve stage
+/// registers it again). Returns its text and where it came from.
+fn recorded_schematic(
+    root: &std::path::Path,
+    recorded: &Manifest,
+    overrides: &Overrides,
+    client: &Client,
+    progress: &Progress,
+) -> anyhow::Result<(String, String)> {
+    let id = &recorded.talos.schematic_id;
+    let factory_url = crate::plan::recorded_factory(recorded, overrides.factory_url.as_ref())
+        .context("the factory of the recorded release")?;
+    if let Some(stored) = Factory::new(client, &factory_url).stored_schematic(id)? {
+        let text = String::from_utf8(stored)
+            .with_context(|| format!("{}/schematics/{id} is not UTF-8", factory_url.base))?;
+        return Ok((text, format!("{}/schematics/{id}", factory_url.base)));
+    }
+    let path = &recorded.talos.schematic_path;
+    let Some(commit) = recorded.source.as_ref().map(|s| s.commit.clone()) else {
+        bail!(
+            "the factory no longer has schematic {id}, and {} names no source.commit to take {path} from; register the schematic again by hand, or record the release anew",
+            project::manifest_path(&recorded.release_version)
+        );
+    };
+    let shell = xshell::Shell::new()?;
+    shell.change_dir(root);
+    let spec = format!("{commit}:{path}");
+    let text = xshell::cmd!(shell, "git show {spec}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .with_context(|| {
+            format!(
+                "the factory no longer has schematic {id}, and `git show {spec}` fails (a shallow clone? fetch the history: actions/checkout with fetch-depth: 0)"
+            )
+        })?;
+    progress.println(&format!(
+        "the factory no longer has schematic {id}: taking it from {path} at {commit}, to register it again"
+    ));
+    // `read` drops the final newline; the file had one.
+    Ok((format!("{text}\n"), format!("{path} at {commit}")))
+}

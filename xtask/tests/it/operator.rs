@@ -1,0 +1,302 @@
+//! The operator's day: the tree a run acts on is the one it stands in, media of a recorded
+//! release restored from the record (`fetch`), channels moved on purpose (`channel`), and a
+//! reader that closes stdout early.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
+const ISO: &str = "ee/appliance/dist/0.1.0/metal-amd64.iso";
+const SUMS: &str = "ee/appliance/dist/0.1.0/SHA256SUMS";
+const INTENT: &str = "ee/appliance/release.yaml";
+const BETA: &str = "ee/appliance/releases/channels/beta.json";
+
+/// `cargo xtask <args>` as a user runs it: from a folder inside `tree`, with no
+/// `XTASK_PROJECT_ROOT`, so the binary (built in this checkout) must find the tree itself.
+fn run_inside(tree: &Tree, args: &[&str]) -> std::process::Output {
+    tree.command(args)
+        .env_remove("XTASK_PROJECT_ROOT")
+        .current_dir(tree.path("ee/appliance/schematics"))
+        .output()
+        .expect("run xtask")
+}
+
+/// A scratch tree that is a checkout as the root finder knows one: Cargo.toml beside `ee/`.
+fn checkout() -> Tree {
+    let tree = Tree::copy();
+    tree.write("Cargo.toml", "[workspace]\n");
+    tree
+}
+
+#[test]
+fn each_checkout_sharing_one_binary_acts_on_its_own_tree() {
+    let factory = Factory::start(Behaviour::default());
+    let (a, b) = (checkout(), checkout());
+    b.write(
+        INTENT,
+        &b.read(INTENT)
+            .replace("releaseVersion: 0.1.0", "releaseVersion: 7.0.0"),
+    );
+    for (tree, version) in [(&a, "0.1.0"), (&b, "7.0.0")] {
+        let output = run_inside(tree, &["image", "--dry-run"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            stdout(&output).starts_with(&format!("Release {version} on channel beta")),
+            "{}",
+            stdout(&output)
+        );
+        // The absolute root is said once, and it is this tree, not the one the binary was
+        // built in.
+        let said = format!("tree: {} (the one you stand in", tree.root.display());
+        assert_eq!(stderr(&output).matches("tree: ").count(), 1);
+        assert!(stderr(&output).contains(&said), "{}", stderr(&output));
+    }
+    let before_b = b.contents();
+    let args = a.image_args(&factory, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run_inside(&a, &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(a.path(MANIFEST).exists());
+    assert_eq!(
+        b.contents(),
+        before_b,
+        "a run in one checkout wrote into the other"
+    );
+}
+
+#[test]
+fn outside_any_checkout_the_tool_refuses_naming_the_folder() {
+    let folder = std::env::temp_dir().join(format!("xtask-nowhere-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["image", "--dry-run"])
+        .env_remove("XTASK_PROJECT_ROOT")
+        .current_dir(&folder)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&folder).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("is not inside an appliance checkout"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A tree with 0.1.0 recorded on beta, then its media removed as in a fresh clone.
+fn recorded_without_media(factory: &Factory) -> Tree {
+    let tree = Tree::copy();
+    let output = tree.image(factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::remove_dir_all(tree.path("ee/appliance/dist")).unwrap();
+    tree
+}
+
+fn fetch_args<'a>(factory_url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "fetch",
+        "--factory-url",
+        factory_url,
+        "--retry-delay-ms",
+        "10",
+        "--stall-timeout",
+        "2",
+    ];
+    args.extend(extra);
+    args
+}
+
+#[test]
+fn fetch_restores_the_media_of_the_channels_release_equal_to_the_record() {
+    let factory = Factory::with_iso(Behaviour::default(), 3 * 1024 * 1024 + 17);
+    let tree = recorded_without_media(&factory);
+    let record = tree.read(MANIFEST);
+    let channel = tree.read(BETA);
+    let url = factory.url();
+    let output = tree.xtask(&fetch_args(&url, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read(tree.path(ISO)).unwrap(),
+        *factory.iso,
+        "the ISO placed is the factory's"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
+    assert_eq!(
+        tree.read(SUMS),
+        format!("{}  metal-amd64.iso\n", factory.iso_sha256())
+    );
+    assert!(
+        stderr(&output).contains(&format!(
+            "fetched release 0.1.0: {ISO}, {SUMS}, each equal to {MANIFEST}"
+        )),
+        "{}",
+        stderr(&output)
+    );
+    // The record is read, never written; `sha256sum -c` agrees.
+    assert_eq!(tree.read(MANIFEST), record);
+    assert_eq!(tree.read(BETA), channel);
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(tree.path("ee/appliance/dist/0.1.0"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stdout(&check));
+    let validate = tree.xtask(&["validate", "--artifacts"]);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+    assert!(stdout(&validate).contains(&format!("verified {ISO}")));
+}
+
+#[test]
+fn fetch_of_other_bytes_is_drift_and_places_nothing_not_even_over_a_bad_copy() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = recorded_without_media(&factory);
+    factory.behaviour.lock().unwrap().iso_flip_byte = true;
+    let url = factory.url();
+
+    let before = tree.contents();
+    let output = tree.xtask(&fetch_args(&url, &["--release-version", "0.1.0"]));
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("{ISO}: the factory now gives other bytes"))
+            && err.contains("the factory moved under release 0.1.0"),
+        "{err}"
+    );
+    assert_eq!(tree.contents(), before, "a drifted fetch placed something");
+    assert!(!tree.path("ee/appliance/dist/0.1.0").exists());
+
+    // A corrupted copy stays as it is when the factory gives other bytes.
+    tree.write(ISO, "corrupted");
+    let before = tree.contents();
+    let output = tree.xtask(&fetch_args(&url, &[]));
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(tree.contents(), before);
+
+    // Once the factory gives the recorded bytes again, the bad copy is replaced.
+    factory.behaviour.lock().unwrap().iso_flip_byte = false;
+    let output = tree.xtask(&fetch_args(&url, &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read(tree.path(ISO)).unwrap(), *factory.iso);
+}
+
+#[test]
+fn sigterm_mid_fetch_exits_143_and_leaves_nothing() {
+    let factory = Factory::with_iso(
+        Behaviour {
+            iso_piece_delay: Some(Duration::from_millis(50)),
+            ..Behaviour::default()
+        },
+        2 * 1024 * 1024,
+    );
+    factory.behaviour.lock().unwrap().iso_piece_delay = None;
+    let tree = recorded_without_media(&factory);
+    factory.behaviour.lock().unwrap().iso_piece_delay = Some(Duration::from_millis(50));
+    let before = tree.files();
+    let url = factory.url();
+    let mut child = tree
+        .command(&fetch_args(&url, &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sent = factory.iso_bytes_sent();
+    wait_for("the fetch's download", || factory.iso_bytes_sent() > sent);
+    signal(&child, "TERM");
+    let code = child.wait().unwrap().code();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(code, Some(143), "{err}");
+    assert_eq!(tree.files(), before, "{err}");
+    assert!(!tree.path("ee/appliance/dist/0.1.0").exists(), "{err}");
+}
+
+#[test]
+fn fetch_with_no_release_on_any_channel_says_what_to_do() {
+    let tree = Tree::copy();
+    let output = tree.xtask(&["fetch"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no channel points at a release yet")
+            && stderr(&output).contains("--release-version"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_channel_is_rolled_back_on_purpose_and_only_to_a_recorded_release() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    for version in ["0.1.0", "0.3.0"] {
+        let output = tree.image(&factory, &["--release-version", version]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    assert_eq!(channel["releaseVersion"], "0.3.0");
+
+    let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("channel beta → 0.1.0 (rolled back from 0.3.0); next: commit ee/appliance/releases/channels/beta.json"),
+        "{}",
+        stderr(&output)
+    );
+    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    assert_eq!(channel["releaseVersion"], "0.1.0");
+    assert_eq!(channel["updatedAt"], "2026-01-01T00:00:00Z");
+    let validate = tree.xtask(&["validate"]);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+
+    // Promotion onto another channel says it had none before.
+    let output = tree.xtask(&["channel", "stable", "0.3.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("channel stable → 0.3.0 (its first release)"));
+
+    let before = tree.contents();
+    let output = tree.xtask(&["channel", "beta", "0.2.0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("channel beta can only point at a recorded release")
+            && stderr(&output).contains("release 0.2.0 is not recorded"),
+        "{}",
+        stderr(&output)
+    );
+    let output = tree.xtask(&["channel", "nightly", "0.1.0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("channels/nightly.json"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree.contents(), before);
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_run_quietly() {
+    let tree = Tree::copy();
+    for args in [
+        &["image", "--dry-run"][..],
+        &["image", "--dry-run", "--json"],
+    ] {
+        let mut child = tree
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the first byte is read: every write fails.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+}
