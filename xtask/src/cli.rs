@@ -57,29 +57,46 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct ImageArgs {
     /// Show what a release would produce, offline: no network, nothing written.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force", help_heading = "Mode")]
     pub dry_run: bool,
-    /// Has the factory moved under a recorded release? The one --release-version names, else the
-    /// one the channel (--channel, else channel in release.yaml) points at. Takes every input
-    /// from the record, asks the factory again (each medium's size, the installer digest and
-    /// signature, the extension digests) and compares only what the factory gives; writes
-    /// nothing. Exit 3, with what each difference means, when the factory moved; changes in the
-    /// committed intent since (the next release) are listed as unreleased, exit 0.
-    #[arg(long, conflicts_with_all = ["dry_run", "force"])]
+    /// Has the factory moved under a recorded release? The one --release-version names, else
+    /// the release each channel points at (each release once; --channel: that channel only; a
+    /// channel with no release is a notice). Takes every input from the record, asks the
+    /// factory again (each medium's size, the installer digest and signature, the extension
+    /// digests) and compares only what the factory gives; writes nothing. Exit 3, with what each
+    /// difference means, when the factory moved; changes in the committed intent since (the
+    /// next release) are listed as unreleased, exit 0.
+    #[arg(long, conflicts_with_all = ["dry_run", "force", "preflight"], help_heading = "Mode")]
     pub check: bool,
+    /// Ask the factory whether it would build the intent, without building: its Talos version
+    /// list, the extension (and overlay) catalogue for that version, and with SecureBoot its
+    /// signing certificate; the offline rules (Kubernetes support) as a release applies them.
+    /// Registers nothing, builds nothing, downloads nothing, writes nothing; fails with the
+    /// messages a release would ("did you mean …").
+    #[arg(long, conflicts_with_all = ["dry_run", "force"], help_heading = "Mode")]
+    pub preflight: bool,
     /// With --check: also download every medium (into a temporary folder; nothing is kept or
     /// recorded) and compare its SHA-256 with the record. Reads every byte: meant for a weekly job.
-    #[arg(long, requires = "check")]
+    #[arg(long, requires = "check", conflicts_with_all = ["dry_run", "preflight"], help_heading = "Mode")]
     pub hashes: bool,
     /// Print the manifest as JSON on stdout (with --dry-run: the planned one, unknown fields null;
     /// with --check: the comparison).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "preflight", help_heading = "Mode")]
     pub json: bool,
     #[command(flatten)]
     pub pins: Pins,
-    /// Overwrite an existing manifest for this release version (recorded releases are kept otherwise).
-    #[arg(long)]
+    /// Overwrite an existing manifest for this release version (recorded releases are kept
+    /// otherwise). Only from the recorded inputs: to repair media, use `cargo xtask fetch`.
+    #[arg(long, help_heading = "Recorded releases")]
     pub force: bool,
+    /// With --force: re-cut the release although today's intent differs from its record
+    /// (another schematic, Talos, channel, media, …); the refusal without it lists what differs.
+    #[arg(long, requires = "force", conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
+    pub allow_changed_inputs: bool,
+    /// Record a release older than the one its channel points at, moving the channel back.
+    /// To roll a channel back to a release already recorded, use `cargo xtask channel`.
+    #[arg(long, conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
+    pub allow_channel_rollback: bool,
     #[command(flatten)]
     pub network: Network,
     #[command(flatten)]
@@ -88,6 +105,7 @@ pub struct ImageArgs {
 
 /// The release inputs a flag can override, each the same field of `release.yaml`.
 #[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Release inputs (each overrides the same field of release.yaml)")]
 pub struct Pins {
     /// Schematic file, inside the repository [default: talos.schematic]
     #[arg(long, value_name = "PATH")]
@@ -138,6 +156,7 @@ pub struct Pins {
 
 /// How the tool talks to the factory and its registry.
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Network")]
 pub struct Network {
     /// How long to wait for the factory to answer, in seconds: it builds images before the first byte.
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
@@ -164,6 +183,7 @@ pub struct Network {
 
 /// What a release insists on rather than record without.
 #[derive(Args, Clone, Copy, Debug, Default)]
+#[command(next_help_heading = "What a release insists on")]
 pub struct Requirements {
     /// Fail when the installer digest cannot be resolved, instead of recording the release without it.
     #[arg(long)]

@@ -595,7 +595,7 @@ fn compare_medium(report: &mut Report, field: &str, was: &Medium, is: &Medium, h
 
 /// Where the committed intent (with flags) differs from the record: the next release in
 /// preparation, not drift.
-fn unreleased(recorded: &Manifest, intent: &Plan) -> Vec<Unreleased> {
+pub fn unreleased(recorded: &Manifest, intent: &Plan) -> Vec<Unreleased> {
     let mut out = Vec::new();
     let mut differs = |field: &str, was: String, is: String, message: String| {
         if was != is {

@@ -21,11 +21,13 @@ use anyhow::bail;
 
 pub use check::Drift;
 
+use crate::channel::Channel;
 use crate::cli;
+use crate::factory::Factory;
 use crate::manifest::{Manifest, Schema};
 use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
-use crate::{http, interrupt, project, release_lock};
+use crate::{http, interrupt, project, release_lock, talos};
 
 use resolve::{Media, Purpose};
 
@@ -50,6 +52,9 @@ impl cli::ImageArgs {
         let client = Arc::new(http::Client::new(http::Settings::from_flags(
             &self.network,
         ))?);
+        if self.preflight {
+            return preflight(&plan, &client);
+        }
         let manifest = self.release(&plan, &client)?;
         if self.json {
             crate::util::print_out(&manifest.to_json())?;
@@ -72,6 +77,7 @@ impl cli::ImageArgs {
                 plan.manifest_path
             );
         }
+        self.refuse_surprises(plan)?;
         let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
         let progress = Progress::new();
         let media = Media::Download {
@@ -102,6 +108,73 @@ impl cli::ImageArgs {
         eprintln!("{summary}");
         Ok(manifest)
     }
+}
+
+impl cli::ImageArgs {
+    /// Before any network step: a `--force` re-cut from other inputs than the record, and a
+    /// channel moved back to an older release, each need their own flag; the message says
+    /// what would change.
+    fn refuse_surprises(&self, plan: &Plan) -> anyhow::Result<()> {
+        if self.force && plan.path(&plan.manifest_path).exists() && !self.allow_changed_inputs {
+            let recorded = Manifest::load_recorded(&plan.root, &plan.release_version)?;
+            let changes = check::unreleased(&recorded, plan);
+            if !changes.is_empty() {
+                let said: Vec<&str> = changes.iter().map(|c| c.message.as_str()).collect();
+                bail!(
+                    "--force would re-cut release {} from other inputs than {} records: {}. To repair its media, run `cargo xtask fetch --release-version {}`; to record it anew from today's intent, add --allow-changed-inputs; or cut a new release version",
+                    plan.release_version,
+                    plan.manifest_path,
+                    said.join("; "),
+                    plan.release_version
+                );
+            }
+        }
+        if self.allow_channel_rollback {
+            return Ok(());
+        }
+        if let Some(current) = Channel::read(&plan.root, &plan.channel)?.release_version
+            && talos::semver_order(&plan.release_version, &current).is_lt()
+        {
+            bail!(
+                "channel {} points at {current}; recording {} would move it back to an older release. To roll the channel back, run `cargo xtask channel {} {}` (for a recorded release); to cut {} and move the channel back with it, add --allow-channel-rollback",
+                plan.channel,
+                plan.release_version,
+                plan.channel,
+                plan.release_version,
+                plan.release_version
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `--preflight`: the factory's answers a release starts with, and nothing that builds.
+fn preflight(plan: &Plan, client: &http::Client) -> anyhow::Result<()> {
+    let factory = Factory::new(client, &plan.factory);
+    let found = factory.preflight(plan)?;
+    let certificate = factory.secure_boot_certificate(plan)?;
+    for line in notices::newer_versions_lines(&plan.talos_version, &found.versions)
+        .into_iter()
+        .chain(notices::internal_refs(&found.extensions))
+    {
+        eprintln!("{line}");
+    }
+    let extensions: Vec<&str> = found.extensions.iter().map(|e| e.name.as_str()).collect();
+    crate::util::print_out(&format!(
+        "preflight: {} would build release {}: Talos {} is listed{}{}; nothing was registered, built or downloaded\n",
+        plan.factory.base,
+        plan.release_version,
+        plan.talos_version,
+        if extensions.is_empty() {
+            String::new()
+        } else {
+            format!(", extensions in its catalogue: {}", extensions.join(", "))
+        },
+        match certificate {
+            Some(sha256) => format!(", SecureBoot signing certificate sha256 {sha256}"),
+            None => String::new(),
+        }
+    ))
 }
 
 /// What a successful run says it recorded.

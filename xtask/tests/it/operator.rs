@@ -300,3 +300,146 @@ fn a_reader_that_stops_early_ends_the_run_quietly() {
         assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
     }
 }
+
+#[test]
+fn force_re_cuts_only_from_the_recorded_inputs_unless_told_and_says_what_would_change() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = tree.image(
+        &factory,
+        &["--release-version", "0.3.0", "--channel", "stable"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // The same inputs: --force repairs as before.
+    let output = tree.image(
+        &factory,
+        &[
+            "--release-version",
+            "0.3.0",
+            "--channel",
+            "stable",
+            "--force",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // Today's intent names another channel: refused before any request.
+    let before = tree.contents();
+    factory.requests.lock().unwrap().clear();
+    let output = tree.image(&factory, &["--release-version", "0.3.0", "--force"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("--force would re-cut release 0.3.0 from other inputs than ee/appliance/releases/0.3.0.json records: channel stable → beta")
+            && err.contains("cargo xtask fetch --release-version 0.3.0")
+            && err.contains("--allow-changed-inputs"),
+        "{err}"
+    );
+    assert!(factory.requests.lock().unwrap().is_empty());
+    assert_eq!(tree.contents(), before);
+
+    // Told so, it re-cuts.
+    let output = tree.image(
+        &factory,
+        &[
+            "--release-version",
+            "0.3.0",
+            "--force",
+            "--allow-changed-inputs",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&tree.read("ee/appliance/releases/0.3.0.json")).unwrap();
+    assert_eq!(manifest["channel"], "beta");
+}
+
+#[test]
+fn a_release_older_than_its_channels_needs_the_rollback_flag() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &["--release-version", "0.3.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let before = tree.contents();
+    let output = tree.image(&factory, &["--release-version", "0.2.5"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "channel beta points at 0.3.0; recording 0.2.5 would move it back to an older release"
+        ) && err.contains("cargo xtask channel beta 0.2.5")
+            && err.contains("--allow-channel-rollback"),
+        "{err}"
+    );
+    assert_eq!(tree.contents(), before);
+    let output = tree.image(
+        &factory,
+        &["--release-version", "0.2.5", "--allow-channel-rollback"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    assert_eq!(channel["releaseVersion"], "0.2.5");
+}
+
+#[test]
+fn contradictory_flags_are_refused_as_usage_errors() {
+    let tree = Tree::copy();
+    for args in [
+        &["image", "--dry-run", "--hashes"][..],
+        &["image", "--dry-run", "--force"],
+        &["image", "--dry-run", "--preflight"],
+        &["image", "--check", "--preflight"],
+        &["image", "--dry-run", "--allow-changed-inputs"],
+        &["image", "--allow-changed-inputs"],
+        &["image", "--check", "--allow-channel-rollback"],
+        &["image", "--preflight", "--json"],
+    ] {
+        let output = tree.xtask(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn preflight_asks_the_factory_and_builds_nothing() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &["--preflight"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("would build release 0.1.0: Talos v1.12.11 is listed, extensions in its catalogue: siderolabs/iscsi-tools, siderolabs/util-linux-tools; nothing was registered, built or downloaded"),
+        "{}",
+        stdout(&output)
+    );
+
+    const SCHEMATIC: &str = "ee/appliance/schematics/metal-amd64.yaml";
+    tree.write(
+        SCHEMATIC,
+        &tree
+            .read(SCHEMATIC)
+            .replace("siderolabs/iscsi-tools", "siderolabs/iscsi-tool"),
+    );
+    factory.requests.lock().unwrap().clear();
+    let before = tree.contents();
+    let output = tree.image(&factory, &["--preflight"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("siderolabs/iscsi-tool (did you mean siderolabs/iscsi-tools?)"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree.contents(), before);
+    let requests = factory.requests.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r == "GET /versions" || r.ends_with("/extensions/official")),
+        "{requests:?}"
+    );
+    assert_eq!(factory.posts(), 0, "nothing registered");
+}

@@ -182,7 +182,10 @@ fn a_failed_force_leaves_the_recorded_release_byte_for_byte() {
         installer_delay: Some(Duration::from_millis(1500)),
         ..Behaviour::default()
     });
-    let output = tree.image(&factory, &with(&["--force", "--require-digest"]));
+    let output = tree.image(
+        &factory,
+        &with(&["--force", "--allow-changed-inputs", "--require-digest"]),
+    );
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
@@ -201,7 +204,11 @@ fn a_sigterm_after_the_media_arrived_leaves_the_recorded_release_byte_for_byte()
         installer_delay: Some(Duration::from_secs(20)),
         ..Behaviour::default()
     });
-    let mut child = spawn(&tree, &factory, &with(&["--force"]));
+    let mut child = spawn(
+        &tree,
+        &factory,
+        &with(&["--force", "--allow-changed-inputs"]),
+    );
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut downloaded = 0;
     let mut log = String::new();
@@ -237,7 +244,7 @@ fn a_successful_force_replaces_every_file_of_the_release() {
         tree.read(&format!("{DIST}/SHA256SUMS")),
     );
     let factory = other_bytes(Behaviour::default());
-    let output = tree.image(&factory, &with(&["--force"]));
+    let output = tree.image(&factory, &with(&["--force", "--allow-changed-inputs"]));
     assert!(output.status.success(), "{}", stderr(&output));
     for file in ["metal-amd64.iso", "metal-amd64.raw.zst"] {
         let bytes = std::fs::read(tree.path(&format!("{DIST}/{file}"))).unwrap();
@@ -280,7 +287,7 @@ fn a_forced_release_whose_channel_cannot_move_puts_back_media_sums_and_manifest(
         }))),
         ..Behaviour::default()
     });
-    let output = tree.image(&factory, &with(&["--force"]));
+    let output = tree.image(&factory, &with(&["--force", "--allow-changed-inputs"]));
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
@@ -304,7 +311,7 @@ fn a_run_killed_inside_the_record_step_is_rolled_back_by_the_next() {
     let tree = recorded(&first);
     let before = tree.contents();
     let factory = other_bytes(Behaviour::default());
-    let args = tree.image_args(&factory, &with(&["--force"]));
+    let args = tree.image_args(&factory, &with(&["--force", "--allow-changed-inputs"]));
     let mut child = tree
         .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
         .env("XTASK_TEST_RECORD_PAUSE_MS", "20000")
