@@ -1,9 +1,11 @@
 //! What a release engineer watches while a run waits on the factory: on a terminal, one live
 //! line per medium and one for the installer (indicatif's `MultiProgress`); in a CI log (no
-//! terminal), plain lines at the start, every 10 % and the end. Every plain line is written
-//! whole, under stderr's lock, so concurrent downloads never interleave mid-line.
+//! terminal), plain lines at the start, every 10 % and the end, and while the factory builds
+//! (minutes, with nothing to show) a "still building" line every minute, so a CI log never
+//! looks hung. Every plain line is written whole, under stderr's lock, so concurrent downloads
+//! never interleave mid-line. A finished line stays on the terminal as plain text.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,6 +16,19 @@ use crate::util::mib;
 #[derive(Clone)]
 pub struct Progress {
     multi: Option<MultiProgress>,
+    /// Without a terminal: the lines the heartbeat looks at (started with the first line).
+    watch: Option<Arc<Watch>>,
+}
+
+struct Watch {
+    lines: Mutex<Vec<Watched>>,
+    started: std::sync::Once,
+}
+
+/// A line the heartbeat may speak for while it waits on a build.
+struct Watched {
+    label: String,
+    state: Weak<Mutex<LineState>>,
 }
 
 impl Progress {
@@ -22,7 +37,38 @@ impl Progress {
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         Progress {
             multi: terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            watch: (!terminal).then(|| {
+                Arc::new(Watch {
+                    lines: Mutex::default(),
+                    started: std::sync::Once::new(),
+                })
+            }),
         }
+    }
+
+    /// Says "still building after N s" for every line waiting on a build, every `every`, for
+    /// as long as the run lasts (plain lines only: a terminal has its spinner).
+    fn heartbeat(watch: Arc<Watch>, every: Duration) {
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let mut lines = watch.lines.lock().unwrap_or_else(|e| e.into_inner());
+                lines.retain(|line| line.state.strong_count() > 0);
+                for line in lines.iter() {
+                    let Some(state) = line.state.upgrade() else {
+                        continue;
+                    };
+                    let since = state.lock().unwrap_or_else(|e| e.into_inner()).building;
+                    if let Some(since) = since {
+                        eprintln!(
+                            "{}: still building after {} s",
+                            line.label,
+                            since.elapsed().as_secs()
+                        );
+                    }
+                }
+            }
+        });
     }
 
     /// A line for one thing the run waits on, labelled `label` (a file name, "installer").
@@ -37,14 +83,29 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
+        let state = Arc::new(Mutex::new(LineState {
+            started: Instant::now(),
+            total: None,
+            next_report: 0,
+            building: None,
+        }));
+        if let Some(watch) = &self.watch {
+            watch.started.call_once(|| {
+                Progress::heartbeat(Arc::clone(watch), crate::test_hooks::heartbeat());
+            });
+            watch
+                .lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Watched {
+                    label: label.to_string(),
+                    state: Arc::downgrade(&state),
+                });
+        }
         Line {
             bar,
             label: label.to_string(),
-            state: Mutex::new(LineState {
-                started: Instant::now(),
-                total: None,
-                next_report: 0,
-            }),
+            state,
         }
     }
 
@@ -63,19 +124,22 @@ impl Progress {
 pub struct Line {
     bar: Option<ProgressBar>,
     label: String,
-    state: Mutex<LineState>,
+    state: Arc<Mutex<LineState>>,
 }
 
 struct LineState {
     started: Instant,
     total: Option<u64>,
     next_report: u64,
+    /// Since when the line waits on a build (a status "building…"), for the heartbeat.
+    building: Option<Instant>,
 }
 
 impl Line {
     /// A step of this line's work: "building…", "digest sha256:…". Printed as a plain line
     /// (prefixed with the label) without a terminal.
     pub fn status(&self, message: &str) {
+        self.state().building = message.starts_with("building").then(Instant::now);
         match &self.bar {
             Some(bar) => bar.set_message(message.to_string()),
             None => eprintln!("{}: {message}", self.label),
@@ -93,6 +157,7 @@ impl Line {
     /// The body starts arriving, `from` bytes in (a resumed download).
     pub fn receiving(&self, total: Option<u64>, from: u64) {
         let mut state = self.state();
+        state.building = None;
         state.total = total;
         // The start is said below; the plain lines then come at every further 10 %.
         state.next_report = total.map_or(0, |t| (from * 10 / t.max(1) + 1) * t / 10);
@@ -147,15 +212,18 @@ impl Line {
 
     /// The line's work is done: `message` stays on the terminal, and goes to the log.
     pub fn finish(&self, message: &str) {
-        let seconds = self.state().started.elapsed().as_secs_f64();
+        let seconds = {
+            let mut state = self.state();
+            state.building = None;
+            state.started.elapsed().as_secs_f64()
+        };
         let message = format!("{message} ({seconds:.1} s)");
         match &self.bar {
+            // Printed above the live lines as plain text, so it stays in the scrollback when
+            // the display is torn down at the end of the run.
             Some(bar) => {
-                bar.set_style(
-                    ProgressStyle::with_template("  {prefix:<24} {wide_msg}")
-                        .expect("valid template"),
-                );
-                bar.finish_with_message(message);
+                bar.println(format!("  {:<24} {message}", self.label));
+                bar.finish_and_clear();
             }
             None => eprintln!("{}: {message}", self.label),
         }

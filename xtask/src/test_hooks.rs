@@ -14,6 +14,18 @@ const PROJECT_ROOT: &str = "XTASK_PROJECT_ROOT";
 /// SIGKILL (the next run rolls the step back).
 const RECORD_PAUSE_MS: &str = "XTASK_TEST_RECORD_PAUSE_MS";
 
+/// `XTASK_TEST_HEARTBEAT_MS`: how often a CI log is told that a build is still going, instead
+/// of every minute, so a test sees the line without waiting a minute.
+const HEARTBEAT_MS: &str = "XTASK_TEST_HEARTBEAT_MS";
+
+/// How often the plain progress lines say "still building": a minute, unless a test asks.
+pub fn heartbeat() -> Duration {
+    std::env::var(HEARTBEAT_MS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_millis)
+}
+
 pub fn project_root() -> Option<PathBuf> {
     std::env::var_os(PROJECT_ROOT).map(PathBuf::from)
 }

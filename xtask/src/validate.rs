@@ -112,6 +112,12 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         }
     }
 
+    // A past release cut from an older schematic is history; it is worth a warning only while
+    // a channel still offers it. The channel files themselves are checked below.
+    let offered: BTreeSet<String> = crate::channel::names(root)
+        .iter()
+        .filter_map(|name| Channel::read(root, name).ok()?.release_version)
+        .collect();
     let mut releases = BTreeSet::new();
     for path in files_in(root, project::RELEASES_DIR, &["json"]) {
         report.checked.push(path.clone());
@@ -124,7 +130,9 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         for problem in manifest.consistency_problems(&stem) {
             report.error(&path, problem);
         }
-        warn_if_schematic_changed(root, &schematic_ids, &path, &manifest, &mut report);
+        if offered.contains(&manifest.release_version) {
+            warn_if_schematic_changed(root, &schematic_ids, &path, &manifest, &mut report);
+        }
         if artifacts {
             check_artifacts(root, &path, &manifest, &mut report);
         }
@@ -160,10 +168,16 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
     report
 }
 
+/// What to do about a downloaded file that is not what its manifest records: get the
+/// recorded bytes again (never re-cut the release, which would record today's intent).
+fn restore_hint(release_version: &str) -> String {
+    format!("restore it as recorded: cargo xtask fetch --release-version {release_version}")
+}
+
 /// Re-hashes the media `manifest` names that are on disk, and checks `SHA256SUMS` against
 /// the manifest where it exists. `path` is the manifest's.
 fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Report) {
-    let redownload = "download it again (cargo xtask image --force) or restore it";
+    let redownload = restore_hint(&manifest.release_version);
     let mut sums_expected = Vec::new();
     for (medium, recorded) in manifest.os.media() {
         let file = &recorded.local_path;
@@ -261,7 +275,7 @@ fn check_bundle(root: &Path, path: &str, air_gap: &AirGap, report: &mut Report) 
         report.not_checked.push(file.clone());
         return;
     }
-    let again = "build it again (cargo xtask image --force) or restore it";
+    let again = restore_hint(&file_stem(path));
     let (sha256, size) = match fsutil::sha256_file(&absolute) {
         Ok(found) => found,
         Err(e) => return report.error(file, format!("cannot read: {e}")),
@@ -367,7 +381,7 @@ fn read_json(root: &Path, path: &str, report: &mut Report) -> Option<serde_json:
     }
 }
 
-/// A recorded release whose schematic file now has a different ID was cut from another
+/// A release a channel offers whose schematic file now has a different ID was cut from another
 /// schematic: not an error (history is history), but worth knowing before the next release.
 /// `schematic_ids` holds the IDs already computed for the schematics folder; a schematic kept
 /// elsewhere in the repository is read here.

@@ -177,19 +177,28 @@ fn preflight(plan: &Plan, client: &http::Client) -> anyhow::Result<()> {
     ))
 }
 
-/// What a successful run says it recorded.
+/// What a successful run says it recorded, a file a line, and the step that follows.
 fn summary(plan: &Plan, manifest: &Manifest) -> String {
-    format!(
-        "recorded release {}: {}; {}; installer {}{}; channel {} → {}",
-        plan.release_version,
+    let mut lines = vec![format!(
+        "recorded release {} on channel {}:",
+        plan.release_version, plan.channel
+    )];
+    lines.extend(
         manifest
             .os
             .media()
             .iter()
-            .map(|(_, m)| format!("{} (sha256 {})", m.local_path, m.sha256))
-            .collect::<Vec<_>>()
-            .join(", "),
-        plan.sums_path,
+            .map(|(_, m)| format!("  {}  sha256 {}", m.local_path, m.sha256)),
+    );
+    lines.extend(
+        manifest
+            .air_gap
+            .iter()
+            .map(|a| format!("  {}  sha256 {}", a.path, a.sha256)),
+    );
+    lines.push(format!("  {}", plan.sums_path));
+    lines.push(format!(
+        "  installer {}{}",
         plan.installer.image,
         manifest
             .os
@@ -197,10 +206,17 @@ fn summary(plan: &Plan, manifest: &Manifest) -> String {
             .digest
             .as_ref()
             .map(|d| format!("@{d}"))
-            .unwrap_or_default(),
-        plan.channel,
-        plan.release_version
-    )
+            .unwrap_or_default()
+    ));
+    lines.push(format!(
+        "  {} and {} → {}",
+        plan.manifest_path, plan.channel_path, plan.release_version
+    ));
+    lines.push(format!(
+        "next: commit the record (git add {} {} && git commit), then publish the media: cargo xtask release-notes --release-version {}",
+        plan.manifest_path, plan.channel_path, plan.release_version
+    ));
+    lines.join("\n")
 }
 
 /// The commit the release is cut from, or `None` outside a git checkout.

@@ -169,8 +169,18 @@ fn fetch_of_other_bytes_is_drift_and_places_nothing_not_even_over_a_bad_copy() {
     assert_eq!(tree.contents(), before, "a drifted fetch placed something");
     assert!(!tree.path("ee/appliance/dist/0.1.0").exists());
 
-    // A corrupted copy stays as it is when the factory gives other bytes.
+    // A corrupted copy: validate points at fetch, which keeps it as it is while the factory
+    // gives other bytes.
     tree.write(ISO, "corrupted");
+    tree.write(SUMS, "");
+    let validate = tree.xtask(&["validate", "--artifacts"]);
+    assert_eq!(validate.status.code(), Some(1));
+    assert!(
+        stderr(&validate)
+            .contains("restore it as recorded: cargo xtask fetch --release-version 0.1.0"),
+        "{}",
+        stderr(&validate)
+    );
     let before = tree.contents();
     let output = tree.xtask(&fetch_args(&url, &[]));
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
@@ -442,4 +452,42 @@ fn preflight_asks_the_factory_and_builds_nothing() {
         "{requests:?}"
     );
     assert_eq!(factory.posts(), 0, "nothing registered");
+}
+
+#[test]
+fn a_ci_log_hears_from_a_long_build_and_the_run_ends_with_the_next_step() {
+    let factory = Factory::start(Behaviour {
+        build_delay: Some(Duration::from_millis(1500)),
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let args = tree.image_args(&factory, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = tree
+        .command(&args)
+        .env("XTASK_TEST_HEARTBEAT_MS", "400")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("metal-amd64.iso: still building after"),
+        "{err}"
+    );
+    // Once built, the heartbeat is quiet: nothing after the download started.
+    let received = err
+        .find("metal-amd64.iso: receiving")
+        .expect("the download");
+    assert!(
+        !err[received..].contains("metal-amd64.iso: still building"),
+        "{err}"
+    );
+    let last = err.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with(
+            "next: commit the record (git add ee/appliance/releases/0.1.0.json ee/appliance/releases/channels/beta.json && git commit)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("recorded release 0.1.0 on channel beta:\n  ee/appliance/dist/0.1.0/metal-amd64.iso  sha256 "), "{err}");
 }

@@ -168,11 +168,19 @@ fn a_channel_pointing_at_a_missing_release_fails() {
 }
 
 #[test]
-fn a_changed_schematic_warns_naming_the_release() {
+fn a_changed_schematic_warns_naming_the_release_a_channel_offers_and_no_other() {
     let tree = with_manifest(&manifest("1.0.0"), "1.0.0");
     tree.write(
         SCHEMATIC,
         "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tools]\n",
+    );
+    // Offered by no channel: history, no warning.
+    let output = tree.xtask(&["validate"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+    tree.write(
+        "ee/appliance/releases/channels/stable.json",
+        r#"{"channel": "stable", "releaseVersion": "1.0.0"}"#,
     );
     let output = tree.xtask(&["validate"]);
     assert!(output.status.success(), "{}", stderr(&output));
