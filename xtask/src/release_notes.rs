@@ -199,10 +199,27 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
             image.reference
         );
     }
+    // The bundle holds the installer's manifest for this architecture, not its index: the
+    // index names manifests for other architectures that are not in the bundle, so its digest
+    // does not resolve at the site. The install reference is the platform digest.
+    let installer = &air_gap.images[0];
+    let platform = &installer.platform_digest;
+    let name = installer
+        .reference
+        .rsplit_once(':')
+        .map_or(installer.reference.as_str(), |(name, _)| name);
+    let path = name.split_once('/').map_or(name, |(_, path)| path);
     let _ = writeln!(
         out,
-        "\nThen give each node one `RegistryMirrorConfig` per upstream host (factory.talos.dev, ghcr.io, registry.k8s.io) pointing at `$SITE`."
+        "\nThen give each node one `RegistryMirrorConfig` per upstream host (factory.talos.dev, ghcr.io, registry.k8s.io) pointing at `$SITE`, and install with the installer's platform digest, which the bundle holds (the index digest `{}` above names other architectures too, and does not resolve at the site):\n",
+        installer.digest
     );
+    let _ = writeln!(out, "    machine.install.image: {name}@{platform}\n");
+    let _ = writeln!(
+        out,
+        "or, on a node without the mirror configuration, straight from the site's registry:\n"
+    );
+    let _ = writeln!(out, "    machine.install.image: $SITE/{path}@{platform}");
 }
 
 fn file_name(path: &str) -> &str {

@@ -154,6 +154,31 @@ fn a_release_with_the_air_gap_records_every_image_and_fetches_each_blob_once() {
         stdout(&validated)
     );
 
+    // The notes give an air-gapped site the installer at its platform digest, which the
+    // bundle holds, never at the index digest, which would not resolve there.
+    let notes = site.tree.xtask(&["release-notes"]);
+    let notes = stdout(&notes);
+    let installer = manifest["os"]["installer"]["image"].as_str().unwrap();
+    let name = installer.rsplit_once(':').unwrap().0;
+    assert!(
+        notes.contains(&format!(
+            "    machine.install.image: {name}@{}\n",
+            site.installer.amd64
+        )) && notes.contains(&format!(
+            "    machine.install.image: $SITE/{}@{}\n",
+            name.split_once('/').unwrap().1,
+            site.installer.amd64
+        )),
+        "{notes}"
+    );
+    assert!(
+        !notes.contains(&format!(
+            "machine.install.image: {name}@{}",
+            site.installer.index
+        )),
+        "{notes}"
+    );
+
     // One OCI layout: each entry named by its reference, at its platform manifest.
     assert_eq!(
         tar_member(&bundle, "oci-layout"),
@@ -395,4 +420,33 @@ fn the_applications_images_come_last_and_a_pinned_one_must_resolve_to_its_digest
             && err.contains(&format!("not sha256:{}", "ab".repeat(32))),
         "{err}"
     );
+}
+
+#[test]
+fn fetch_restores_the_bundle_with_the_media_equal_to_the_record() {
+    let site = Site::start(64 * 1024);
+    let output = site.image(&["--require-digest"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let recorded = std::fs::read(site.tree.path(BUNDLE)).unwrap();
+    std::fs::remove_dir_all(site.tree.path("ee/appliance/dist")).unwrap();
+
+    let url = site.factory.url();
+    let mirror = format!("ghcr.io={}", site.oci.url());
+    let k8s = format!("registry.k8s.io={}", site.oci.url());
+    let output = site.tree.xtask(&[
+        "fetch",
+        "--factory-url",
+        &url,
+        "--registry-mirror",
+        &mirror,
+        "--registry-mirror",
+        &k8s,
+        "--retry-delay-ms",
+        "10",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(std::fs::read(site.tree.path(BUNDLE)).unwrap(), recorded);
+    let validated = site.tree.xtask(&["validate", "--artifacts"]);
+    assert!(validated.status.success(), "{}", stderr(&validated));
+    assert!(stdout(&validated).contains(&format!("verified {BUNDLE}")));
 }

@@ -268,6 +268,41 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
             "{reference}"
         );
     }
+    // The reference the release notes give an air-gapped site resolves in its registry after
+    // the load, at the installer's platform digest; the index digest does not.
+    let notes = stdout(&tree.xtask(&["release-notes"]));
+    let given = notes
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("machine.install.image: $SITE/"))
+        .unwrap_or_else(|| panic!("no install reference for the site: {notes}"));
+    let at_site = format!("docker://{site_host}/{given}");
+    let resolved = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &at_site,
+        ],
+    );
+    assert_eq!(
+        resolved.trim(),
+        images[0]["platformDigest"].as_str().unwrap()
+    );
+    let by_index = format!(
+        "docker://{site_host}/{}@{installer_digest}",
+        given.split_once('@').unwrap().0
+    );
+    let index_lookup = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &by_index])
+        .output()
+        .unwrap();
+    assert!(
+        !index_lookup.status.success(),
+        "the index digest resolves at the site after all: {by_index}"
+    );
+
     // The installer's signature is in the bundle too, under cosign's tag for it.
     let signature = format!(
         "{}:sha256-{}.sig",
