@@ -97,6 +97,11 @@ pub struct ImageArgs {
     /// To roll a channel back to a release already recorded, use `cargo xtask channel`.
     #[arg(long, conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
     pub allow_channel_rollback: bool,
+    /// Also set releaseVersion and channel in release.yaml to this release's, in the same
+    /// record step (comments kept; all or nothing with the manifest and the channel), so the
+    /// intent names the release it recorded. The release workflow passes it.
+    #[arg(long, conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
+    pub update_intent: bool,
     #[command(flatten)]
     pub network: Network,
     #[command(flatten)]

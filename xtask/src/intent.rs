@@ -98,6 +98,24 @@ pub struct OsIntent {
     pub air_gap: bool,
 }
 
+/// Byte offsets where the lines of `text` start.
+fn line_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
+    std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1))
+}
+
+/// A value this edit may replace: a plain scalar, not quoted, flow or block syntax.
+fn ensure_plain(display: &str, key: &str, value: &str) -> anyhow::Result<()> {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b));
+    anyhow::ensure!(
+        plain,
+        "{display}: `{key}: {value}` is not a plain value this tool edits; set it by hand"
+    );
+    Ok(())
+}
+
 fn iso_only() -> Vec<BootMedium> {
     vec![BootMedium::Iso]
 }
@@ -131,6 +149,57 @@ impl Intent {
             .check()
             .with_context(|| format!("{display}: invalid release intent"))?;
         Ok(intent)
+    }
+
+    /// `text` (the intent file) with its top-level `releaseVersion` and `channel` set to what a
+    /// release recorded, every other byte (comments, alignment) kept; checked by reading the
+    /// result back. Only plain `key: value` lines are edited: anything else is refused, to be
+    /// edited by hand.
+    pub fn with_release(
+        text: &str,
+        display: &str,
+        release_version: &str,
+        channel: &str,
+    ) -> anyhow::Result<String> {
+        let mut out = text.to_string();
+        for (key, value) in [("releaseVersion", release_version), ("channel", channel)] {
+            let prefix = format!("{key}:");
+            let Some(start) = line_starts(&out).find(|&at| out[at..].starts_with(&prefix)) else {
+                anyhow::bail!(
+                    "{display}: no top-level `{key}: …` line to set to {value}; set it by hand"
+                );
+            };
+            let end = out[start..].find('\n').map_or(out.len(), |n| start + n);
+            let line = &out[start..end];
+            let rest = &line[prefix.len()..];
+            let spaces = rest.len() - rest.trim_start().len();
+            let old = rest.trim_start();
+            // The value runs to a comment (` #`) or the end of the line.
+            let value_len = old.find(" #").unwrap_or(old.len());
+            let (old_value, comment) = old.split_at(value_len);
+            let old_value = old_value.trim_end();
+            ensure_plain(display, key, old_value)?;
+            // A comment stays in its column when the value's length changes.
+            let padding = value_len
+                .saturating_sub(value.len())
+                .max(usize::from(!comment.is_empty()));
+            let new_line = format!(
+                "{prefix}{}{value}{}{comment}",
+                " ".repeat(spaces.max(1)),
+                if comment.is_empty() {
+                    String::new()
+                } else {
+                    " ".repeat(padding)
+                }
+            );
+            out.replace_range(start..end, new_line.trim_end_matches(' '));
+        }
+        let intent = Intent::from_text(&out, display)?;
+        anyhow::ensure!(
+            intent.release_version == release_version && intent.channel == channel,
+            "{display}: setting releaseVersion and channel did not read back as {release_version} and {channel}; set them by hand"
+        );
+        Ok(out)
     }
 
     /// Field rules that the YAML shape alone does not enforce.
@@ -211,6 +280,41 @@ mod tests {
         let intent: Intent = serde_yaml::from_str(text)?;
         intent.check()?;
         Ok(intent)
+    }
+
+    #[test]
+    fn a_recorded_release_is_written_back_keeping_every_other_byte() {
+        let committed = include_str!("../../ee/appliance/release.yaml");
+        let edited = Intent::with_release(committed, "release.yaml", "10.20.30", "stable").unwrap();
+        let changed: Vec<(&str, &str)> = committed
+            .lines()
+            .zip(edited.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                (
+                    "releaseVersion: 0.1.0          # SemVer without v; names ee/appliance/releases/<releaseVersion>.json",
+                    "releaseVersion: 10.20.30       # SemVer without v; names ee/appliance/releases/<releaseVersion>.json"
+                ),
+                (
+                    "channel: beta                  # an existing ee/appliance/releases/channels/<channel>.json",
+                    "channel: stable                # an existing ee/appliance/releases/channels/<channel>.json"
+                ),
+            ]
+        );
+        assert_eq!(committed.lines().count(), edited.lines().count());
+        // Without comments, and back again.
+        let bare = "releaseVersion: 1.0.0\nchannel: beta\n";
+        let rest = &committed[committed.find("talos:").unwrap()..];
+        let edited =
+            Intent::with_release(&format!("{bare}{rest}"), "r", "1.0.1-rc.1", "beta").unwrap();
+        assert!(edited.starts_with("releaseVersion: 1.0.1-rc.1\nchannel: beta\ntalos:"));
+        // A quoted value is left to a person.
+        let quoted = format!("releaseVersion: \"1.0.0\"\nchannel: beta\n{rest}");
+        let error = Intent::with_release(&quoted, "r", "1.0.1", "beta").unwrap_err();
+        assert!(error.to_string().contains("set it by hand"), "{error}");
     }
 
     #[test]

@@ -17,13 +17,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 pub use check::Drift;
 
 use crate::channel::Channel;
 use crate::cli;
 use crate::factory::Factory;
+use crate::intent::Intent;
 use crate::manifest::{Manifest, Schema};
 use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
@@ -78,6 +79,15 @@ impl cli::ImageArgs {
             );
         }
         self.refuse_surprises(plan)?;
+        // Edited now, so a release.yaml this tool cannot edit fails before any network step.
+        let intent = self
+            .update_intent
+            .then(|| {
+                let text = std::fs::read_to_string(plan.path(project::INTENT))
+                    .with_context(|| format!("reading {}", project::INTENT))?;
+                Intent::with_release(&text, project::INTENT, &plan.release_version, &plan.channel)
+            })
+            .transpose()?;
         let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
         let progress = Progress::new();
         let media = Media::Download {
@@ -103,7 +113,14 @@ impl cli::ImageArgs {
         let manifest = assemble::manifest(plan, &resolved, source_commit(&plan.root));
         let summary = summary(plan, &manifest);
         interrupt::record_step(&summary, || {
-            record::record(plan, &schema, &manifest, files, self.force)
+            record::record(
+                plan,
+                &schema,
+                &manifest,
+                files,
+                self.force,
+                intent.as_deref(),
+            )
         })?;
         eprintln!("{summary}");
         Ok(manifest)

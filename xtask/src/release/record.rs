@@ -23,14 +23,16 @@ const JOURNAL_PREFIX: &str = ".record-";
 const JOURNAL_SUFFIX: &str = ".journal";
 
 /// Checks the manifest against the schema and the consistency rules, then puts the media,
-/// `SHA256SUMS`, the manifest and the channel in place, or nothing. Without `force` the
-/// manifest must not exist, whatever another process did meanwhile.
+/// `SHA256SUMS`, the manifest and the channel in place (and, given `intent`, that text as
+/// `release.yaml`), or nothing. Without `force` the manifest must not exist, whatever another
+/// process did meanwhile.
 pub fn record(
     plan: &Plan,
     schema: &Schema,
     manifest: &Manifest,
     media: Vec<PendingFile>,
     force: bool,
+    intent: Option<&str>,
 ) -> anyhow::Result<()> {
     let value = serde_json::to_value(manifest)?;
     let mut problems = schema.problems(&value);
@@ -60,8 +62,11 @@ pub fn record(
         plan.manifest_path.clone(),
         plan.channel_path.clone(),
     ]);
+    if intent.is_some() {
+        targets.push(project::INTENT.to_string());
+    }
     let mut transaction = Transaction::begin(&plan.root, targets)?;
-    match place_all(plan, manifest, media, force, &mut transaction) {
+    match place_all(plan, manifest, media, force, intent, &mut transaction) {
         Ok(()) => {
             transaction.commit();
             Ok(())
@@ -82,12 +87,13 @@ pub fn record(
 }
 
 /// The renames of the record step, in the order a reader should meet them: media, sums,
-/// manifest, channel.
+/// manifest, channel, intent.
 fn place_all(
     plan: &Plan,
     manifest: &Manifest,
     media: Vec<PendingFile>,
     force: bool,
+    intent: Option<&str>,
     transaction: &mut Transaction,
 ) -> anyhow::Result<()> {
     for file in media {
@@ -117,7 +123,13 @@ fn place_all(
     };
     transaction.placing(&plan.channel_path);
     write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
-        .with_context(|| format!("moving channel {}", plan.channel_path))
+        .with_context(|| format!("moving channel {}", plan.channel_path))?;
+    if let Some(text) = intent {
+        transaction.placing(project::INTENT);
+        write_atomic(&plan.path(project::INTENT), text.as_bytes())
+            .with_context(|| format!("writing {}", project::INTENT))?;
+    }
+    Ok(())
 }
 
 /// `SHA256SUMS` beside the media, as `sha256sum -c` reads it: `<hex>  <file>` per medium and

@@ -491,3 +491,55 @@ fn a_ci_log_hears_from_a_long_build_and_the_run_ends_with_the_next_step() {
     );
     assert!(err.contains("recorded release 0.1.0 on channel beta:\n  ee/appliance/dist/0.1.0/metal-amd64.iso  sha256 "), "{err}");
 }
+
+#[test]
+fn a_dispatched_release_leaves_the_intent_naming_it_and_the_nightly_quiet() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let committed = tree.read(INTENT);
+    let output = tree.image(
+        &factory,
+        &[
+            "--release-version",
+            "0.3.0",
+            "--channel",
+            "stable",
+            "--update-intent",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let intent = tree.read(INTENT);
+    let changed: Vec<(&str, &str)> = committed
+        .lines()
+        .zip(intent.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert!(intent.contains("\nreleaseVersion: 0.3.0 "), "{intent}");
+    assert!(intent.contains("\nchannel: stable "), "{intent}");
+    let validate = tree.xtask(&["validate"]);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+    // The nightly finds nothing unreleased: the intent is the release it recorded.
+    let output = tree.image(&factory, &["--check", "--channel", "stable"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !stdout(&output).contains("unreleased changes"),
+        "{}",
+        stdout(&output)
+    );
+
+    // An intent this tool cannot edit fails before any request, naming the line.
+    tree.write(
+        INTENT,
+        &intent.replace("releaseVersion: 0.3.0", "releaseVersion: \"0.3.0\""),
+    );
+    factory.requests.lock().unwrap().clear();
+    let output = tree.image(&factory, &["--release-version", "0.4.0", "--update-intent"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("is not a plain value this tool edits; set it by hand"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(factory.requests.lock().unwrap().is_empty());
+}
