@@ -314,7 +314,7 @@ pub fn body_excerpt(response: ureq::http::Response<ureq::Body>) -> String {
 
 /// The most the tool reads into memory from one answer, by kind: far above what the factory
 /// or a registry sends, far below what a wrong URL serving an ISO (or a hostile server) would.
-/// Listed in docs/appliance-images.md (Bounds).
+/// Listed in docs/reference.md (Bounds).
 #[derive(Clone, Copy, Debug)]
 pub struct Cap {
     pub what: &'static str,

@@ -198,7 +198,7 @@ pub fn verify_bundle(
     sigstore_verify::verify(subject, &bundle, &policy, &trusted).map_err(|e| {
         match unknown_logs(text, root.json) {
             Some(logs) => anyhow!(
-                "the bundle was logged in {logs}, which {} does not know (Sigstore opened a log newer than it): update sigstore-verify (`cargo update -p sigstore-verify`) for a newer embedded root, or pin a current one as installerSignature.keyless.trustedRoot (docs/appliance-images.md, \"Trusted root\"); the verifier said: {e}",
+                "the bundle was logged in {logs}, which {} does not know (Sigstore opened a log newer than it): update sigstore-verify (`cargo update -p sigstore-verify`) for a newer embedded root, or pin a current one as installerSignature.keyless.trustedRoot (docs/reference.md, \"Trusted root\"); the verifier said: {e}",
                 root.name
             ),
             None => anyhow!("{e}"),

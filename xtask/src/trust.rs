@@ -110,7 +110,7 @@ pub fn load_policy(
                     &what,
                     &path,
                     "ee/appliance/keys/trusted_root.json",
-                    "commit a Sigstore trusted_root.json there (see docs/appliance-images.md, \"Trusted root\")",
+                    "commit a Sigstore trusted_root.json there (see docs/reference.md, \"Trusted root\")",
                 )?;
                 let json = String::from_utf8(bytes)
                     .map_err(|_| anyhow!("{what}: {path} is not UTF-8 JSON"))?;

@@ -18,13 +18,13 @@ fn the_committed_tree_validates() {
     );
 }
 
-/// Every row of the Reliability and Trust tables in docs/appliance-images.md names, in its
+/// Every row of the Reliability and Trust tables in docs/reference.md names, in its
 /// last cell, the tests that show it (`module::name`, each a test in `xtask/tests/it`), or
 /// says why none can ("none: …").
 #[test]
 fn every_reliability_and_trust_row_names_a_test_that_exists() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let doc = std::fs::read_to_string(root.join("../docs/appliance-images.md")).unwrap();
+    let doc = std::fs::read_to_string(root.join("../docs/reference.md")).unwrap();
     let tables = [
         "## Reliability",
         "## Trust: what is verified, and what is not",
@@ -75,7 +75,7 @@ fn every_reliability_and_trust_row_names_a_test_that_exists() {
 
 #[test]
 fn docs_name_only_flags_that_exist() {
-    let help: String = ["image", "validate", "release-notes"]
+    let help: String = ["image", "fetch", "channel", "validate", "release-notes"]
         .iter()
         .map(|task| {
             stdout(
@@ -86,7 +86,12 @@ fn docs_name_only_flags_that_exist() {
             )
         })
         .collect();
-    for doc in ["README.md", "docs/appliance-images.md"] {
+    for doc in [
+        "README.md",
+        "docs/operator-guide.md",
+        "docs/reference.md",
+        "docs/image-factory.md",
+    ] {
         let text = read_repo(doc);
         for word in text.split(|c: char| c.is_whitespace() || "`()[],|".contains(c)) {
             let flag = word
@@ -114,11 +119,14 @@ fn docs_name_only_flags_that_exist() {
                         "--certificate-oidc-issuer",
                         "--key",
                         "--preserve-digests",
+                        "--ignore-missing",
+                        "--cleanup-tag",
+                        "--quiet",
                     ]
                     .contains(&flag);
                 assert!(
                     known,
-                    "{doc} names {flag}, which `cargo xtask image|validate|release-notes --help` does not know"
+                    "{doc} names {flag}, which `cargo xtask image|fetch|channel|validate|release-notes --help` does not know"
                 );
             }
         }
@@ -430,4 +438,66 @@ fn the_debug_info_override_in_the_docs_names_the_profile_setting() {
 /// A file of the repository, by its path from the root.
 fn read_repo(path: &str) -> String {
     std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, punctuation but `-` dropped, spaces `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every link from the README or a doc to a Markdown file of the repository (and to a heading
+/// in it) lands: the docs were split and renamed once, and a stale link reads as a dead end.
+#[test]
+fn links_between_the_docs_land_on_a_file_and_heading_that_exist() {
+    let docs = [
+        "README.md",
+        "docs/operator-guide.md",
+        "docs/reference.md",
+        "docs/image-factory.md",
+        "docs/dependencies.md",
+        "docs/benchmarks.md",
+    ];
+    let mut checked = 0;
+    for doc in docs {
+        let text = read_repo(doc);
+        let folder = doc.rsplit_once('/').map_or("", |(folder, _)| folder);
+        for link in text.split("](").skip(1) {
+            let target = link.split(')').next().unwrap();
+            if target.starts_with("http") {
+                continue;
+            }
+            let (file, heading) = target.split_once('#').unwrap_or((target, ""));
+            if !(file.is_empty() || file.ends_with(".md")) {
+                continue;
+            }
+            let path = match (file, folder) {
+                ("", _) => doc.to_string(),
+                (file, "") => file.to_string(),
+                (file, folder) => format!("{folder}/{file}"),
+            };
+            let linked = read_repo(&path);
+            if !heading.is_empty() {
+                let headings: Vec<String> = linked
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .map(|l| anchor(l.trim_start_matches('#')))
+                    .collect();
+                assert!(
+                    headings.iter().any(|h| h == heading),
+                    "{doc} links to {path}#{heading}, which has no such heading: {headings:?}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} links found: did the docs move?"
+    );
 }
