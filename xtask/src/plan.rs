@@ -51,14 +51,19 @@ impl Overrides {
             architecture: pins.architecture,
             secure_boot: pins.secure_boot,
             boot_media: pins.boot_media.clone(),
-            factory_url: match (&pins.factory_url, std::env::var("TALOS_FACTORY_URL")) {
-                (Some(url), _) => Some((url.clone(), FactorySource::Flag)),
-                (None, Ok(url)) => Some((url, FactorySource::Environment)),
-                (None, Err(_)) => None,
-            },
+            factory_url: factory_url_given(pins.factory_url.as_ref()),
             air_gap: pins.air_gap,
             registry_mirrors: pins.registry_mirror.clone(),
         }
+    }
+}
+
+/// The factory URL a command was given: `--factory-url`, else `TALOS_FACTORY_URL`, with which.
+pub fn factory_url_given(flag: Option<&String>) -> Option<(String, FactorySource)> {
+    match (flag, std::env::var("TALOS_FACTORY_URL")) {
+        (Some(url), _) => Some((url.clone(), FactorySource::Flag)),
+        (None, Ok(url)) => Some((url, FactorySource::Environment)),
+        (None, Err(_)) => None,
     }
 }
 

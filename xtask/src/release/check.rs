@@ -164,19 +164,17 @@ pub fn run(
 
     if let Some(version) = &args.pins.release_version {
         let checked = check(version, true);
-        let report = checked.report?;
-        if args.json {
-            print_out(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&report.to_json(version, &checked.manifest))?
-            ))?;
-        } else {
-            print_out(&report.to_text(version, &checked.manifest))?;
+        if let Ok(report) = &checked.report {
+            print_out(&if args.json {
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&report.to_json(version, &checked.manifest))?
+                )
+            } else {
+                report.to_text(version, &checked.manifest)
+            })?;
         }
-        return outcome(std::slice::from_ref(&Checked {
-            report: Ok(report),
-            ..checked
-        }));
+        return outcome(vec![checked]);
     }
 
     let channels = match &args.pins.channel {
@@ -251,7 +249,7 @@ pub fn run(
         }
         print_out(&out)?;
     }
-    outcome(&checked)
+    outcome(checked)
 }
 
 /// What a channel with no release means for the nightly: nothing to check, not a failure.
@@ -282,40 +280,30 @@ fn channel_notices(
 }
 
 /// Exit 1 when a check could not run, else 3 when the factory moved under a record, else 0.
-fn outcome(checked: &[Checked]) -> anyhow::Result<()> {
-    let failed: Vec<String> = checked
-        .iter()
-        .filter_map(|k| {
-            let error = k.report.as_ref().err()?;
-            Some(format!("release {} ({}): {error:#}", k.version, k.manifest))
-        })
-        .collect();
-    match failed.as_slice() {
-        [] => {}
-        // Checked by name: its error as it is.
-        [one] if checked.len() == 1 => bail!("{one}"),
-        _ => bail!(
+/// One release checked by name fails with its own error.
+fn outcome(checked: Vec<Checked>) -> anyhow::Result<()> {
+    let single = checked.len() == 1;
+    let (mut failed, mut drifted) = (Vec::new(), Vec::new());
+    for k in checked {
+        match k.report {
+            Err(error) if single => return Err(error),
+            Err(error) => failed.push(format!("release {} ({}): {error:#}", k.version, k.manifest)),
+            Ok(report) if !report.differences.is_empty() => {
+                drifted.push((k.version, k.manifest, report.differences.len()));
+            }
+            Ok(_) => {}
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
             "the check could not run, so there is no verdict on: {}",
             failed.join("; ")
-        ),
+        );
     }
-    let releases: Vec<(String, String, usize)> = checked
-        .iter()
-        .filter_map(|k| {
-            let report = k.report.as_ref().ok()?;
-            (!report.differences.is_empty()).then(|| {
-                (
-                    k.version.clone(),
-                    k.manifest.clone(),
-                    report.differences.len(),
-                )
-            })
-        })
-        .collect();
-    if releases.is_empty() {
+    if drifted.is_empty() {
         Ok(())
     } else {
-        Err(Drift { releases }.into())
+        Err(Drift { releases: drifted }.into())
     }
 }
 

@@ -17,7 +17,7 @@ use crate::fsutil::write_atomic;
 use crate::http::{self, Client};
 use crate::intent::Intent;
 use crate::interrupt::{self, Provisional};
-use crate::plan::{FactorySource, Overrides};
+use crate::plan::{Overrides, factory_url_given};
 use crate::progress::Progress;
 use crate::util::mib;
 use crate::{project, release_lock};
@@ -40,11 +40,7 @@ impl cli::FetchArgs {
         };
         let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
         let overrides = Overrides {
-            factory_url: match (&self.factory_url, std::env::var("TALOS_FACTORY_URL")) {
-                (Some(url), _) => Some((url.clone(), FactorySource::Flag)),
-                (None, Ok(url)) => Some((url, FactorySource::Environment)),
-                (None, Err(_)) => None,
-            },
+            factory_url: factory_url_given(self.factory_url.as_ref()),
             registry_mirrors: self.registry_mirror.clone(),
             ..Overrides::default()
         };
