@@ -34,7 +34,7 @@ use resolve::{Media, Purpose};
 
 impl cli::ImageArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
-        let note = &root.note;
+        eprintln!("{}", root.note);
         let root = root.path.as_path();
         if self.check {
             let client = Arc::new(http::Client::new(http::Settings::from_flags(
@@ -43,7 +43,6 @@ impl cli::ImageArgs {
             return check::run(&self, root, &client);
         }
         let plan = Plan::build(root, &Overrides::from_flags(&self.pins))?;
-        eprintln!("{note}");
         for warning in &plan.warnings {
             eprintln!("warning: {warning}");
         }

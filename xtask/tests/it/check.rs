@@ -550,3 +550,25 @@ fn two_channels_on_one_release_check_it_once() {
         .count();
     assert_eq!(heads, 1);
 }
+
+#[test]
+fn a_release_that_cannot_be_checked_fails_the_run_and_the_others_are_still_checked() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    record_on(&tree, &factory, "0.1.0", "beta");
+    record_on(&tree, &factory, "0.2.0", "stable");
+    std::fs::remove_file(tree.path(MANIFEST)).unwrap();
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("release 0.2.0 (ee/appliance/releases/0.2.0.json): the factory still gives what was recorded")
+            && stdout(&output).contains("release 0.1.0 (ee/appliance/releases/0.1.0.json): the check could not run"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("the check could not run, so there is no verdict on: release 0.1.0 (ee/appliance/releases/0.1.0.json): release 0.1.0 is not recorded"),
+        "{}",
+        stderr(&output)
+    );
+}
