@@ -543,3 +543,28 @@ fn a_dispatched_release_leaves_the_intent_naming_it_and_the_nightly_quiet() {
     );
     assert!(factory.requests.lock().unwrap().is_empty());
 }
+
+#[test]
+fn help_lists_the_users_commands_and_groups_the_image_flags() {
+    let tree = Tree::copy();
+    let top = stdout(&tree.xtask(&["--help"]));
+    for command in ["image", "fetch", "channel", "validate", "release-notes"] {
+        assert!(top.contains(&format!("\n  {command} ")), "{command}: {top}");
+    }
+    assert!(!top.contains("bench-"), "{top}");
+    // Still there for whoever measures.
+    assert!(tree.xtask(&["bench-build", "--help"]).status.success());
+    let image = stdout(&tree.xtask(&["image", "--help"]));
+    for heading in [
+        "Mode:",
+        "Recorded releases:",
+        "Release inputs (each overrides the same field of release.yaml):",
+        "Network:",
+        "What a release insists on:",
+    ] {
+        assert!(
+            image.contains(&format!("\n{heading}\n")),
+            "{heading}: {image}"
+        );
+    }
+}
