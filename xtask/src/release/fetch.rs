@@ -47,6 +47,9 @@ impl cli::FetchArgs {
         let client = Arc::new(Client::new(http::Settings::from_flags(&self.network))?);
         interrupt::install()?;
         let _lock = release_lock::acquire(root)?;
+        // What a killed run left (a record step half done, partial files) goes first, as
+        // before a release: fetched files must not land beside a record being rolled back.
+        record::sweep(root);
         let progress = Progress::new();
         for version in &versions {
             let replay = replay::replay(root, &intent, &overrides, version, &client, &progress)?;

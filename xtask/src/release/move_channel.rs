@@ -20,6 +20,9 @@ impl cli::ChannelArgs {
         let root = root.path.as_path();
         check_semver("release version", &self.release_version)?;
         let _lock = release_lock::acquire(root)?;
+        // A record step a killed run left is rolled back first: its roll-back restores the
+        // channel file, which would undo this move if it came later.
+        super::record::sweep(root);
         let previous = Channel::read(root, &self.name)?;
         Manifest::load_recorded(root, &self.release_version).with_context(|| {
             format!("channel {} can only point at a recorded release", self.name)

@@ -568,3 +568,48 @@ fn help_lists_the_users_commands_and_groups_the_image_flags() {
         );
     }
 }
+
+#[test]
+fn a_channel_move_after_a_killed_release_rolls_that_release_back_first_and_stays() {
+    use std::io::BufRead;
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    for version in ["0.1.0", "0.3.0"] {
+        let output = tree.image(&factory, &["--release-version", version]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let args = tree.image_args(&factory, &["--release-version", "0.4.0"]);
+    let mut child = tree
+        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .env("XTASK_TEST_RECORD_PAUSE_MS", "20000")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.map_while(Result::ok) {
+        if line.contains("record step: pausing") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, inside the record step
+    child.wait().unwrap();
+
+    let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("rolled back the record step")
+            && stderr(&output).contains("channel beta → 0.1.0 (rolled back from 0.3.0)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !tree
+            .path("ee/appliance/dist/0.4.0/metal-amd64.iso")
+            .exists()
+    );
+    // A later run finds nothing left to roll back over the move.
+    let output = tree.xtask(&["channel", "stable", "0.3.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    assert_eq!(channel["releaseVersion"], "0.1.0");
+}
