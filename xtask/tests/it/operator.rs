@@ -571,7 +571,6 @@ fn help_lists_the_users_commands_and_groups_the_image_flags() {
 
 #[test]
 fn a_channel_move_after_a_killed_release_rolls_that_release_back_first_and_stays() {
-    use std::io::BufRead;
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
     for version in ["0.1.0", "0.3.0"] {
@@ -579,18 +578,7 @@ fn a_channel_move_after_a_killed_release_rolls_that_release_back_first_and_stays
         assert!(output.status.success(), "{}", stderr(&output));
     }
     let args = tree.image_args(&factory, &["--release-version", "0.4.0"]);
-    let mut child = tree
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .env("XTASK_TEST_RECORD_PAUSE_MS", "20000")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.map_while(Result::ok) {
-        if line.contains("record step: pausing") {
-            break;
-        }
-    }
+    let mut child = spawn_inside_record_step(&tree, &args);
     child.kill().unwrap(); // SIGKILL, inside the record step
     child.wait().unwrap();
 

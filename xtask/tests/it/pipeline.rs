@@ -312,18 +312,7 @@ fn a_run_killed_inside_the_record_step_is_rolled_back_by_the_next() {
     let before = tree.contents();
     let factory = other_bytes(Behaviour::default());
     let args = tree.image_args(&factory, &with(&["--force", "--allow-changed-inputs"]));
-    let mut child = tree
-        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .env("XTASK_TEST_RECORD_PAUSE_MS", "20000")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.map_while(Result::ok) {
-        if line.contains("record step: pausing") {
-            break;
-        }
-    }
+    let mut child = spawn_inside_record_step(&tree, &args);
     child.kill().unwrap(); // SIGKILL: no handler runs
     child.wait().unwrap();
     let iso = format!("{DIST}/metal-amd64.iso");

@@ -1138,6 +1138,25 @@ pub fn spawn(tree: &Tree, factory: &Factory, extra: &[&str]) -> Child {
         .expect("spawn xtask")
 }
 
+/// Starts `cargo xtask <args>` on `tree` with a long pause inside the record step, and returns
+/// once it is there (after the media were renamed into place, before the manifest and the
+/// channel), for a test to kill it at that point.
+pub fn spawn_inside_record_step(tree: &Tree, args: &[String]) -> Child {
+    let mut child = tree
+        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .env("XTASK_TEST_RECORD_PAUSE_MS", "20000")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn xtask");
+    let lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    for line in lines.map_while(Result::ok) {
+        if line.contains("record step: pausing") {
+            break;
+        }
+    }
+    child
+}
+
 /// Waits (bounded) until `ready` holds.
 pub fn wait_for(what: &str, ready: impl Fn() -> bool) {
     let start = Instant::now();
