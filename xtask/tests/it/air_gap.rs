@@ -450,3 +450,44 @@ fn fetch_restores_the_bundle_with_the_media_equal_to_the_record() {
     assert!(validated.status.success(), "{}", stderr(&validated));
     assert!(stdout(&validated).contains(&format!("verified {BUNDLE}")));
 }
+
+/// An air-gap release, byte for byte: what `--dry-run --json`, the manifest, `SHA256SUMS`, the
+/// release notes and `--check --json` say (both servers' ports shown as PORT and OCIPORT).
+#[test]
+fn an_air_gap_release_matches_the_golden_files() {
+    let site = Site::start(4096);
+    let (port, oci_port) = (site.factory.port.to_string(), site.oci.port.to_string());
+    let shown = |text: &str| text.replace(&oci_port, "OCIPORT").replace(&port, "PORT");
+    let mut flags = site.flags();
+    flags.extend(["--factory-url".to_string(), site.factory.url()]);
+    let dry_run: Vec<&str> = ["image", "--dry-run", "--json"]
+        .into_iter()
+        .chain(flags.iter().map(String::as_str))
+        .collect();
+    let output = site.tree.xtask(&dry_run);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_golden("dry-run-air-gap.json", &shown(&stdout(&output)));
+
+    let output = site.image(&["--require-digest"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The tar names the installer by its reference, which holds the factory's port: its
+    // SHA-256 is shown as BUNDLE_SHA256.
+    let bundle = sha256_hex(&std::fs::read(site.tree.path(BUNDLE)).unwrap());
+    let shown = |text: &str| shown(text).replace(&bundle, "BUNDLE_SHA256");
+    assert_golden("manifest-air-gap.json", &shown(&site.tree.read(MANIFEST)));
+    assert_golden(
+        "SHA256SUMS-air-gap",
+        &shown(&site.tree.read("ee/appliance/dist/0.1.0/SHA256SUMS")),
+    );
+    let notes = site.tree.xtask(&["release-notes"]);
+    assert_golden("notes-air-gap.md", &shown(&stdout(&notes)));
+    let output = site.image(&[
+        "--check",
+        "--hashes",
+        "--json",
+        "--release-version",
+        "0.1.0",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_golden("check-air-gap.json", &shown(&stdout(&output)));
+}

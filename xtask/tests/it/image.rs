@@ -1,6 +1,8 @@
 //! `cargo xtask image` against an in-process Image Factory on loopback: the happy path and
 //! every failure the design names, each leaving nothing behind.
 
+use std::process::Output;
+
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
@@ -477,13 +479,12 @@ fn a_channel_that_cannot_move_takes_the_manifest_back() {
     assert_eq!(after, expected, "no manifest, ISO or partial file is left");
 }
 
-/// What a release records, byte for byte: golden files written by the tool before the pipeline
-/// became concurrent (the factory's port shown as PORT), so a change in shape shows here.
+/// What a release records and says, byte for byte: golden files written by the tool (the
+/// factory's port shown as PORT), so a change in shape shows here. The manifests, SHA256SUMS
+/// and channels date from before the pipeline became concurrent; the dry-run, check and notes
+/// outputs from before the facts table.
 #[test]
 fn a_recorded_release_matches_the_golden_files() {
-    let golden = |name: &str| {
-        std::fs::read_to_string(repo_root().join("xtask/tests/data/golden").join(name)).unwrap()
-    };
     for (name, extra) in [
         ("plain", vec!["--boot-media", "iso,disk-image"]),
         (
@@ -493,22 +494,56 @@ fn a_recorded_release_matches_the_golden_files() {
     ] {
         let factory = Factory::start(Behaviour::default());
         let tree = Tree::copy();
+        let port = factory.port.to_string();
+        let shown = |output: &Output| stdout(output).replace(&port, "PORT");
+        let dry_run = tree.xtask(
+            &[
+                &["image", "--dry-run", "--factory-url", &factory.url()],
+                &extra[..],
+            ]
+            .concat(),
+        );
+        assert!(dry_run.status.success(), "{name}: {}", stderr(&dry_run));
+        assert_golden(&format!("dry-run-{name}.txt"), &shown(&dry_run));
+        let dry_run = tree.xtask(
+            &[
+                &[
+                    "image",
+                    "--dry-run",
+                    "--json",
+                    "--factory-url",
+                    &factory.url(),
+                ],
+                &extra[..],
+            ]
+            .concat(),
+        );
+        assert_golden(&format!("dry-run-{name}.json"), &shown(&dry_run));
+
         let output = tree.image(&factory, &extra);
         assert!(output.status.success(), "{name}: {}", stderr(&output));
-        let port = factory.port.to_string();
         let manifest = tree
             .read("ee/appliance/releases/0.1.0.json")
             .replace(&port, "PORT");
-        assert_eq!(manifest, golden(&format!("manifest-{name}.json")), "{name}");
-        assert_eq!(
-            tree.read("ee/appliance/dist/0.1.0/SHA256SUMS"),
-            golden(&format!("SHA256SUMS-{name}")),
-            "{name}"
+        assert_golden(&format!("manifest-{name}.json"), &manifest);
+        assert_golden(
+            &format!("SHA256SUMS-{name}"),
+            &tree.read("ee/appliance/dist/0.1.0/SHA256SUMS"),
         );
-        assert_eq!(
-            tree.read("ee/appliance/releases/channels/beta.json"),
-            golden(&format!("channel-{name}.json")),
-            "{name}"
+        assert_golden(
+            &format!("channel-{name}.json"),
+            &tree.read("ee/appliance/releases/channels/beta.json"),
         );
+        let notes = tree.xtask(&["release-notes"]);
+        assert_golden(&format!("notes-{name}.md"), &shown(&notes));
+        for (suffix, flags) in [
+            ("txt", vec!["--check", "--hashes"]),
+            ("json", vec!["--check", "--hashes", "--json"]),
+            ("bare.json", vec!["--check", "--json"]),
+        ] {
+            let check = tree.image(&factory, &flags);
+            assert_eq!(check.status.code(), Some(0), "{name}: {}", stderr(&check));
+            assert_golden(&format!("check-{name}.{suffix}"), &shown(&check));
+        }
     }
 }

@@ -1353,6 +1353,23 @@ impl Drop for Tree {
     }
 }
 
+/// Compares `actual` with the golden file `xtask/tests/data/golden/<name>`. With
+/// `XTASK_BLESS_GOLDEN=1` the file is written instead (only ever by hand, to record what the tool
+/// does before a change that must keep it byte for byte; CI never sets it).
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = repo_root().join("xtask/tests/data/golden").join(name);
+    if std::env::var_os("XTASK_BLESS_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let golden =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        actual == golden,
+        "{name} differs from its golden file:\n--- golden\n{golden}\n--- now\n{actual}"
+    );
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

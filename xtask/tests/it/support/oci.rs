@@ -44,7 +44,7 @@ struct Store {
 }
 
 pub struct Oci {
-    port: u16,
+    pub port: u16,
     store: Arc<Mutex<Store>>,
 }
 
