@@ -27,19 +27,16 @@ use crate::util::print_out;
 use crate::{interrupt, project};
 
 use super::assemble;
+use super::facts::{self, Unreleased};
 use super::notices;
 use super::replay::{self, Replay};
 use super::resolve::{self, Media, Purpose};
 
-/// What a check takes from the record rather than compares, and why.
-const NOT_COMPARED: &[(&str, &str)] = &[
-    (
-        "inputs",
-        "/releaseVersion, /channel, /talos/{version, schematicId, schematicPath, factoryUrl}, /kubernetes, /os/{platform, architecture, secureBoot}, media URLs and paths, /os/installer/image, /app: taken from the record, so they are what it says; changes in the committed intent are listed as unreleased",
-    ),
-    ("/generatedAt", "when the manifest was written"),
-    ("/source/commit", "the commit the release was cut from"),
-];
+/// What a check takes from the record rather than compares, and why; then `facts::RECORD`.
+const NOT_COMPARED_INPUTS: (&str, &str) = (
+    "inputs",
+    "/releaseVersion, /channel, /talos/{version, schematicId, schematicPath, factoryUrl}, /kubernetes, /os/{platform, architecture, secureBoot}, media URLs and paths, /os/installer/image, /app: taken from the record, so they are what it says; changes in the committed intent are listed as unreleased",
+);
 
 /// Why media hashes are not compared without `--hashes`.
 const HASHES_NOT_COMPARED: &str = "needs the media's bytes: run the check with --hashes to download them into a temporary folder and compare";
@@ -111,14 +108,6 @@ pub struct Report {
 #[derive(Debug, PartialEq)]
 pub struct Notice {
     pub path: Option<String>,
-    pub message: String,
-}
-
-#[derive(Debug, PartialEq)]
-pub struct Unreleased {
-    pub field: String,
-    pub recorded: String,
-    pub intent: String,
     pub message: String,
 }
 
@@ -581,105 +570,11 @@ fn compare_medium(report: &mut Report, field: &str, was: &Medium, is: &Medium, h
     }
 }
 
-/// Where the committed intent (with flags) differs from the record: the next release in
-/// preparation, not drift.
+/// Where the committed intent (with flags) differs from the record, over every input
+/// (`facts::unreleased`).
 pub fn unreleased(recorded: &Manifest, intent: &Plan) -> Vec<Unreleased> {
-    let mut out = Vec::new();
-    let mut differs = |field: &str, was: String, is: String, message: String| {
-        if was != is {
-            out.push(Unreleased {
-                field: field.into(),
-                recorded: was,
-                intent: is,
-                message,
-            });
-        }
-    };
-    let (was, is) = (&recorded.release_version, &intent.release_version);
-    differs(
-        "releaseVersion",
-        was.clone(),
-        is.clone(),
-        format!(
-            "{} prepares {is}: releaseVersion {was} → {is}",
-            project::INTENT
-        ),
-    );
-    let simple: [(&str, String, String); 6] = [
-        (
-            "app.version",
-            recorded.app.version.clone(),
-            intent.app_version.clone(),
-        ),
-        (
-            "app.valuesProfile",
-            recorded.app.values_profile.clone(),
-            intent.values_profile.clone(),
-        ),
-        ("channel", recorded.channel.clone(), intent.channel.clone()),
-        (
-            "talos.version",
-            recorded.talos.version.clone(),
-            intent.talos_version.to_string(),
-        ),
-        (
-            "kubernetes.version",
-            recorded.kubernetes.version.clone(),
-            intent.kubernetes_version.clone(),
-        ),
-        (
-            "os.architecture",
-            recorded.os.architecture.clone(),
-            intent.architecture.clone(),
-        ),
-    ];
-    for (field, was, is) in simple {
-        let message = format!("{field} {was} → {is}");
-        differs(field, was, is, message);
-    }
-    let (was, is) = (recorded.os.is_secure_boot(), intent.secure_boot);
-    differs(
-        "os.secureBoot",
-        was.to_string(),
-        is.to_string(),
-        format!("os.secureBoot {was} → {is}"),
-    );
-    let media = |kinds: Vec<&str>| format!("[{}]", kinds.join(", "));
-    let was = media(
-        recorded
-            .os
-            .media()
-            .iter()
-            .map(|(k, _)| k.kind().name)
-            .collect(),
-    );
-    let is = media(intent.media.iter().map(|m| m.medium.kind().name).collect());
-    let message = format!("os.bootMedia {was} → {is}");
-    differs("os.bootMedia", was, is, message);
-    let was = recorded.talos.factory_url.clone().unwrap_or_default();
-    let is = intent.factory.base.clone();
-    if !was.is_empty() {
-        let message = format!("factory {was} → {is}");
-        differs("factory", was, is, message);
-    }
-    let (was, is) = (&recorded.talos.schematic_id, &intent.schematic_id);
-    differs(
-        "talos.schematicId",
-        was.clone(),
-        is.clone(),
-        format!(
-            "schematic changed: {} has ID {is}, the release has {was} (not released)",
-            intent.schematic_path
-        ),
-    );
-    let (was, is) = (&recorded.talos.schematic_path, &intent.schematic_path);
-    differs(
-        "talos.schematic",
-        was.clone(),
-        is.clone(),
-        format!("talos.schematic {was} → {is}"),
-    );
-    out
+    let recorded = serde_json::to_value(recorded).expect("a manifest serialises");
+    facts::unreleased(&recorded, &assemble::planned(intent, None))
 }
 
 impl Report {
@@ -732,7 +627,8 @@ impl Report {
     }
 
     fn not_compared(&self) -> Vec<(&'static str, &'static str)> {
-        let mut skipped = NOT_COMPARED.to_vec();
+        let mut skipped = vec![NOT_COMPARED_INPUTS];
+        skipped.extend_from_slice(facts::RECORD);
         if !self.hashes {
             skipped.push(("/os/*/sha256", HASHES_NOT_COMPARED));
         }

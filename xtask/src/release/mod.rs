@@ -6,6 +6,7 @@
 mod assemble;
 mod check;
 mod dry_run;
+mod facts;
 mod fetch;
 mod move_channel;
 mod notices;

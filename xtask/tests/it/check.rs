@@ -572,3 +572,22 @@ fn a_release_that_cannot_be_checked_fails_the_run_and_the_others_are_still_check
         stderr(&output)
     );
 }
+
+#[test]
+fn an_intent_that_turns_the_air_gap_on_is_unreleased_not_ignored() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = recorded(&factory);
+    tree.write(
+        INTENT,
+        &tree.read(INTENT).replace("airGap: false", "airGap: true"),
+    );
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "unreleased changes in the committed intent (not drift):\n  os.airGap false → true\n"
+        ),
+        "{text}"
+    );
+}
