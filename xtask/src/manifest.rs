@@ -38,6 +38,19 @@ pub struct AirGap {
     pub images: Vec<BundledImage>,
 }
 
+impl AirGap {
+    /// The installer's entry: a manifest records it first (the consistency rules hold it so).
+    pub fn installer(&self) -> Option<&BundledImage> {
+        self.images.first()
+    }
+
+    /// The other images (the cluster's, then `airGap.extraImages`), each with its index in
+    /// `/airGap/images`.
+    pub fn others(&self) -> impl Iterator<Item = (usize, &BundledImage)> {
+        self.images.iter().enumerate().skip(1)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct BundledImage {
@@ -325,7 +338,7 @@ impl Manifest {
                 air_gap.path
             ));
         }
-        match air_gap.images.first() {
+        match air_gap.installer() {
             Some(first) if first.reference == self.os.installer.image => {
                 if self.os.installer.digest.as_ref() != Some(&first.digest) {
                     problems.push(format!(

@@ -202,7 +202,9 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
     // The bundle holds the installer's manifest for this architecture, not its index: the
     // index names manifests for other architectures that are not in the bundle, so its digest
     // does not resolve at the site. The install reference is the platform digest.
-    let installer = &air_gap.images[0];
+    let Some(installer) = air_gap.installer() else {
+        return;
+    };
     let platform = &installer.platform_digest;
     let name = installer
         .reference

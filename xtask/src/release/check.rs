@@ -478,11 +478,11 @@ pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
     report
 }
 
-/// The bundle's images by reference (the installer, index 0, is `/os/installer/digest`'s), and
+/// The bundle's images by reference (the installer's is `/os/installer/digest`), and
 /// with `--hashes` the platform manifests and the tar itself. What the check did not fetch is
 /// empty in `is` and not compared.
 fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) {
-    for (index, a) in was.images.iter().enumerate().skip(1) {
+    for (index, a) in was.others() {
         let Some(b) = is.images.iter().find(|b| b.reference == a.reference) else {
             continue;
         };

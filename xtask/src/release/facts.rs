@@ -261,8 +261,8 @@ fn text(manifest: &Value, pointer: &str) -> String {
         .to_string()
 }
 
-/// `airGap.extraImages` as a manifest holds them: the bundle's images after the installer that
-/// are not the cluster's for the manifest's Talos and Kubernetes versions.
+/// `airGap.extraImages` as a manifest holds them: the bundle's images that are neither the
+/// installer nor the cluster's for the manifest's Talos and Kubernetes versions.
 fn extra_images(manifest: &Value) -> String {
     let cluster: Vec<String> = TalosVersion::parse(&text(manifest, "/talos/version"))
         .ok()
@@ -271,12 +271,13 @@ fn extra_images(manifest: &Value) -> String {
         .flatten()
         .map(|image| image.name())
         .collect();
+    let installer = text(manifest, "/os/installer/image");
     let images = manifest.pointer("/airGap/images").and_then(Value::as_array);
     let extra: Vec<&str> = images
         .into_iter()
         .flatten()
-        .skip(1)
         .filter_map(|image| image["ref"].as_str())
+        .filter(|reference| *reference != installer)
         .filter(|reference| !cluster.iter().any(|c| c == reference))
         .collect();
     format!("[{}]", extra.join(", "))

@@ -58,7 +58,7 @@ pub fn replay(
 }
 
 /// The bundle a recorded release has, to resolve its images again: every image but the
-/// installer (index 0), fetched through today's mirrors (site infrastructure, not release content).
+/// installer, fetched through today's mirrors (site infrastructure, not release content).
 fn recorded_air_gap(
     recorded: &Manifest,
     intent: &Intent,
@@ -69,10 +69,7 @@ fn recorded_air_gap(
     };
     let file = project::manifest_path(&recorded.release_version);
     let images = air_gap
-        .images
-        .iter()
-        .enumerate()
-        .skip(1)
+        .others()
         .map(|(i, image)| {
             ImageRef::parse(&image.reference)
                 .with_context(|| format!("{file}: /airGap/images/{i}/ref"))

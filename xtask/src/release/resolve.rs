@@ -84,14 +84,24 @@ pub struct ResolvedMedium {
     pub size: u64,
 }
 
+/// A part of the air-gap bundle, in the bundle's order: the installer, its signature, then
+/// the plan's images (the cluster's, then `airGap.extraImages`) by their place in the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum BundlePart {
+    Installer,
+    /// In the bundle, and recorded as `os.installer.signature`, not as an image.
+    Signature,
+    Image(usize),
+}
+
 /// What each worker thread reports.
 enum Event {
     /// A medium's build answered its `HEAD` with this size (`None`: not known).
     Warmed(BootMedium, anyhow::Result<Option<u64>>),
     Downloaded(BootMedium, anyhow::Result<Downloaded>),
     Installer(anyhow::Result<(Option<String>, Option<Signature>)>),
-    /// An image of the bundle, by its place in it (the installer 0, its signature 1).
-    Bundled(usize, anyhow::Result<bundle::Fetched>),
+    /// An image of the bundle, by the part it is.
+    Bundled(BundlePart, anyhow::Result<bundle::Fetched>),
     /// A check: the digest an image's reference resolves to now.
     Looked(String, anyhow::Result<String>),
 }
@@ -184,7 +194,7 @@ pub fn resolve(
                     );
                     // Before the report: the packing takes the store back from the last one.
                     drop(store);
-                    let _ = events.send(Event::Bundled(i + 2, result));
+                    let _ = events.send(Event::Bundled(BundlePart::Image(i), result));
                 });
             }
             Some(store)
@@ -209,8 +219,7 @@ pub fn resolve(
         }
         (None, _) => None,
     };
-    // Slot 0 the installer, 1 its signature, then the images in the plan's order.
-    let mut bundled: BTreeMap<usize, bundle::Fetched> = BTreeMap::new();
+    let mut bundled: BTreeMap<BundlePart, bundle::Fetched> = BTreeMap::new();
 
     let mut resolved = Resolved {
         versions: preflight.versions,
@@ -242,8 +251,8 @@ pub fn resolve(
                     );
                 }
             }
-            Event::Bundled(slot, result) => {
-                bundled.insert(slot, result?);
+            Event::Bundled(part, result) => {
+                bundled.insert(part, result?);
             }
             Event::Looked(name, result) => {
                 resolved.image_digests.insert(name, result?);
@@ -340,22 +349,26 @@ fn spawn_installer(
         base: plan.installer.registry.clone(),
         repository: plan.installer.repository.clone(),
     };
-    let mut wanted = vec![(0, digest.to_string(), plan.installer.image.clone())];
+    let mut wanted = vec![(
+        BundlePart::Installer,
+        digest.to_string(),
+        plan.installer.image.clone(),
+    )];
     if let Some(signature) = signature {
         wanted.push((
-            1,
+            BundlePart::Signature,
             signature.manifest().to_string(),
             signature_name(plan, digest, signature),
         ));
     }
     let count = wanted.len();
-    for (slot, reference, name) in wanted {
+    for (part, reference, name) in wanted {
         let (store, source, events) = (store.clone(), source.clone(), events.clone());
         let (line, architecture) = (progress.line(&name), plan.architecture.clone());
         std::thread::spawn(move || {
             let result = store.image(&source, &reference, &name, None, &architecture, &line);
             drop(store);
-            let _ = events.send(Event::Bundled(slot, result));
+            let _ = events.send(Event::Bundled(part, result));
         });
     }
     count
@@ -382,7 +395,7 @@ fn signature_name(plan: &Plan, digest: &str, signature: &Signature) -> String {
 fn pack(
     store: Store,
     air_gap: &AirGapPlan,
-    bundled: BTreeMap<usize, bundle::Fetched>,
+    bundled: BTreeMap<BundlePart, bundle::Fetched>,
     progress: &Progress,
 ) -> anyhow::Result<(PendingFile, AirGap)> {
     let line = progress.line(&air_gap.file);
@@ -399,7 +412,7 @@ fn pack(
     let images = bundled
         .iter()
         // The signature is in the bundle, and recorded as os.installer.signature.
-        .filter(|(slot, _)| **slot != 1)
+        .filter(|(part, _)| **part != BundlePart::Signature)
         .map(|(_, f)| BundledImage {
             reference: f.entry.name.clone(),
             digest: f.digest.clone(),
