@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
+use crate::digest::Digest;
 use crate::download::{self, Pace};
 use crate::fsutil::PendingFile;
 use crate::http::{self, Client, Failure};
 use crate::progress::Line;
 use crate::registry::{self, MANIFEST_TYPES, Token};
-use crate::talos::is_sha256_hex;
 use crate::util::{header, hex, mib};
 
 /// The annotation that names an entry of `index.json`; `skopeo copy oci-archive:<tar>:<name>`
@@ -42,7 +42,7 @@ pub struct Source {
 pub struct Entry {
     pub name: String,
     pub media_type: String,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
 }
 
@@ -50,7 +50,7 @@ pub struct Entry {
 #[derive(Clone, Debug)]
 pub struct Fetched {
     /// The index (or, for a one-platform image, the manifest) the reference resolved to.
-    pub digest: String,
+    pub digest: Digest,
     pub entry: Entry,
 }
 
@@ -114,7 +114,7 @@ impl Store {
         source: &Source,
         reference: &str,
         name: &str,
-        pinned: Option<&str>,
+        pinned: Option<&Digest>,
         architecture: &str,
         line: &Line,
     ) -> anyhow::Result<Fetched> {
@@ -123,8 +123,8 @@ impl Store {
         let (top_type, top) = self
             .manifest(source, reference, &mut token)
             .with_context(|| format!("fetching {name}"))?;
-        let digest = sha256_digest(&top);
-        let expected = pinned.or_else(|| reference.starts_with("sha256:").then_some(reference));
+        let digest = Digest::of(&top);
+        let expected = pinned.cloned().or_else(|| Digest::parse(reference));
         if let Some(expected) = expected
             && expected != digest
         {
@@ -137,7 +137,7 @@ impl Store {
         let parsed = parse(&top, name)?;
         let (entry, manifest) = match parsed.manifests {
             Some(manifests) => {
-                self.keep(&digest, &top)?;
+                self.keep(digest.as_str(), &top)?;
                 let chosen = manifests
                     .into_iter()
                     .find(|d| {
@@ -148,24 +148,24 @@ impl Store {
                     .ok_or_else(|| {
                         anyhow!("{name}@{digest}: the index has no linux/{architecture} manifest")
                     })?;
-                check_descriptor(&chosen, name)?;
+                let chosen_digest = checked_digest(&chosen, name)?;
                 let (media_type, bytes) = self
                     .manifest(source, &chosen.digest, &mut token)
                     .with_context(|| {
                         format!("fetching the linux/{architecture} manifest of {name}")
                     })?;
-                if sha256_digest(&bytes) != chosen.digest || bytes.len() as u64 != chosen.size {
+                if Digest::of(&bytes) != chosen_digest || bytes.len() as u64 != chosen.size {
                     bail!(
                         "{name}: the linux/{architecture} manifest {} came with other bytes ({} bytes, sha256 {}): refused",
                         chosen.digest,
                         bytes.len(),
-                        sha256_digest(&bytes)
+                        Digest::of(&bytes)
                     );
                 }
                 let entry = Entry {
                     name: name.to_string(),
                     media_type: chosen.media_type.unwrap_or(media_type),
-                    digest: chosen.digest,
+                    digest: chosen_digest,
                     size: chosen.size,
                 };
                 (entry, bytes)
@@ -180,12 +180,12 @@ impl Store {
                 (entry, top)
             }
         };
-        self.keep(&entry.digest, &manifest)?;
+        self.keep(entry.digest.as_str(), &manifest)?;
         let parsed = parse(&manifest, name)?;
         let blobs: Vec<Descriptor> = parsed.config.into_iter().chain(parsed.layers).collect();
         let total: u64 = blobs.iter().map(|b| b.size).sum();
         for (i, blob) in blobs.iter().enumerate() {
-            check_descriptor(blob, name)?;
+            checked_digest(blob, name)?;
             line.status(&format!(
                 "blob {} of {} ({} in all)",
                 i + 1,
@@ -206,14 +206,14 @@ impl Store {
     }
 
     /// Only the digest `reference` resolves to now (`--check`): the index's bytes, hashed.
-    pub fn resolve(client: &Client, source: &Source, reference: &str) -> anyhow::Result<String> {
+    pub fn resolve(client: &Client, source: &Source, reference: &str) -> anyhow::Result<Digest> {
         let url = format!(
             "{}/v2/{}/manifests/{reference}",
             source.base, source.repository
         );
         let bytes = registry::get(client, &url, MANIFEST_TYPES)?
             .ok_or_else(|| anyhow!("GET {url}: 404, no such image"))?;
-        Ok(sha256_digest(&bytes))
+        Ok(Digest::of(&bytes))
     }
 
     /// A manifest or index (capped, as every registry object read into memory) and its type.
@@ -339,8 +339,8 @@ impl Store {
                 }
                 Ok(())
             })?;
-        let got = format!("sha256:{}", hex(&hasher.finalize()));
-        if got != blob.digest {
+        let got = Digest::finish(hasher);
+        if *got.as_str() != blob.digest {
             bail!(
                 "{url}: the {received} bytes received hash to {got}, not {}: a corrupted or substituted blob, refused",
                 blob.digest
@@ -395,7 +395,8 @@ impl Store {
             &mut index.as_bytes(),
         )?;
         for (digest, mut pending) in blobs {
-            let hex_part = digest.trim_start_matches("sha256:");
+            let digest = Digest::parse(&digest).expect("checked when its descriptor was read");
+            let hex_part = digest.hex();
             let file = pending.file();
             let size = file.metadata()?.len();
             use std::io::Seek;
@@ -430,20 +431,14 @@ fn parse(bytes: &[u8], name: &str) -> anyhow::Result<Parsed> {
     Ok(parsed)
 }
 
-/// A digest this tool fetches by: sha256, 64 lowercase hex; a size a manifest may claim.
-fn check_descriptor(d: &Descriptor, name: &str) -> anyhow::Result<()> {
-    let ok = d.digest.strip_prefix("sha256:").is_some_and(is_sha256_hex);
-    if !ok {
-        bail!(
+/// The digest a descriptor names, when it is one this tool fetches by: sha256, 64 lowercase hex.
+fn checked_digest(d: &Descriptor, name: &str) -> anyhow::Result<Digest> {
+    Digest::parse(&d.digest).ok_or_else(|| {
+        anyhow!(
             "{name}: a descriptor names digest {:?}; only sha256:<64 hex> is fetched",
             d.digest
-        );
-    }
-    Ok(())
-}
-
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+        )
+    })
 }
 
 /// `index.json`: one manifest descriptor per entry, named by `REF_NAME`.

@@ -7,7 +7,8 @@ use std::fmt;
 
 use anyhow::{bail, ensure};
 
-use crate::talos::{TalosVersion, is_sha256_hex};
+use crate::digest::Digest;
+use crate::talos::TalosVersion;
 
 /// An image by registry host, repository and tag, optionally pinned to an index digest.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -17,7 +18,7 @@ pub struct ImageRef {
     pub repository: String,
     pub tag: String,
     /// `sha256:<hex>` the tag must resolve to, when the reference pins one.
-    pub pinned: Option<String>,
+    pub pinned: Option<Digest>,
 }
 
 impl ImageRef {
@@ -27,11 +28,12 @@ impl ImageRef {
         let help = "expected host/repository:tag, e.g. registry.k8s.io/etcd:v3.6.11 or docker.io/library/nginx:1.27";
         let (name, pinned) = match text.split_once('@') {
             Some((name, digest)) => {
-                ensure!(
-                    digest.strip_prefix("sha256:").is_some_and(is_sha256_hex),
-                    "invalid image reference {text:?}: the digest after @ must be sha256:<64 lowercase hex>"
-                );
-                (name, Some(digest.to_string()))
+                let Some(digest) = Digest::parse(digest) else {
+                    bail!(
+                        "invalid image reference {text:?}: the digest after @ must be sha256:<64 lowercase hex>"
+                    );
+                };
+                (name, Some(digest))
             }
             None => (text, None),
         };

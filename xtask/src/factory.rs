@@ -6,10 +6,11 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use sha2::Digest;
 
+use crate::digest::is_sha256_hex;
 use crate::http::{self, Client};
 use crate::manifest::Extension;
 use crate::plan::Plan;
-use crate::talos::{FactoryUrl, TalosVersion, is_sha256_hex};
+use crate::talos::{FactoryUrl, TalosVersion};
 use crate::util::{closest, one_line};
 
 /// What the preflight learned: the factory's Talos versions, and the catalogue's entry for each

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the appliance's image tooling. This file parses the command line, finds the
 //! project root and dispatches to one module per task. The modules sit in layers, each
 //! importing only from the layers below it (`tests/it/tidy.rs` keeps it so):
-//! data (`util`, `test_hooks`, `project`, `talos`, `schematic`, `intent`, `trust`,
+//! data (`util`, `digest`, `test_hooks`, `project`, `talos`, `schematic`, `intent`, `trust`,
 //! `json_schema`, `manifest`, `channel`, `cli`) → `plan` → stages (`http`, `progress`,
 //! `interrupt`, `fsutil`, `release_lock`, `factory`, `download`, `registry`, `signature`,
 //! `sigstore_ring`) → tasks (`release`, `validate`, `release_notes`, `bench`) → `main`.
@@ -11,6 +11,7 @@ mod bundle;
 mod channel;
 mod cli;
 mod cluster_images;
+mod digest;
 mod download;
 mod factory;
 mod fsutil;

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
 use crate::json_schema;
 use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 
@@ -57,10 +58,12 @@ pub struct BundledImage {
     /// `host/repository:tag`, the entry's `org.opencontainers.image.ref.name`.
     #[serde(rename = "ref")]
     pub reference: String,
-    /// What the tag resolved to: the index (or a one-platform image's manifest).
-    pub digest: String,
-    /// The manifest for `os.architecture`, which the bundle holds with its blobs.
-    pub platform_digest: String,
+    /// What the tag resolved to: the index (or a one-platform image's manifest). Unknown
+    /// (null) only where the tag was not resolved: a dry run's plan.
+    pub digest: Option<Digest>,
+    /// The manifest for `os.architecture`, which the bundle holds with its blobs. Unknown
+    /// (null) where it was not fetched: a dry run, a check without `--hashes`.
+    pub platform_digest: Option<Digest>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -142,9 +145,9 @@ pub struct Certificate {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Installer {
     pub image: String,
-    /// `sha256:<hex>`, present only when the registry answered with it.
+    /// Present only when the registry answered with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// The signature that verified the digest under the policy, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
@@ -340,11 +343,14 @@ impl Manifest {
         }
         match air_gap.installer() {
             Some(first) if first.reference == self.os.installer.image => {
-                if self.os.installer.digest.as_ref() != Some(&first.digest) {
+                if self.os.installer.digest != first.digest {
+                    let shown = |d: &Option<Digest>| {
+                        d.as_ref().map_or("absent".to_string(), Digest::to_string)
+                    };
                     problems.push(format!(
                         "/airGap/images/0/digest: {} is not /os/installer/digest ({})",
-                        first.digest,
-                        self.os.installer.digest.as_deref().unwrap_or("absent")
+                        shown(&first.digest),
+                        shown(&self.os.installer.digest)
                     ));
                 }
             }

@@ -7,9 +7,9 @@
 use anyhow::anyhow;
 use serde::Deserialize;
 
+use crate::digest::Digest;
 use crate::http::{self, Client, Failure};
 use crate::plan::InstallerRef;
-use crate::talos::is_sha256_hex;
 use crate::util::header;
 
 /// Without these, a registry may answer 404 for OCI content, or give one platform's digest.
@@ -28,7 +28,7 @@ struct TokenAnswer {
 }
 
 /// The digest of the installer image, from the registry on the factory's host.
-pub fn installer_digest(client: &Client, installer: &InstallerRef) -> anyhow::Result<String> {
+pub fn installer_digest(client: &Client, installer: &InstallerRef) -> anyhow::Result<Digest> {
     resolve_digest(
         client,
         &installer.registry,
@@ -43,7 +43,7 @@ fn resolve_digest(
     registry_base: &str,
     repository: &str,
     tag: &str,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Digest> {
     let url = format!("{registry_base}/v2/{repository}/manifests/{tag}");
     client.with_retries(
         &format!("resolving the digest of {repository}:{tag}"),
@@ -175,7 +175,7 @@ fn head(
         .map_err(|e| http::transport_failure("HEAD", url, e))
 }
 
-fn digest_from(url: &str, response: ureq::http::Response<ureq::Body>) -> Result<String, Failure> {
+fn digest_from(url: &str, response: ureq::http::Response<ureq::Body>) -> Result<Digest, Failure> {
     let status = response.status().as_u16();
     let (source, value) = match status {
         301 | 302 | 303 | 307 | 308 => {
@@ -189,12 +189,11 @@ fn digest_from(url: &str, response: ureq::http::Response<ureq::Body>) -> Result<
         ),
         _ => return Err(http::status_failure("HEAD", url, response)),
     };
-    match value.strip_prefix("sha256:") {
-        Some(hex) if is_sha256_hex(hex) => Ok(value),
-        _ => Err(Failure::Permanent(anyhow!(
+    Digest::parse(&value).ok_or_else(|| {
+        Failure::Permanent(anyhow!(
             "HEAD {url}: {status} without a sha256 digest in {source} (found {value:?})"
-        ))),
-    }
+        ))
+    })
 }
 
 /// Answers a `Bearer realm=…,service=…,scope=…` challenge that `asked_by` sent with an

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::channel::Channel;
 use crate::cli;
+use crate::digest::or_unknown;
 use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Signature};
 use crate::project;
@@ -181,7 +182,9 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
         let _ = writeln!(
             out,
             "| `{}` | `{}` | `{}` |",
-            image.reference, image.digest, image.platform_digest
+            image.reference,
+            or_unknown(&image.digest),
+            or_unknown(&image.platform_digest)
         );
     }
     let _ = writeln!(
@@ -205,7 +208,7 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
     let Some(installer) = air_gap.installer() else {
         return;
     };
-    let platform = &installer.platform_digest;
+    let platform = or_unknown(&installer.platform_digest);
     let name = installer
         .reference
         .rsplit_once(':')
@@ -214,7 +217,7 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
     let _ = writeln!(
         out,
         "\nThen give each node one `RegistryMirrorConfig` per upstream host (factory.talos.dev, ghcr.io, registry.k8s.io) pointing at `$SITE`, and install with the installer's platform digest, which the bundle holds (the index digest `{}` above names other architectures too, and does not resolve at the site):\n",
-        installer.digest
+        or_unknown(&installer.digest)
     );
     let _ = writeln!(out, "    machine.install.image: {name}@{platform}\n");
     let _ = writeln!(

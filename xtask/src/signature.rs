@@ -11,14 +11,13 @@
 use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
 use serde::Deserialize;
-use sha2::Digest;
 
+use crate::digest::Digest;
 use crate::http::Client;
 use crate::manifest::Signature;
 use crate::plan::InstallerRef;
 use crate::registry;
 use crate::trust::{PinnedRoot, Policy, PublicKey};
-use crate::util::hex;
 
 /// The OCI `artifactType` (and layer media type) of a Sigstore bundle.
 const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -86,12 +85,11 @@ pub fn verify(
     client: &Client,
     installer: &InstallerRef,
     policy: &Policy,
-    digest: &str,
+    digest: &Digest,
 ) -> anyhow::Result<Outcome> {
     let (registry_base, repository) = (installer.registry.as_str(), installer.repository.as_str());
-    let hex_part = digest
-        .strip_prefix("sha256:")
-        .context("an installer digest is sha256:<hex>")?;
+    let hex_part = digest.hex();
+    let digest = digest.as_str();
     let registry = Registry {
         client,
         base: registry_base,
@@ -341,7 +339,7 @@ impl Registry<'_> {
                 notes.push(format!("nothing at {url}"));
                 continue;
             };
-            if oci_digest(&bytes) == digest {
+            if Digest::of(&bytes) == *digest {
                 notes.push(format!(
                     "{url} resolved to D itself (the registry maps digest-shaped tags to digests): not a list of signatures, so not searched"
                 ));
@@ -404,7 +402,7 @@ impl Registry<'_> {
         match registry::get(self.client, &url, registry::MANIFEST_TYPES)? {
             Some(bytes) => Ok((
                 vec![Candidate {
-                    manifest: oci_digest(&bytes),
+                    manifest: Digest::of(&bytes).to_string(),
                     found: "the legacy .sig tag".into(),
                     bytes: Some(bytes),
                 }],
@@ -472,15 +470,10 @@ impl Registry<'_> {
     }
 }
 
-/// The OCI digest of content: `sha256:<hex>`.
-fn oci_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&sha2::Sha256::digest(bytes)))
-}
-
 /// Content fetched by digest must have that digest, whoever served it.
 fn check_digest(bytes: &[u8], digest: &str, url: &str) -> anyhow::Result<()> {
-    let actual = oci_digest(bytes);
-    if actual != digest {
+    let actual = Digest::of(bytes);
+    if actual != *digest {
         bail!("GET {url}: the content's digest is {actual}, not the {digest} asked for");
     }
     Ok(())

@@ -442,14 +442,6 @@ pub fn kubernetes_supported(
     Ok(None)
 }
 
-/// True for exactly 64 lowercase hex characters: the only form of an ID or SHA-256 that is
-/// ever put into a URL, a path or a manifest.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

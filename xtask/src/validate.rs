@@ -231,7 +231,7 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
     let mut listed: Vec<(String, String)> = Vec::new();
     for (number, line) in text.lines().enumerate() {
         match line.split_once("  ") {
-            Some((hex, name)) if crate::talos::is_sha256_hex(hex) => {
+            Some((hex, name)) if crate::digest::is_sha256_hex(hex) => {
                 listed.push((name.to_string(), hex.to_string()));
             }
             _ => report.error(

@@ -69,13 +69,9 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
                 images: std::iter::once(plan.installer.image.clone())
                     .chain(air_gap.images.iter().map(|i| i.name()))
                     .map(|reference| BundledImage {
-                        digest: resolved
-                            .image_digests
-                            .get(&reference)
-                            .cloned()
-                            .unwrap_or_default(),
+                        digest: resolved.image_digests.get(&reference).cloned(),
                         reference,
-                        platform_digest: String::new(),
+                        platform_digest: None,
                     })
                     .collect(),
             })
@@ -101,13 +97,10 @@ pub fn planned(plan: &Plan, source_commit: Option<String>) -> Value {
         certificate["sha256"] = Value::Null;
     }
     value["os"]["installer"]["digest"] = Value::Null;
+    // The images' digests are unknown, and written as null by the serialiser.
     if let Some(air_gap) = value.get_mut("airGap") {
         air_gap["sha256"] = Value::Null;
         air_gap["size"] = Value::Null;
-        for image in air_gap["images"].as_array_mut().into_iter().flatten() {
-            image["digest"] = Value::Null;
-            image["platformDigest"] = Value::Null;
-        }
     }
     value
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::channel::Channel;
 use crate::cli;
+use crate::digest::Digest;
 use crate::http::Client;
 use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Medium};
@@ -480,7 +481,7 @@ pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
 
 /// The bundle's images by reference (the installer's is `/os/installer/digest`), and
 /// with `--hashes` the platform manifests and the tar itself. What the check did not fetch is
-/// empty in `is` and not compared.
+/// unknown in `is` and not compared.
 fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) {
     for (index, a) in was.others() {
         let Some(b) = is.images.iter().find(|b| b.reference == a.reference) else {
@@ -497,18 +498,19 @@ fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) 
                 "the platform manifest changed:",
             ),
         ];
-        // What the check did not fetch is empty; after a moved tag, the platform follows.
+        // What the check did not fetch is unknown; after a moved tag, the platform follows.
         if let Some((field, was, now, what)) = moved
             .into_iter()
-            .filter(|(_, _, now, _)| !now.is_empty())
+            .filter_map(|(field, was, now, what)| Some((field, was, now.as_ref()?, what)))
             .inspect(|_| report.compared += 1)
-            .find(|(_, was, now, _)| was != now)
+            .find(|(_, was, now, _)| was.as_ref() != Some(*now))
         {
+            let shown = was.as_ref().map_or("", Digest::as_str);
             report.differences.push(Finding {
                 path: format!("{path}/{field}"),
                 recorded: json!(was),
                 now: json!(now),
-                meaning: format!("{reference}: {what} {was} → {now}"),
+                meaning: format!("{reference}: {what} {shown} → {now}"),
             });
         }
     }
@@ -667,6 +669,11 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A digest made of one repeated hex digit, for readable test data.
+    fn digest(digit: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", digit.to_string().repeat(64))).unwrap()
+    }
     use crate::manifest::Extension;
 
     fn manifest() -> Manifest {
@@ -687,7 +694,7 @@ mod tests {
                 "architecture": "amd64",
                 "secureBoot": false,
                 "iso": {"url": "u", "localPath": "ee/appliance/dist/1.0.0/metal-amd64.iso", "sha256": "aa", "size": 10},
-                "installer": {"image": "i", "digest": "sha256:d"}
+                "installer": {"image": "i", "digest": digest('d')}
             },
             "app": {"version": "1.0.0", "valuesProfile": "appliance"}
         }))
@@ -706,7 +713,7 @@ mod tests {
     fn each_moved_fact_says_what_it_means() {
         let mut now = manifest();
         now.os.iso.size = Some(11);
-        now.os.installer.digest = Some("sha256:e".into());
+        now.os.installer.digest = Some(digest('e'));
         now.talos.extensions = Some(vec![Extension {
             name: "a".into(),
             reference: "ghcr.io/a:1".into(),
@@ -764,11 +771,13 @@ mod tests {
         );
     }
 
-    fn bundle(etcd: &str, platform: &str) -> AirGap {
-        let image = |reference: &str, digest: &str, platform: &str| crate::manifest::BundledImage {
-            reference: reference.into(),
-            digest: digest.into(),
-            platform_digest: platform.into(),
+    fn bundle(etcd: Option<Digest>, platform: Option<Digest>) -> AirGap {
+        let image = |reference: &str, digest: Option<Digest>, platform: Option<Digest>| {
+            crate::manifest::BundledImage {
+                reference: reference.into(),
+                digest,
+                platform_digest: platform,
+            }
         };
         AirGap {
             path: "ee/appliance/dist/1.0.0/airgap-amd64.oci.tar".into(),
@@ -777,8 +786,8 @@ mod tests {
             images: vec![
                 image(
                     "factory.talos.dev/metal-installer/x:v1.12.11",
-                    "sha256:i",
-                    "sha256:j",
+                    Some(digest('1')),
+                    Some(digest('2')),
                 ),
                 image("registry.k8s.io/etcd:v3.6.11", etcd, platform),
             ],
@@ -788,10 +797,10 @@ mod tests {
     #[test]
     fn a_moved_tag_in_the_bundle_is_drift_and_what_a_check_did_not_fetch_is_not_compared() {
         let mut recorded = manifest();
-        recorded.air_gap = Some(bundle("sha256:e1", "sha256:p1"));
+        recorded.air_gap = Some(bundle(Some(digest('3')), Some(digest('4'))));
         let mut now = manifest();
         // A check resolves tags only: no platform digest, no tar.
-        now.air_gap = Some(bundle("sha256:e1", ""));
+        now.air_gap = Some(bundle(Some(digest('3')), None));
         let report = compare(&recorded, &now, false);
         assert_eq!(report.differences, vec![]);
         assert_eq!(
@@ -799,7 +808,7 @@ mod tests {
             compare(&manifest(), &manifest(), false).compared + 1
         );
 
-        now.air_gap = Some(bundle("sha256:e2", ""));
+        now.air_gap = Some(bundle(Some(digest('5')), None));
         let report = compare(&recorded, &now, false);
         let paths: Vec<&str> = report.differences.iter().map(|d| d.path.as_str()).collect();
         assert_eq!(paths, ["/airGap/images/1/digest"]);

@@ -20,6 +20,7 @@ use anyhow::{Context, bail};
 use crate::bundle::{self, Store};
 use crate::cli::Requirements;
 use crate::cluster_images::ImageRef;
+use crate::digest::Digest;
 use crate::download::{self, Downloaded};
 use crate::factory::Factory;
 use crate::fsutil::{self, PendingFile};
@@ -66,12 +67,12 @@ pub struct Resolved {
     pub extensions: Vec<Extension>,
     pub certificate_sha256: Option<String>,
     pub media: BTreeMap<BootMedium, ResolvedMedium>,
-    pub installer_digest: Option<String>,
+    pub installer_digest: Option<Digest>,
     pub installer_signature: Option<Signature>,
     /// The air-gap bundle as packed (a real run with the air gap).
     pub air_gap: Option<AirGap>,
     /// A check with the air gap: the digest each bundled image's reference resolves to now.
-    pub image_digests: BTreeMap<String, String>,
+    pub image_digests: BTreeMap<String, Digest>,
     /// The downloaded media (and the bundle) at their temporary names, for the record step;
     /// empty for a check.
     pub files: Vec<PendingFile>,
@@ -99,11 +100,11 @@ enum Event {
     /// A medium's build answered its `HEAD` with this size (`None`: not known).
     Warmed(BootMedium, anyhow::Result<Option<u64>>),
     Downloaded(BootMedium, anyhow::Result<Downloaded>),
-    Installer(anyhow::Result<(Option<String>, Option<Signature>)>),
+    Installer(anyhow::Result<(Option<Digest>, Option<Signature>)>),
     /// An image of the bundle, by the part it is.
     Bundled(BundlePart, anyhow::Result<bundle::Fetched>),
     /// A check: the digest an image's reference resolves to now.
-    Looked(String, anyhow::Result<String>),
+    Looked(String, anyhow::Result<Digest>),
 }
 
 /// Runs the stage. Returns at the first failure, whatever the other workers are doing: they
@@ -188,7 +189,7 @@ pub fn resolve(
                         &source,
                         &image.tag,
                         &image.name(),
-                        image.pinned.as_deref(),
+                        image.pinned.as_ref(),
                         &architecture,
                         &line,
                     );
@@ -340,7 +341,7 @@ fn source(air_gap: &AirGapPlan, image: &ImageRef) -> bundle::Source {
 fn spawn_installer(
     plan: &Plan,
     store: &Arc<Store>,
-    digest: &str,
+    digest: &Digest,
     signature: Option<&Signature>,
     events: &mpsc::Sender<Event>,
     progress: &Progress,
@@ -377,8 +378,8 @@ fn spawn_installer(
 /// The name the installer's signature goes by in the bundle: cosign's `sha256-<hex>.sig` tag
 /// for a legacy signature, the same with `.sigstore` for a Sigstore bundle (which a registry
 /// with the referrers API finds by its subject, whatever the tag).
-fn signature_name(plan: &Plan, digest: &str, signature: &Signature) -> String {
-    let hex_part = digest.trim_start_matches("sha256:");
+fn signature_name(plan: &Plan, digest: &Digest, signature: &Signature) -> String {
+    let hex_part = digest.hex();
     let base = plan
         .installer
         .image
@@ -415,8 +416,8 @@ fn pack(
         .filter(|(part, _)| **part != BundlePart::Signature)
         .map(|(_, f)| BundledImage {
             reference: f.entry.name.clone(),
-            digest: f.digest.clone(),
-            platform_digest: f.entry.digest.clone(),
+            digest: Some(f.digest.clone()),
+            platform_digest: Some(f.entry.digest.clone()),
         })
         .collect();
     Ok((
@@ -529,7 +530,7 @@ fn installer(
     purpose: &Purpose,
     line: &Line,
     out: &Progress,
-) -> anyhow::Result<(Option<String>, Option<Signature>)> {
+) -> anyhow::Result<(Option<Digest>, Option<Signature>)> {
     let image = &plan.installer.image;
     line.status(&format!(
         "building… (the factory names the digest once the installer is built; this can take minutes): {image}"
@@ -573,8 +574,7 @@ fn installer(
             None
         }
     };
-    let signature =
-        installer_signature(plan, client, digest.as_deref(), requirements, purpose, out);
+    let signature = installer_signature(plan, client, digest.as_ref(), requirements, purpose, out);
     let signature = match purpose {
         Purpose::Check { .. } => signature
             .context("the check cannot tell whether the installer is still the signed one")?,
@@ -594,7 +594,7 @@ fn installer(
 fn installer_signature(
     plan: &Plan,
     client: &Client,
-    digest: Option<&str>,
+    digest: Option<&Digest>,
     requirements: Requirements,
     purpose: &Purpose,
     out: &Progress,

@@ -173,6 +173,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "data",
         &[
             "util",
+            "digest",
             "test_hooks",
             "project",
             "talos",
