@@ -33,10 +33,17 @@ pub struct Manifest {
 #[serde(rename_all = "camelCase")]
 pub struct AirGap {
     pub path: String,
-    pub sha256: String,
-    pub size: u64,
+    /// Of the tar as packed; unknown (null) before it is (a dry run, a check without
+    /// `--hashes`).
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
     /// The installer first, then the cluster's images, then `airGap.extraImages`.
     pub images: Vec<BundledImage>,
+}
+
+/// A recorded fact for a message: its value, or "unknown" where a manifest lacks it.
+pub fn known(fact: &Option<String>) -> &str {
+    fact.as_deref().unwrap_or("unknown")
 }
 
 impl AirGap {
@@ -130,16 +137,20 @@ pub struct Medium {
     /// The factory's address (stable), never a CDN redirect target.
     pub url: String,
     pub local_path: String,
-    pub sha256: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Of the bytes as received; unknown (null) before they are (a dry run, a check without
+    /// `--hashes`).
+    pub sha256: Option<String>,
+    /// Absent in manifests written before sizes were recorded; unknown (null) in a dry run.
+    #[serde(default)]
     pub size: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Certificate {
     pub url: String,
-    /// SHA-256 of the certificate's DER bytes, lowercase hex: its fingerprint.
-    pub sha256: String,
+    /// SHA-256 of the certificate's DER bytes, lowercase hex: its fingerprint; unknown (null)
+    /// in a dry run.
+    pub sha256: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -8,7 +8,7 @@ use crate::channel::Channel;
 use crate::cli;
 use crate::digest::or_unknown;
 use crate::intent::Intent;
-use crate::manifest::{AirGap, Manifest, Signature};
+use crate::manifest::{AirGap, Manifest, Signature, known};
 use crate::project;
 use crate::util::mib;
 
@@ -60,7 +60,7 @@ pub fn render(m: &Manifest) -> String {
             out,
             "| `{}` | {size} | `{}` | {} |",
             file_name(&medium.local_path),
-            medium.sha256,
+            known(&medium.sha256),
             medium.url
         );
     }
@@ -107,7 +107,8 @@ pub fn render(m: &Manifest) -> String {
             out,
             "\n## SecureBoot\n\nThe media and installer are SecureBoot variants: install these media only with the installer above. \
              Their boot chain is signed by the certificate at {} whose SHA-256 fingerprint (DER) is `{}`; compare it before enrolling the key.",
-            certificate.url, certificate.sha256
+            certificate.url,
+            known(&certificate.sha256)
         );
     }
 
@@ -160,7 +161,7 @@ pub fn render(m: &Manifest) -> String {
     let _ = writeln!(
         out,
         "The ISO alone:\n\n    echo \"{}  {}\" | sha256sum -c -",
-        iso.sha256,
+        known(&iso.sha256),
         file_name(&iso.local_path)
     );
     out
@@ -172,9 +173,9 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
     let _ = writeln!(
         out,
         "\n## Air-gap bundle\n\n`{file}`, {} ({} bytes), SHA-256 `{}`: one OCI image layout holding the installer (with its signature) and the images Talos pulls for the cluster, each for this release's architecture.\n",
-        mib(air_gap.size),
-        air_gap.size,
-        air_gap.sha256
+        air_gap.size.map(mib).unwrap_or_default(),
+        air_gap.size.unwrap_or_default(),
+        known(&air_gap.sha256)
     );
     let _ = writeln!(out, "| image | digest | platform manifest |");
     let _ = writeln!(out, "| --- | --- | --- |");

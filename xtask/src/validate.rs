@@ -10,7 +10,7 @@ use anyhow::bail;
 use crate::channel::Channel;
 use crate::cli;
 use crate::intent::Intent;
-use crate::manifest::{AirGap, Manifest, Schema};
+use crate::manifest::{AirGap, Manifest, Schema, known};
 use crate::schematic::Schematic;
 use crate::util::print_out;
 use crate::{bundle, fsutil, project};
@@ -182,7 +182,7 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
     for (medium, recorded) in manifest.os.media() {
         let file = &recorded.local_path;
         let name = file.rsplit('/').next().unwrap_or(file).to_string();
-        sums_expected.push((name, recorded.sha256.clone()));
+        sums_expected.push((name, known(&recorded.sha256).to_string()));
         let absolute = root.join(file);
         if !absolute.exists() {
             report.not_checked.push(file.clone());
@@ -204,12 +204,12 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
                     recorded.size.unwrap_or_default()
                 ),
             );
-        } else if sha256 != recorded.sha256 {
+        } else if Some(&sha256) != recorded.sha256.as_ref() {
             report.error(
                 file,
                 format!(
                     "the {label}'s SHA-256 is {sha256} but {path} records {}; {redownload}",
-                    recorded.sha256
+                    known(&recorded.sha256)
                 ),
             );
         } else {
@@ -218,7 +218,7 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
     }
     if let Some(air_gap) = &manifest.air_gap {
         let name = air_gap.path.rsplit('/').next().unwrap_or(&air_gap.path);
-        sums_expected.push((name.to_string(), air_gap.sha256.clone()));
+        sums_expected.push((name.to_string(), known(&air_gap.sha256).to_string()));
         check_bundle(root, path, air_gap, report);
     }
     let sums = project::sums_path(&manifest.release_version);
@@ -280,21 +280,21 @@ fn check_bundle(root: &Path, path: &str, air_gap: &AirGap, report: &mut Report) 
         Ok(found) => found,
         Err(e) => return report.error(file, format!("cannot read: {e}")),
     };
-    if size != air_gap.size {
+    if Some(size) != air_gap.size {
         return report.error(
             file,
             format!(
                 "the air-gap bundle has {size} bytes but {path} records {}; {again}",
-                air_gap.size
+                air_gap.size.unwrap_or_default()
             ),
         );
     }
-    if sha256 != air_gap.sha256 {
+    if Some(&sha256) != air_gap.sha256.as_ref() {
         return report.error(
             file,
             format!(
                 "the air-gap bundle's SHA-256 is {sha256} but {path} records {}; {again}",
-                air_gap.sha256
+                known(&air_gap.sha256)
             ),
         );
     }

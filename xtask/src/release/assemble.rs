@@ -9,7 +9,7 @@ use crate::manifest::{
     Talos,
 };
 use crate::plan::Plan;
-use crate::talos::{self, BootMedium};
+use crate::talos::BootMedium;
 
 use super::resolve::Resolved;
 
@@ -17,12 +17,12 @@ use super::resolve::Resolved;
 pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>) -> Manifest {
     let medium = |kind: BootMedium| {
         let planned = plan.media.iter().find(|m| m.medium == kind)?;
-        let found = resolved.media.get(&kind).cloned().unwrap_or_default();
+        let found = resolved.media.get(&kind);
         Some(Medium {
             url: planned.url.clone(),
             local_path: planned.path.clone(),
-            sha256: found.sha256.unwrap_or_default(),
-            size: Some(found.size),
+            sha256: found.and_then(|f| f.sha256.clone()),
+            size: found.map(|f| f.size),
         })
     };
     Manifest {
@@ -52,7 +52,7 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
             },
             secure_boot_certificate: plan.certificate_url.as_ref().map(|url| Certificate {
                 url: url.clone(),
-                sha256: resolved.certificate_sha256.clone().unwrap_or_default(),
+                sha256: resolved.certificate_sha256.clone(),
             }),
         },
         app: App {
@@ -61,11 +61,11 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
         },
         air_gap: resolved.air_gap.clone().or_else(|| {
             // Planned (a dry run), or a check that resolved the tags again: the names, with
-            // the digests a check found and what it does not fetch left empty.
+            // the digests a check found and what it does not fetch unknown.
             plan.air_gap.as_ref().map(|air_gap| AirGap {
                 path: air_gap.path.clone(),
-                sha256: String::new(),
-                size: 0,
+                sha256: None,
+                size: None,
                 images: std::iter::once(plan.installer.image.clone())
                     .chain(air_gap.images.iter().map(|i| i.name()))
                     .map(|reference| BundledImage {
@@ -85,22 +85,10 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
 pub fn planned(plan: &Plan, source_commit: Option<String>) -> Value {
     let mut value = serde_json::to_value(manifest(plan, &Resolved::default(), source_commit))
         .expect("a manifest serialises");
+    // The media's, the certificate's and the bundle's facts are unknown (None) and written as
+    // null by the serialiser; these three a record writes or leaves out otherwise.
     value["generatedAt"] = Value::Null;
     value["talos"]["extensions"] = Value::Null;
-    for kind in talos::MEDIA {
-        if let Some(medium) = value["os"].get_mut(kind.field) {
-            medium["sha256"] = Value::Null;
-            medium["size"] = Value::Null;
-        }
-    }
-    if let Some(certificate) = value["os"].get_mut("secureBootCertificate") {
-        certificate["sha256"] = Value::Null;
-    }
     value["os"]["installer"]["digest"] = Value::Null;
-    // The images' digests are unknown, and written as null by the serialiser.
-    if let Some(air_gap) = value.get_mut("airGap") {
-        air_gap["sha256"] = Value::Null;
-        air_gap["size"] = Value::Null;
-    }
     value
 }

@@ -20,7 +20,7 @@ use crate::cli;
 use crate::digest::Digest;
 use crate::http::Client;
 use crate::intent::Intent;
-use crate::manifest::{AirGap, Manifest, Medium};
+use crate::manifest::{AirGap, Manifest, Medium, known};
 use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
 use crate::util::mib;
@@ -471,7 +471,8 @@ pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
                 now: json!(b.sha256),
                 meaning: format!(
                     "the factory's SecureBoot signing certificate changed: sha256 {} → {}; media built now are signed by another key",
-                    a.sha256, b.sha256
+                    known(&a.sha256),
+                    known(&b.sha256)
                 ),
             });
         }
@@ -514,7 +515,7 @@ fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) 
             });
         }
     }
-    if hashes && !is.sha256.is_empty() {
+    if hashes && is.sha256.is_some() {
         report.compared += 1;
         if was.sha256 != is.sha256 {
             report.differences.push(Finding {
@@ -523,7 +524,9 @@ fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) 
                 now: json!(is.sha256),
                 meaning: format!(
                     "{} packed again has other bytes: sha256 {} → {}",
-                    was.path, was.sha256, is.sha256
+                    was.path,
+                    known(&was.sha256),
+                    known(&is.sha256)
                 ),
             });
         }
@@ -565,7 +568,8 @@ fn compare_medium(report: &mut Report, field: &str, was: &Medium, is: &Medium, h
                 now: json!(is.sha256),
                 meaning: format!(
                     "{file} now has other bytes{same_size}: sha256 {} → {} (the factory rebuilt it, with newer imager code after an upgrade?)",
-                    was.sha256, is.sha256
+                    known(&was.sha256),
+                    known(&is.sha256)
                 ),
             });
         }
@@ -747,7 +751,7 @@ mod tests {
         let mut now = manifest();
         now.talos.extensions.as_mut().unwrap()[0].reference =
             "cache-registry.image-factory.svc/a:1".into();
-        now.os.iso.sha256 = "bb".into();
+        now.os.iso.sha256 = Some("bb".into());
         let report = compare(&manifest(), &now, false);
         assert_eq!(report.differences, vec![]);
         assert_eq!(report.notices.len(), 1);
@@ -781,8 +785,8 @@ mod tests {
         };
         AirGap {
             path: "ee/appliance/dist/1.0.0/airgap-amd64.oci.tar".into(),
-            sha256: "aa".into(),
-            size: 1,
+            sha256: Some("aa".into()),
+            size: Some(1),
             images: vec![
                 image(
                     "factory.talos.dev/metal-installer/x:v1.12.11",

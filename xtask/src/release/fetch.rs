@@ -17,6 +17,7 @@ use crate::fsutil::write_atomic;
 use crate::http::{self, Client};
 use crate::intent::Intent;
 use crate::interrupt::{self, Provisional};
+use crate::manifest::known;
 use crate::plan::{Overrides, factory_url_given};
 use crate::progress::Progress;
 use crate::util::mib;
@@ -155,13 +156,13 @@ fn differences(recorded: &crate::manifest::Manifest, resolved: &Resolved) -> Vec
     let mut out = Vec::new();
     for (kind, medium) in recorded.os.media() {
         match resolved.media.get(&kind) {
-            Some(now) if now.sha256.as_deref() == Some(medium.sha256.as_str()) => {}
+            Some(now) if now.sha256.is_some() && now.sha256 == medium.sha256 => {}
             Some(now) => out.push(format!(
                 "{}: the factory now gives other bytes: sha256 {} ({}), the record has {} ({})",
                 medium.local_path,
-                now.sha256.as_deref().unwrap_or("unknown"),
+                known(&now.sha256),
                 mib(now.size),
-                medium.sha256,
+                known(&medium.sha256),
                 medium
                     .size
                     .map(mib)
@@ -172,14 +173,14 @@ fn differences(recorded: &crate::manifest::Manifest, resolved: &Resolved) -> Vec
     }
     if let Some(was) = &recorded.air_gap {
         match &resolved.air_gap {
-            Some(now) if now.sha256 == was.sha256 => {}
+            Some(now) if now.sha256.is_some() && now.sha256 == was.sha256 => {}
             Some(now) => out.push(format!(
                 "{}: packed again it has other bytes: sha256 {} ({}), the record has {} ({}); `cargo xtask image --check` says which image moved",
                 was.path,
-                now.sha256,
-                mib(now.size),
-                was.sha256,
-                mib(was.size)
+                known(&now.sha256),
+                now.size.map(mib).unwrap_or_default(),
+                known(&was.sha256),
+                was.size.map(mib).unwrap_or_default()
             )),
             None => out.push(format!("{}: not packed", was.path)),
         }

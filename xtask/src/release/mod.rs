@@ -26,7 +26,7 @@ use crate::channel::Channel;
 use crate::cli;
 use crate::factory::Factory;
 use crate::intent::Intent;
-use crate::manifest::{Manifest, Schema};
+use crate::manifest::{Manifest, Schema, known};
 use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
 use crate::{http, interrupt, project, release_lock, talos};
@@ -205,13 +205,13 @@ fn summary(plan: &Plan, manifest: &Manifest) -> String {
             .os
             .media()
             .iter()
-            .map(|(_, m)| format!("  {}  sha256 {}", m.local_path, m.sha256)),
+            .map(|(_, m)| format!("  {}  sha256 {}", m.local_path, known(&m.sha256))),
     );
     lines.extend(
         manifest
             .air_gap
             .iter()
-            .map(|a| format!("  {}  sha256 {}", a.path, a.sha256)),
+            .map(|a| format!("  {}  sha256 {}", a.path, known(&a.sha256))),
     );
     lines.push(format!("  {}", plan.sums_path));
     lines.push(format!(

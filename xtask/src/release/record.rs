@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
 use crate::fsutil::{self, PendingFile, write_atomic, write_new};
-use crate::manifest::{Manifest, Schema};
+use crate::manifest::{Manifest, Schema, known};
 use crate::plan::Plan;
 use crate::project;
 
@@ -141,12 +141,12 @@ pub fn sums(manifest: &Manifest) -> String {
         .into_iter()
         .map(|(_, medium)| {
             let file = medium.local_path.rsplit('/').next().unwrap_or_default();
-            (file, medium.sha256.as_str())
+            (file, known(&medium.sha256))
         })
         .collect();
     if let Some(air_gap) = &manifest.air_gap {
         let file = air_gap.path.rsplit('/').next().unwrap_or_default();
-        entries.push((file, air_gap.sha256.as_str()));
+        entries.push((file, known(&air_gap.sha256)));
     }
     entries.sort();
     entries

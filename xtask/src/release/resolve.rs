@@ -424,8 +424,8 @@ fn pack(
         file,
         AirGap {
             path: air_gap.path.clone(),
-            sha256,
-            size,
+            sha256: Some(sha256),
+            size: Some(size),
             images,
         },
     ))
