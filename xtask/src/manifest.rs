@@ -2,6 +2,7 @@
 //! release's artifact pair: its types, loading, the JSON Schema and the consistency rules the
 //! schema cannot express. Assembled from a plan and resolved facts in `release/assemble.rs`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -107,10 +108,10 @@ pub struct Os {
     /// Absent in manifests written before SecureBoot media existed: `false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure_boot: Option<bool>,
-    pub iso: Medium,
-    /// Present exactly when a disk image was asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk_image: Option<Medium>,
+    /// Each medium under its field of the `MEDIA` table (`iso`, `diskImage`): the ISO always,
+    /// the others exactly when asked for.
+    #[serde(flatten)]
+    pub media: Media,
     pub installer: Installer,
     /// The certificate that signs the SecureBoot boot chain, present exactly with SecureBoot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,9 +125,50 @@ impl Os {
 
     /// Every medium recorded, in the table's order (the ISO first).
     pub fn media(&self) -> Vec<(BootMedium, &Medium)> {
-        let mut media = vec![(BootMedium::Iso, &self.iso)];
-        media.extend(self.disk_image.iter().map(|m| (BootMedium::DiskImage, m)));
-        media
+        self.media.0.iter().map(|(kind, m)| (*kind, m)).collect()
+    }
+}
+
+/// The media of a manifest by kind, written under `os` by the `MEDIA` table: each kind's
+/// `field`, in the table's order. A new medium is a row there (and an entry in the schema,
+/// which a test demands), not a field here.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Media(pub BTreeMap<BootMedium, Medium>);
+
+impl Media {
+    pub fn get(&self, kind: BootMedium) -> Option<&Medium> {
+        self.0.get(&kind)
+    }
+}
+
+impl Serialize for Media {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for kind in talos::MEDIA {
+            if let Some(medium) = self.0.get(&kind.medium) {
+                map.serialize_entry(kind.field, medium)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Media {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Media, D::Error> {
+        let fields = BTreeMap::<String, Medium>::deserialize(deserializer)?;
+        let mut media = BTreeMap::new();
+        for (field, medium) in fields {
+            let Some(kind) = talos::MEDIA.iter().find(|k| k.field == field) else {
+                let known: Vec<&str> = talos::MEDIA.iter().map(|k| k.field).collect();
+                return Err(serde::de::Error::custom(format!(
+                    "unknown field `{field}` under os (a medium is one of {})",
+                    known.join(", ")
+                )));
+            };
+            media.insert(kind.medium, medium);
+        }
+        Ok(Media(media))
     }
 }
 
@@ -256,9 +298,8 @@ impl Manifest {
             "os.secureBoot is false, so no medium or installer may be a -secureboot variant"
         };
         // The factory comes from the ISO's URL; every address is checked against it.
-        let factory = match os
-            .iso
-            .url
+        let iso_url = os.media.get(BootMedium::Iso).map_or("", |m| m.url.as_str());
+        let factory = match iso_url
             .split_once("/image/")
             .map(|(base, _)| FactoryUrl::parse(base))
         {
@@ -269,8 +310,7 @@ impl Manifest {
             }
             None => {
                 problems.push(format!(
-                    "/os/iso/url: {} is not <factory>/image/<schematic ID>/<Talos version>/<file>",
-                    os.iso.url
+                    "/os/iso/url: {iso_url} is not <factory>/image/<schematic ID>/<Talos version>/<file>"
                 ));
                 None
             }
@@ -420,4 +460,60 @@ impl Schema {
 
 fn pointer_or_root(pointer: &str) -> &str {
     if pointer.is_empty() { "/" } else { pointer }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema's media under `os` (the properties built on `$defs/medium`) are exactly the
+    /// `MEDIA` table's fields: a new row needs its schema entry, and the reverse.
+    #[test]
+    fn the_schema_names_every_medium_of_the_table_and_no_other() {
+        let schema: serde_json::Value = serde_json::from_str(include_str!(
+            "../../ee/appliance/schemas/release.schema.json"
+        ))
+        .unwrap();
+        let os = schema["properties"]["os"]["properties"]
+            .as_object()
+            .unwrap();
+        let in_schema: Vec<&str> = os
+            .iter()
+            .filter(|(_, node)| node.to_string().contains("#/$defs/medium"))
+            .map(|(field, _)| field.as_str())
+            .collect();
+        let in_table: Vec<&str> = talos::MEDIA.iter().map(|k| k.field).collect();
+        assert_eq!(in_schema, in_table);
+        let required = schema["properties"]["os"]["required"].as_array().unwrap();
+        assert!(
+            required.contains(&serde_json::json!("iso")),
+            "the ISO is always recorded"
+        );
+    }
+
+    #[test]
+    fn media_are_written_by_the_table_and_an_unknown_one_is_refused() {
+        let medium = |name: &str| Medium {
+            url: format!("u/{name}"),
+            local_path: format!("p/{name}"),
+            sha256: Some("aa".into()),
+            size: Some(1),
+        };
+        let media = Media(BTreeMap::from([
+            (BootMedium::DiskImage, medium("raw.zst")),
+            (BootMedium::Iso, medium("iso")),
+        ]));
+        let json = serde_json::to_string(&media).unwrap();
+        assert!(
+            json.starts_with(r#"{"iso":"#) && json.contains(r#","diskImage":"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Media>(&json).unwrap(), media);
+        let error = serde_json::from_str::<Media>(
+            r#"{"floppy": {"url": "u", "localPath": "p", "sha256": "aa"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown field `floppy` under os"), "{error}");
+    }
 }

@@ -380,8 +380,7 @@ impl Plan {
                 manifest.release_version
             );
         }
-        let mut boot_media = vec![BootMedium::Iso];
-        boot_media.extend(manifest.os.disk_image.iter().map(|_| BootMedium::DiskImage));
+        let boot_media: Vec<BootMedium> = manifest.os.media().iter().map(|(k, _)| *k).collect();
         Plan::named(
             root,
             Inputs {
@@ -502,7 +501,8 @@ pub fn recorded_factory(
 ) -> anyhow::Result<FactoryUrl> {
     let file = project::manifest_path(&manifest.release_version);
     let recorded = manifest.talos.factory_url.clone().or_else(|| {
-        let (base, _) = manifest.os.iso.url.split_once("/image/")?;
+        let iso = manifest.os.media.get(BootMedium::Iso)?;
+        let (base, _) = iso.url.split_once("/image/")?;
         Some(base.to_string())
     });
     factory_url(given, recorded.as_deref().unwrap_or_default(), || {

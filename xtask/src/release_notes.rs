@@ -10,6 +10,7 @@ use crate::digest::or_unknown;
 use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Signature, known};
 use crate::project;
+use crate::talos::BootMedium;
 use crate::util::mib;
 
 impl cli::ReleaseNotesArgs {
@@ -152,18 +153,19 @@ pub fn render(m: &Manifest) -> String {
     }
     let _ = writeln!(out, "- recorded {}", m.generated_at);
 
-    let iso = &os.iso;
     let _ = writeln!(out, "\n## Verify a download\n");
     let _ = writeln!(
         out,
         "With every file of this release and `SHA256SUMS` in one folder:\n\n    sha256sum -c SHA256SUMS\n"
     );
-    let _ = writeln!(
-        out,
-        "The ISO alone:\n\n    echo \"{}  {}\" | sha256sum -c -",
-        known(&iso.sha256),
-        file_name(&iso.local_path)
-    );
+    if let Some(iso) = os.media.get(BootMedium::Iso) {
+        let _ = writeln!(
+            out,
+            "The ISO alone:\n\n    echo \"{}  {}\" | sha256sum -c -",
+            known(&iso.sha256),
+            file_name(&iso.local_path)
+        );
+    }
     out
 }
 

@@ -5,11 +5,11 @@
 use serde_json::Value;
 
 use crate::manifest::{
-    AirGap, App, BundledImage, Certificate, Installer, Kubernetes, Manifest, Medium, Os, Source,
-    Talos,
+    AirGap, App, BundledImage, Certificate, Installer, Kubernetes, Manifest, Media, Medium, Os,
+    Source, Talos,
 };
 use crate::plan::Plan;
-use crate::talos::BootMedium;
+use crate::talos::{self, BootMedium};
 
 use super::resolve::Resolved;
 
@@ -43,8 +43,12 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
             platform: plan.platform.clone(),
             architecture: plan.architecture.clone(),
             secure_boot: Some(plan.secure_boot),
-            iso: medium(BootMedium::Iso).expect("every plan has an ISO"),
-            disk_image: medium(BootMedium::DiskImage),
+            media: Media(
+                talos::MEDIA
+                    .iter()
+                    .filter_map(|kind| Some((kind.medium, medium(kind.medium)?)))
+                    .collect(),
+            ),
             installer: Installer {
                 image: plan.installer.image.clone(),
                 digest: resolved.installer_digest.clone(),

@@ -674,11 +674,16 @@ impl Report {
 mod tests {
     use super::*;
 
+    fn iso(manifest: &mut Manifest) -> &mut Medium {
+        manifest.os.media.0.get_mut(&BootMedium::Iso).unwrap()
+    }
+
     /// A digest made of one repeated hex digit, for readable test data.
     fn digest(digit: char) -> Digest {
         Digest::parse(&format!("sha256:{}", digit.to_string().repeat(64))).unwrap()
     }
     use crate::manifest::Extension;
+    use crate::talos::BootMedium;
 
     fn manifest() -> Manifest {
         serde_json::from_value(json!({
@@ -716,7 +721,7 @@ mod tests {
     #[test]
     fn each_moved_fact_says_what_it_means() {
         let mut now = manifest();
-        now.os.iso.size = Some(11);
+        iso(&mut now).size = Some(11);
         now.os.installer.digest = Some(digest('e'));
         now.talos.extensions = Some(vec![Extension {
             name: "a".into(),
@@ -751,7 +756,7 @@ mod tests {
         let mut now = manifest();
         now.talos.extensions.as_mut().unwrap()[0].reference =
             "cache-registry.image-factory.svc/a:1".into();
-        now.os.iso.sha256 = Some("bb".into());
+        iso(&mut now).sha256 = Some("bb".into());
         let report = compare(&manifest(), &now, false);
         assert_eq!(report.differences, vec![]);
         assert_eq!(report.notices.len(), 1);
@@ -764,7 +769,7 @@ mod tests {
     #[test]
     fn facts_an_older_record_lacks_are_not_recorded() {
         let mut recorded = manifest();
-        recorded.os.iso.size = None;
+        iso(&mut recorded).size = None;
         recorded.talos.extensions = None;
         recorded.os.installer.digest = None;
         let report = compare(&recorded, &manifest(), false);
