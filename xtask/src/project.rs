@@ -94,6 +94,12 @@ pub fn sums_path(release_version: &str) -> String {
     format!("{DIST_DIR}/{release_version}/SHA256SUMS")
 }
 
+/// The last part of a recorded (repository-relative, `/`-separated) path: a medium's or the
+/// bundle's file name, as `SHA256SUMS` and messages name it.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// A repository-relative path as the tool records it: forward slashes, no `.`/`..`.
 pub fn relative(root: &Path, path: &Path) -> Option<String> {
     let absolute = if path.is_absolute() {

@@ -9,7 +9,7 @@ use crate::cli;
 use crate::digest::or_unknown;
 use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Signature, known};
-use crate::project;
+use crate::project::{self, file_name};
 use crate::talos::BootMedium;
 use crate::util::mib;
 
@@ -228,8 +228,4 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
         "or, on a node without the mirror configuration, straight from the site's registry:\n"
     );
     let _ = writeln!(out, "    machine.install.image: $SITE/{path}@{platform}");
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }

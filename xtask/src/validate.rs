@@ -181,7 +181,7 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
     let mut sums_expected = Vec::new();
     for (medium, recorded) in manifest.os.media() {
         let file = &recorded.local_path;
-        let name = file.rsplit('/').next().unwrap_or(file).to_string();
+        let name = project::file_name(file).to_string();
         sums_expected.push((name, known(&recorded.sha256).to_string()));
         let absolute = root.join(file);
         if !absolute.exists() {
@@ -217,7 +217,7 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
         }
     }
     if let Some(air_gap) = &manifest.air_gap {
-        let name = air_gap.path.rsplit('/').next().unwrap_or(&air_gap.path);
+        let name = project::file_name(&air_gap.path);
         sums_expected.push((name.to_string(), known(&air_gap.sha256).to_string()));
         check_bundle(root, path, air_gap, report);
     }
@@ -357,8 +357,9 @@ fn read_checked<T: serde::de::DeserializeOwned>(
 
 /// `ee/appliance/releases/1.0.0.json` → `1.0.0`.
 fn file_stem(path: &str) -> String {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.trim_end_matches(".json").to_string()
+    project::file_name(path)
+        .trim_end_matches(".json")
+        .to_string()
 }
 
 fn read_json(root: &Path, path: &str, report: &mut Report) -> Option<serde_json::Value> {

@@ -534,7 +534,7 @@ fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) 
 }
 
 fn compare_medium(report: &mut Report, field: &str, was: &Medium, is: &Medium, hashes: bool) {
-    let file = was.local_path.rsplit('/').next().unwrap_or_default();
+    let file = project::file_name(&was.local_path);
     match (was.size, is.size) {
         (Some(a), Some(b)) => {
             report.compared += 1;

@@ -140,12 +140,12 @@ pub fn sums(manifest: &Manifest) -> String {
         .media()
         .into_iter()
         .map(|(_, medium)| {
-            let file = medium.local_path.rsplit('/').next().unwrap_or_default();
+            let file = project::file_name(&medium.local_path);
             (file, known(&medium.sha256))
         })
         .collect();
     if let Some(air_gap) = &manifest.air_gap {
-        let file = air_gap.path.rsplit('/').next().unwrap_or_default();
+        let file = project::file_name(&air_gap.path);
         entries.push((file, known(&air_gap.sha256)));
     }
     entries.sort();

@@ -76,12 +76,7 @@ fn recorded_air_gap(
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(Some(AirGapPlan {
-        file: air_gap
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        file: project::file_name(&air_gap.path).to_string(),
         path: air_gap.path.clone(),
         images,
         mirrors: registry_mirrors(&intent.registry_mirrors, &overrides.registry_mirrors)?,
