@@ -1,0 +1,331 @@
+//! The one pipeline behind `image` and `image --check`: the plan and the factory in, the facts
+//! a manifest records out. Preflight, SecureBoot certificate and registration (read back) come
+//! first, one after the other; then every build the release needs is asked for at the same
+//! moment, because the factory builds each asset on its first request and answers nothing
+//! until it is built: a `HEAD` on each medium, and the installer's digest (whose `HEAD` builds
+//! it) followed by its signature, each on a thread of its own over the blocking client. A real
+//! run then downloads every medium concurrently, to temporary files the record step renames;
+//! a check keeps the sizes the `HEAD`s announced. The first failure ends the stage at once.
+//!
+//! Each artifact kind has its module (`registration`, `media`, `installer`, `air_gap`), each
+//! piece of work is one `Workers::spawn`, and the mode (download or sizes) is taken apart once,
+//! before the loop that takes the workers' reports as they come. `installer` is the one place
+//! where an outcome becomes a warning or an error ("warn, or fail under `--require-*`").
+
+mod air_gap;
+mod installer;
+mod media;
+mod registration;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::bundle::{self, Store};
+use crate::cli::Requirements;
+use crate::digest::Digest;
+use crate::download::Downloaded;
+use crate::factory::Factory;
+use crate::fsutil::PendingFile;
+use crate::http::Client;
+use crate::manifest::{AirGap, Extension, Signature};
+use crate::plan::Plan;
+use crate::progress::{Line, Progress};
+use crate::talos::BootMedium;
+use crate::util::mib;
+
+use air_gap::BundlePart;
+use registration::Registration;
+
+/// What the stage does with the media.
+#[derive(Clone, Debug)]
+pub enum Media {
+    /// Download them into `folder` (a real run: the release's folder in `ee/appliance/dist`;
+    /// `--check --hashes`: a temporary one); an attempt that receives less than `min_rate`
+    /// bytes per second over `stall` is given up.
+    Download {
+        stall: Duration,
+        min_rate: u64,
+        folder: PathBuf,
+    },
+    /// Only their sizes, from the `HEAD` that builds them (`--check`).
+    Sizes,
+}
+
+/// Who the facts are for: the messages and what a missing digest or signature means differ.
+#[derive(Clone, Debug)]
+pub enum Purpose {
+    Release,
+    /// A check of the manifest at `manifest_path`, which recorded a digest and a signature (or not).
+    Check {
+        manifest_path: String,
+        recorded_digest: bool,
+        recorded_signature: bool,
+    },
+}
+
+/// What the factory gave, keyed by kind where there are several.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// The factory's Talos versions, oldest first.
+    pub versions: Vec<String>,
+    pub extensions: Vec<Extension>,
+    pub certificate_sha256: Option<String>,
+    pub media: BTreeMap<BootMedium, ResolvedMedium>,
+    pub installer_digest: Option<Digest>,
+    pub installer_signature: Option<Signature>,
+    /// The air-gap bundle as packed (a real run with the air gap).
+    pub air_gap: Option<AirGap>,
+    /// A check with the air gap: the digest each bundled image's reference resolves to now.
+    pub image_digests: BTreeMap<String, Digest>,
+    /// The downloaded media (and the bundle) at their temporary names, for the record step;
+    /// empty for a check.
+    pub files: Vec<PendingFile>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResolvedMedium {
+    /// `None` where the bytes were not downloaded (a check).
+    pub sha256: Option<String>,
+    pub size: u64,
+}
+
+/// What each worker thread reports.
+enum Event {
+    /// A medium's build answered its `HEAD` with this size (`None`: not known).
+    Warmed(BootMedium, anyhow::Result<Option<u64>>),
+    Downloaded(BootMedium, anyhow::Result<Downloaded>),
+    Installer(anyhow::Result<(Option<Digest>, Option<Signature>)>),
+    /// An image of the bundle, by the part it is.
+    Bundled(BundlePart, anyhow::Result<bundle::Fetched>),
+    /// A check: the digest an image's reference resolves to now.
+    Looked(String, anyhow::Result<Digest>),
+}
+
+/// The stage's worker threads: each runs one task on a thread of its own and reports one
+/// event; the loop in `resolve` takes the events as they come.
+struct Workers {
+    events: mpsc::Sender<Event>,
+    inbox: mpsc::Receiver<Event>,
+    waiting: usize,
+}
+
+impl Workers {
+    fn new() -> Workers {
+        let (events, inbox) = mpsc::channel();
+        Workers {
+            events,
+            inbox,
+            waiting: 0,
+        }
+    }
+
+    /// Runs `work` on a thread of its own. What it captured is let go when it returns, before
+    /// its event is sent.
+    fn spawn(&mut self, work: impl FnOnce() -> Event + Send + 'static) {
+        self.waiting += 1;
+        let events = self.events.clone();
+        std::thread::spawn(move || {
+            let event = work();
+            let _ = events.send(event);
+        });
+    }
+
+    /// The next report, or `None` once every worker has reported.
+    fn next(&mut self) -> Option<Event> {
+        if self.waiting == 0 {
+            return None;
+        }
+        self.waiting -= 1;
+        Some(
+            self.inbox
+                .recv()
+                .expect("every worker reports before it ends"),
+        )
+    }
+}
+
+/// Where a real run's downloads go, and how slow a transfer may be: `Media::Download`, taken
+/// apart once before the loop.
+struct Downloads {
+    folder: PathBuf,
+    pace: (Duration, u64),
+}
+
+/// Runs the stage. Returns at the first failure, whatever the other workers are doing: they
+/// own only temporary files, which the run's clean-up removes (`interrupt::abandon`).
+pub fn resolve(
+    plan: &Plan,
+    client: &Arc<Client>,
+    requirements: Requirements,
+    media: Media,
+    purpose: &Purpose,
+    progress: &Progress,
+) -> anyhow::Result<Resolved> {
+    let factory = Factory::new(client, &plan.factory);
+    let preflight = factory.preflight(plan)?;
+    let certificate_sha256 = factory.secure_boot_certificate(plan)?;
+    // One copy of the plan, shared by the registration and every worker.
+    let plan = Arc::new(plan.clone());
+    let registration = Arc::new(Registration::new(plan.clone(), client.clone(), progress));
+    registration.register()?;
+    // The mode, chosen once: downloads for a real run (and `--check --hashes`), else sizes.
+    let downloads = match &media {
+        Media::Download {
+            stall,
+            min_rate,
+            folder,
+        } => Some(Downloads {
+            folder: folder.clone(),
+            pace: (*stall, *min_rate),
+        }),
+        Media::Sizes => None,
+    };
+
+    let mut workers = Workers::new();
+    {
+        let (plan, client, registration) = (plan.clone(), client.clone(), registration.clone());
+        let (purpose, line, out) = (
+            purpose.clone(),
+            progress.line("installer"),
+            progress.clone(),
+        );
+        workers.spawn(move || {
+            Event::Installer(installer::installer(
+                &plan,
+                &client,
+                &registration,
+                requirements,
+                &purpose,
+                &line,
+                &out,
+            ))
+        });
+    }
+    let mut lines: BTreeMap<BootMedium, Arc<Line>> = BTreeMap::new();
+    for medium in &plan.media {
+        let line = Arc::new(progress.line(&medium.file));
+        lines.insert(medium.medium, line.clone());
+        let (medium, client, registration, media) = (
+            medium.clone(),
+            client.clone(),
+            registration.clone(),
+            media.clone(),
+        );
+        workers.spawn(move || {
+            let result = media::warm(&client, &registration, &medium, &media, &line);
+            Event::Warmed(medium.medium, result)
+        });
+    }
+
+    // The cluster's images need nothing from the factory: they start with the builds.
+    let store = plan.air_gap.as_ref().and_then(|air_gap| {
+        let store = downloads.as_ref().map(|downloads| {
+            Arc::new(Store::new(
+                client.clone(),
+                downloads.folder.join(&air_gap.file),
+                downloads.pace,
+            ))
+        });
+        air_gap::spawn_images(
+            &mut workers,
+            &plan,
+            air_gap,
+            store.as_ref(),
+            client,
+            progress,
+        );
+        store
+    });
+    let mut bundled: BTreeMap<BundlePart, bundle::Fetched> = BTreeMap::new();
+
+    let mut resolved = Resolved {
+        versions: preflight.versions,
+        extensions: preflight.extensions,
+        certificate_sha256,
+        ..Resolved::default()
+    };
+    let mut announced: BTreeMap<BootMedium, Option<u64>> = BTreeMap::new();
+    while let Some(event) = workers.next() {
+        match event {
+            Event::Installer(result) => {
+                (resolved.installer_digest, resolved.installer_signature) = result?;
+                if let Some(store) = &store {
+                    let Some(digest) = resolved.installer_digest.clone() else {
+                        bail!(
+                            "the air-gap bundle needs the installer, whose digest of {} was not resolved; nothing is recorded",
+                            plan.installer.image
+                        );
+                    };
+                    air_gap::spawn_installer(
+                        &mut workers,
+                        &plan,
+                        store,
+                        &digest,
+                        resolved.installer_signature.as_ref(),
+                        progress,
+                    );
+                }
+            }
+            Event::Bundled(part, result) => {
+                bundled.insert(part, result?);
+            }
+            Event::Looked(name, result) => {
+                resolved.image_digests.insert(name, result?);
+            }
+            Event::Warmed(kind, result) => {
+                let size = result?;
+                let Some(downloads) = &downloads else {
+                    let size = size.expect("a check's HEAD fails rather than answer no size");
+                    resolved
+                        .media
+                        .insert(kind, ResolvedMedium { sha256: None, size });
+                    lines[&kind].finish(&format!("built, {} ({size} bytes)", mib(size)));
+                    continue;
+                };
+                announced.insert(kind, size);
+                if announced.len() < plan.media.len() {
+                    continue;
+                }
+                media::ensure_room_for_all(&plan, &downloads.folder, &announced)?;
+                for medium in &plan.media {
+                    let (medium, client, registration, line) = (
+                        medium.clone(),
+                        client.clone(),
+                        registration.clone(),
+                        lines[&medium.medium].clone(),
+                    );
+                    let destination = downloads.folder.join(&medium.file);
+                    let pace = downloads.pace;
+                    workers.spawn(move || {
+                        let result =
+                            media::fetch(&client, &registration, &medium, destination, pace, &line);
+                        Event::Downloaded(medium.medium, result)
+                    });
+                }
+            }
+            Event::Downloaded(kind, result) => {
+                let downloaded = result?;
+                resolved.media.insert(
+                    kind,
+                    ResolvedMedium {
+                        sha256: Some(downloaded.sha256),
+                        size: downloaded.size,
+                    },
+                );
+                resolved.files.push(downloaded.file);
+            }
+        }
+    }
+    if let (Some(store), Some(air_gap)) = (store, &plan.air_gap) {
+        let store =
+            Arc::into_inner(store).expect("every worker let go of the store before it reported");
+        let (file, record) = air_gap::pack(store, air_gap, bundled, progress)?;
+        resolved.files.push(file);
+        resolved.air_gap = Some(record);
+    }
+    Ok(resolved)
+}
