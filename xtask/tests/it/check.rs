@@ -591,3 +591,34 @@ fn an_intent_that_turns_the_air_gap_on_is_unreleased_not_ignored() {
         "{text}"
     );
 }
+
+/// Every kind of drift at once, text and JSON, byte for byte (the factory's port shown as
+/// PORT): the installer rebuilt, a disk image of another size, the extensions' images moved,
+/// and an ISO with other bytes at the same size (seen with --hashes).
+#[test]
+fn drift_of_every_kind_at_once_matches_its_golden() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &["--boot-media", "iso,disk-image"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    {
+        let mut b = factory.behaviour.lock().unwrap();
+        b.installer_digest =
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111".into();
+        b.disk_image_size += 1;
+        b.extension_digest_salt = "rebuilt".into();
+        b.iso_flip_byte = true;
+    }
+    let port = factory.port.to_string();
+    for (name, flags) in [
+        ("check-drift.txt", vec!["--check", "--hashes", "--release-version", "0.1.0"]),
+        (
+            "check-drift.json",
+            vec!["--check", "--hashes", "--json", "--release-version", "0.1.0"],
+        ),
+    ] {
+        let output = tree.image(&factory, &flags);
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+        assert_golden(name, &stdout(&output).replace(&port, "PORT"));
+    }
+}
