@@ -13,14 +13,6 @@ const CUT: &str = "ee/appliance/releases/1.0.0.json";
 const INTENT: &str = "ee/appliance/release.yaml";
 const SCHEMATIC: &str = "ee/appliance/schematics/metal-amd64.yaml";
 
-/// A scratch tree with release 0.1.0 recorded against `factory`.
-fn recorded(factory: &Factory) -> Tree {
-    let tree = Tree::copy();
-    let output = tree.image(factory, &[]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    tree
-}
-
 /// Runs `image --check`, asserting that it wrote nothing and requested no ISO bytes.
 fn check(tree: &Tree, factory: &Factory, extra: &[&str]) -> Output {
     let before = tree.contents();
@@ -325,7 +317,7 @@ fn a_ref_only_change_and_a_newer_patch_are_notices() {
 #[test]
 fn a_moved_installer_digest_is_named_in_json() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
+    let tree = Tree::recorded(&factory, &[]);
     let moved = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     factory.behaviour.lock().unwrap().installer_digest = moved.into();
     let (code, report) = json_check(&tree, &factory, &[]);
@@ -337,7 +329,7 @@ fn a_moved_installer_digest_is_named_in_json() {
 #[test]
 fn facts_an_older_manifest_lacks_are_not_recorded_not_drift() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
+    let tree = Tree::recorded(&factory, &[]);
     let mut manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
     manifest["os"]["iso"]
         .as_object_mut()
@@ -365,7 +357,7 @@ fn facts_an_older_manifest_lacks_are_not_recorded_not_drift() {
 #[test]
 fn an_unresolvable_recorded_digest_fails_the_check() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
+    let tree = Tree::recorded(&factory, &[]);
     factory.behaviour.lock().unwrap().registry = RegistryMode::Missing;
     let output = check(&tree, &factory, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
@@ -379,7 +371,7 @@ fn an_unresolvable_recorded_digest_fails_the_check() {
 #[test]
 fn a_recorded_extension_gone_from_the_catalogue_fails_the_check_before_building() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
+    let tree = Tree::recorded(&factory, &[]);
     factory
         .behaviour
         .lock()
@@ -423,7 +415,7 @@ fn check_does_not_combine_with_dry_run_or_force() {
 #[test]
 fn a_bare_check_follows_the_channel_past_a_bumped_release_version() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
+    let tree = Tree::recorded(&factory, &[]);
     let intent = tree
         .read(INTENT)
         .replace("releaseVersion: 0.1.0", "releaseVersion: 0.2.0");
@@ -576,7 +568,7 @@ fn a_release_that_cannot_be_checked_fails_the_run_and_the_others_are_still_check
 #[test]
 fn an_intent_that_turns_the_air_gap_on_is_unreleased_not_ignored() {
     let factory = Factory::start(Behaviour::default());
-    let tree = recorded(&factory);
+    let tree = Tree::recorded(&factory, &[]);
     tree.write(
         INTENT,
         &tree.read(INTENT).replace("airGap: false", "airGap: true"),
@@ -611,10 +603,19 @@ fn drift_of_every_kind_at_once_matches_its_golden() {
     }
     let port = factory.port.to_string();
     for (name, flags) in [
-        ("check-drift.txt", vec!["--check", "--hashes", "--release-version", "0.1.0"]),
+        (
+            "check-drift.txt",
+            vec!["--check", "--hashes", "--release-version", "0.1.0"],
+        ),
         (
             "check-drift.json",
-            vec!["--check", "--hashes", "--json", "--release-version", "0.1.0"],
+            vec![
+                "--check",
+                "--hashes",
+                "--json",
+                "--release-version",
+                "0.1.0",
+            ],
         ),
     ] {
         let output = tree.image(&factory, &flags);

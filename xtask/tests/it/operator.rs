@@ -88,9 +88,7 @@ fn outside_any_checkout_the_tool_refuses_naming_the_folder() {
 
 /// A tree with 0.1.0 recorded on beta, then its media removed as in a fresh clone.
 fn recorded_without_media(factory: &Factory) -> Tree {
-    let tree = Tree::copy();
-    let output = tree.image(factory, &[]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    let tree = Tree::recorded(factory, &[]);
     std::fs::remove_dir_all(tree.path("ee/appliance/dist")).unwrap();
     tree
 }

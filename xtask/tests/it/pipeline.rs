@@ -149,14 +149,6 @@ fn a_schematic_read_back_with_other_bytes_stops_the_release() {
     );
 }
 
-/// A tree with release 0.1.0 recorded (ISO and disk image) by `factory`.
-fn recorded(factory: &Factory) -> Tree {
-    let tree = Tree::copy();
-    let output = tree.image(factory, BOTH);
-    assert!(output.status.success(), "{}", stderr(&output));
-    tree
-}
-
 /// A factory that serves other bytes than `Factory::start` for every medium, so a medium
 /// renamed over a recorded one would show.
 fn other_bytes(behaviour: Behaviour) -> Factory {
@@ -172,7 +164,7 @@ fn other_bytes(behaviour: Behaviour) -> Factory {
 #[test]
 fn a_failed_force_leaves_the_recorded_release_byte_for_byte() {
     let first = Factory::start(Behaviour::default());
-    let tree = recorded(&first);
+    let tree = Tree::recorded(&first, BOTH);
     let before = tree.contents();
 
     // The installer is built last; its digest cannot be resolved, which --require-digest
@@ -198,7 +190,7 @@ fn a_failed_force_leaves_the_recorded_release_byte_for_byte() {
 #[test]
 fn a_sigterm_after_the_media_arrived_leaves_the_recorded_release_byte_for_byte() {
     let first = Factory::start(Behaviour::default());
-    let tree = recorded(&first);
+    let tree = Tree::recorded(&first, BOTH);
     let before = tree.contents();
     let factory = other_bytes(Behaviour {
         installer_delay: Some(Duration::from_secs(20)),
@@ -238,7 +230,7 @@ fn a_sigterm_after_the_media_arrived_leaves_the_recorded_release_byte_for_byte()
 #[test]
 fn a_successful_force_replaces_every_file_of_the_release() {
     let first = Factory::start(Behaviour::default());
-    let tree = recorded(&first);
+    let tree = Tree::recorded(&first, BOTH);
     let (old_manifest, old_sums) = (
         tree.read(MANIFEST),
         tree.read(&format!("{DIST}/SHA256SUMS")),
@@ -271,7 +263,7 @@ fn a_successful_force_replaces_every_file_of_the_release() {
 #[test]
 fn a_forced_release_whose_channel_cannot_move_puts_back_media_sums_and_manifest() {
     let first = Factory::start(Behaviour::default());
-    let tree = recorded(&first);
+    let tree = Tree::recorded(&first, BOTH);
     const BETA: &str = "ee/appliance/releases/channels/beta.json";
     let keep: Vec<(String, Vec<u8>)> = tree
         .contents()
@@ -308,7 +300,7 @@ fn a_forced_release_whose_channel_cannot_move_puts_back_media_sums_and_manifest(
 #[test]
 fn a_run_killed_inside_the_record_step_is_rolled_back_by_the_next() {
     let first = Factory::start(Behaviour::default());
-    let tree = recorded(&first);
+    let tree = Tree::recorded(&first, BOTH);
     let before = tree.contents();
     let factory = other_bytes(Behaviour::default());
     let args = tree.image_args(&factory, &with(&["--force", "--allow-changed-inputs"]));

@@ -6,9 +6,7 @@ const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 
 fn recorded(extra: &[&str]) -> (Factory, Tree) {
     let factory = Factory::start(Behaviour::default());
-    let tree = Tree::copy();
-    let output = tree.image(&factory, extra);
-    assert!(output.status.success(), "{}", stderr(&output));
+    let tree = Tree::recorded(&factory, extra);
     (factory, tree)
 }
 

@@ -1213,6 +1213,15 @@ impl Tree {
         Tree { root }
     }
 
+    /// A scratch copy with release 0.1.0 recorded against `factory` (`extra`: more flags of
+    /// `cargo xtask image`).
+    pub fn recorded(factory: &Factory, extra: &[&str]) -> Tree {
+        let tree = Tree::copy();
+        let output = tree.image(factory, extra);
+        assert!(output.status.success(), "{}", stderr(&output));
+        tree
+    }
+
     /// A scratch copy that is a git repository with everything committed, so a release records
     /// `source.commit` and `git show <commit>:<path>` works.
     pub fn copy_in_git() -> Tree {
