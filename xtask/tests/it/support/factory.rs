@@ -1,0 +1,967 @@
+//! The in-process Image Factory on 127.0.0.1: schematics, versions, catalogue, media with
+//! exact lengths, and the registry's 307/200/Bearer answers, each with its faults.
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+/// The ID the factory assigns to the committed schematic (iscsi-tools, util-linux-tools):
+/// an anchor from shared/image-factory.md, not computed by the code under test.
+pub const APPLIANCE_ID: &str = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245";
+pub const TALOS: &str = "v1.12.11";
+pub const INSTALLER_DIGEST: &str =
+    "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+/// What the registry answers for the SecureBoot installer: another repository, another digest.
+pub const SECUREBOOT_INSTALLER_DIGEST: &str =
+    "sha256:5ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b007";
+/// The certificate the factory serves at /secureboot/signing-cert.pem, and the SHA-256 of its
+/// DER form as `openssl x509 -outform der | sha256sum` computed it when the file was made.
+pub const SIGNING_CERT: &str = include_str!("../../data/signing-cert.pem");
+pub const SIGNING_CERT_SHA256: &str = include_str!("../../data/signing-cert.sha256");
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum IsoFault {
+    None,
+    NotFound,
+    /// Sends the headers and half the body, then closes.
+    CutMidBody,
+    /// Answers 200 with an HTML page.
+    Html,
+    /// Sends half the body, then goes silent.
+    Stall,
+    /// Announces the whole body, then sends one byte every 2 seconds (for up to a minute).
+    Trickle,
+    /// Announces no length, neither to HEAD nor to GET: the body ends when the connection
+    /// closes (a server behind a streaming proxy).
+    NoLength,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegistryMode {
+    /// The factory's own answer: 307 to a backing registry.
+    Redirect,
+    /// A registry answering directly with Docker-Content-Digest.
+    Direct,
+    /// 401 with a Bearer challenge, then 200 with the token.
+    Bearer,
+    /// 404: the digest cannot be resolved.
+    Missing,
+    /// Forwards registry requests to a real registry at this `http://host:port`, as the
+    /// factory's `/v2/` fronts its backing registry.
+    Proxy(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    /// The answer to POST /schematics: `Some(json)` is sent as is.
+    pub register_answer: Option<String>,
+    pub iso_fault: IsoFault,
+    /// Answer this many ISO downloads with 500 first.
+    pub iso_failures_first: usize,
+    pub registry: RegistryMode,
+    pub versions: Vec<String>,
+    pub extensions: Vec<String>,
+    /// What the registry answers for any installer (`sha256:<hex>`).
+    pub installer_digest: String,
+    /// Runs when a digest is asked for: the last network step of a release, so a test can
+    /// change the tree between the network and the recording.
+    pub on_digest_request: Option<Hook>,
+    /// Sends the ISO body in 16 KiB pieces with this pause between them (a slow download).
+    pub iso_piece_delay: Option<Duration>,
+    /// Answers the first ISO downloads with these (status, Retry-After) pairs, in order; a
+    /// Retry-After of `+N` is sent as the HTTP date N seconds after the request arrived.
+    pub iso_retry_after: Vec<(u16, String)>,
+    /// Whether and how the ISO is offered in byte ranges.
+    pub ranges: Ranges,
+    /// Cuts this many ISO bodies off at half (after the headers promised the whole); other
+    /// media are not cut.
+    pub cut_first_bodies: usize,
+    /// Whether /secureboot/signing-cert.pem is served (a factory with SecureBoot keys).
+    pub secure_boot_keys: bool,
+    /// What happens to disk image (`.raw.zst`) requests; `iso_fault` covers `.iso` ones.
+    pub disk_image_fault: IsoFault,
+    /// Size of the disk images served.
+    pub disk_image_size: usize,
+    /// In `Proxy` mode, put before the repository on the way to the real registry
+    /// (`sig-good/` serves `sig-good/metal-installer/<id>`), to pick a signature case.
+    pub proxy_prefix: String,
+    /// A Sigstore bundle served for the installer digest, and where the factory lists it.
+    pub bundle: Option<(Listing, Vec<u8>)>,
+    /// Sigstore bundles listed before `bundle`, each with the predicate type its referrer
+    /// names (Enterprise factories list SLSA provenance next to the signature).
+    pub other_bundles: Vec<(&'static str, Vec<u8>)>,
+    /// How long the factory builds each asset (each medium file, each installer repository)
+    /// on its first request, `GET` or `HEAD`: every request for it waits until that build is
+    /// done, later ones are answered at once, as the factory joins identical requests.
+    pub build_delay: Option<Duration>,
+    /// Answer this many `POST /schematics` with 201 without storing the schematic (#535).
+    pub lose_after_register: usize,
+    /// Forget every stored schematic at the first asset request (medium or installer).
+    pub lose_at_first_asset: bool,
+    /// Answers installer manifest requests only after this long (a slow installer build on
+    /// its own, so the media arrive first).
+    pub installer_delay: Option<Duration>,
+    /// Mixed into every extension digest the catalogue lists (a moved image).
+    pub extension_digest_salt: String,
+    /// The registry host of every extension `ref` in the catalogue.
+    pub extension_ref_host: String,
+    /// Serves the plain ISO with its last byte flipped: the same size, other bytes.
+    pub iso_flip_byte: bool,
+    /// The `realm` of the Bearer challenge; `http://127.0.0.1:<port>/token` when `None`.
+    pub token_realm: Option<String>,
+    /// Where `/v2/` GETs are redirected to (`http://localhost:<port>`, another origin on this
+    /// same server); this server's own origin when `None`.
+    pub backing_origin: Option<String>,
+    /// Requests (`"POST /schematics"`, `"GET /versions"`) answered with a 512 MiB body.
+    pub huge_answers: Vec<String>,
+}
+
+/// Where the registry lists a bundle for the installer digest D.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Listing {
+    /// `GET /v2/<repo>/referrers/<D>` (factories from v1.5.0).
+    Referrers,
+    /// The fallback tag `sha256-<hex of D>`.
+    FallbackTag,
+}
+
+/// The artifact type and layer media type of a Sigstore bundle.
+pub const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ranges {
+    /// No `Accept-Ranges`, no validator, `Range` ignored: the factory's own behaviour.
+    None,
+    /// `Accept-Ranges: bytes` with a strong ETag; `Range` + matching `If-Range` answered 206.
+    Offered,
+    /// Ranges offered, but the ETag changes after each body (a rebuilt file): `If-Range`
+    /// never matches, so a range request is answered 200 with the whole file.
+    ChangingValidator,
+}
+
+/// One request as the factory saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub line: String,
+    pub headers: HashMap<String, String>,
+    pub at: Instant,
+}
+
+/// A callback for `Behaviour`.
+#[derive(Clone)]
+pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            register_answer: None,
+            iso_fault: IsoFault::None,
+            iso_failures_first: 0,
+            registry: RegistryMode::Redirect,
+            versions: ["v1.11.5", "v1.12.0", "v1.12.10", TALOS]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            extensions: [
+                "siderolabs/iscsi-tools",
+                "siderolabs/util-linux-tools",
+                "siderolabs/qemu-guest-agent",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            installer_digest: INSTALLER_DIGEST.into(),
+            on_digest_request: None,
+            iso_piece_delay: None,
+            iso_retry_after: Vec::new(),
+            ranges: Ranges::None,
+            cut_first_bodies: 0,
+            secure_boot_keys: true,
+            disk_image_fault: IsoFault::None,
+            disk_image_size: 300 * 1024 + 7,
+            proxy_prefix: String::new(),
+            bundle: None,
+            other_bundles: Vec::new(),
+            token_realm: None,
+            backing_origin: None,
+            build_delay: None,
+            lose_after_register: 0,
+            lose_at_first_asset: false,
+            installer_delay: None,
+            extension_digest_salt: String::new(),
+            extension_ref_host: "ghcr.io".into(),
+            iso_flip_byte: false,
+            huge_answers: Vec::new(),
+        }
+    }
+}
+
+pub struct Factory {
+    pub port: u16,
+    pub iso: Arc<Vec<u8>>,
+    pub requests: Arc<Mutex<Vec<String>>>,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+    state: Arc<State>,
+}
+
+/// What the serving threads count, log and remember.
+#[derive(Default)]
+struct State {
+    iso_requests: AtomicUsize,
+    iso_bytes_sent: AtomicUsize,
+    seen: Mutex<Vec<Seen>>,
+    /// Registered schematics: ID → the canonical YAML `GET /schematics/<id>` answers.
+    schematics: Mutex<HashMap<String, Vec<u8>>>,
+    posts: AtomicUsize,
+    lost_at_asset: std::sync::atomic::AtomicBool,
+    /// When each asset's build is (or was) done, from its first request.
+    builds: Mutex<HashMap<String, Instant>>,
+}
+
+impl State {
+    fn knows(&self, id: &str) -> bool {
+        self.schematics.lock().unwrap().contains_key(id)
+    }
+
+    /// Waits until `asset` is built: the first request starts its build.
+    fn build(&self, asset: &str, delay: Option<Duration>) {
+        let Some(delay) = delay else { return };
+        let ready = *self
+            .builds
+            .lock()
+            .unwrap()
+            .entry(asset.to_string())
+            .or_insert_with(|| Instant::now() + delay);
+        std::thread::sleep(ready.saturating_duration_since(Instant::now()));
+    }
+
+    /// The first asset request of a factory set to forget its schematics then.
+    fn maybe_lose(&self, b: &Behaviour) {
+        if b.lose_at_first_asset && !self.lost_at_asset.swap(true, Ordering::SeqCst) {
+            self.schematics.lock().unwrap().clear();
+        }
+    }
+}
+
+/// The canonical YAML of the schematic a 201 named: the answer's own `schematic`, else the
+/// vector with that ID, else the committed schematic's.
+fn canonical_for(id: &str, answer: &serde_json::Value) -> Option<Vec<u8>> {
+    if let Some(text) = answer.get("schematic").and_then(|s| s.as_str()) {
+        return Some(text.as_bytes().to_vec());
+    }
+    if id == APPLIANCE_ID {
+        return Some(APPLIANCE_CANONICAL.as_bytes().to_vec());
+    }
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("../../data/schematic-ids.json")).unwrap();
+    vectors["vectors"]
+        .as_array()?
+        .iter()
+        .find(|v| v["id"] == id)
+        .map(|v| v["canonical"].as_str().unwrap().as_bytes().to_vec())
+}
+
+/// The factory's canonical YAML of the committed schematic, which hashes to `APPLIANCE_ID`.
+pub const APPLIANCE_CANONICAL: &str = "customization:\n    systemExtensions:\n        officialExtensions:\n            - siderolabs/iscsi-tools\n            - siderolabs/util-linux-tools\n";
+
+impl Factory {
+    pub fn start(behaviour: Behaviour) -> Factory {
+        Factory::with_iso(behaviour, 600 * 1024 + 123)
+    }
+
+    /// A factory serving an ISO of `size` bytes.
+    pub fn with_iso(behaviour: Behaviour, size: usize) -> Factory {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().unwrap().port();
+        let factory = Factory {
+            port,
+            iso: Arc::new(make_iso(size)),
+            requests: Arc::default(),
+            behaviour: Arc::new(Mutex::new(behaviour)),
+            state: Arc::default(),
+        };
+        let shared = (
+            factory.iso.clone(),
+            factory.requests.clone(),
+            factory.behaviour.clone(),
+            factory.state.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(stream, port, &shared.0, &shared.1, &shared.2, &shared.3);
+                });
+            }
+        });
+        factory
+    }
+
+    /// The ISO downloads seen so far (`GET /image/….iso`), with headers and times.
+    pub fn iso_requests(&self) -> Vec<Seen> {
+        self.downloads(".iso")
+    }
+
+    /// The downloads of files ending in `suffix` seen so far.
+    pub fn downloads(&self, suffix: &str) -> Vec<Seen> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.line.starts_with("GET /image/") && s.line.ends_with(suffix))
+            .cloned()
+            .collect()
+    }
+
+    /// Every request seen so far, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    /// How many `POST /schematics` were answered.
+    pub fn posts(&self) -> usize {
+        self.state.posts.load(Ordering::SeqCst)
+    }
+
+    /// Forgets every build, so each asset is built again on its next request.
+    pub fn cool_down(&self) {
+        self.state.builds.lock().unwrap().clear();
+    }
+
+    /// Forgets every registered schematic, as a restarted factory without storage would.
+    pub fn forget_schematics(&self) {
+        self.state.schematics.lock().unwrap().clear();
+    }
+
+    /// ISO body bytes written to clients so far.
+    pub fn iso_bytes_sent(&self) -> usize {
+        self.state.iso_bytes_sent.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn iso_sha256(&self) -> String {
+        hex(&Sha256::digest(self.iso.as_slice()))
+    }
+
+    /// The bytes served for a medium's file name (`metal-amd64-secureboot.raw.zst`), `None`
+    /// for a name the factory does not build.
+    pub fn served(&self, file: &str) -> Option<Vec<u8>> {
+        let behaviour = self.behaviour.lock().unwrap().clone();
+        medium_bytes(file, &self.iso, &behaviour)
+    }
+
+    pub fn saw(&self, prefix: &str) -> bool {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.starts_with(prefix))
+    }
+}
+
+/// An "ISO": deterministic bytes with the ISO 9660 magic where a real one has it.
+pub fn make_iso(size: usize) -> Vec<u8> {
+    let mut bytes = noise(size, 0x1234_5678);
+    bytes[0x8001..0x8006].copy_from_slice(b"CD001");
+    bytes
+}
+
+/// What the factory serves under `/image/<id>/<version>/<file>`: the plain ISO as given,
+/// other ISOs and disk images made of other noise with their magic bytes; `None` for a file
+/// name the factory does not build.
+fn medium_bytes(file: &str, iso: &[u8], b: &Behaviour) -> Option<Vec<u8>> {
+    let (stem, iso_like) = match file.strip_suffix(".iso") {
+        Some(stem) => (stem, true),
+        None => (file.strip_suffix(".raw.zst")?, false),
+    };
+    let stem = stem.strip_prefix("metal-")?;
+    let (arch, secure) = match stem.strip_suffix("-secureboot") {
+        Some(arch) => (arch, true),
+        None => (stem, false),
+    };
+    if !matches!(arch, "amd64" | "arm64") {
+        return None;
+    }
+    let seed = 0x9e37_79b9
+        ^ (file.len() as u32) << 8
+        ^ u32::from(secure)
+        ^ u32::from(arch == "arm64") << 1;
+    Some(match (iso_like, secure, arch) {
+        (true, false, "amd64") => {
+            let mut bytes = iso.to_vec();
+            if b.iso_flip_byte {
+                *bytes.last_mut().expect("an ISO has bytes") ^= 0xff;
+            }
+            bytes
+        }
+        (true, _, _) => {
+            let mut bytes = noise(iso.len() + 4096, seed);
+            bytes[0x8001..0x8006].copy_from_slice(b"CD001");
+            bytes
+        }
+        (false, _, _) => {
+            let mut bytes = noise(b.disk_image_size, seed);
+            bytes[..4].copy_from_slice(&[0x28, 0xB5, 0x2F, 0xFD]);
+            bytes
+        }
+    })
+}
+
+fn noise(size: usize, seed: u32) -> Vec<u8> {
+    let mut state: u32 = seed | 1;
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+fn serve(
+    stream: TcpStream,
+    port: u16,
+    iso: &[u8],
+    requests: &Mutex<Vec<String>>,
+    behaviour: &Mutex<Behaviour>,
+    state: &State,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let (line, headers) = read_head(&mut reader)?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    );
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    requests.lock().unwrap().push(format!("{method} {path}"));
+    state.seen.lock().unwrap().push(Seen {
+        line: format!("{method} {path}"),
+        headers: headers.clone(),
+        at: Instant::now(),
+    });
+    let b = behaviour.lock().unwrap().clone();
+    let mut out = stream;
+    let id_and_rest = path.strip_prefix("/image/");
+    if let Some(hook) = b
+        .on_digest_request
+        .as_ref()
+        .filter(|_| path.starts_with("/v2/"))
+    {
+        (hook.0)();
+    }
+
+    if b.huge_answers.contains(&format!("{method} {path}")) {
+        let size: u64 = 512 * 1024 * 1024;
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        )?;
+        let block = vec![b' '; 1024 * 1024];
+        for _ in 0..512 {
+            out.write_all(&block)?; // ends when the client stops reading
+        }
+        return Ok(());
+    }
+    match (method.as_str(), path.as_str()) {
+        ("POST", "/schematics") => {
+            let answer = b
+                .register_answer
+                .unwrap_or_else(|| format!(r#"{{"id":"{APPLIANCE_ID}"}}"#));
+            let n = state.posts.fetch_add(1, Ordering::SeqCst);
+            if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&answer)
+                && let Some(id) = parsed.get("id").and_then(|id| id.as_str())
+                && let Some(canonical) = canonical_for(id, &parsed)
+                && n >= b.lose_after_register
+            {
+                state
+                    .schematics
+                    .lock()
+                    .unwrap()
+                    .insert(id.to_string(), canonical);
+            }
+            respond(
+                &mut out,
+                "201 Created",
+                &[("Content-Type", "application/json")],
+                answer.as_bytes(),
+            )
+        }
+        ("GET", p) if p.starts_with("/schematics/") => {
+            let id = &p["/schematics/".len()..];
+            match state.schematics.lock().unwrap().get(id) {
+                Some(canonical) => respond(&mut out, "200 OK", &[], canonical),
+                None => respond(&mut out, "404 Not Found", &[], b"schematic not found"),
+            }
+        }
+        ("GET", "/versions") => respond(
+            &mut out,
+            "200 OK",
+            &[],
+            serde_json::to_string(&b.versions).unwrap().as_bytes(),
+        ),
+        ("GET", p) if p.ends_with("/overlays/official") => respond(
+            &mut out,
+            "200 OK",
+            &[],
+            serde_json::to_string(&serde_json::json!([
+                {"name": "rpi_generic", "image": "siderolabs/sbc-raspberrypi", "ref": "ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0", "digest": format!("sha256:{}", "1".repeat(64))},
+                {"name": "rock5b", "image": "siderolabs/sbc-rockchip", "ref": "ghcr.io/siderolabs/sbc-rockchip:v0.1.0", "digest": format!("sha256:{}", "2".repeat(64))}
+            ]))
+            .unwrap()
+            .as_bytes(),
+        ),
+        ("GET", p) if p.ends_with("/extensions/official") => {
+            let list: Vec<serde_json::Value> = b
+                .extensions
+                .iter()
+                .map(|name| {
+                    serde_json::json!({
+                        "name": name,
+                        "ref": format!("{}/{name}:1.0.0", b.extension_ref_host),
+                        "digest": format!(
+                            "sha256:{}",
+                            hex(&Sha256::digest(format!("{name}{}", b.extension_digest_salt)))
+                        ),
+                        "author": "Sidero Labs",
+                        "description": "test"
+                    })
+                })
+                .collect();
+            respond(
+                &mut out,
+                "200 OK",
+                &[],
+                serde_json::to_string(&list).unwrap().as_bytes(),
+            )
+        }
+        ("GET" | "HEAD", _) if id_and_rest.is_some() => {
+            state.maybe_lose(&b);
+            let id = id_and_rest
+                .and_then(|rest| rest.split_once('/'))
+                .map(|(id, _)| id)
+                .unwrap_or_default();
+            if !state.knows(id) {
+                let message = format!("schematic ID {id:?} not found");
+                return respond(&mut out, "404 Not Found", &[], message.as_bytes());
+            }
+            state.build(&path, b.build_delay);
+            // The ISO's faults count its downloads only, so they stay deterministic while
+            // other media download beside it.
+            let n = if method == "GET" && path.ends_with(".iso") {
+                state.iso_requests.fetch_add(1, Ordering::SeqCst)
+            } else {
+                usize::MAX
+            };
+            if let Some((status, retry_after)) = b.iso_retry_after.get(n) {
+                let status = match status {
+                    429 => "429 Too Many Requests",
+                    503 => "503 Service Unavailable",
+                    _ => panic!("iso_retry_after takes 429 or 503"),
+                };
+                // `+N`: an HTTP date N seconds after this request arrived.
+                let retry_after = match retry_after.strip_prefix('+') {
+                    Some(seconds) => http_date_in(seconds.parse().expect("+<seconds>")),
+                    None => retry_after.clone(),
+                };
+                return respond(
+                    &mut out,
+                    status,
+                    &[("Retry-After", &retry_after)],
+                    b"building, come back later",
+                );
+            }
+            if n != usize::MAX && n < b.iso_failures_first {
+                return respond(
+                    &mut out,
+                    "500 Internal Server Error",
+                    &[],
+                    b"image build failed: try again",
+                );
+            }
+            let file = id_and_rest
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(id, _)| is_id(id))
+                .and_then(|(_, rest)| rest.strip_prefix(&format!("{TALOS}/")))
+                .unwrap_or_default();
+            let served = medium_bytes(file, iso, &b);
+            let fault = if file.ends_with(".raw.zst") {
+                &b.disk_image_fault
+            } else {
+                &b.iso_fault
+            };
+            let Some(served) = served.filter(|_| *fault != IsoFault::NotFound) else {
+                return respond(&mut out, "404 Not Found", &[], b"404 page not found");
+            };
+            let content_type = if file.ends_with(".iso") {
+                "application/x-iso9660-image"
+            } else {
+                "application/zstd"
+            };
+            if *fault == IsoFault::NoLength {
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
+                )?;
+                if method == "GET" {
+                    out.write_all(&served)?;
+                }
+                return out.flush();
+            }
+            // HEAD announces the length GET would send, as the factory does.
+            if method == "HEAD" {
+                return write_response(
+                    &mut out,
+                    "200 OK",
+                    &[("Content-Type", content_type)],
+                    served.len(),
+                    &[],
+                );
+            }
+            match fault {
+                IsoFault::Trickle => {
+                    write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+                        served.len()
+                    )?;
+                    for byte in served.iter().take(30) {
+                        out.write_all(&[*byte])?;
+                        out.flush()?;
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
+                    Ok(())
+                }
+                IsoFault::Html => respond(
+                    &mut out,
+                    "200 OK",
+                    &[("Content-Type", "text/html")],
+                    &[
+                        b"<html><body>".as_slice(),
+                        &vec![b'x'; 40_000],
+                        b"</body></html>",
+                    ]
+                    .concat(),
+                ),
+                IsoFault::CutMidBody | IsoFault::Stall => {
+                    write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+                        served.len()
+                    )?;
+                    out.write_all(&served[..served.len() / 2])?;
+                    out.flush()?;
+                    if *fault == IsoFault::Stall {
+                        std::thread::sleep(Duration::from_secs(30));
+                    }
+                    Ok(())
+                }
+                _ => serve_iso(&mut out, &served, &headers, &b, state, n),
+            }
+        }
+        ("GET", "/secureboot/signing-cert.pem") if b.secure_boot_keys => {
+            respond(&mut out, "200 OK", &[], SIGNING_CERT.as_bytes())
+        }
+        ("GET", p) if p.starts_with("/token") => {
+            respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
+        }
+        ("HEAD", p) if p.starts_with("/v2/") && matches!(b.registry, RegistryMode::Proxy(_)) => {
+            let RegistryMode::Proxy(upstream) = &b.registry else {
+                unreachable!("matched above")
+            };
+            let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+            proxy_head(&mut out, upstream, &path, &headers)
+        }
+        // As the factory does: manifests by digest or by a tag not starting with `v`, blobs and
+        // referrers are redirected to the backing registry.
+        ("GET", p) if p.starts_with("/v2/") && matches!(b.registry, RegistryMode::Proxy(_)) => {
+            let RegistryMode::Proxy(upstream) = &b.registry else {
+                unreachable!("matched above")
+            };
+            let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+            respond(
+                &mut out,
+                "307 Temporary Redirect",
+                &[("Location", &location)],
+                b"",
+            )
+        }
+        ("GET", p)
+            if p.starts_with("/v2/")
+                && b.registry == RegistryMode::Bearer
+                && headers.get("authorization").map(String::as_str)
+                    != Some("Bearer anonymous-token") =>
+        {
+            let challenge = bearer_challenge(&b, port, "metal-installer");
+            respond(
+                &mut out,
+                "401 Unauthorized",
+                &[("WWW-Authenticate", &challenge)],
+                b"",
+            )
+        }
+        ("GET", p) if p.starts_with("/v2/") => {
+            let redirected = p
+                .rsplit_once("/manifests/")
+                .is_some_and(|(_, reference)| !reference.starts_with('v'))
+                || p.contains("/blobs/");
+            if redirected {
+                // A path on this host, so an https front keeps the scheme.
+                let origin = b.backing_origin.clone().unwrap_or_default();
+                let location = format!("{origin}/backing{p}");
+                return respond(
+                    &mut out,
+                    "307 Temporary Redirect",
+                    &[("Location", &location)],
+                    b"",
+                );
+            }
+            match bundle_listing(p, &b) {
+                Some(index) => respond(
+                    &mut out,
+                    "200 OK",
+                    &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+                    &index,
+                ),
+                None => respond(&mut out, "404 Not Found", &[], b""),
+            }
+        }
+        ("GET", p) if p.starts_with("/backing/v2/") => match backing_object(p, &b) {
+            Some(bytes) => respond(&mut out, "200 OK", &[], &bytes),
+            None => respond(&mut out, "404 Not Found", &[], b""),
+        },
+        ("HEAD", p) if p.starts_with("/v2/") => {
+            let (repository, id) = p
+                .strip_prefix("/v2/")
+                .and_then(|rest| rest.strip_suffix(&format!("/manifests/{TALOS}")))
+                .and_then(|rest| rest.split_once('/'))
+                .unwrap_or_default();
+            state.maybe_lose(&b);
+            if is_id(id) && !state.knows(id) {
+                return respond(&mut out, "404 Not Found", &[], b"");
+            }
+            state.build(p, b.build_delay);
+            if let Some(delay) = b.installer_delay {
+                std::thread::sleep(delay);
+            }
+            let digest = match repository {
+                "metal-installer" => b.installer_digest.clone(),
+                "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),
+                _ => String::new(),
+            };
+            let accepts_oci = headers
+                .get("accept")
+                .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
+            if !is_id(id)
+                || digest.is_empty()
+                || !accepts_oci
+                || b.registry == RegistryMode::Missing
+            {
+                return respond(&mut out, "404 Not Found", &[], b"");
+            }
+            match b.registry {
+                RegistryMode::Redirect => {
+                    let location = format!(
+                        "https://registry.example.invalid/v2/{repository}/{id}/manifests/{digest}"
+                    );
+                    respond(
+                        &mut out,
+                        "307 Temporary Redirect",
+                        &[("Location", &location)],
+                        b"",
+                    )
+                }
+                RegistryMode::Bearer
+                    if headers.get("authorization").map(String::as_str)
+                        != Some("Bearer anonymous-token") =>
+                {
+                    let challenge = bearer_challenge(&b, port, &format!("{repository}/{id}"));
+                    respond(
+                        &mut out,
+                        "401 Unauthorized",
+                        &[("WWW-Authenticate", &challenge)],
+                        b"",
+                    )
+                }
+                _ => respond(
+                    &mut out,
+                    "200 OK",
+                    &[("Docker-Content-Digest", &digest)],
+                    b"",
+                ),
+            }
+        }
+        _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
+    }
+}
+
+/// The ISO body: whole or from a range, optionally slow, optionally cut off at half.
+fn serve_iso(
+    out: &mut TcpStream,
+    iso: &[u8],
+    headers: &HashMap<String, String>,
+    b: &Behaviour,
+    state: &State,
+    request_number: usize,
+) -> std::io::Result<()> {
+    // The ETag names the file's current build; a changing validator is a new build per body.
+    let etag = match b.ranges {
+        Ranges::ChangingValidator => format!("\"build-{request_number}\""),
+        _ => "\"build-0\"".to_string(),
+    };
+    let range_start = headers
+        .get("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|_| b.ranges != Ranges::None)
+        .filter(|_| headers.get("if-range") == Some(&etag))
+        .filter(|&n| n < iso.len());
+    let start = range_start.unwrap_or(0);
+    let mut head = match range_start {
+        Some(n) => format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {n}-{}/{}\r\n",
+            iso.len() - 1,
+            iso.len()
+        ),
+        None => "HTTP/1.1 200 OK\r\n".to_string(),
+    };
+    head += &format!(
+        "Content-Length: {}\r\nContent-Type: application/x-iso9660-image\r\nConnection: close\r\n",
+        iso.len() - start
+    );
+    if b.ranges != Ranges::None {
+        head += &format!("Accept-Ranges: bytes\r\nETag: {etag}\r\n");
+    }
+    out.write_all(format!("{head}\r\n").as_bytes())?;
+    let cut = request_number < b.cut_first_bodies;
+    let end = if cut { iso.len() / 2 } else { iso.len() };
+    for piece in iso[start..end.max(start)].chunks(16 * 1024) {
+        out.write_all(piece)?;
+        // Counted for the ISO (a numbered download) only.
+        if request_number != usize::MAX {
+            state
+                .iso_bytes_sent
+                .fetch_add(piece.len(), Ordering::SeqCst);
+        }
+        if let Some(delay) = b.iso_piece_delay {
+            out.flush()?;
+            std::thread::sleep(delay);
+        }
+    }
+    out.flush()
+}
+
+/// Sends `HEAD path` to `upstream` with the client's `Accept` and `Authorization`, and relays
+/// the answer as it came: status, `Docker-Content-Digest`, `WWW-Authenticate` and all.
+fn proxy_head(
+    out: &mut TcpStream,
+    upstream: &str,
+    path: &str,
+    headers: &HashMap<String, String>,
+) -> std::io::Result<()> {
+    let authority = upstream
+        .strip_prefix("http://")
+        .expect("an http:// upstream")
+        .trim_end_matches('/');
+    let mut registry = TcpStream::connect(authority)?;
+    write!(
+        registry,
+        "HEAD {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n"
+    )?;
+    for name in ["accept", "authorization"] {
+        if let Some(value) = headers.get(name) {
+            write!(registry, "{name}: {value}\r\n")?;
+        }
+    }
+    write!(registry, "\r\n")?;
+    let mut answer = Vec::new();
+    registry.read_to_end(&mut answer)?;
+    out.write_all(&answer)?;
+    out.flush()
+}
+
+/// A request's first line (trimmed) and its headers, names lowercased.
+pub fn read_head(
+    reader: &mut BufReader<TcpStream>,
+) -> std::io::Result<(String, HashMap<String, String>)> {
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut headers = HashMap::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    Ok((line.trim_end().to_string(), headers))
+}
+
+/// The HTTP date (RFC 9110, whole seconds) `seconds` from now.
+fn http_date_in(seconds: u64) -> String {
+    let at =
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + seconds as i64).unwrap();
+    jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&at)
+        .unwrap()
+}
+
+/// A schematic ID as the factory writes them: 64 lowercase hex characters.
+fn is_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn respond(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    write_response(out, status, headers, body.len(), body)
+}
+
+pub(super) fn write_response(
+    out: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, &str)],
+    content_length: usize,
+    body: &[u8],
+) -> std::io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Length: {content_length}\r\nConnection: close\r\n"
+    )?;
+    for (k, v) in headers {
+        write!(out, "{k}: {v}\r\n")?;
+    }
+    write!(out, "\r\n")?;
+    out.write_all(body)?;
+    out.flush()
+}
