@@ -601,7 +601,7 @@ fn drift_of_every_kind_at_once_matches_its_golden() {
         b.extension_digest_salt = "rebuilt".into();
         b.iso_flip_byte = true;
     }
-    let port = factory.port.to_string();
+    let port = format!("127.0.0.1:{}", factory.port);
     for (name, flags) in [
         (
             "check-drift.txt",
@@ -620,6 +620,6 @@ fn drift_of_every_kind_at_once_matches_its_golden() {
     ] {
         let output = tree.image(&factory, &flags);
         assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-        assert_golden(name, &stdout(&output).replace(&port, "PORT"));
+        assert_golden(name, &stdout(&output).replace(&port, "127.0.0.1:PORT"));
     }
 }
