@@ -90,10 +90,7 @@ fn a_secure_boot_release_with_a_disk_image_records_the_secure_boot_pair() {
 fn a_plain_release_with_a_disk_image_uses_the_plain_names() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let committed = tree.read("ee/appliance/release.yaml");
-    let intent = committed.replace("bootMedia: [iso]", "bootMedia: [disk-image, iso]");
-    assert_ne!(intent, committed, "the committed intent names bootMedia");
-    tree.write("ee/appliance/release.yaml", &intent);
+    tree.set_intent(&[("os.bootMedia", "[disk-image, iso]")]);
     let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let m = manifest(&tree);

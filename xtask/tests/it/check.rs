@@ -10,7 +10,6 @@ use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const CUT: &str = "ee/appliance/releases/1.0.0.json";
-const INTENT: &str = "ee/appliance/release.yaml";
 const SCHEMATIC: &str = "ee/appliance/schematics/metal-amd64.yaml";
 
 /// Runs `image --check`, asserting that it wrote nothing and requested no ISO bytes.
@@ -26,13 +25,12 @@ fn check(tree: &Tree, factory: &Factory, extra: &[&str]) -> Output {
 /// A git tree with release 1.0.0 cut on `stable` from a committed intent, the record committed.
 fn cut(factory: &Factory) -> Tree {
     let tree = Tree::copy_in_git();
-    let intent = tree
-        .read(INTENT)
-        .replace("releaseVersion: 0.1.0", "releaseVersion: 1.0.0")
-        .replace("version: 0.1.0", "version: 1.0.0")
-        .replace("channel: beta", "channel: stable")
-        .replace("bootMedia: [iso]", "bootMedia: [iso, disk-image]");
-    tree.write(INTENT, &intent);
+    tree.set_intent(&[
+        ("releaseVersion", "1.0.0"),
+        ("app.version", "1.0.0"),
+        ("channel", "stable"),
+        ("os.bootMedia", "[iso, disk-image]"),
+    ]);
     tree.commit("prepare 1.0.0");
     let output = tree.image(factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -94,11 +92,7 @@ fn a_recorded_release_checks_clean() {
 fn the_next_release_prepared_in_the_intent_is_unreleased_not_drift() {
     let factory = Factory::start(Behaviour::default());
     let tree = cut(&factory);
-    let intent = tree
-        .read(INTENT)
-        .replace("releaseVersion: 1.0.0", "releaseVersion: 1.1.0")
-        .replace("version: 1.0.0", "version: 1.1.0");
-    tree.write(INTENT, &intent);
+    tree.set_intent(&[("releaseVersion", "1.1.0"), ("app.version", "1.1.0")]);
     tree.commit("prepare 1.1.0");
     let output = check(&tree, &factory, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -416,10 +410,7 @@ fn check_does_not_combine_with_dry_run_or_force() {
 fn a_bare_check_follows_the_channel_past_a_bumped_release_version() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::recorded(&factory, &[]);
-    let intent = tree
-        .read(INTENT)
-        .replace("releaseVersion: 0.1.0", "releaseVersion: 0.2.0");
-    tree.write(INTENT, &intent);
+    tree.set_intent(&[("releaseVersion", "0.2.0")]);
     let output = check(&tree, &factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
@@ -569,10 +560,7 @@ fn a_release_that_cannot_be_checked_fails_the_run_and_the_others_are_still_check
 fn an_intent_that_turns_the_air_gap_on_is_unreleased_not_ignored() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::recorded(&factory, &[]);
-    tree.write(
-        INTENT,
-        &tree.read(INTENT).replace("airGap: false", "airGap: true"),
-    );
+    tree.set_intent(&[("os.airGap", "true")]);
     let output = check(&tree, &factory, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);

@@ -35,11 +35,7 @@ fn checkout() -> Tree {
 fn each_checkout_sharing_one_binary_acts_on_its_own_tree() {
     let factory = Factory::start(Behaviour::default());
     let (a, b) = (checkout(), checkout());
-    b.write(
-        INTENT,
-        &b.read(INTENT)
-            .replace("releaseVersion: 0.1.0", "releaseVersion: 7.0.0"),
-    );
+    b.set_intent(&[("releaseVersion", "7.0.0")]);
     for (tree, version) in [(&a, "0.1.0"), (&b, "7.0.0")] {
         let output = run_inside(tree, &["image", "--dry-run"]);
         assert!(output.status.success(), "{}", stderr(&output));

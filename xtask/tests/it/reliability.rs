@@ -343,11 +343,7 @@ fn plain_http_to_another_host_is_refused_from_every_source() {
         .env("TALOS_FACTORY_URL", url)
         .output()
         .unwrap();
-    let intent = tree.read("ee/appliance/release.yaml").replace(
-        "factory: https://factory.talos.dev",
-        &format!("factory: {url}"),
-    );
-    tree.write("ee/appliance/release.yaml", &intent);
+    tree.set_intent(&[("factory", url)]);
     let file = tree.xtask(&["image"]);
     for (output, source) in [
         (flag, "--factory-url"),
@@ -363,13 +359,6 @@ fn plain_http_to_another_host_is_refused_from_every_source() {
         // Refused while planning: no lock, no request, nothing written.
         assert!(!err.contains("requesting"), "{err}");
     }
-    tree.write(
-        "ee/appliance/release.yaml",
-        &intent.replace(
-            &format!("factory: {url}"),
-            "factory: https://factory.talos.dev",
-        ),
-    );
     assert_eq!(tree.files(), before);
     assert_eq!(tree.read(BETA), beta);
 }

@@ -101,10 +101,7 @@ fn schematic_problems_name_file_line_and_field() {
 #[test]
 fn a_malformed_version_in_the_intent_fails() {
     let tree = Tree::copy();
-    let intent = tree
-        .read("ee/appliance/release.yaml")
-        .replace("version: v1.12.11", "version: 1.12");
-    tree.write("ee/appliance/release.yaml", &intent);
+    tree.set_intent(&[("talos.version", "'1.12'")]);
     assert_invalid(&tree, "ee/appliance/release.yaml", "invalid Talos version");
 }
 

@@ -81,6 +81,27 @@ impl Tree {
         std::fs::write(path, content).unwrap();
     }
 
+    /// Sets fields of `release.yaml`, each a dotted path and a YAML value (`("os.airGap",
+    /// "true")`), through the parsed document: exactly those fields change, whatever else the
+    /// file holds (its comments are not kept).
+    pub fn set_intent(&self, fields: &[(&str, &str)]) {
+        use serde_yaml::Value;
+        const INTENT: &str = "ee/appliance/release.yaml";
+        let mut intent: Value = serde_yaml::from_str(&self.read(INTENT)).unwrap();
+        for (path, value) in fields {
+            let mut node = &mut intent;
+            for key in path.split('.') {
+                node = node
+                    .as_mapping_mut()
+                    .unwrap_or_else(|| panic!("{path}: {key} is not under a mapping"))
+                    .entry(Value::String(key.into()))
+                    .or_insert(Value::Mapping(Default::default()));
+            }
+            *node = serde_yaml::from_str(value).unwrap_or_else(|e| panic!("{value}: {e}"));
+        }
+        self.write(INTENT, &serde_yaml::to_string(&intent).unwrap());
+    }
+
     /// Runs `cargo xtask <args>` on this tree.
     pub fn xtask(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run xtask")
