@@ -57,6 +57,17 @@ impl Channel {
     }
 }
 
+/// The releases `channels` point at, each once, in the channels' order.
+pub fn offered(channels: &[Channel]) -> Vec<String> {
+    let mut releases: Vec<String> = Vec::new();
+    for version in channels.iter().filter_map(|c| c.release_version.as_ref()) {
+        if !releases.contains(version) {
+            releases.push(version.clone());
+        }
+    }
+    releases
+}
+
 /// The names of the tree's channels (`<name>.json` in the channels folder), sorted.
 pub fn names(root: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root.join(project::CHANNELS_DIR))

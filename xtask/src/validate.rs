@@ -114,10 +114,11 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
 
     // A past release cut from an older schematic is history; it is worth a warning only while
     // a channel still offers it. The channel files themselves are checked below.
-    let offered: BTreeSet<String> = crate::channel::names(root)
+    let channels: Vec<Channel> = crate::channel::names(root)
         .iter()
-        .filter_map(|name| Channel::read(root, name).ok()?.release_version)
+        .filter_map(|name| Channel::read(root, name).ok())
         .collect();
+    let offered = crate::channel::offered(&channels);
     let mut releases = BTreeSet::new();
     for path in files_in(root, project::RELEASES_DIR, &["json"]) {
         report.checked.push(path.clone());

@@ -10,7 +10,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::bail;
 use serde_json::{Value, json};
@@ -181,15 +180,10 @@ pub fn run(
         .iter()
         .find(|c| c.channel == next_channel)
         .and_then(|c| c.release_version.clone());
-    let mut checked: Vec<Checked> = Vec::new();
-    for channel in &channels {
-        let Some(version) = &channel.release_version else {
-            continue;
-        };
-        if checked.iter().all(|c| &c.version != version) {
-            checked.push(check(version, follows.as_ref() == Some(version)));
-        }
-    }
+    let checked: Vec<Checked> = crate::channel::offered(&channels)
+        .iter()
+        .map(|version| check(version, follows.as_ref() == Some(version)))
+        .collect();
     let notices = channel_notices(&channels, &next_channel, &intent_plan);
     if args.json {
         let json = json!({
@@ -307,28 +301,17 @@ fn check_release(
     with_unreleased: bool,
     progress: &Progress,
 ) -> anyhow::Result<Report> {
-    let Replay {
-        recorded,
-        plan,
-        manifest_path,
-    } = replay::replay(root, intent, overrides, version, client, progress)?;
+    let Replay { recorded, plan } =
+        replay::replay(root, intent, overrides, version, client, progress)?;
 
     let scratch = std::env::temp_dir().join(format!("xtask-check-{}", std::process::id()));
     let media = if args.hashes {
         interrupt::install()?;
-        Media::Download {
-            stall: Duration::from_secs(args.network.stall_timeout),
-            min_rate: args.network.min_rate,
-            folder: scratch.clone(),
-        }
+        Media::download(&args.network, scratch.clone())
     } else {
         Media::Sizes
     };
-    let purpose = Purpose::Check {
-        manifest_path: manifest_path.clone(),
-        recorded_digest: recorded.os.installer.digest.is_some(),
-        recorded_signature: recorded.os.installer.signature.is_some(),
-    };
+    let purpose = Purpose::check_of(&recorded);
     let resolved = resolve::resolve(&plan, client, args.requirements, media, &purpose, progress);
     let resolved = match resolved {
         Ok(mut resolved) => {

@@ -7,7 +7,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -62,15 +61,12 @@ impl cli::FetchArgs {
     /// One release: downloaded beside the final names, compared, then put in place.
     fn fetch(
         &self,
-        Replay {
-            recorded,
-            plan,
-            manifest_path,
-        }: Replay,
+        Replay { recorded, plan }: Replay,
         client: &Arc<Client>,
         progress: &Progress,
     ) -> anyhow::Result<()> {
         let version = &recorded.release_version;
+        let manifest_path = project::manifest_path(version);
         let shown = project::release_dist_dir(version);
         let folder = plan.path(&shown);
         // A folder this run makes goes again unless the files are placed.
@@ -81,16 +77,8 @@ impl cli::FetchArgs {
                 anyhow::Ok(Provisional::new(&folder))
             })
             .transpose()?;
-        let media = Media::Download {
-            stall: Duration::from_secs(self.network.stall_timeout),
-            min_rate: self.network.min_rate,
-            folder: folder.clone(),
-        };
-        let purpose = Purpose::Check {
-            manifest_path: manifest_path.clone(),
-            recorded_digest: recorded.os.installer.digest.is_some(),
-            recorded_signature: recorded.os.installer.signature.is_some(),
-        };
+        let media = Media::download(&self.network, folder.clone());
+        let purpose = Purpose::check_of(&recorded);
         let resolved = resolve::resolve(
             &plan,
             client,
@@ -134,14 +122,7 @@ impl cli::FetchArgs {
 
 /// The releases the channels point at, each once; an error when none does.
 fn channel_releases(root: &Path) -> anyhow::Result<Vec<String>> {
-    let mut versions: Vec<String> = Vec::new();
-    for channel in Channel::all(root)? {
-        if let Some(version) = channel.release_version
-            && !versions.contains(&version)
-        {
-            versions.push(version);
-        }
-    }
+    let versions = crate::channel::offered(&Channel::all(root)?);
     if versions.is_empty() {
         bail!(
             "no channel points at a release yet ({}): nothing to fetch; name a recorded release with --release-version",

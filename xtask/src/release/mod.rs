@@ -16,7 +16,6 @@ mod resolve;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -90,11 +89,10 @@ impl cli::ImageArgs {
             .transpose()?;
         let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
         let progress = Progress::new();
-        let media = Media::Download {
-            stall: Duration::from_secs(self.network.stall_timeout),
-            min_rate: self.network.min_rate,
-            folder: plan.path(&project::release_dist_dir(&plan.release_version)),
-        };
+        let media = Media::download(
+            &self.network,
+            plan.path(&project::release_dist_dir(&plan.release_version)),
+        );
         let mut resolved = resolve::resolve(
             plan,
             client,
@@ -125,9 +123,7 @@ impl cli::ImageArgs {
         eprintln!("{summary}");
         Ok(manifest)
     }
-}
 
-impl cli::ImageArgs {
     /// Before any network step: a `--force` re-cut from other inputs than the record, and a
     /// channel moved back to an older release, each need their own flag; the message says
     /// what would change.

@@ -18,7 +18,6 @@ use crate::{project, trust};
 pub struct Replay {
     pub recorded: Manifest,
     pub plan: Plan,
-    pub manifest_path: String,
 }
 
 /// Plans `version` again from its record; the signature policy and registry mirrors are
@@ -32,7 +31,6 @@ pub fn replay(
     progress: &Progress,
 ) -> anyhow::Result<Replay> {
     let recorded = Manifest::load_recorded(root, version)?;
-    let manifest_path = project::manifest_path(version);
     let policy = intent
         .installer_signature
         .clone()
@@ -50,11 +48,7 @@ pub fn replay(
         policy,
         air_gap,
     )?;
-    Ok(Replay {
-        recorded,
-        plan,
-        manifest_path,
-    })
+    Ok(Replay { recorded, plan })
 }
 
 /// The bundle a recorded release has, to resolve its images again: every image but the

@@ -40,7 +40,7 @@ pub(super) fn warm(
             })
             .map(Some),
         // Any failure is the download's to report: it asks again, with retries.
-        Media::Download { .. } => {
+        Media::Download(_) => {
             let once = || match download::head_size(client, url) {
                 Ok(size) => Ok(size),
                 Err(Failure::Permanent(e) | Failure::Transient(e) | Failure::RetryAfter(e, _)) => {

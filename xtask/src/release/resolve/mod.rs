@@ -43,16 +43,29 @@ use registration::Registration;
 /// What the stage does with the media.
 #[derive(Clone, Debug)]
 pub enum Media {
-    /// Download them into `folder` (a real run: the release's folder in `ee/appliance/dist`;
-    /// `--check --hashes`: a temporary one); an attempt that receives less than `min_rate`
-    /// bytes per second over `stall` is given up.
-    Download {
-        stall: Duration,
-        min_rate: u64,
-        folder: PathBuf,
-    },
+    /// Download them (a real run, `fetch`, `--check --hashes`).
+    Download(Downloads),
     /// Only their sizes, from the `HEAD` that builds them (`--check`).
     Sizes,
+}
+
+/// Where the downloads go (a real run: the release's folder in `ee/appliance/dist`; `--check
+/// --hashes`: a temporary one), and how slow a transfer may be: an attempt that receives less
+/// than `pace.1` bytes per second over `pace.0` is given up.
+#[derive(Clone, Debug)]
+pub struct Downloads {
+    folder: PathBuf,
+    pace: (Duration, u64),
+}
+
+impl Media {
+    /// Downloads into `folder`, paced as `--stall-timeout` and `--min-rate` say.
+    pub fn download(network: &crate::cli::Network, folder: PathBuf) -> Media {
+        Media::Download(Downloads {
+            folder,
+            pace: (Duration::from_secs(network.stall_timeout), network.min_rate),
+        })
+    }
 }
 
 /// Who the facts are for: the messages and what a missing digest or signature means differ.
@@ -65,6 +78,17 @@ pub enum Purpose {
         recorded_digest: bool,
         recorded_signature: bool,
     },
+}
+
+impl Purpose {
+    /// Asking the factory again for what `recorded` holds (`--check`, `fetch`).
+    pub fn check_of(recorded: &crate::manifest::Manifest) -> Purpose {
+        Purpose::Check {
+            manifest_path: crate::project::manifest_path(&recorded.release_version),
+            recorded_digest: recorded.os.installer.digest.is_some(),
+            recorded_signature: recorded.os.installer.signature.is_some(),
+        }
+    }
 }
 
 /// What the factory gave, keyed by kind where there are several.
@@ -148,13 +172,6 @@ impl Workers {
     }
 }
 
-/// Where a real run's downloads go, and how slow a transfer may be: `Media::Download`, taken
-/// apart once before the loop.
-struct Downloads {
-    folder: PathBuf,
-    pace: (Duration, u64),
-}
-
 /// Runs the stage. Returns at the first failure, whatever the other workers are doing: they
 /// own only temporary files, which the run's clean-up removes (`interrupt::abandon`).
 pub fn resolve(
@@ -174,14 +191,7 @@ pub fn resolve(
     registration.register()?;
     // The mode, chosen once: downloads for a real run (and `--check --hashes`), else sizes.
     let downloads = match &media {
-        Media::Download {
-            stall,
-            min_rate,
-            folder,
-        } => Some(Downloads {
-            folder: folder.clone(),
-            pace: (*stall, *min_rate),
-        }),
+        Media::Download(downloads) => Some(downloads.clone()),
         Media::Sizes => None,
     };
 
