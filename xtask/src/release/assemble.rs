@@ -89,10 +89,6 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
 pub fn planned(plan: &Plan, source_commit: Option<String>) -> Value {
     let mut value = serde_json::to_value(manifest(plan, &Resolved::default(), source_commit))
         .expect("a manifest serialises");
-    // The media's, the certificate's and the bundle's facts are unknown (None) and written as
-    // null by the serialiser; these three a record writes or leaves out otherwise.
-    value["generatedAt"] = Value::Null;
-    value["talos"]["extensions"] = Value::Null;
-    value["os"]["installer"]["digest"] = Value::Null;
+    super::facts::unknown_until_run(&mut value);
     value
 }

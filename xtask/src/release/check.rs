@@ -16,30 +16,19 @@ use serde_json::{Value, json};
 
 use crate::channel::Channel;
 use crate::cli;
-use crate::digest::Digest;
 use crate::http::Client;
 use crate::intent::Intent;
-use crate::manifest::{AirGap, Manifest, Medium, known};
+use crate::manifest::Manifest;
 use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
-use crate::util::mib;
 use crate::util::print_out;
 use crate::{interrupt, project};
 
 use super::assemble;
-use super::facts::{self, Unreleased};
+use super::facts::{self, Comparison, Notice, Unreleased};
 use super::notices;
 use super::replay::{self, Replay};
 use super::resolve::{self, Media, Purpose};
-
-/// What a check takes from the record rather than compares, and why; then `facts::RECORD`.
-const NOT_COMPARED_INPUTS: (&str, &str) = (
-    "inputs",
-    "/releaseVersion, /channel, /talos/{version, schematicId, schematicPath, factoryUrl}, /kubernetes, /os/{platform, architecture, secureBoot}, media URLs and paths, /os/installer/image, /app: taken from the record, so they are what it says; changes in the committed intent are listed as unreleased",
-);
-
-/// Why media hashes are not compared without `--hashes`.
-const HASHES_NOT_COMPARED: &str = "needs the media's bytes: run the check with --hashes to download them into a temporary folder and compare";
 
 /// The error a check ends with when the factory moved under a record; `main` maps it to exit
 /// code 3, so CI can tell it from a check that could not run.
@@ -77,38 +66,15 @@ impl Drift {
     }
 }
 
-/// One fact the factory gives, recorded one way and now another.
-#[derive(Debug, PartialEq)]
-pub struct Finding {
-    /// JSON pointer into the manifest.
-    pub path: String,
-    pub recorded: Value,
-    pub now: Value,
-    /// What it means, in words.
-    pub meaning: String,
-}
-
-/// The comparison of a record with what the factory gives now.
+/// The comparison of a record with what the factory gives now, and what it says besides.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// The factory moved: exit 3.
-    pub differences: Vec<Finding>,
-    /// Worth knowing, not drift: catalogue metadata, newer versions, internal refs.
-    pub notices: Vec<Notice>,
-    /// Facts the record lacks (an older tool wrote it); not drift.
-    pub not_recorded: Vec<String>,
-    pub compared: usize,
+    /// Differences (exit 3), notices, not recorded, compared, not compared.
+    pub facts: Comparison,
     /// Where the committed intent (with flags) differs from the record; not drift.
     pub unreleased: Vec<Unreleased>,
     pub newer_patches: Vec<String>,
     pub newer_minors: Vec<String>,
-    pub hashes: bool,
-}
-
-#[derive(Debug, PartialEq)]
-pub struct Notice {
-    pub path: Option<String>,
-    pub message: String,
 }
 
 /// One release checked: its report, or why the check could not run.
@@ -187,7 +153,7 @@ pub fn run(
     let notices = channel_notices(&channels, &next_channel, &intent_plan);
     if args.json {
         let json = json!({
-            "matches": checked.iter().all(|c| matches!(&c.report, Ok(r) if r.differences.is_empty())),
+            "matches": checked.iter().all(|c| matches!(&c.report, Ok(r) if r.facts.differences.is_empty())),
             "channels": channels.iter().map(|c| {
                 let release = checked.iter().find(|k| Some(&k.version) == c.release_version.as_ref());
                 json!({
@@ -195,7 +161,7 @@ pub fn run(
                     "releaseVersion": c.release_version,
                     "result": match release.map(|k| &k.report) {
                         None => "empty",
-                        Some(Ok(r)) if r.differences.is_empty() => "matches",
+                        Some(Ok(r)) if r.facts.differences.is_empty() => "matches",
                         Some(Ok(_)) => "drift",
                         Some(Err(_)) => "failed",
                     },
@@ -272,8 +238,8 @@ fn outcome(checked: Vec<Checked>) -> anyhow::Result<()> {
         match k.report {
             Err(error) if single => return Err(error),
             Err(error) => failed.push(format!("release {} ({}): {error:#}", k.version, k.manifest)),
-            Ok(report) if !report.differences.is_empty() => {
-                drifted.push((k.version, k.manifest, report.differences.len()));
+            Ok(report) if !report.facts.differences.is_empty() => {
+                drifted.push((k.version, k.manifest, report.facts.differences.len()));
             }
             Ok(_) => {}
         }
@@ -333,7 +299,7 @@ fn check_release(
         .unwrap_or_else(|_| plan.talos_version.clone());
     (report.newer_patches, report.newer_minors) =
         notices::newer_versions(&pinned, &resolved.versions);
-    report.notices.extend(
+    report.facts.notices.extend(
         notices::newer_versions_lines(&pinned, &resolved.versions)
             .into_iter()
             .chain(notices::internal_refs(&resolved.extensions))
@@ -356,206 +322,12 @@ fn check_release(
     Ok(report)
 }
 
-/// The facts the factory gives, recorded against now.
+/// The facts the factory gives, recorded against now (`facts::compare`).
 pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
-    let mut report = Report {
-        hashes,
+    let json = |m: &Manifest| serde_json::to_value(m).expect("a manifest serialises");
+    Report {
+        facts: facts::compare(&json(recorded), &json(now), hashes),
         ..Report::default()
-    };
-    for (kind, was) in recorded.os.media() {
-        let Some((_, is)) = now.os.media().into_iter().find(|(k, _)| *k == kind) else {
-            continue;
-        };
-        compare_medium(&mut report, kind.kind().field, was, is, hashes);
-    }
-    let (was, is) = (&recorded.os.installer, &now.os.installer);
-    match (&was.digest, &is.digest) {
-        (Some(a), Some(b)) => {
-            report.compared += 1;
-            if a != b {
-                let signed = match &is.signature {
-                    Some(_) => "the new one verifies under the policy",
-                    None => "the new one's signature is not verified",
-                };
-                report.differences.push(Finding {
-                    path: "/os/installer/digest".into(),
-                    recorded: json!(a),
-                    now: json!(b),
-                    meaning: format!(
-                        "the factory rebuilt the installer: digest {a} → {b} ({signed})"
-                    ),
-                });
-            }
-        }
-        (None, Some(_)) => report.not_recorded.push("/os/installer/digest".into()),
-        _ => {}
-    }
-    match (&was.signature, &is.signature) {
-        (Some(a), Some(b)) => {
-            report.compared += 1;
-            if a != b {
-                report.differences.push(Finding {
-                    path: "/os/installer/signature".into(),
-                    recorded: json!(a),
-                    now: json!(b),
-                    meaning:
-                        "the installer is signed anew (the new signature verifies under the policy)"
-                            .into(),
-                });
-            }
-        }
-        (None, Some(_)) => report.not_recorded.push("/os/installer/signature".into()),
-        _ => {}
-    }
-    if let (Some(was), Some(is)) = (&recorded.air_gap, &now.air_gap) {
-        compare_bundle(&mut report, was, is, hashes);
-    }
-    match (&recorded.talos.extensions, &now.talos.extensions) {
-        (Some(was), Some(is)) => {
-            for (index, a) in was.iter().enumerate() {
-                let Some(b) = is.iter().find(|b| b.name == a.name) else {
-                    continue;
-                };
-                report.compared += 1;
-                let path = format!("/talos/extensions/{index}");
-                if a.digest != b.digest {
-                    report.differences.push(Finding {
-                        path: format!("{path}/digest"),
-                        recorded: json!(a.digest),
-                        now: json!(b.digest),
-                        meaning: format!(
-                            "extension {}: the catalogue's image moved: digest {} → {}",
-                            a.name, a.digest, b.digest
-                        ),
-                    });
-                } else if a.reference != b.reference {
-                    report.notices.push(Notice {
-                        path: Some(format!("{path}/ref")),
-                        message: format!(
-                            "notice: extension {}: catalogue metadata changed, not the image: ref {} → {}, digest {} unchanged",
-                            a.name, a.reference, b.reference, a.digest
-                        ),
-                    });
-                }
-            }
-        }
-        (None, Some(_)) => report.not_recorded.push("/talos/extensions".into()),
-        _ => {}
-    }
-    if let (Some(a), Some(b)) = (
-        &recorded.os.secure_boot_certificate,
-        &now.os.secure_boot_certificate,
-    ) {
-        report.compared += 1;
-        if a.sha256 != b.sha256 {
-            report.differences.push(Finding {
-                path: "/os/secureBootCertificate/sha256".into(),
-                recorded: json!(a.sha256),
-                now: json!(b.sha256),
-                meaning: format!(
-                    "the factory's SecureBoot signing certificate changed: sha256 {} → {}; media built now are signed by another key",
-                    known(&a.sha256),
-                    known(&b.sha256)
-                ),
-            });
-        }
-    }
-    report
-}
-
-/// The bundle's images by reference (the installer's is `/os/installer/digest`), and
-/// with `--hashes` the platform manifests and the tar itself. What the check did not fetch is
-/// unknown in `is` and not compared.
-fn compare_bundle(report: &mut Report, was: &AirGap, is: &AirGap, hashes: bool) {
-    for (index, a) in was.others() {
-        let Some(b) = is.images.iter().find(|b| b.reference == a.reference) else {
-            continue;
-        };
-        let path = format!("/airGap/images/{index}");
-        let reference = &a.reference;
-        let moved = [
-            ("digest", &a.digest, &b.digest, "the tag moved: digest"),
-            (
-                "platformDigest",
-                &a.platform_digest,
-                &b.platform_digest,
-                "the platform manifest changed:",
-            ),
-        ];
-        // What the check did not fetch is unknown; after a moved tag, the platform follows.
-        if let Some((field, was, now, what)) = moved
-            .into_iter()
-            .filter_map(|(field, was, now, what)| Some((field, was, now.as_ref()?, what)))
-            .inspect(|_| report.compared += 1)
-            .find(|(_, was, now, _)| was.as_ref() != Some(*now))
-        {
-            let shown = was.as_ref().map_or("", Digest::as_str);
-            report.differences.push(Finding {
-                path: format!("{path}/{field}"),
-                recorded: json!(was),
-                now: json!(now),
-                meaning: format!("{reference}: {what} {shown} → {now}"),
-            });
-        }
-    }
-    if hashes && is.sha256.is_some() {
-        report.compared += 1;
-        if was.sha256 != is.sha256 {
-            report.differences.push(Finding {
-                path: "/airGap/sha256".into(),
-                recorded: json!(was.sha256),
-                now: json!(is.sha256),
-                meaning: format!(
-                    "{} packed again has other bytes: sha256 {} → {}",
-                    was.path,
-                    known(&was.sha256),
-                    known(&is.sha256)
-                ),
-            });
-        }
-    }
-}
-
-fn compare_medium(report: &mut Report, field: &str, was: &Medium, is: &Medium, hashes: bool) {
-    let file = project::file_name(&was.local_path);
-    match (was.size, is.size) {
-        (Some(a), Some(b)) => {
-            report.compared += 1;
-            if a != b {
-                report.differences.push(Finding {
-                    path: format!("/os/{field}/size"),
-                    recorded: json!(a),
-                    now: json!(b),
-                    meaning: format!(
-                        "{file} is now {} ({b} bytes), was {} ({a} bytes): the factory builds it anew",
-                        mib(b),
-                        mib(a)
-                    ),
-                });
-            }
-        }
-        (None, Some(_)) => report.not_recorded.push(format!("/os/{field}/size")),
-        _ => {}
-    }
-    if hashes {
-        report.compared += 1;
-        if was.sha256 != is.sha256 {
-            let same_size = if was.size == is.size {
-                " at the same size"
-            } else {
-                ""
-            };
-            report.differences.push(Finding {
-                path: format!("/os/{field}/sha256"),
-                recorded: json!(was.sha256),
-                now: json!(is.sha256),
-                meaning: format!(
-                    "{file} now has other bytes{same_size}: sha256 {} → {} (the factory rebuilt it, with newer imager code after an upgrade?)",
-                    known(&was.sha256),
-                    known(&is.sha256)
-                ),
-            });
-        }
     }
 }
 
@@ -569,30 +341,31 @@ pub fn unreleased(recorded: &Manifest, intent: &Plan) -> Vec<Unreleased> {
 impl Report {
     fn to_text(&self, version: &str, manifest: &str) -> String {
         let mut out = String::new();
-        if self.differences.is_empty() {
+        if self.facts.differences.is_empty() {
             out.push_str(&format!(
                 "release {version} ({manifest}): the factory still gives what was recorded; {} fact(s) compared\n",
-                self.compared
+                self.facts.compared
             ));
         } else {
             out.push_str(&format!(
                 "release {version} ({manifest}): the factory moved under the record in {} of {} fact(s):\n",
-                self.differences.len(),
-                self.compared
+                self.facts.differences.len(),
+                self.facts.compared
             ));
             let width = self
+                .facts
                 .differences
                 .iter()
                 .map(|d| d.path.len())
                 .max()
                 .unwrap_or(0);
-            for d in &self.differences {
+            for d in &self.facts.differences {
                 out.push_str(&format!("  {:<width$}  {}\n", d.path, d.meaning));
             }
         }
-        if !self.notices.is_empty() {
+        if !self.facts.notices.is_empty() {
             out.push_str("\nnotices (not drift):\n");
-            for notice in &self.notices {
+            for notice in &self.facts.notices {
                 out.push_str(&format!("  {}\n", notice.message));
             }
         }
@@ -602,41 +375,32 @@ impl Report {
                 out.push_str(&format!("  {}\n", change.message));
             }
         }
-        if !self.not_recorded.is_empty() {
+        if !self.facts.not_recorded.is_empty() {
             out.push_str(&format!(
                 "\nnot recorded (the manifest predates these fields; not drift): {}\n",
-                self.not_recorded.join(", ")
+                self.facts.not_recorded.join(", ")
             ));
         }
         out.push_str("\nnot compared:\n");
-        for (path, why) in self.not_compared() {
+        for (path, why) in &self.facts.not_compared {
             out.push_str(&format!("  {path}: {why}\n"));
         }
         out
-    }
-
-    fn not_compared(&self) -> Vec<(&'static str, &'static str)> {
-        let mut skipped = vec![NOT_COMPARED_INPUTS];
-        skipped.extend_from_slice(facts::RECORD);
-        if !self.hashes {
-            skipped.push(("/os/*/sha256", HASHES_NOT_COMPARED));
-        }
-        skipped
     }
 
     fn to_json(&self, version: &str, manifest: &str) -> Value {
         json!({
             "releaseVersion": version,
             "manifest": manifest,
-            "matches": self.differences.is_empty(),
-            "compared": self.compared,
-            "differences": self.differences.iter().map(|d| json!({
+            "matches": self.facts.differences.is_empty(),
+            "compared": self.facts.compared,
+            "differences": self.facts.differences.iter().map(|d| json!({
                 "path": d.path,
                 "recorded": d.recorded,
                 "now": d.now,
                 "meaning": d.meaning,
             })).collect::<Vec<_>>(),
-            "notices": self.notices.iter().map(|n| json!({
+            "notices": self.facts.notices.iter().map(|n| json!({
                 "path": n.path,
                 "message": n.message,
             })).collect::<Vec<_>>(),
@@ -647,8 +411,8 @@ impl Report {
                 "message": u.message,
             })).collect::<Vec<_>>(),
             "newerVersions": {"patches": self.newer_patches, "minors": self.newer_minors},
-            "notRecorded": self.not_recorded,
-            "notCompared": self.not_compared().iter().map(|(path, why)| json!({"path": path, "why": why})).collect::<Vec<_>>(),
+            "notRecorded": self.facts.not_recorded,
+            "notCompared": self.facts.not_compared.iter().map(|(path, why)| json!({"path": path, "why": why})).collect::<Vec<_>>(),
         })
     }
 }
@@ -665,7 +429,8 @@ mod tests {
     fn digest(digit: char) -> Digest {
         Digest::parse(&format!("sha256:{}", digit.to_string().repeat(64))).unwrap()
     }
-    use crate::manifest::Extension;
+    use crate::digest::Digest;
+    use crate::manifest::{AirGap, Extension, Medium};
     use crate::talos::BootMedium;
 
     fn manifest() -> Manifest {
@@ -696,9 +461,9 @@ mod tests {
     #[test]
     fn the_same_facts_match() {
         let report = compare(&manifest(), &manifest(), true);
-        assert_eq!(report.differences, vec![]);
+        assert_eq!(report.facts.differences, vec![]);
         // ISO size and hash, installer digest, one extension.
-        assert_eq!(report.compared, 4);
+        assert_eq!(report.facts.compared, 4);
     }
 
     #[test]
@@ -712,7 +477,12 @@ mod tests {
             digest: "sha256:2".into(),
         }]);
         let report = compare(&manifest(), &now, false);
-        let paths: Vec<&str> = report.differences.iter().map(|d| d.path.as_str()).collect();
+        let paths: Vec<&str> = report
+            .facts
+            .differences
+            .iter()
+            .map(|d| d.path.as_str())
+            .collect();
         assert_eq!(
             paths,
             [
@@ -722,16 +492,16 @@ mod tests {
             ]
         );
         assert!(
-            report.differences[0]
+            report.facts.differences[0]
                 .meaning
                 .contains("metal-amd64.iso is now")
         );
         assert!(
-            report.differences[1]
+            report.facts.differences[1]
                 .meaning
                 .contains("the factory rebuilt the installer")
         );
-        assert!(report.differences[2].meaning.contains("extension a"));
+        assert!(report.facts.differences[2].meaning.contains("extension a"));
     }
 
     #[test]
@@ -741,12 +511,20 @@ mod tests {
             "cache-registry.image-factory.svc/a:1".into();
         iso(&mut now).sha256 = Some("bb".into());
         let report = compare(&manifest(), &now, false);
-        assert_eq!(report.differences, vec![]);
-        assert_eq!(report.notices.len(), 1);
-        assert!(report.notices[0].message.contains("catalogue metadata"));
+        assert_eq!(report.facts.differences, vec![]);
+        assert_eq!(report.facts.notices.len(), 1);
+        assert!(
+            report.facts.notices[0]
+                .message
+                .contains("catalogue metadata")
+        );
         let report = compare(&manifest(), &now, true);
-        assert_eq!(report.differences.len(), 1);
-        assert!(report.differences[0].meaning.contains("at the same size"));
+        assert_eq!(report.facts.differences.len(), 1);
+        assert!(
+            report.facts.differences[0]
+                .meaning
+                .contains("at the same size")
+        );
     }
 
     #[test]
@@ -756,9 +534,9 @@ mod tests {
         recorded.talos.extensions = None;
         recorded.os.installer.digest = None;
         let report = compare(&recorded, &manifest(), false);
-        assert_eq!(report.differences, vec![]);
+        assert_eq!(report.facts.differences, vec![]);
         assert_eq!(
-            report.not_recorded,
+            report.facts.not_recorded,
             ["/os/iso/size", "/os/installer/digest", "/talos/extensions"]
         );
     }
@@ -776,11 +554,8 @@ mod tests {
             sha256: Some("aa".into()),
             size: Some(1),
             images: vec![
-                image(
-                    "factory.talos.dev/metal-installer/x:v1.12.11",
-                    Some(digest('1')),
-                    Some(digest('2')),
-                ),
+                // The installer's entry, found by its reference: `/os/installer/digest`'s.
+                image("i", Some(digest('1')), Some(digest('2'))),
                 image("registry.k8s.io/etcd:v3.6.11", etcd, platform),
             ],
         }
@@ -794,18 +569,23 @@ mod tests {
         // A check resolves tags only: no platform digest, no tar.
         now.air_gap = Some(bundle(Some(digest('3')), None));
         let report = compare(&recorded, &now, false);
-        assert_eq!(report.differences, vec![]);
+        assert_eq!(report.facts.differences, vec![]);
         assert_eq!(
-            report.compared,
-            compare(&manifest(), &manifest(), false).compared + 1
+            report.facts.compared,
+            compare(&manifest(), &manifest(), false).facts.compared + 1
         );
 
         now.air_gap = Some(bundle(Some(digest('5')), None));
         let report = compare(&recorded, &now, false);
-        let paths: Vec<&str> = report.differences.iter().map(|d| d.path.as_str()).collect();
+        let paths: Vec<&str> = report
+            .facts
+            .differences
+            .iter()
+            .map(|d| d.path.as_str())
+            .collect();
         assert_eq!(paths, ["/airGap/images/1/digest"]);
         assert!(
-            report.differences[0]
+            report.facts.differences[0]
                 .meaning
                 .contains("registry.k8s.io/etcd:v3.6.11: the tag moved")
         );

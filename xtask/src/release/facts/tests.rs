@@ -1,0 +1,240 @@
+use super::*;
+use crate::project;
+
+/// Every leaf field of the release schema, as a pointer (`*` for an array's items).
+fn schema_fields() -> Vec<String> {
+    let schema: Value = serde_json::from_str(include_str!(
+        "../../../../ee/appliance/schemas/release.schema.json"
+    ))
+    .unwrap();
+    fn walk(schema: &Value, node: &Value, path: String, out: &mut Vec<String>) {
+        let node = match node.get("$ref").and_then(Value::as_str) {
+            Some(reference) => schema
+                .pointer(reference.trim_start_matches('#'))
+                .expect("a local $ref"),
+            None => node,
+        };
+        let mut leaf = true;
+        for (key, child) in node
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            leaf = false;
+            walk(schema, child, format!("{path}/{key}"), out);
+        }
+        if let Some(items) = node.get("items") {
+            leaf = false;
+            walk(schema, items, format!("{path}/*"), out);
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            for sub in node
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if sub.get("properties").is_some() || sub.get("$ref").is_some() {
+                    leaf = false;
+                    walk(schema, sub, path.clone(), out);
+                }
+            }
+        }
+        if leaf && !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&schema, &schema, String::new(), &mut out);
+    out
+}
+
+/// Every pointer the tables name, with the table.
+/// (`{medium}` stands for each medium of `talos::MEDIA`.)
+fn named() -> Vec<(String, &'static str)> {
+    let inputs = INPUTS
+        .iter()
+        .flat_map(|i| i.pointers.iter().map(|p| (*p, "INPUTS")));
+    let facts = FACTORY_FACTS.iter().map(|f| (f.pointer, "FACTORY_FACTS"));
+    let derived = DERIVED.iter().map(|(p, _)| (*p, "DERIVED"));
+    let record = RECORD.iter().map(|r| (r.pointer, "RECORD"));
+    inputs
+        .chain(facts)
+        .chain(derived)
+        .chain(record)
+        .flat_map(|(pattern, table)| expand(pattern).into_iter().map(move |p| (p, table)))
+        .collect()
+}
+
+#[test]
+fn every_field_of_the_release_schema_is_an_input_a_fact_derived_or_about_the_record() {
+    let fields = schema_fields();
+    // The walk reaches through $ref and allOf: the media fields come from $defs/medium.
+    assert!(
+        fields.len() >= 40 && fields.contains(&"/os/diskImage/sha256".to_string()),
+        "{fields:?}"
+    );
+    let named = named();
+    for field in &fields {
+        // A fact may be compared whole (the installer's signature, whichever kind it is).
+        let tables: Vec<&str> = named
+            .iter()
+            .filter(|(p, t)| {
+                p == field || (*t == "FACTORY_FACTS" && field.starts_with(&format!("{p}/")))
+            })
+            .map(|(_, t)| *t)
+            .collect();
+        assert!(
+            tables.len() == 1,
+            "{field} is named by {tables:?} in release/facts/mod.rs: name it in exactly one of INPUTS (so unreleased lists it), FACTORY_FACTS, DERIVED or RECORD"
+        );
+    }
+    // No table names a field the schema does not have (an input may decide a whole object:
+    // a medium, the bundle).
+    for (pointer, table) in &named {
+        let known = fields
+            .iter()
+            .any(|f| f == pointer || f.starts_with(&format!("{pointer}/")));
+        assert!(
+            known,
+            "{table} names {pointer}, which the schema does not have"
+        );
+    }
+}
+
+/// The manifest the committed intent, with `field` set to `value` (YAML), would plan, as
+/// `--dry-run --json` shows it; in a scratch copy of the appliance tree at `root`.
+fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Value {
+    use serde_yaml::Value as Yaml;
+    let intent = root.join(project::INTENT);
+    let mut yaml: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&intent).unwrap()).unwrap();
+    for (field, value) in edits {
+        let mut node = &mut yaml;
+        for key in field.split('.') {
+            let map = node.as_mapping_mut().expect("a mapping");
+            node = map
+                .entry(Yaml::String(key.into()))
+                .or_insert(Yaml::Mapping(Default::default()));
+        }
+        *node = serde_yaml::from_str(value).unwrap();
+    }
+    let text = serde_yaml::to_string(&yaml).unwrap();
+    let intent = crate::intent::Intent::from_text(&text, project::INTENT).unwrap();
+    let plan = crate::plan::Plan::from_intent(root, intent, &Default::default())
+        .unwrap_or_else(|e| panic!("{edits:?}: {e:#}"));
+    crate::release::assemble::planned(&plan, None)
+}
+
+#[test]
+fn each_input_changed_alone_is_listed_alone() {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ee/appliance");
+    let root = std::env::temp_dir().join(format!("xtask-facts-{}", std::process::id()));
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        // dist/ (downloaded media, git-ignored) is no part of the intent.
+        for entry in walk_files(from)
+            .into_iter()
+            .filter(|f| !f.starts_with(from.join("dist")))
+        {
+            let target = to.join(entry.strip_prefix(from).unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, target).unwrap();
+        }
+    };
+    copy(&source, &root.join("ee/appliance"));
+    // The same schematic under another name, and another schematic.
+    let schematics = root.join("ee/appliance/schematics");
+    std::fs::copy(
+        schematics.join("metal-amd64.yaml"),
+        schematics.join("same.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        schematics.join("other.yaml"),
+        "customization:\n  systemExtensions:\n    officialExtensions: [siderolabs/iscsi-tools]\n",
+    )
+    .unwrap();
+
+    // (the record's edits, the intent's edits, the field listed)
+    type Edits = &'static [(&'static str, &'static str)];
+    let cases: &[(Edits, Edits, &str)] = &[
+        (&[], &[("releaseVersion", "0.2.0")], "releaseVersion"),
+        (&[], &[("app.version", "9.9.9")], "app.version"),
+        (&[], &[("app.valuesProfile", "lab")], "app.valuesProfile"),
+        (&[], &[("channel", "stable")], "channel"),
+        (&[], &[("talos.version", "v1.12.10")], "talos.version"),
+        (
+            &[],
+            &[("kubernetes.version", "v1.35.3")],
+            "kubernetes.version",
+        ),
+        (&[], &[("os.architecture", "arm64")], "os.architecture"),
+        (&[], &[("os.secureBoot", "true")], "os.secureBoot"),
+        (
+            &[],
+            &[("os.bootMedia", "[iso, disk-image]")],
+            "os.bootMedia",
+        ),
+        (
+            &[],
+            &[("factory", "https://factory.example.com")],
+            "factory",
+        ),
+        (
+            &[],
+            &[("talos.schematic", "ee/appliance/schematics/same.yaml")],
+            "talos.schematic",
+        ),
+        (&[], &[("os.platform", "aws")], "os.platform"),
+        (&[], &[("os.airGap", "true")], "os.airGap"),
+        (
+            &[("os.airGap", "true")],
+            &[
+                ("os.airGap", "true"),
+                ("airGap.extraImages", "[docker.io/library/nginx:1.27]"),
+            ],
+            "airGap.extraImages",
+        ),
+    ];
+    for (base, edits, field) in cases {
+        let recorded = planned_with(&root, base);
+        let planned = planned_with(&root, edits);
+        let listed: Vec<String> = unreleased(&recorded, &planned)
+            .into_iter()
+            .map(|u| u.field)
+            .collect();
+        assert_eq!(listed, [*field], "{edits:?}");
+    }
+    // Another schematic changes its ID and its path: both are said.
+    let recorded = planned_with(&root, &[]);
+    let planned = planned_with(
+        &root,
+        &[("talos.schematic", "ee/appliance/schematics/other.yaml")],
+    );
+    let changes = unreleased(&recorded, &planned);
+    let fields: Vec<&str> = changes.iter().map(|u| u.field.as_str()).collect();
+    assert_eq!(fields, ["talos.schematicId", "talos.schematic"]);
+    assert!(
+        changes[0]
+            .message
+            .starts_with("schematic changed: ee/appliance/schematics/other.yaml has ID "),
+        "{}",
+        changes[0].message
+    );
+    // Nothing changed: nothing listed.
+    assert_eq!(unreleased(&recorded, &recorded), vec![]);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
