@@ -590,4 +590,35 @@ mod tests {
                 .contains("registry.k8s.io/etcd:v3.6.11: the tag moved")
         );
     }
+
+    #[test]
+    fn what_is_not_compared_follows_the_record_and_the_flag() {
+        let listed = |report: Report| -> Vec<String> {
+            report.facts.not_compared.into_iter().map(|(p, _)| p).collect()
+        };
+        let base = ["inputs", "/generatedAt", "/source/commit"];
+        assert_eq!(listed(compare(&manifest(), &manifest(), true)), base);
+        assert_eq!(
+            listed(compare(&manifest(), &manifest(), false)),
+            [&base[..], &["/os/*/sha256"]].concat()
+        );
+        let mut with_bundle = manifest();
+        with_bundle.air_gap = Some(bundle(Some(digest('3')), None));
+        assert_eq!(
+            listed(compare(&with_bundle, &with_bundle, false)),
+            [&base[..], &["/os/*/sha256", "/airGap/sha256"]].concat()
+        );
+    }
+
+    #[test]
+    fn a_whole_object_an_older_record_lacks_is_not_recorded() {
+        let mut now = manifest();
+        now.os.secure_boot_certificate = Some(crate::manifest::Certificate {
+            url: "u".into(),
+            sha256: Some("cc".into()),
+        });
+        let report = compare(&manifest(), &now, false);
+        assert_eq!(report.facts.not_recorded, ["/os/secureBootCertificate"]);
+        assert_eq!(report.facts.differences, vec![]);
+    }
 }
