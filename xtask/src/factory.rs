@@ -9,7 +9,7 @@ use sha2::Digest;
 use crate::digest::is_sha256_hex;
 use crate::http::{self, Client};
 use crate::manifest::Extension;
-use crate::plan::Plan;
+use crate::plan::{Build, SchematicPlan};
 use crate::talos::{FactoryUrl, TalosVersion};
 use crate::util::{closest, one_line};
 
@@ -58,15 +58,15 @@ impl<'c> Factory<'c> {
     /// Checks what the factory would only refuse minutes into a build: the Talos version is
     /// listed and every extension (and the overlay) exists for it. Returns the version list and
     /// the catalogue's entry for each extension, in the schematic's order, for the manifest.
-    pub fn preflight(&self, plan: &Plan) -> anyhow::Result<Preflight> {
-        let version = plan.talos_version.to_string();
+    pub fn preflight(&self, build: &Build, schematic: &SchematicPlan) -> anyhow::Result<Preflight> {
+        let version = build.talos_version.to_string();
         let versions: Vec<String> = self.get_json("/versions", "the factory's Talos versions")?;
         if !versions.contains(&version) {
             let same_line: Vec<&String> = versions
                 .iter()
                 .filter(|v| {
                     TalosVersion::parse(v)
-                        .is_ok_and(|v| v.minor_line() == plan.talos_version.minor_line())
+                        .is_ok_and(|v| v.minor_line() == build.talos_version.minor_line())
                 })
                 .collect();
             let nearest: Vec<&str> = same_line.iter().rev().take(5).map(|v| v.as_str()).collect();
@@ -81,7 +81,7 @@ impl<'c> Factory<'c> {
             );
         }
 
-        let wanted = &plan.schematic.customization.official_extensions;
+        let wanted = &schematic.parsed.customization.official_extensions;
         let mut extensions = Vec::new();
         if !wanted.is_empty() {
             let path = format!("/version/{version}/extensions/official");
@@ -107,13 +107,13 @@ impl<'c> Factory<'c> {
             if !missing.is_empty() {
                 bail!(
                     "{}: extension(s) not in the factory's catalogue for Talos {version}: {}; fix systemExtensions.officialExtensions",
-                    plan.schematic_path,
+                    schematic.path,
                     missing.join(", ")
                 );
             }
         }
 
-        let overlay = &plan.schematic.overlay;
+        let overlay = &schematic.parsed.overlay;
         if !overlay.name.is_empty() || !overlay.image.is_empty() {
             let path = format!("/version/{version}/overlays/official");
             let catalogue: Vec<CatalogueOverlay> =
@@ -125,7 +125,7 @@ impl<'c> Factory<'c> {
                 let names: Vec<&str> = catalogue.iter().map(|o| o.name.as_str()).collect();
                 bail!(
                     "{}: overlay {} ({}) is not in the factory's catalogue for Talos {version}{}",
-                    plan.schematic_path,
+                    schematic.path,
                     overlay.name,
                     overlay.image,
                     closest(&overlay.name, &names)
@@ -143,8 +143,8 @@ impl<'c> Factory<'c> {
     /// With SecureBoot, the certificate that signs the boot chain, asked for before anything
     /// is registered or built: a factory without SecureBoot keys answers 404 and could not
     /// build the media. Returns the SHA-256 of its DER bytes (its fingerprint).
-    pub fn secure_boot_certificate(&self, plan: &Plan) -> anyhow::Result<Option<String>> {
-        let Some(url) = &plan.certificate_url else {
+    pub fn secure_boot_certificate(&self, build: &Build) -> anyhow::Result<Option<String>> {
+        let Some(url) = &build.certificate_url else {
             return Ok(None);
         };
         let what = "the factory's SecureBoot signing certificate";
@@ -183,16 +183,16 @@ impl<'c> Factory<'c> {
 
     /// Registers the schematic and checks the factory's ID (and canonical form, where it
     /// sends one) against ours: a release must not silently change what `--dry-run` showed.
-    pub fn register(&self, plan: &Plan) -> anyhow::Result<String> {
+    pub fn register(&self, schematic: &SchematicPlan) -> anyhow::Result<String> {
         let url = format!("{}/schematics", self.base);
-        let what = format!("registering schematic {}", plan.schematic_path);
+        let what = format!("registering schematic {}", schematic.path);
         let body = self.client.with_retries(&what, || {
             let response = self
                 .client
                 .direct
                 .post(&url)
                 .header("Content-Type", "application/yaml")
-                .send(plan.schematic_text.as_bytes())
+                .send(schematic.text.as_bytes())
                 .map_err(|e| http::transport_failure("POST", &url, e))?;
             if !response.status().is_success() {
                 return Err(http::status_failure("POST", &url, response));
@@ -222,20 +222,20 @@ impl<'c> Factory<'c> {
                 excerpt_of(id.as_bytes())
             );
         }
-        if id != plan.schematic_id {
+        if id != schematic.id {
             bail!(
                 "{what}: the factory assigned ID {id}, but the offline ID (shown by --dry-run) is {}.\n\
                  The factory's canonical form of this schematic and ours disagree, so the release stops here rather than change the ID --dry-run promised. \
                  Please report it with the schematic attached.",
-                plan.schematic_id
+                schematic.id
             );
         }
         if let Some(theirs) = answer.schematic
-            && theirs != plan.canonical_schematic
+            && theirs != schematic.canonical
         {
             bail!(
                 "{what}: the factory's canonical YAML differs from ours although the IDs match:\n--- factory\n{theirs}--- ours\n{}",
-                plan.canonical_schematic
+                schematic.canonical
             );
         }
         Ok(id)

@@ -174,44 +174,160 @@ pub enum FactorySource {
     Environment,
 }
 
+/// What a release is: its version, channel and application, and when its manifest is dated.
 #[derive(Clone, Debug)]
-pub struct Plan {
-    pub root: PathBuf,
-    pub release_version: String,
+pub struct Release {
+    pub version: String,
     pub channel: String,
+    pub app_version: String,
+    pub values_profile: String,
+    /// The manifest's `generatedAt` (RFC 3339 UTC), fixed while planning: from
+    /// `SOURCE_DATE_EPOCH` when set, so a wrong value stops the run before its first request.
+    pub generated_at: String,
+}
+
+/// The Talos image a release is built as: what `Build` derives its names from.
+pub struct Image {
     pub talos_version: TalosVersion,
     pub kubernetes_version: String,
     pub platform: String,
     pub architecture: String,
-    pub app_version: String,
-    pub values_profile: String,
-    pub factory: FactoryUrl,
-    /// Repository-relative.
-    pub schematic_path: String,
-    pub schematic: Schematic,
-    /// The file as written: what is sent to the factory, which judges it itself.
-    pub schematic_text: String,
-    pub canonical_schematic: String,
-    pub schematic_id: String,
     pub secure_boot: bool,
+}
+
+/// What is built, and by which factory: the image, and the media, certificate and installer
+/// that follow from it.
+#[derive(Clone, Debug)]
+pub struct Build {
+    pub talos_version: TalosVersion,
+    pub kubernetes_version: String,
+    pub platform: String,
+    pub architecture: String,
+    pub secure_boot: bool,
+    pub factory: FactoryUrl,
     /// The media to download, the ISO first, each with its name, URL and local path.
     pub media: Vec<PlannedMedium>,
     /// The certificate that signs SecureBoot media, when `secure_boot`.
     pub certificate_url: Option<String>,
     pub installer: InstallerRef,
-    /// What the installer's signature must verify under; `None`: not verified.
-    pub signature_policy: Option<Policy>,
-    /// The air-gap bundle, when `os.airGap` or `--air-gap` asks for one.
-    pub air_gap: Option<AirGapPlan>,
-    /// Repository-relative paths of what a run writes.
+}
+
+impl Build {
+    /// Every name the build has: `boot_media` in the table's order (the ISO first), for the
+    /// schematic `schematic_id`, downloaded for release `release_version`.
+    pub fn new(
+        image: Image,
+        factory: FactoryUrl,
+        boot_media: &[BootMedium],
+        schematic_id: &str,
+        release_version: &str,
+    ) -> Build {
+        let Image {
+            talos_version,
+            kubernetes_version,
+            platform,
+            architecture,
+            secure_boot,
+        } = image;
+        let media = boot_media
+            .iter()
+            .map(|&medium| {
+                let file = talos::asset_file(&platform, &architecture, secure_boot, medium);
+                PlannedMedium {
+                    medium,
+                    url: talos::asset_url(&factory, schematic_id, &talos_version, &file),
+                    path: project::medium_path(release_version, &file),
+                    file,
+                }
+            })
+            .collect();
+        let installer = InstallerRef {
+            image: talos::installer_image(
+                &factory,
+                schematic_id,
+                &talos_version,
+                &platform,
+                secure_boot,
+            ),
+            registry: factory.base.clone(),
+            repository: talos::installer_repository(
+                schematic_id,
+                &talos_version,
+                &platform,
+                secure_boot,
+            ),
+            tag: talos_version.to_string(),
+        };
+        Build {
+            certificate_url: secure_boot.then(|| talos::signing_certificate_url(&factory)),
+            media,
+            installer,
+            talos_version,
+            kubernetes_version,
+            platform,
+            architecture,
+            secure_boot,
+            factory,
+        }
+    }
+}
+
+/// The schematic a release is built from.
+#[derive(Clone, Debug)]
+pub struct SchematicPlan {
+    /// Repository-relative.
+    pub path: String,
+    /// The file as written: what is sent to the factory, which judges it itself.
+    pub text: String,
+    pub parsed: Schematic,
+    pub canonical: String,
+    pub id: String,
+}
+
+impl SchematicPlan {
+    pub fn new(path: String, text: String, parsed: Schematic) -> SchematicPlan {
+        SchematicPlan {
+            path,
+            text,
+            canonical: parsed.canonical_yaml(),
+            id: parsed.id(),
+            parsed,
+        }
+    }
+}
+
+/// Where a run writes, repository-relative.
+#[derive(Clone, Debug)]
+pub struct Outputs {
     pub sums_path: String,
     pub manifest_path: String,
     pub channel_path: String,
+}
+
+impl Outputs {
+    fn of(release: &Release) -> Outputs {
+        Outputs {
+            sums_path: project::sums_path(&release.version),
+            manifest_path: project::manifest_path(&release.version),
+            channel_path: project::channel_path(&release.channel),
+        }
+    }
+}
+
+/// A release planned: each stage takes the part it needs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub root: PathBuf,
+    pub release: Release,
+    pub schematic: SchematicPlan,
+    pub build: Build,
+    pub outputs: Outputs,
+    /// What the installer's signature must verify under; `None`: not verified.
+    pub trust: Option<Policy>,
+    /// The air-gap bundle, when `os.airGap` or `--air-gap` asks for one.
+    pub air_gap: Option<AirGapPlan>,
     /// Things worth saying that do not stop a release (an unknown Talos minor, say).
     pub warnings: Vec<String>,
-    /// The manifest's `generatedAt` (RFC 3339 UTC), fixed while planning: from
-    /// `SOURCE_DATE_EPOCH` when set, so a wrong value stops the run before its first request.
-    pub generated_at: String,
 }
 
 impl Plan {
@@ -330,28 +446,31 @@ impl Plan {
         } else {
             None
         };
-        Plan::named(
+        let release = Release {
+            version: release_version,
+            channel,
+            app_version,
+            values_profile,
+            generated_at: generated_at()?,
+        };
+        let schematic = SchematicPlan::new(schematic_path, schematic_text, schematic);
+        let image = Image {
+            talos_version,
+            kubernetes_version,
+            platform,
+            architecture,
+            secure_boot,
+        };
+        let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
+        Ok(Plan::new(
             root,
-            Inputs {
-                release_version,
-                channel,
-                talos_version,
-                kubernetes_version,
-                platform,
-                architecture,
-                app_version,
-                values_profile,
-                factory,
-                schematic_path,
-                schematic,
-                schematic_text,
-                secure_boot,
-                boot_media,
-                signature_policy,
-                air_gap,
-                warnings,
-            },
-        )
+            release,
+            schematic,
+            build,
+            signature_policy,
+            air_gap,
+            warnings,
+        ))
     }
 
     /// The plan of a recorded release, for `--check`: every input from the manifest, the
@@ -381,111 +500,57 @@ impl Plan {
             );
         }
         let boot_media: Vec<BootMedium> = manifest.os.media().iter().map(|(k, _)| *k).collect();
-        Plan::named(
+        let release = Release {
+            version: manifest.release_version.clone(),
+            channel: manifest.channel.clone(),
+            app_version: manifest.app.version.clone(),
+            values_profile: manifest.app.values_profile.clone(),
+            generated_at: generated_at()?,
+        };
+        let schematic = SchematicPlan::new(
+            manifest.talos.schematic_path.clone(),
+            schematic_text,
+            schematic,
+        );
+        let image = Image {
+            talos_version,
+            kubernetes_version: manifest.kubernetes.version.clone(),
+            platform: manifest.os.platform.clone(),
+            architecture: manifest.os.architecture.clone(),
+            secure_boot: manifest.os.is_secure_boot(),
+        };
+        let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
+        Ok(Plan::new(
             root,
-            Inputs {
-                release_version: manifest.release_version.clone(),
-                channel: manifest.channel.clone(),
-                talos_version,
-                kubernetes_version: manifest.kubernetes.version.clone(),
-                platform: manifest.os.platform.clone(),
-                architecture: manifest.os.architecture.clone(),
-                app_version: manifest.app.version.clone(),
-                values_profile: manifest.app.values_profile.clone(),
-                factory,
-                schematic_path: manifest.talos.schematic_path.clone(),
-                schematic,
-                schematic_text,
-                secure_boot: manifest.os.is_secure_boot(),
-                boot_media,
-                signature_policy,
-                air_gap,
-                warnings: Vec::new(),
-            },
-        )
+            release,
+            schematic,
+            build,
+            signature_policy,
+            air_gap,
+            Vec::new(),
+        ))
     }
 
-    /// Every name a release has, from its checked inputs.
-    fn named(root: &Path, inputs: Inputs) -> anyhow::Result<Plan> {
-        let Inputs {
-            release_version,
-            channel,
-            talos_version,
-            kubernetes_version,
-            platform,
-            architecture,
-            app_version,
-            values_profile,
-            factory,
-            schematic_path,
-            schematic,
-            schematic_text,
-            secure_boot,
-            boot_media,
-            signature_policy,
-            air_gap,
-            warnings,
-        } = inputs;
-        let channel_path = project::channel_path(&channel);
-        let canonical_schematic = schematic.canonical_yaml();
-        let schematic_id = schematic.id();
-        let media = boot_media
-            .iter()
-            .map(|&medium| {
-                let file = talos::asset_file(&platform, &architecture, secure_boot, medium);
-                PlannedMedium {
-                    medium,
-                    url: talos::asset_url(&factory, &schematic_id, &talos_version, &file),
-                    path: project::medium_path(&release_version, &file),
-                    file,
-                }
-            })
-            .collect();
-
-        Ok(Plan {
+    /// The plan of `release`, built from `schematic` as `build`; what a run writes follows.
+    fn new(
+        root: &Path,
+        release: Release,
+        schematic: SchematicPlan,
+        build: Build,
+        trust: Option<Policy>,
+        air_gap: Option<AirGapPlan>,
+        warnings: Vec<String>,
+    ) -> Plan {
+        Plan {
             root: root.to_path_buf(),
-            media,
-            certificate_url: secure_boot.then(|| talos::signing_certificate_url(&factory)),
-            installer: InstallerRef {
-                image: talos::installer_image(
-                    &factory,
-                    &schematic_id,
-                    &talos_version,
-                    &platform,
-                    secure_boot,
-                ),
-                registry: factory.base.clone(),
-                repository: talos::installer_repository(
-                    &schematic_id,
-                    &talos_version,
-                    &platform,
-                    secure_boot,
-                ),
-                tag: talos_version.to_string(),
-            },
-            signature_policy,
-            air_gap,
-            sums_path: project::sums_path(&release_version),
-            manifest_path: project::manifest_path(&release_version),
-            channel_path,
-            release_version,
-            channel,
-            talos_version,
-            kubernetes_version,
-            platform,
-            architecture,
-            app_version,
-            values_profile,
-            factory,
-            schematic_path,
+            outputs: Outputs::of(&release),
+            release,
             schematic,
-            schematic_text,
-            canonical_schematic,
-            schematic_id,
-            secure_boot,
+            build,
+            trust,
+            air_gap,
             warnings,
-            generated_at: generated_at()?,
-        })
+        }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -523,28 +588,6 @@ fn factory_url(
             .context("TALOS_FACTORY_URL (environment; unset it or pass --factory-url)"),
         None => FactoryUrl::parse(fallback).with_context(fallback_source),
     }
-}
-
-/// A release's inputs, checked, from the intent or from a record.
-struct Inputs {
-    release_version: String,
-    channel: String,
-    talos_version: TalosVersion,
-    kubernetes_version: String,
-    platform: String,
-    architecture: String,
-    app_version: String,
-    values_profile: String,
-    factory: FactoryUrl,
-    schematic_path: String,
-    schematic: Schematic,
-    schematic_text: String,
-    secure_boot: bool,
-    /// In the table's order, the ISO first.
-    boot_media: Vec<BootMedium>,
-    signature_policy: Option<Policy>,
-    air_gap: Option<AirGapPlan>,
-    warnings: Vec<String>,
 }
 
 /// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.

@@ -39,6 +39,7 @@ impl BenchFactory {
         let url = format!("http://{}", listener.local_addr()?);
         let extensions: Vec<serde_json::Value> = plan
             .schematic
+            .parsed
             .customization
             .official_extensions
             .iter()
@@ -54,10 +55,10 @@ impl BenchFactory {
             build,
             media_size,
             builds: Mutex::default(),
-            versions: serde_json::to_string(&[plan.talos_version.to_string()])?,
+            versions: serde_json::to_string(&[plan.build.talos_version.to_string()])?,
             extensions: serde_json::to_string(&extensions)?,
-            canonical: plan.canonical_schematic.clone(),
-            id: plan.schematic_id.clone(),
+            canonical: plan.schematic.canonical.clone(),
+            id: plan.schematic.id.clone(),
         });
         let serving = state.clone();
         std::thread::spawn(move || {

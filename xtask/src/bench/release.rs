@@ -58,7 +58,7 @@ impl cli::BenchReleaseArgs {
             "iso,disk-image",
             "--check",
             "--release-version",
-            &plan.release_version,
+            &plan.release.version,
         ];
         let exe = match &self.binary {
             Some(binary) => binary.clone(),

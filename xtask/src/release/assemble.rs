@@ -16,7 +16,7 @@ use super::resolve::Resolved;
 /// The manifest for `plan` with what `resolved` found; `source_commit` as `git` names it.
 pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>) -> Manifest {
     let medium = |kind: BootMedium| {
-        let planned = plan.media.iter().find(|m| m.medium == kind)?;
+        let planned = plan.build.media.iter().find(|m| m.medium == kind)?;
         let found = resolved.media.get(&kind);
         Some(Medium {
             url: planned.url.clone(),
@@ -26,23 +26,23 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
         })
     };
     Manifest {
-        release_version: plan.release_version.clone(),
-        generated_at: plan.generated_at.clone(),
-        channel: plan.channel.clone(),
+        release_version: plan.release.version.clone(),
+        generated_at: plan.release.generated_at.clone(),
+        channel: plan.release.channel.clone(),
         talos: Talos {
-            version: plan.talos_version.to_string(),
-            schematic_id: plan.schematic_id.clone(),
-            schematic_path: plan.schematic_path.clone(),
-            factory_url: Some(plan.factory.base.clone()),
+            version: plan.build.talos_version.to_string(),
+            schematic_id: plan.schematic.id.clone(),
+            schematic_path: plan.schematic.path.clone(),
+            factory_url: Some(plan.build.factory.base.clone()),
             extensions: Some(resolved.extensions.clone()),
         },
         kubernetes: Kubernetes {
-            version: plan.kubernetes_version.clone(),
+            version: plan.build.kubernetes_version.clone(),
         },
         os: Os {
-            platform: plan.platform.clone(),
-            architecture: plan.architecture.clone(),
-            secure_boot: Some(plan.secure_boot),
+            platform: plan.build.platform.clone(),
+            architecture: plan.build.architecture.clone(),
+            secure_boot: Some(plan.build.secure_boot),
             media: Media(
                 talos::MEDIA
                     .iter()
@@ -50,18 +50,18 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
                     .collect(),
             ),
             installer: Installer {
-                image: plan.installer.image.clone(),
+                image: plan.build.installer.image.clone(),
                 digest: resolved.installer_digest.clone(),
                 signature: resolved.installer_signature.clone(),
             },
-            secure_boot_certificate: plan.certificate_url.as_ref().map(|url| Certificate {
+            secure_boot_certificate: plan.build.certificate_url.as_ref().map(|url| Certificate {
                 url: url.clone(),
                 sha256: resolved.certificate_sha256.clone(),
             }),
         },
         app: App {
-            version: plan.app_version.clone(),
-            values_profile: plan.values_profile.clone(),
+            version: plan.release.app_version.clone(),
+            values_profile: plan.release.values_profile.clone(),
         },
         air_gap: resolved.air_gap.clone().or_else(|| {
             // Planned (a dry run), or a check that resolved the tags again: the names, with
@@ -70,7 +70,7 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
                 path: air_gap.path.clone(),
                 sha256: None,
                 size: None,
-                images: std::iter::once(plan.installer.image.clone())
+                images: std::iter::once(plan.build.installer.image.clone())
                     .chain(air_gap.images.iter().map(|i| i.name()))
                     .map(|reference| BundledImage {
                         digest: resolved.image_digests.get(&reference).cloned(),

@@ -139,7 +139,7 @@ pub fn run(
     // The release the intent's channel points at is the one the next release follows: the
     // intent's changes are listed as unreleased against it.
     let next_channel = match &intent_plan {
-        Ok(plan) => plan.channel.clone(),
+        Ok(plan) => plan.release.channel.clone(),
         Err(_) => args.pins.channel.clone().unwrap_or(intent.channel.clone()),
     };
     let follows = channels
@@ -218,7 +218,7 @@ fn channel_notices(
                     "channel {} points at no release yet ({path}): nothing to check; {} prepares its first release, {}",
                     c.channel,
                     project::INTENT,
-                    plan.release_version
+                    plan.release.version
                 ),
                 _ => format!(
                     "channel {} points at no release yet ({path}): nothing to check",
@@ -295,8 +295,8 @@ fn check_release(
     let mut report = compare(&recorded, &now, args.hashes);
     let pinned = intent_plan
         .as_ref()
-        .map(|p| p.talos_version.clone())
-        .unwrap_or_else(|_| plan.talos_version.clone());
+        .map(|p| p.build.talos_version.clone())
+        .unwrap_or_else(|_| plan.build.talos_version.clone());
     (report.newer_patches, report.newer_minors) =
         notices::newer_versions(&pinned, &resolved.versions);
     report.facts.notices.extend(
@@ -594,7 +594,12 @@ mod tests {
     #[test]
     fn what_is_not_compared_follows_the_record_and_the_flag() {
         let listed = |report: Report| -> Vec<String> {
-            report.facts.not_compared.into_iter().map(|(p, _)| p).collect()
+            report
+                .facts
+                .not_compared
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect()
         };
         let base = ["inputs", "/generatedAt", "/source/commit"];
         assert_eq!(listed(compare(&manifest(), &manifest(), true)), base);

@@ -14,8 +14,8 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
         let planned = assemble::planned(plan, super::source_commit(&plan.root));
         return print_out(&format!("{}\n", serde_json::to_string_pretty(&planned)?));
     }
-    let extensions = &plan.schematic.customization.official_extensions;
-    let manifest_state = if plan.path(&plan.manifest_path).exists() {
+    let extensions = &plan.schematic.parsed.customization.official_extensions;
+    let manifest_state = if plan.path(&plan.outputs.manifest_path).exists() {
         "exists: a real run refuses to overwrite it without --force"
     } else {
         "new"
@@ -24,13 +24,13 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
     let _ = writeln!(
         out,
         "Release {} on channel {} (dry run: offline, nothing written)\n",
-        plan.release_version, plan.channel
+        plan.release.version, plan.release.channel
     );
     let mut rows = vec![
-        ("schematic", plan.schematic_path.clone()),
+        ("schematic", plan.schematic.path.clone()),
         (
             "schematic ID",
-            format!("{} (computed offline)", plan.schematic_id),
+            format!("{} (computed offline)", plan.schematic.id),
         ),
         (
             "extensions",
@@ -40,24 +40,27 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
                 extensions.join(", ")
             },
         ),
-        ("Talos", plan.talos_version.to_string()),
-        ("Kubernetes", plan.kubernetes_version.clone()),
-        ("factory", plan.factory.base.clone()),
+        ("Talos", plan.build.talos_version.to_string()),
+        ("Kubernetes", plan.build.kubernetes_version.clone()),
+        ("factory", plan.build.factory.base.clone()),
         (
             "SecureBoot",
-            match &plan.certificate_url {
+            match &plan.build.certificate_url {
                 Some(url) => format!("yes: signing certificate {url}"),
                 None => "no (plain media and installer)".into(),
             },
         ),
     ];
-    for medium in &plan.media {
+    for medium in &plan.build.media {
         rows.push((medium.medium.kind().label, medium.url.clone()));
         rows.push(("  saved as", medium.path.clone()));
     }
     if let Some(air_gap) = &plan.air_gap {
         rows.push(("air-gap bundle", air_gap.path.clone()));
-        rows.push(("  with", format!("the installer for {}", plan.architecture)));
+        rows.push((
+            "  with",
+            format!("the installer for {}", plan.build.architecture),
+        ));
         for image in &air_gap.images {
             let host = &image.host;
             let from = match air_gap.mirrors.get(host) {
@@ -68,11 +71,11 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
         }
     }
     rows.extend([
-        ("checksums", plan.sums_path.clone()),
-        ("installer image", plan.installer.image.clone()),
+        ("checksums", plan.outputs.sums_path.clone()),
+        ("installer image", plan.build.installer.image.clone()),
         (
             "installer signature",
-            match &plan.signature_policy {
+            match &plan.trust {
                 Some(policy) => format!("must verify under {}", policy.describe()),
                 None => format!(
                     "not verified (no installerSignature in {})",
@@ -82,13 +85,13 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
         ),
         (
             "manifest",
-            format!("{} ({manifest_state})", plan.manifest_path),
+            format!("{} ({manifest_state})", plan.outputs.manifest_path),
         ),
         (
             "channel",
             format!(
                 "{} would point at {}",
-                plan.channel_path, plan.release_version
+                plan.outputs.channel_path, plan.release.version
             ),
         ),
     ]);
@@ -98,7 +101,7 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
     let _ = writeln!(
         out,
         "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}{}.",
-        if plan.secure_boot {
+        if plan.build.secure_boot {
             ", the SecureBoot certificate"
         } else {
             ""

@@ -104,11 +104,11 @@ impl cli::FetchArgs {
             placed.push(name);
         }
         write_atomic(
-            &plan.path(&plan.sums_path),
+            &plan.path(&plan.outputs.sums_path),
             record::sums(&recorded).as_bytes(),
         )
-        .with_context(|| format!("writing {}", plan.sums_path))?;
-        placed.push(plan.sums_path.clone());
+        .with_context(|| format!("writing {}", plan.outputs.sums_path))?;
+        placed.push(plan.outputs.sums_path.clone());
         if let Some(made) = made {
             made.keep();
         }

@@ -70,11 +70,11 @@ impl cli::ImageArgs {
         interrupt::install()?;
         let _lock = release_lock::acquire(&plan.root)?;
         record::sweep(&plan.root);
-        if plan.path(&plan.manifest_path).exists() && !self.force {
+        if plan.path(&plan.outputs.manifest_path).exists() && !self.force {
             bail!(
                 "release {} is already recorded in {}; pick another --release-version, or pass --force to replace it",
-                plan.release_version,
-                plan.manifest_path
+                plan.release.version,
+                plan.outputs.manifest_path
             );
         }
         self.refuse_surprises(plan)?;
@@ -84,14 +84,19 @@ impl cli::ImageArgs {
             .then(|| {
                 let text = std::fs::read_to_string(plan.path(project::INTENT))
                     .with_context(|| format!("reading {}", project::INTENT))?;
-                Intent::with_release(&text, project::INTENT, &plan.release_version, &plan.channel)
+                Intent::with_release(
+                    &text,
+                    project::INTENT,
+                    &plan.release.version,
+                    &plan.release.channel,
+                )
             })
             .transpose()?;
         let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
         let progress = Progress::new();
         let media = Media::download(
             &self.network,
-            plan.path(&project::release_dist_dir(&plan.release_version)),
+            plan.path(&project::release_dist_dir(&plan.release.version)),
         );
         let mut resolved = resolve::resolve(
             plan,
@@ -101,7 +106,7 @@ impl cli::ImageArgs {
             &Purpose::Release,
             &progress,
         )?;
-        for line in notices::newer_versions_lines(&plan.talos_version, &resolved.versions)
+        for line in notices::newer_versions_lines(&plan.build.talos_version, &resolved.versions)
             .into_iter()
             .chain(notices::internal_refs(&resolved.extensions))
         {
@@ -128,33 +133,36 @@ impl cli::ImageArgs {
     /// channel moved back to an older release, each need their own flag; the message says
     /// what would change.
     fn refuse_surprises(&self, plan: &Plan) -> anyhow::Result<()> {
-        if self.force && plan.path(&plan.manifest_path).exists() && !self.allow_changed_inputs {
-            let recorded = Manifest::load_recorded(&plan.root, &plan.release_version)?;
+        if self.force
+            && plan.path(&plan.outputs.manifest_path).exists()
+            && !self.allow_changed_inputs
+        {
+            let recorded = Manifest::load_recorded(&plan.root, &plan.release.version)?;
             let changes = check::unreleased(&recorded, plan);
             if !changes.is_empty() {
                 let said: Vec<&str> = changes.iter().map(|c| c.message.as_str()).collect();
                 bail!(
                     "--force would re-cut release {} from other inputs than {} records: {}. To repair its media, run `cargo xtask fetch --release-version {}`; to record it anew from today's intent, add --allow-changed-inputs; or cut a new release version",
-                    plan.release_version,
-                    plan.manifest_path,
+                    plan.release.version,
+                    plan.outputs.manifest_path,
                     said.join("; "),
-                    plan.release_version
+                    plan.release.version
                 );
             }
         }
         if self.allow_channel_rollback {
             return Ok(());
         }
-        if let Some(current) = Channel::read(&plan.root, &plan.channel)?.release_version
-            && talos::semver_order(&plan.release_version, &current).is_lt()
+        if let Some(current) = Channel::read(&plan.root, &plan.release.channel)?.release_version
+            && talos::semver_order(&plan.release.version, &current).is_lt()
         {
             bail!(
                 "channel {} points at {current}; recording {} would move it back to an older release. To roll the channel back, run `cargo xtask channel {} {}` (for a recorded release); to cut {} and move the channel back with it, add --allow-channel-rollback",
-                plan.channel,
-                plan.release_version,
-                plan.channel,
-                plan.release_version,
-                plan.release_version
+                plan.release.channel,
+                plan.release.version,
+                plan.release.channel,
+                plan.release.version,
+                plan.release.version
             );
         }
         Ok(())
@@ -163,10 +171,10 @@ impl cli::ImageArgs {
 
 /// `--preflight`: the factory's answers a release starts with, and nothing that builds.
 fn preflight(plan: &Plan, client: &http::Client) -> anyhow::Result<()> {
-    let factory = Factory::new(client, &plan.factory);
-    let found = factory.preflight(plan)?;
-    let certificate = factory.secure_boot_certificate(plan)?;
-    for line in notices::newer_versions_lines(&plan.talos_version, &found.versions)
+    let factory = Factory::new(client, &plan.build.factory);
+    let found = factory.preflight(&plan.build, &plan.schematic)?;
+    let certificate = factory.secure_boot_certificate(&plan.build)?;
+    for line in notices::newer_versions_lines(&plan.build.talos_version, &found.versions)
         .into_iter()
         .chain(notices::internal_refs(&found.extensions))
     {
@@ -175,9 +183,9 @@ fn preflight(plan: &Plan, client: &http::Client) -> anyhow::Result<()> {
     let extensions: Vec<&str> = found.extensions.iter().map(|e| e.name.as_str()).collect();
     crate::util::print_out(&format!(
         "preflight: {} would build release {}: Talos {} is listed{}{}; nothing was registered, built or downloaded\n",
-        plan.factory.base,
-        plan.release_version,
-        plan.talos_version,
+        plan.build.factory.base,
+        plan.release.version,
+        plan.build.talos_version,
         if extensions.is_empty() {
             String::new()
         } else {
@@ -194,7 +202,7 @@ fn preflight(plan: &Plan, client: &http::Client) -> anyhow::Result<()> {
 fn summary(plan: &Plan, manifest: &Manifest) -> String {
     let mut lines = vec![format!(
         "recorded release {} on channel {}:",
-        plan.release_version, plan.channel
+        plan.release.version, plan.release.channel
     )];
     lines.extend(
         manifest
@@ -209,10 +217,10 @@ fn summary(plan: &Plan, manifest: &Manifest) -> String {
             .iter()
             .map(|a| format!("  {}  sha256 {}", a.path, known(&a.sha256))),
     );
-    lines.push(format!("  {}", plan.sums_path));
+    lines.push(format!("  {}", plan.outputs.sums_path));
     lines.push(format!(
         "  installer {}{}",
-        plan.installer.image,
+        plan.build.installer.image,
         manifest
             .os
             .installer
@@ -223,11 +231,11 @@ fn summary(plan: &Plan, manifest: &Manifest) -> String {
     ));
     lines.push(format!(
         "  {} and {} → {}",
-        plan.manifest_path, plan.channel_path, plan.release_version
+        plan.outputs.manifest_path, plan.outputs.channel_path, plan.release.version
     ));
     lines.push(format!(
         "next: commit the record (git add {} {} && git commit), then publish the media: cargo xtask release-notes --release-version {}",
-        plan.manifest_path, plan.channel_path, plan.release_version
+        plan.outputs.manifest_path, plan.outputs.channel_path, plan.release.version
     ));
     lines.join("\n")
 }

@@ -36,7 +36,7 @@ pub fn record(
 ) -> anyhow::Result<()> {
     let value = serde_json::to_value(manifest)?;
     let mut problems = schema.problems(&value);
-    problems.extend(manifest.consistency_problems(&plan.release_version));
+    problems.extend(manifest.consistency_problems(&plan.release.version));
     if !problems.is_empty() {
         bail!(
             "refusing to write a manifest that fails {}: {} (this is a bug in xtask)",
@@ -44,11 +44,11 @@ pub fn record(
             problems.join("; ")
         );
     }
-    if !force && plan.path(&plan.manifest_path).exists() {
+    if !force && plan.path(&plan.outputs.manifest_path).exists() {
         bail!(
             "writing {}: release {} was recorded by another run meanwhile; it is kept as it is",
-            plan.manifest_path,
-            plan.release_version
+            plan.outputs.manifest_path,
+            plan.release.version
         );
     }
     let mut targets: Vec<String> = media
@@ -58,9 +58,9 @@ pub fn record(
         })
         .collect();
     targets.extend([
-        plan.sums_path.clone(),
-        plan.manifest_path.clone(),
-        plan.channel_path.clone(),
+        plan.outputs.sums_path.clone(),
+        plan.outputs.manifest_path.clone(),
+        plan.outputs.channel_path.clone(),
     ]);
     if intent.is_some() {
         targets.push(project::INTENT.to_string());
@@ -74,12 +74,12 @@ pub fn record(
         Err(error) => Err(match transaction.roll_back() {
             Ok(()) => error.context(format!(
                 "{} was taken back, and the media, SHA256SUMS and channel are as they were; nothing is recorded",
-                plan.manifest_path
+                plan.outputs.manifest_path
             )),
             Err(undo) => error.context(format!(
                 "and the record step could not be taken back ({undo:#}): restore {} and {} from git and remove {}",
-                plan.manifest_path,
-                plan.channel_path,
+                plan.outputs.manifest_path,
+                plan.outputs.channel_path,
                 project::DIST_DIR
             )),
         }),
@@ -104,26 +104,32 @@ fn place_all(
             .keep();
     }
     crate::test_hooks::pause_in_record_step();
-    transaction.placing(&plan.sums_path);
-    write_atomic(&plan.path(&plan.sums_path), sums(manifest).as_bytes())
-        .with_context(|| format!("writing {}", plan.sums_path))?;
-    transaction.placing(&plan.manifest_path);
+    transaction.placing(&plan.outputs.sums_path);
+    write_atomic(
+        &plan.path(&plan.outputs.sums_path),
+        sums(manifest).as_bytes(),
+    )
+    .with_context(|| format!("writing {}", plan.outputs.sums_path))?;
+    transaction.placing(&plan.outputs.manifest_path);
     let bytes = manifest.to_json();
-    let manifest_file = plan.path(&plan.manifest_path);
+    let manifest_file = plan.path(&plan.outputs.manifest_path);
     if force {
         write_atomic(&manifest_file, bytes.as_bytes())
     } else {
         write_new(&manifest_file, bytes.as_bytes()).map(|file| file.keep())
     }
-    .with_context(|| format!("writing {}", plan.manifest_path))?;
+    .with_context(|| format!("writing {}", plan.outputs.manifest_path))?;
     let channel = Channel {
-        channel: plan.channel.clone(),
-        release_version: Some(plan.release_version.clone()),
+        channel: plan.release.channel.clone(),
+        release_version: Some(plan.release.version.clone()),
         updated_at: Some(manifest.generated_at.clone()),
     };
-    transaction.placing(&plan.channel_path);
-    write_atomic(&plan.path(&plan.channel_path), channel.to_json().as_bytes())
-        .with_context(|| format!("moving channel {}", plan.channel_path))?;
+    transaction.placing(&plan.outputs.channel_path);
+    write_atomic(
+        &plan.path(&plan.outputs.channel_path),
+        channel.to_json().as_bytes(),
+    )
+    .with_context(|| format!("moving channel {}", plan.outputs.channel_path))?;
     if let Some(text) = intent {
         transaction.placing(project::INTENT);
         write_atomic(&plan.path(project::INTENT), text.as_bytes())

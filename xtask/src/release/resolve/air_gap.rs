@@ -12,7 +12,7 @@ use crate::cluster_images::ImageRef;
 use crate::digest::Digest;
 use crate::fsutil::PendingFile;
 use crate::manifest::{AirGap, BundledImage, Signature};
-use crate::plan::{AirGapPlan, Plan};
+use crate::plan::{AirGapPlan, Build, InstallerRef};
 use crate::progress::Progress;
 use crate::util::mib;
 
@@ -40,31 +40,31 @@ pub(super) fn source(air_gap: &AirGapPlan, image: &ImageRef) -> bundle::Source {
 /// manifest) into the bundle, each a worker of its own.
 pub(super) fn spawn_installer(
     workers: &mut Workers,
-    plan: &Plan,
+    build: &Build,
     store: &Arc<Store>,
     digest: &Digest,
     signature: Option<&Signature>,
     progress: &Progress,
 ) {
     let source = bundle::Source {
-        base: plan.installer.registry.clone(),
-        repository: plan.installer.repository.clone(),
+        base: build.installer.registry.clone(),
+        repository: build.installer.repository.clone(),
     };
     let mut wanted = vec![(
         BundlePart::Installer,
         digest.to_string(),
-        plan.installer.image.clone(),
+        build.installer.image.clone(),
     )];
     if let Some(signature) = signature {
         wanted.push((
             BundlePart::Signature,
             signature.manifest().to_string(),
-            signature_name(plan, digest, signature),
+            signature_name(&build.installer, digest, signature),
         ));
     }
     for (part, reference, name) in wanted {
         let (store, source) = (store.clone(), source.clone());
-        let (line, architecture) = (progress.line(&name), plan.architecture.clone());
+        let (line, architecture) = (progress.line(&name), build.architecture.clone());
         workers.spawn(move || {
             let result = store.image(&source, &reference, &name, None, &architecture, &line);
             Event::Bundled(part, result)
@@ -76,7 +76,7 @@ pub(super) fn spawn_installer(
 /// own: fetched into `store`, or, for a check (`store` is `None`), only resolved again.
 pub(super) fn spawn_images(
     workers: &mut Workers,
-    plan: &Plan,
+    build: &Build,
     air_gap: &AirGapPlan,
     store: Option<&Arc<Store>>,
     client: &Arc<crate::http::Client>,
@@ -89,7 +89,7 @@ pub(super) fn spawn_images(
             Some(store) => {
                 let store = store.clone();
                 let (line, architecture) =
-                    (progress.line(&image.name()), plan.architecture.clone());
+                    (progress.line(&image.name()), build.architecture.clone());
                 // The store is let go when the work returns, before the report: the packing
                 // takes it back from the last one.
                 workers.spawn(move || {
@@ -120,13 +120,12 @@ pub(super) fn spawn_images(
 /// The name the installer's signature goes by in the bundle: cosign's `sha256-<hex>.sig` tag
 /// for a legacy signature, the same with `.sigstore` for a Sigstore bundle (which a registry
 /// with the referrers API finds by its subject, whatever the tag).
-fn signature_name(plan: &Plan, digest: &Digest, signature: &Signature) -> String {
+fn signature_name(installer: &InstallerRef, digest: &Digest, signature: &Signature) -> String {
     let hex_part = digest.hex();
-    let base = plan
-        .installer
+    let base = installer
         .image
         .rsplit_once(':')
-        .map_or(plan.installer.image.as_str(), |(name, _)| name);
+        .map_or(installer.image.as_str(), |(name, _)| name);
     let suffix = match signature {
         Signature::PublicKey { .. } => "sig",
         Signature::Keyless { .. } => "sigstore",

@@ -8,32 +8,43 @@ use crate::cli::Requirements;
 use crate::digest::Digest;
 use crate::http::Client;
 use crate::manifest::Signature;
-use crate::plan::Plan;
+use crate::plan::InstallerRef;
 use crate::progress::{Line, Progress};
+use crate::trust::Policy;
 use crate::{registry, signature};
 
 use super::Purpose;
 use super::registration::Registration;
 
+/// What the installer must be: its reference, the policy its signature must verify under
+/// (`None`: not verified) and what the run insists on.
+pub(super) struct Wanted<'a> {
+    pub installer: &'a InstallerRef,
+    pub policy: Option<&'a Policy>,
+    pub requirements: Requirements,
+}
+
 /// The installer's digest, then its signature under the plan's policy; what is missing is a
 /// warning or an error as the requirements (and, for a check, the record) say.
 pub(super) fn installer(
-    plan: &Plan,
+    wanted: &Wanted,
     client: &Client,
     registration: &Registration,
-    requirements: Requirements,
     purpose: &Purpose,
     line: &Line,
     out: &Progress,
 ) -> anyhow::Result<(Option<Digest>, Option<Signature>)> {
-    let image = &plan.installer.image;
+    let Wanted {
+        installer,
+        requirements,
+        ..
+    } = *wanted;
+    let image = &installer.image;
     line.status(&format!(
         "building… (the factory names the digest once the installer is built; this can take minutes): {image}"
     ));
     let what = format!("resolving the digest of {image}");
-    let resolved = registration.repairing(&what, || {
-        registry::installer_digest(client, &plan.installer)
-    });
+    let resolved = registration.repairing(&what, || registry::installer_digest(client, installer));
     let digest = match (resolved, purpose) {
         (Ok(digest), _) => {
             line.status(&format!("digest {digest}"));
@@ -69,7 +80,7 @@ pub(super) fn installer(
             None
         }
     };
-    let signature = installer_signature(plan, client, digest.as_ref(), requirements, purpose, out);
+    let signature = installer_signature(wanted, client, digest.as_ref(), purpose, out);
     let signature = match purpose {
         Purpose::Check { .. } => signature
             .context("the check cannot tell whether the installer is still the signed one")?,
@@ -87,16 +98,20 @@ pub(super) fn installer(
 /// warning when nothing can be verified and it is not required. A signature that does not
 /// verify is always an error.
 fn installer_signature(
-    plan: &Plan,
+    wanted: &Wanted,
     client: &Client,
     digest: Option<&Digest>,
-    requirements: Requirements,
     purpose: &Purpose,
     out: &Progress,
 ) -> anyhow::Result<Option<Signature>> {
-    let image = &plan.installer.image;
+    let Wanted {
+        installer,
+        policy,
+        requirements,
+    } = *wanted;
+    let image = &installer.image;
     let intent = crate::project::INTENT;
-    let Some(policy) = &plan.signature_policy else {
+    let Some(policy) = policy else {
         let why = format!("{intent} has no installerSignature policy");
         if requirements.require_signature {
             bail!("the signature of {image} is not verified: {why} (--require-signature)");
@@ -135,14 +150,13 @@ fn installer_signature(
     let Some(digest) = digest else {
         return not_verified("its digest was not resolved".into());
     };
-    let outcome =
-        signature::verify(client, &plan.installer, policy, digest).with_context(|| {
-            format!(
-                "verifying the signature of {image}@{digest} under the {} policy of {}",
-                policy.describe(),
-                crate::project::INTENT
-            )
-        })?;
+    let outcome = signature::verify(client, installer, policy, digest).with_context(|| {
+        format!(
+            "verifying the signature of {image}@{digest} under the {} policy of {}",
+            policy.describe(),
+            crate::project::INTENT
+        )
+    })?;
     match outcome {
         signature::Outcome::Verified(signature) => {
             out.println(&format!(

@@ -96,7 +96,7 @@ pub(super) fn ensure_room_for_all(
     if needed > available {
         let shown = crate::project::relative(&plan.root, folder)
             .unwrap_or_else(|| folder.display().to_string());
-        let files: Vec<&str> = plan.media.iter().map(|m| m.file.as_str()).collect();
+        let files: Vec<&str> = plan.build.media.iter().map(|m| m.file.as_str()).collect();
         bail!(
             "not enough disk space for {}: needs {} in {shown}, {} available; free space or point {shown} at a larger disk",
             files.join(" and "),

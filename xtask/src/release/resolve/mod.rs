@@ -182,12 +182,15 @@ pub fn resolve(
     purpose: &Purpose,
     progress: &Progress,
 ) -> anyhow::Result<Resolved> {
-    let factory = Factory::new(client, &plan.factory);
-    let preflight = factory.preflight(plan)?;
-    let certificate_sha256 = factory.secure_boot_certificate(plan)?;
-    // One copy of the plan, shared by the registration and every worker.
-    let plan = Arc::new(plan.clone());
-    let registration = Arc::new(Registration::new(plan.clone(), client.clone(), progress));
+    let factory = Factory::new(client, &plan.build.factory);
+    let preflight = factory.preflight(&plan.build, &plan.schematic)?;
+    let certificate_sha256 = factory.secure_boot_certificate(&plan.build)?;
+    let registration = Arc::new(Registration::new(
+        plan.build.factory.clone(),
+        plan.schematic.clone(),
+        client.clone(),
+        progress,
+    ));
     registration.register()?;
     // The mode, chosen once: downloads for a real run (and `--check --hashes`), else sizes.
     let downloads = match &media {
@@ -197,18 +200,23 @@ pub fn resolve(
 
     let mut workers = Workers::new();
     {
-        let (plan, client, registration) = (plan.clone(), client.clone(), registration.clone());
+        let (client, registration) = (client.clone(), registration.clone());
+        let (reference, policy) = (plan.build.installer.clone(), plan.trust.clone());
         let (purpose, line, out) = (
             purpose.clone(),
             progress.line("installer"),
             progress.clone(),
         );
         workers.spawn(move || {
+            let wanted = installer::Wanted {
+                installer: &reference,
+                policy: policy.as_ref(),
+                requirements,
+            };
             Event::Installer(installer::installer(
-                &plan,
+                &wanted,
                 &client,
                 &registration,
-                requirements,
                 &purpose,
                 &line,
                 &out,
@@ -216,7 +224,7 @@ pub fn resolve(
         });
     }
     let mut lines: BTreeMap<BootMedium, Arc<Line>> = BTreeMap::new();
-    for medium in &plan.media {
+    for medium in &plan.build.media {
         let line = Arc::new(progress.line(&medium.file));
         lines.insert(medium.medium, line.clone());
         let (medium, client, registration, media) = (
@@ -242,7 +250,7 @@ pub fn resolve(
         });
         air_gap::spawn_images(
             &mut workers,
-            &plan,
+            &plan.build,
             air_gap,
             store.as_ref(),
             client,
@@ -267,12 +275,12 @@ pub fn resolve(
                     let Some(digest) = resolved.installer_digest.clone() else {
                         bail!(
                             "the air-gap bundle needs the installer, whose digest of {} was not resolved; nothing is recorded",
-                            plan.installer.image
+                            plan.build.installer.image
                         );
                     };
                     air_gap::spawn_installer(
                         &mut workers,
-                        &plan,
+                        &plan.build,
                         store,
                         &digest,
                         resolved.installer_signature.as_ref(),
@@ -297,11 +305,11 @@ pub fn resolve(
                     continue;
                 };
                 announced.insert(kind, size);
-                if announced.len() < plan.media.len() {
+                if announced.len() < plan.build.media.len() {
                     continue;
                 }
-                media::ensure_room_for_all(&plan, &downloads.folder, &announced)?;
-                for medium in &plan.media {
+                media::ensure_room_for_all(plan, &downloads.folder, &announced)?;
+                for medium in &plan.build.media {
                     let (medium, client, registration, line) = (
                         medium.clone(),
                         client.clone(),

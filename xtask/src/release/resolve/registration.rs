@@ -8,15 +8,17 @@ use anyhow::bail;
 
 use crate::factory::Factory;
 use crate::http::{self, Client};
-use crate::plan::Plan;
+use crate::plan::SchematicPlan;
 use crate::progress::Progress;
+use crate::talos::FactoryUrl;
 
 /// The schematic as registered with the factory, shared by the workers: a factory can lose a
 /// schematic it answered 201 to (image-factory #535), which shows as a 404 on a later request.
 /// Such a 404 is checked against `GET /schematics/<id>`; if the factory no longer has the
 /// schematic, it is posted once more and the request is made again.
 pub(super) struct Registration {
-    plan: Arc<Plan>,
+    factory: FactoryUrl,
+    schematic: SchematicPlan,
     client: Arc<Client>,
     /// Whether the one second POST of this run has been made.
     posted_again: Mutex<bool>,
@@ -24,9 +26,15 @@ pub(super) struct Registration {
 }
 
 impl Registration {
-    pub(super) fn new(plan: Arc<Plan>, client: Arc<Client>, out: &Progress) -> Registration {
+    pub(super) fn new(
+        factory: FactoryUrl,
+        schematic: SchematicPlan,
+        client: Arc<Client>,
+        out: &Progress,
+    ) -> Registration {
         Registration {
-            plan,
+            factory,
+            schematic,
             client,
             posted_again: Mutex::new(false),
             out: out.clone(),
@@ -34,28 +42,28 @@ impl Registration {
     }
 
     fn factory(&self) -> Factory<'_> {
-        Factory::new(&self.client, &self.plan.factory)
+        Factory::new(&self.client, &self.factory)
     }
 
     /// POST, then read back: a factory that answered 201 without storing the schematic gets it
     /// once more.
     pub(super) fn register(&self) -> anyhow::Result<()> {
         let factory = self.factory();
-        let id = factory.register(&self.plan)?;
+        let id = factory.register(&self.schematic)?;
         if factory.has_schematic(&id)? {
             return Ok(());
         }
         self.out.println(&format!(
             "the factory answered 201 to schematic {id} but does not have it (GET {}/schematics/{id}: 404); registering it again",
-            self.plan.factory.base
+            self.factory.base
         ));
         let mut posted_again = self.lock();
-        factory.register(&self.plan)?;
+        factory.register(&self.schematic)?;
         *posted_again = true;
         if !factory.has_schematic(&id)? {
             bail!(
                 "the factory does not keep schematic {id}: it answered 201 twice, and GET {}/schematics/{id} is 404 both times; try again later, or report it to the factory's operators",
-                self.plan.factory.base
+                self.factory.base
             );
         }
         Ok(())
@@ -85,7 +93,7 @@ impl Registration {
     fn repair(&self, what: &str) -> anyhow::Result<bool> {
         let mut posted_again = self.lock();
         let factory = self.factory();
-        let id = &self.plan.schematic_id;
+        let id = &self.schematic.id;
         if factory.has_schematic(id)? {
             // A true 404, unless the second POST happened while this request was on its way.
             return Ok(*posted_again);
@@ -97,14 +105,14 @@ impl Registration {
         }
         self.out.println(&format!(
             "{what}: 404, and the factory no longer has schematic {id} (GET {}/schematics/{id}: 404): registering it again and retrying",
-            self.plan.factory.base
+            self.factory.base
         ));
-        factory.register(&self.plan)?;
+        factory.register(&self.schematic)?;
         *posted_again = true;
         if !factory.has_schematic(id)? {
             bail!(
                 "{what}: the factory does not keep schematic {id}: registered again, GET {}/schematics/{id} is still 404",
-                self.plan.factory.base
+                self.factory.base
             );
         }
         Ok(true)
