@@ -7,21 +7,25 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
+use crate::cluster_images::ImageRef;
 use crate::talos::{
     Architecture, BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name,
     check_semver,
 };
 
+/// `release.yaml`: as written (`Written`, the values that need parsing as text), then checked
+/// into its types (`Intent`), so the Talos version, the factory URL and the bundle's extra
+/// images are parsed once, where the file is read, with the field named in the message.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Intent {
+pub struct Intent<Version = TalosVersion, Url = FactoryUrl, Image = ImageRef> {
     pub release_version: String,
     pub channel: String,
-    pub talos: TalosIntent,
+    pub talos: TalosIntent<Version>,
     pub kubernetes: KubernetesIntent,
     pub os: OsIntent,
     pub app: AppIntent,
-    pub factory: String,
+    pub factory: Url,
     /// The trust policy the installer's signature must verify under; none: not verified.
     #[serde(default)]
     pub installer_signature: Option<InstallerSignatureIntent>,
@@ -31,15 +35,18 @@ pub struct Intent {
     pub registry_mirrors: BTreeMap<String, String>,
     /// What the air-gap bundle holds besides the installer and Talos's cluster images.
     #[serde(default)]
-    pub air_gap: AirGapIntent,
+    pub air_gap: AirGapIntent<Image>,
 }
+
+/// The intent as the file writes it, before `Written::check`.
+type Written = Intent<String, String, String>;
 
 /// `airGap`: the application's images, as `host/repository:tag[@sha256:<hex>]`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AirGapIntent {
+pub struct AirGapIntent<Image = ImageRef> {
     #[serde(default)]
-    pub extra_images: Vec<String>,
+    pub extra_images: Vec<Image>,
 }
 
 /// `installerSignature`: exactly one of `keyless` (factory.talos.dev) or `publicKey` (a
@@ -69,8 +76,8 @@ pub struct KeylessIntent {
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct TalosIntent {
-    pub version: String,
+pub struct TalosIntent<Version = TalosVersion> {
+    pub version: Version,
     /// Repository-relative path of the schematic.
     pub schematic: String,
 }
@@ -138,7 +145,7 @@ impl Intent {
     /// The intent in `text`, read strictly and checked; `display` names it in messages.
     pub fn from_text(text: &str, display: &str) -> anyhow::Result<Intent> {
         crate::schematic::check_yaml_limits(text, display)?;
-        let intent: Intent = serde_yaml::from_str(text).map_err(|e| {
+        let intent: Written = serde_yaml::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!("{}:{}: ", l.line(), l.column()))
@@ -147,8 +154,7 @@ impl Intent {
         })?;
         intent
             .check()
-            .with_context(|| format!("{display}: invalid release intent"))?;
-        Ok(intent)
+            .with_context(|| format!("{display}: invalid release intent"))
     }
 
     /// `text` (the intent file) with its top-level `releaseVersion` and `channel` set to what a
@@ -201,18 +207,21 @@ impl Intent {
         );
         Ok(out)
     }
+}
 
-    /// Field rules that the YAML shape alone does not enforce.
-    pub fn check(&self) -> anyhow::Result<()> {
+impl Written {
+    /// Field rules that the YAML shape alone does not enforce; the values parsed into their
+    /// types.
+    fn check(self) -> anyhow::Result<Intent> {
         check_semver("releaseVersion", &self.release_version)?;
         check_name("channel", &self.channel)?;
-        TalosVersion::parse(&self.talos.version).context("talos.version")?;
+        let version = TalosVersion::parse(&self.talos.version).context("talos.version")?;
         check_kubernetes_version(&self.kubernetes.version).context("kubernetes.version")?;
         check_name("os.platform", &self.os.platform)?;
         check_boot_media("os.bootMedia", &self.os.boot_media)?;
         check_semver("app.version", &self.app.version)?;
         check_name("app.valuesProfile", &self.app.values_profile)?;
-        FactoryUrl::parse(&self.factory).context("factory")?;
+        let factory = FactoryUrl::parse(&self.factory).context("factory")?;
         if let Some(policy) = &self.installer_signature {
             policy.check()?;
         }
@@ -220,11 +229,26 @@ impl Intent {
             crate::cluster_images::mirror_base(host, url)
                 .with_context(|| format!("registryMirrors.{host}"))?;
         }
-        for (i, image) in self.air_gap.extra_images.iter().enumerate() {
-            crate::cluster_images::ImageRef::parse(image)
-                .with_context(|| format!("airGap.extraImages[{i}]"))?;
-        }
-        Ok(())
+        let extra_images = (self.air_gap.extra_images.iter().enumerate())
+            .map(|(i, image)| {
+                ImageRef::parse(image).with_context(|| format!("airGap.extraImages[{i}]"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Intent {
+            release_version: self.release_version,
+            channel: self.channel,
+            talos: TalosIntent {
+                version,
+                schematic: self.talos.schematic,
+            },
+            kubernetes: self.kubernetes,
+            os: self.os,
+            app: self.app,
+            factory,
+            installer_signature: self.installer_signature,
+            registry_mirrors: self.registry_mirrors,
+            air_gap: AirGapIntent { extra_images },
+        })
     }
 }
 
@@ -277,9 +301,8 @@ mod tests {
     const GOOD: &str = "releaseVersion: 1.0.0\nchannel: beta\ntalos: {version: v1.12.11, schematic: s.yaml}\nkubernetes: {version: v1.35.4}\nos: {platform: metal, architecture: amd64}\napp: {version: 1.0.0, valuesProfile: appliance}\nfactory: https://factory.talos.dev\n";
 
     fn parse(text: &str) -> anyhow::Result<Intent> {
-        let intent: Intent = serde_yaml::from_str(text)?;
-        intent.check()?;
-        Ok(intent)
+        let intent: Written = serde_yaml::from_str(text)?;
+        intent.check()
     }
 
     #[test]
@@ -319,7 +342,7 @@ mod tests {
 
     #[test]
     fn the_committed_shape_parses() {
-        assert_eq!(parse(GOOD).unwrap().talos.version, "v1.12.11");
+        assert_eq!(parse(GOOD).unwrap().talos.version.to_string(), "v1.12.11");
     }
 
     #[test]

@@ -342,8 +342,10 @@ impl Plan {
         talos::check_semver("release version (--release-version)", &release_version)?;
         let channel = pick(&o.channel, intent.channel);
         talos::check_name("channel (--channel)", &channel)?;
-        let talos_version = TalosVersion::parse(&pick(&o.talos_version, intent.talos.version))
-            .context("--talos-version / talos.version")?;
+        let talos_version = match &o.talos_version {
+            Some(version) => TalosVersion::parse(version).context("--talos-version")?,
+            None => intent.talos.version,
+        };
         let kubernetes_version = pick(&o.kubernetes_version, intent.kubernetes.version);
         talos::check_kubernetes_version(&kubernetes_version)
             .context("--kubernetes-version / kubernetes.version")?;
@@ -356,9 +358,10 @@ impl Plan {
         talos::check_semver("app version (--app-version)", &app_version)?;
         let values_profile = pick(&o.values_profile, intent.app.values_profile);
         talos::check_name("values profile (--values-profile)", &values_profile)?;
-        let factory = factory_url(o.factory_url.as_ref(), &intent.factory, || {
-            format!("factory in {}", project::INTENT)
-        })?;
+        let factory = match &o.factory_url {
+            Some(given) => factory_url_from(given)?,
+            None => intent.factory,
+        };
         let platform = intent.os.platform;
         let architecture = o
             .architecture
@@ -426,19 +429,13 @@ impl Plan {
         };
         let mirrors = registry_mirrors(&intent.registry_mirrors, &o.registry_mirrors)?;
         let air_gap = if intent.os.air_gap || o.air_gap {
-            let extra: Vec<ImageRef> = intent
-                .air_gap
-                .extra_images
-                .iter()
-                .map(|i| ImageRef::parse(i))
-                .collect::<anyhow::Result<_>>()?;
             Some(
                 AirGapPlan::new(
                     &release_version,
                     &architecture,
                     &talos_version,
                     &kubernetes_version,
-                    &extra,
+                    &intent.air_gap.extra_images,
                     mirrors,
                 )
                 .context("the air-gap bundle (os.airGap / --air-gap)")?,
@@ -570,23 +567,19 @@ pub fn recorded_factory(
         let (base, _) = iso.url.split_once("/image/")?;
         Some(base.to_string())
     });
-    factory_url(given, recorded.as_deref().unwrap_or_default(), || {
-        format!("{file}: /talos/factoryUrl")
-    })
+    match given {
+        Some(given) => factory_url_from(given),
+        None => FactoryUrl::parse(recorded.as_deref().unwrap_or_default())
+            .with_context(|| format!("{file}: /talos/factoryUrl")),
+    }
 }
 
-/// The factory URL from the flag or the environment when given, else `fallback` (a file's
-/// value, named by `fallback_source` if it is refused).
-fn factory_url(
-    given: Option<&(String, FactorySource)>,
-    fallback: &str,
-    fallback_source: impl FnOnce() -> String,
-) -> anyhow::Result<FactoryUrl> {
-    match given {
-        Some((url, FactorySource::Flag)) => FactoryUrl::parse(url).context("--factory-url"),
-        Some((url, FactorySource::Environment)) => FactoryUrl::parse(url)
+/// The factory URL a flag or the environment gave, named by its source if it is refused.
+fn factory_url_from((url, source): &(String, FactorySource)) -> anyhow::Result<FactoryUrl> {
+    match source {
+        FactorySource::Flag => FactoryUrl::parse(url).context("--factory-url"),
+        FactorySource::Environment => FactoryUrl::parse(url)
             .context("TALOS_FACTORY_URL (environment; unset it or pass --factory-url)"),
-        None => FactoryUrl::parse(fallback).with_context(fallback_source),
     }
 }
 

@@ -112,13 +112,21 @@ struct Change<'a> {
 impl Change<'_> {
     /// The file name of the item's `localPath` (a medium).
     fn file(&self) -> &str {
-        crate::project::file_name(self.item["localPath"].as_str().unwrap_or_default())
+        crate::project::file_name(shown(&self.item["localPath"]))
     }
 }
 
 /// A fact as a person reads it: its text, or "unknown".
 fn shown(value: &Value) -> &str {
     value.as_str().unwrap_or("unknown")
+}
+
+/// A size as a person reads it: `1.0 MiB (1048576 bytes)`.
+fn bytes(value: &Value) -> String {
+    match value.as_u64() {
+        Some(bytes) => format!("{} ({bytes} bytes)", mib(bytes)),
+        None => "unknown".into(),
+    }
 }
 
 /// The inputs, in the order the changes are listed.
@@ -235,12 +243,11 @@ const FACTORY_FACTS: &[Fact] = &[
         compared: Compared::Yes,
         presence: Presence::Always,
         words: |c| {
-            let (file, was, now) = (c.file(), c.was.as_u64(), c.now.as_u64());
-            let (was, now) = (was.unwrap_or(0), now.unwrap_or(0));
             format!(
-                "{file} is now {} ({now} bytes), was {} ({was} bytes): the factory builds it anew",
-                mib(now),
-                mib(was)
+                "{} is now {}, was {}: the factory builds it anew",
+                c.file(),
+                bytes(c.now),
+                bytes(c.was)
             )
         },
     },
@@ -291,10 +298,10 @@ const FACTORY_FACTS: &[Fact] = &[
         compared: Compared::Yes,
         presence: Presence::Always,
         words: |c| {
-            let was = c.was.as_str().unwrap_or_default();
             format!(
-                "{}: the tag moved: digest {was} → {}",
-                c.item["ref"].as_str().unwrap_or_default(),
+                "{}: the tag moved: digest {} → {}",
+                shown(&c.item["ref"]),
+                shown(c.was),
                 shown(c.now)
             )
         },
@@ -305,10 +312,10 @@ const FACTORY_FACTS: &[Fact] = &[
         compared: Compared::Alone,
         presence: Presence::Always,
         words: |c| {
-            let was = c.was.as_str().unwrap_or_default();
             format!(
-                "{}: the platform manifest changed: {was} → {}",
-                c.item["ref"].as_str().unwrap_or_default(),
+                "{}: the platform manifest changed: {} → {}",
+                shown(&c.item["ref"]),
+                shown(c.was),
                 shown(c.now)
             )
         },
@@ -320,7 +327,7 @@ const FACTORY_FACTS: &[Fact] = &[
         words: |c| {
             format!(
                 "{} packed again has other bytes: sha256 {} → {}",
-                c.item["path"].as_str().unwrap_or_default(),
+                shown(&c.item["path"]),
                 shown(c.was),
                 shown(c.now)
             )
@@ -346,7 +353,7 @@ const FACTORY_FACTS: &[Fact] = &[
         words: |c| {
             format!(
                 "extension {}: the catalogue's image moved: digest {} → {}",
-                c.item["name"].as_str().unwrap_or_default(),
+                shown(&c.item["name"]),
                 shown(c.was),
                 shown(c.now)
             )
@@ -359,7 +366,7 @@ const FACTORY_FACTS: &[Fact] = &[
         words: |c| {
             format!(
                 "notice: extension {}: catalogue metadata changed, not the image: ref {} → {}, digest {} unchanged",
-                c.item["name"].as_str().unwrap_or_default(),
+                shown(&c.item["name"]),
                 shown(c.was),
                 shown(c.now),
                 shown(&c.item["digest"])
