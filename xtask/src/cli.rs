@@ -37,6 +37,7 @@ pub enum Command {
     Channel(ChannelArgs),
     Validate(ValidateArgs),
     ReleaseNotes(ReleaseNotesArgs),
+    TalosCatalog(TalosCatalogArgs),
     #[command(hide = true)]
     BenchDownload(BenchDownloadArgs),
     #[command(hide = true)]
@@ -241,6 +242,22 @@ pub struct ChannelArgs {
     /// The recorded release it is to offer
     #[arg(value_name = "RELEASE_VERSION")]
     pub release_version: String,
+}
+
+/// Add to xtask/data/talos.json what siderolabs/talos says at the given refs: each tag's
+/// cluster images, and each minor's Kubernetes range and host upgrade rules from the newest ref
+/// that has them. Run it when Talos ships a patch or a minor, then commit the file.
+#[derive(Args, Debug)]
+pub struct TalosCatalogArgs {
+    /// A clone (or bare clone) of https://github.com/siderolabs/talos, fetched with its tags.
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Add a minor from its compatibility table even without a tag of it (vX.Y).
+    #[arg(long, value_name = "vX.Y")]
+    pub minor: Vec<String>,
+    /// Tags to add (v1.13.9), and other refs (HEAD) for the tables of minors not released yet.
+    #[arg(value_name = "REF", required = true)]
+    pub refs: Vec<String>,
 }
 
 /// Check the appliance tree: intent, schematics, schemas, manifests and channels.

@@ -8,7 +8,6 @@ use std::fmt;
 use anyhow::{bail, ensure};
 
 use crate::digest::Digest;
-use crate::talos::TalosVersion;
 
 /// An image by registry host, repository and tag, optionally pinned to an index digest.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -148,131 +147,9 @@ pub fn upstream_base(host: &str) -> String {
 /// What one Talos tag pins, from `pkg/machinery/constants/constants.go` (`FlannelVersion`,
 /// `DefaultCoreDNSVersion`, `DefaultEtcdVersion`) and `pkg/images/list.go`
 /// (`DefaultSandboxImage`) at that tag.
-struct Pins {
-    talos: &'static str,
-    flannel: &'static str,
-    coredns: &'static str,
-    etcd: &'static str,
-    pause: &'static str,
-}
-
-/// One row per Talos patch. To add a version: `git show <tag>:pkg/machinery/constants/constants.go`
-/// and `git show <tag>:pkg/images/list.go` in siderolabs/talos, and a golden file in
-/// `xtask/tests/data/talos-images/` with what `talosctl image k8s-bundle` prints at that tag.
-const PINS: &[Pins] = &[
-    pins("v1.12.0", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
-    pins("v1.12.1", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
-    pins("v1.12.2", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
-    pins("v1.12.3", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
-    pins("v1.12.4", "v0.27.4", "v1.13.2", "v3.6.7", "3.10"),
-    pins("v1.12.5", "v0.27.4", "v1.13.2", "v3.6.8", "3.10"),
-    pins("v1.12.6", "v0.27.4", "v1.13.2", "v3.6.8", "3.10"),
-    pins("v1.12.7", "v0.27.4", "v1.13.2", "v3.6.9", "3.10"),
-    pins("v1.12.8", "v0.27.4", "v1.14.3", "v3.6.11", "3.10.1"),
-    pins("v1.12.9", "v0.27.4", "v1.14.2", "v3.6.11", "3.10.1"),
-    pins("v1.12.10", "v0.27.4", "v1.14.2", "v3.6.11", "3.10.1"),
-    pins("v1.12.11", "v0.27.4", "v1.14.2", "v3.6.11", "3.10.1"),
-];
-
-const fn pins(
-    talos: &'static str,
-    flannel: &'static str,
-    coredns: &'static str,
-    etcd: &'static str,
-    pause: &'static str,
-) -> Pins {
-    Pins {
-        talos,
-        flannel,
-        coredns,
-        etcd,
-        pause,
-    }
-}
-
-/// The nine images of `talosctl image k8s-bundle` for `talos` with Kubernetes `kubernetes`
-/// (`v1.35.4`), in the order it prints them.
-pub fn cluster_images(talos: &TalosVersion, kubernetes: &str) -> anyhow::Result<Vec<ImageRef>> {
-    let version = talos.to_string();
-    let Some(row) = PINS.iter().find(|row| row.talos == version) else {
-        let known: Vec<&str> = PINS.iter().map(|row| row.talos).collect();
-        bail!(
-            "the air-gap bundle does not know the images of Talos {version} (known: {}); add its row to PINS in xtask/src/cluster_images.rs from pkg/machinery/constants/constants.go and pkg/images/list.go at tag {version} of siderolabs/talos, with its golden file in xtask/tests/data/talos-images/",
-            known.join(", ")
-        );
-    };
-    let image = |host: &str, repository: &str, tag: &str| ImageRef {
-        host: host.to_string(),
-        repository: repository.to_string(),
-        tag: tag.to_string(),
-        pinned: None,
-    };
-    let k8s = "registry.k8s.io";
-    Ok(vec![
-        image("ghcr.io", "siderolabs/flannel", row.flannel),
-        image(k8s, "coredns/coredns", row.coredns),
-        image(k8s, "etcd", row.etcd),
-        image(k8s, "kube-apiserver", kubernetes),
-        image(k8s, "kube-controller-manager", kubernetes),
-        image(k8s, "kube-scheduler", kubernetes),
-        image(k8s, "kube-proxy", kubernetes),
-        image("ghcr.io", "siderolabs/kubelet", kubernetes),
-        image(k8s, "pause", row.pause),
-    ])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Each golden file was extracted from the Talos sources at its tag (SOURCE.md there), for
-    /// the tag's default Kubernetes version, which is its first Kubernetes image's tag.
-    #[test]
-    fn the_table_prints_what_talosctl_prints_at_every_tag() {
-        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/talos-images");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "txt") {
-                continue;
-            }
-            let tag = path.file_stem().unwrap().to_str().unwrap().to_string();
-            let golden = std::fs::read_to_string(&path).unwrap();
-            let kubernetes = golden
-                .lines()
-                .find_map(|l| l.strip_prefix("registry.k8s.io/kube-apiserver:"))
-                .unwrap();
-            let listed: Vec<String> =
-                cluster_images(&TalosVersion::parse(&tag).unwrap(), kubernetes)
-                    .unwrap()
-                    .iter()
-                    .map(ImageRef::name)
-                    .collect();
-            assert_eq!(listed, golden.lines().collect::<Vec<_>>(), "{tag}");
-            seen += 1;
-        }
-        assert_eq!(seen, PINS.len(), "one golden file per row");
-    }
-
-    #[test]
-    fn kubernetes_images_follow_the_release_and_unknown_talos_says_what_to_add() {
-        let images = cluster_images(&TalosVersion::parse("v1.12.11").unwrap(), "v1.34.2").unwrap();
-        assert!(
-            images
-                .iter()
-                .any(|i| i.name() == "ghcr.io/siderolabs/kubelet:v1.34.2")
-        );
-        assert!(
-            images
-                .iter()
-                .any(|i| i.name() == "registry.k8s.io/etcd:v3.6.11")
-        );
-        let error = cluster_images(&TalosVersion::parse("v1.12.12").unwrap(), "v1.35.4")
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("Talos v1.12.12"), "{error}");
-        assert!(error.contains("xtask/src/cluster_images.rs"), "{error}");
-    }
 
     #[test]
     fn mirrors_are_https_or_on_this_machine() {

@@ -1,13 +1,15 @@
 //! `cargo xtask`: the appliance's image tooling. This file parses the command line, finds the
 //! project root and dispatches to one module per task. The modules sit in layers, each
 //! importing only from the layers below it (`tests/it/tidy.rs` keeps it so):
-//! data (`util`, `digest`, `test_hooks`, `project`, `talos`, `schematic`, `intent`, `trust`,
-//! `json_schema`, `manifest`, `channel`, `cli`) → `plan` → stages (`http`, `progress`,
-//! `interrupt`, `fsutil`, `release_lock`, `factory`, `download`, `registry`, `signature`,
-//! `sigstore_ring`) → tasks (`release`, `validate`, `release_notes`, `bench`) → `main`.
+//! data (`util`, `digest`, `test_hooks`, `project`, `talos`, `catalog`, `cluster_images`,
+//! `schematic`, `intent`, `trust`, `json_schema`, `manifest`, `channel`, `cli`) → `plan` →
+//! stages (`http`, `progress`, `interrupt`, `fsutil`, `release_lock`, `factory`, `download`,
+//! `registry`, `signature`, `sigstore_ring`) → tasks (`release`, `validate`, `release_notes`,
+//! `talos_catalog`, `bench`) → `main`.
 
 mod bench;
 mod bundle;
+mod catalog;
 mod channel;
 mod cli;
 mod cluster_images;
@@ -33,6 +35,7 @@ mod schematic;
 mod signature;
 mod sigstore_ring;
 mod talos;
+mod talos_catalog;
 mod test_hooks;
 mod trust;
 mod util;
@@ -73,6 +76,7 @@ fn dispatch(command: Command, root: &project::Root) -> anyhow::Result<()> {
         Command::Channel(args) => args.run(root),
         Command::Validate(args) => args.run(&root.path),
         Command::ReleaseNotes(args) => args.run(&root.path),
+        Command::TalosCatalog(args) => args.run(&root.path),
         Command::BenchDownload(args) => args.run(&root.path),
         Command::BenchRelease(args) => args.run(&root.path),
         Command::BenchBuild(args) => args.run(&root.path),

@@ -338,7 +338,16 @@ impl Manifest {
         let Some(factory) = factory else {
             return problems;
         };
-        let expected = talos::installer_image(&factory, id, &version, &os.platform, secure_boot);
+        let catalog = crate::catalog::catalog();
+        let naming = match catalog.factory_rules(&version) {
+            Ok(rules) => rules.installer,
+            Err(e) => {
+                problems.push(format!("/talos/version: {e:#}"));
+                return problems;
+            }
+        };
+        let expected =
+            talos::installer_image(&factory, id, &version, naming, &os.platform, secure_boot);
         if os.installer.image != expected {
             problems.push(format!(
                 "/os/installer/image: expected {expected} (same factory, schematic ID and Talos version as the ISO; {pairing}), found {}",
@@ -371,7 +380,9 @@ impl Manifest {
                 factory.base
             ));
         }
-        if let Err(e) = crate::talos::kubernetes_supported(&version, &self.kubernetes.version) {
+        if let Err(e) = (catalog.minor(&version))
+            .and_then(|minor| minor.check_kubernetes(&self.kubernetes.version))
+        {
             problems.push(format!("/kubernetes/version: {e:#}"));
         }
         if let Some(air_gap) = &self.air_gap {

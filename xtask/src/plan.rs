@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::cluster_images::{ImageRef, cluster_images, mirror_base, upstream_base};
+use crate::catalog;
+use crate::cluster_images::{ImageRef, mirror_base, upstream_base};
 use crate::intent::{Intent, check_boot_media};
 use crate::manifest::Manifest;
 use crate::project;
 use crate::schematic::Schematic;
-use crate::talos::{self, Architecture, BootMedium, FactoryUrl, TalosVersion};
+use crate::talos::{self, Architecture, BootMedium, FactoryUrl, InstallerNaming, TalosVersion};
 use crate::trust::{self, Policy};
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
@@ -116,7 +117,7 @@ impl AirGapPlan {
         extra: &[ImageRef],
         mirrors: BTreeMap<String, String>,
     ) -> anyhow::Result<AirGapPlan> {
-        let mut images = cluster_images(talos, kubernetes)?;
+        let mut images = catalog::catalog().patch(talos)?.images(kubernetes)?;
         for image in extra {
             if images.iter().any(|i| i.name() == image.name()) {
                 bail!(
@@ -189,6 +190,8 @@ pub struct Release {
 /// The Talos image a release is built as: what `Build` derives its names from.
 pub struct Image {
     pub talos_version: TalosVersion,
+    /// How the factory names the installer of that version (the catalogue says).
+    pub naming: InstallerNaming,
     pub kubernetes_version: String,
     pub platform: String,
     pub architecture: String,
@@ -224,6 +227,7 @@ impl Build {
     ) -> Build {
         let Image {
             talos_version,
+            naming,
             kubernetes_version,
             platform,
             architecture,
@@ -246,16 +250,12 @@ impl Build {
                 &factory,
                 schematic_id,
                 &talos_version,
+                naming,
                 &platform,
                 secure_boot,
             ),
             registry: factory.base.clone(),
-            repository: talos::installer_repository(
-                schematic_id,
-                &talos_version,
-                &platform,
-                secure_boot,
-            ),
+            repository: talos::installer_repository(schematic_id, naming, &platform, secure_boot),
             tag: talos_version.to_string(),
         };
         Build {
@@ -349,11 +349,14 @@ impl Plan {
         let kubernetes_version = pick(&o.kubernetes_version, intent.kubernetes.version);
         talos::check_kubernetes_version(&kubernetes_version)
             .context("--kubernetes-version / kubernetes.version")?;
-        let warnings: Vec<String> =
-            talos::kubernetes_supported(&talos_version, &kubernetes_version)
-                .context("--kubernetes-version / kubernetes.version")?
-                .into_iter()
-                .collect();
+        let catalog = catalog::catalog();
+        catalog
+            .minor(&talos_version)
+            .context("--talos-version / talos.version")?
+            .check_kubernetes(&kubernetes_version)
+            .context("--kubernetes-version / kubernetes.version")?;
+        let rules = catalog.factory_rules(&talos_version)?;
+        let mut warnings = Vec::new();
         let app_version = pick(&o.app_version, intent.app.version);
         talos::check_semver("app version (--app-version)", &app_version)?;
         let values_profile = pick(&o.values_profile, intent.app.values_profile);
@@ -405,10 +408,13 @@ impl Plan {
             .customization
             .embedded_machine_configuration
             .is_empty()
-            && talos_version < TalosVersion::parse("v1.12.0").expect("constant version")
+            && !rules.embedded_machine_configuration
         {
             bail!(
-                "schematic {schematic_path}: embeddedMachineConfiguration needs Talos v1.12.0 or later, not {talos_version}"
+                "schematic {schematic_path}: embeddedMachineConfiguration needs Talos {}.0 or later, not {talos_version}",
+                catalog
+                    .first_with_embedded_configuration()
+                    .unwrap_or("(no minor in the catalogue)")
             );
         }
         if !schematic.owner.is_empty() && factory.is_public_factory() {
@@ -417,7 +423,6 @@ impl Plan {
                 factory.base
             );
         }
-        let mut warnings = warnings;
         if !secure_boot && schematic.customization.secureboot != Default::default() {
             warnings.push(format!(
                 "{schematic_path} has customization.secureboot settings, but os.secureBoot is false: they change nothing on plain media"
@@ -452,6 +457,7 @@ impl Plan {
         };
         let schematic = SchematicPlan::new(schematic_path, schematic_text, schematic);
         let image = Image {
+            naming: rules.installer,
             talos_version,
             kubernetes_version,
             platform,
@@ -509,7 +515,11 @@ impl Plan {
             schematic_text,
             schematic,
         );
+        let naming = (catalog::catalog().factory_rules(&talos_version))
+            .with_context(|| format!("{file}: /talos/version"))?
+            .installer;
         let image = Image {
+            naming,
             talos_version,
             kubernetes_version: manifest.kubernetes.version.clone(),
             platform: manifest.os.platform.clone(),

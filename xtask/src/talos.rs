@@ -65,11 +65,6 @@ impl TalosVersion {
         })
     }
 
-    /// Talos v1.10.0 renamed the installer per platform (`metal-installer`).
-    pub fn has_platform_installers(&self) -> bool {
-        *self >= TalosVersion::parse("v1.10.0").expect("constant version")
-    }
-
     /// The `vX.Y` line, used for the Kubernetes support table.
     pub fn minor_line(&self) -> (u64, u64) {
         (self.major, self.minor)
@@ -377,20 +372,28 @@ pub fn signing_certificate_url(factory: &FactoryUrl) -> String {
     format!("{}/secureboot/signing-cert.pem", factory.base)
 }
 
+/// How the factory names the installer of a Talos minor (the catalogue says which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallerNaming {
+    /// `<platform>-installer[-secureboot]` (Talos v1.10 on).
+    Platform,
+    /// `installer[-secureboot]`.
+    Generic,
+}
+
 /// The repository of the installer in the factory's registry, without host or tag:
-/// `<platform>-installer[-secureboot]/<id>` (Talos v1.10.0 on), `installer[-secureboot]/<id>`
-/// before.
+/// `<platform>-installer[-secureboot]/<id>` or `installer[-secureboot]/<id>`, as `naming` says.
 pub fn installer_repository(
     id: &str,
-    version: &TalosVersion,
+    naming: InstallerNaming,
     platform: &str,
     secure_boot: bool,
 ) -> String {
     let secure = if secure_boot { "-secureboot" } else { "" };
-    if version.has_platform_installers() {
-        format!("{platform}-installer{secure}/{id}")
-    } else {
-        format!("installer{secure}/{id}")
+    match naming {
+        InstallerNaming::Platform => format!("{platform}-installer{secure}/{id}"),
+        InstallerNaming::Generic => format!("installer{secure}/{id}"),
     }
 }
 
@@ -399,47 +402,12 @@ pub fn installer_image(
     factory: &FactoryUrl,
     id: &str,
     version: &TalosVersion,
+    naming: InstallerNaming,
     platform: &str,
     secure_boot: bool,
 ) -> String {
-    let repository = installer_repository(id, version, platform, secure_boot);
+    let repository = installer_repository(id, naming, platform, secure_boot);
     format!("{}/{repository}:{version}", factory.authority)
-}
-
-/// Kubernetes minors each Talos minor supports, from the Talos support matrix. One table,
-/// consulted by planning, `--dry-run` and `validate` alike.
-type MinorLine = (u64, u64);
-const KUBERNETES_SUPPORT: &[(MinorLine, MinorLine, MinorLine)] = &[
-    ((1, 10), (1, 28), (1, 33)),
-    ((1, 11), (1, 29), (1, 34)),
-    ((1, 12), (1, 30), (1, 35)),
-];
-
-/// `Ok(None)` when Talos supports that Kubernetes version, `Ok(Some(warning))` when this
-/// tool does not know the Talos minor (it does not guess), an error when it is out of range.
-pub fn kubernetes_supported(
-    talos: &TalosVersion,
-    kubernetes: &str,
-) -> anyhow::Result<Option<String>> {
-    let k8s = check_kubernetes_version(kubernetes)?;
-    let line = talos.minor_line();
-    let Some((_, lowest, highest)) = KUBERNETES_SUPPORT.iter().find(|(t, _, _)| *t == line) else {
-        return Ok(Some(format!(
-            "Kubernetes support for Talos v{}.{} is not in this tool's table; {kubernetes} was not checked",
-            line.0, line.1
-        )));
-    };
-    ensure!(
-        (*lowest..=*highest).contains(&k8s),
-        "Talos v{}.{} supports Kubernetes {}.{}.x through {}.{}.x; {kubernetes} is outside that range",
-        line.0,
-        line.1,
-        lowest.0,
-        lowest.1,
-        highest.0,
-        highest.1
-    );
-    Ok(None)
 }
 
 #[cfg(test)]
@@ -495,79 +463,6 @@ mod tests {
         assert!(v("v1.10.0-beta.1") < v("v1.10.0"));
         assert!(v("v1.10.0-alpha.3") < v("v1.10.0-beta.0"));
         assert!(v("v1.9.5") < v("v1.10.0"));
-    }
-
-    #[test]
-    fn installer_naming_follows_the_version() {
-        let factory = FactoryUrl::parse("https://factory.talos.dev/").unwrap();
-        let id = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
-        let v = |s| TalosVersion::parse(s).unwrap();
-        let local = FactoryUrl::parse("http://127.0.0.1:8080").unwrap();
-        assert!(
-            installer_image(&local, id, &v("v1.12.0"), "metal", false)
-                .starts_with("127.0.0.1:8080/metal-installer/")
-        );
-        assert_eq!(
-            asset_url(&factory, id, &v("v1.12.11"), "metal-amd64.iso"),
-            format!("https://factory.talos.dev/image/{id}/v1.12.11/metal-amd64.iso")
-        );
-    }
-
-    /// Golden names per Talos minor, from `tests/data/boot-media-names.txt`: one line per
-    /// version, architecture and SecureBoot flag, written as the factory names them.
-    #[test]
-    fn names_per_talos_minor_match_the_golden_file() {
-        let factory = FactoryUrl::parse("https://factory.talos.dev").unwrap();
-        let id = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245";
-        let mut lines = Vec::new();
-        for version in ["v1.9.6", "v1.10.0-beta.1", "v1.10.0", "v1.11.5", "v1.12.11"] {
-            let v = TalosVersion::parse(version).unwrap();
-            for arch in ["amd64", "arm64"] {
-                for secure_boot in [false, true] {
-                    let files: Vec<String> = MEDIA
-                        .iter()
-                        .map(|k| asset_file("metal", arch, secure_boot, k.medium))
-                        .collect();
-                    lines.push(format!(
-                        "{version} {arch} secureBoot={secure_boot}: {} {}",
-                        files.join(" "),
-                        installer_image(&factory, id, &v, "metal", secure_boot)
-                    ));
-                }
-            }
-        }
-        let golden = include_str!("../tests/data/boot-media-names.txt");
-        assert_eq!(lines.join("\n") + "\n", golden);
-    }
-
-    #[test]
-    fn kubernetes_support_table() {
-        let v = |s| TalosVersion::parse(s).unwrap();
-        assert_eq!(
-            kubernetes_supported(&v("v1.12.11"), "v1.35.4").unwrap(),
-            None
-        );
-        assert_eq!(
-            kubernetes_supported(&v("v1.12.0"), "v1.30.0").unwrap(),
-            None
-        );
-        let too_new = kubernetes_supported(&v("v1.12.11"), "v1.36.0").unwrap_err();
-        assert!(
-            too_new.to_string().contains("1.30.x through 1.35.x"),
-            "{too_new}"
-        );
-        assert!(kubernetes_supported(&v("v1.12.11"), "v1.29.9").is_err());
-        assert!(
-            kubernetes_supported(&v("v1.10.3"), "v1.33.1")
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            kubernetes_supported(&v("v1.14.0"), "v1.36.0")
-                .unwrap()
-                .is_some(),
-            "unknown minor warns"
-        );
     }
 
     #[test]

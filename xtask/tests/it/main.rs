@@ -14,6 +14,7 @@ mod real_registry;
 mod release_notes;
 mod reliability;
 mod signatures;
+mod talos_catalog;
 mod tidy;
 mod tls;
 mod validate;

@@ -75,17 +75,24 @@ fn every_reliability_and_trust_row_names_a_test_that_exists() {
 
 #[test]
 fn docs_name_only_flags_that_exist() {
-    let help: String = ["image", "fetch", "channel", "validate", "release-notes"]
-        .iter()
-        .map(|task| {
-            stdout(
-                &Command::new(env!("CARGO_BIN_EXE_xtask"))
-                    .args([task, "--help"])
-                    .output()
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let help: String = [
+        "image",
+        "fetch",
+        "channel",
+        "validate",
+        "release-notes",
+        "talos-catalog",
+    ]
+    .iter()
+    .map(|task| {
+        stdout(
+            &Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args([task, "--help"])
+                .output()
+                .unwrap(),
+        )
+    })
+    .collect();
     for doc in [
         "README.md",
         "docs/operator-guide.md",
@@ -122,11 +129,13 @@ fn docs_name_only_flags_that_exist() {
                         "--ignore-missing",
                         "--cleanup-tag",
                         "--quiet",
+                        // git's
+                        "--tags",
                     ]
                     .contains(&flag);
                 assert!(
                     known,
-                    "{doc} names {flag}, which `cargo xtask image|fetch|channel|validate|release-notes --help` does not know"
+                    "{doc} names {flag}, which `cargo xtask image|fetch|channel|validate|release-notes|talos-catalog --help` does not know"
                 );
             }
         }
@@ -177,6 +186,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "test_hooks",
             "project",
             "talos",
+            "catalog",
             "cluster_images",
             "schematic",
             "intent",
@@ -205,7 +215,16 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sigstore_ring",
         ],
     ),
-    ("tasks", &["release", "validate", "release_notes", "bench"]),
+    (
+        "tasks",
+        &[
+            "release",
+            "validate",
+            "release_notes",
+            "talos_catalog",
+            "bench",
+        ],
+    ),
     ("main", &["main"]),
 ];
 
@@ -367,31 +386,40 @@ fn modules_import_only_down_their_layers_and_never_in_a_cycle() {
     );
 }
 
-/// renovate.json lets Kubernetes rise only as far as the pinned Talos minor supports, as the
-/// support table in xtask/src/talos.rs says, and keeps Talos within its pinned minor.
+/// The pins of release.yaml, its comment, renovate.json's Kubernetes bound and the docs' table
+/// say what the Talos catalogue (xtask/data/talos.json, read as JSON) says; the pinned Talos
+/// tag has its row, so a Renovate patch bump the catalogue lacks is red with the fix.
 #[test]
-fn renovate_keeps_the_pins_within_what_talos_supports() {
+fn the_pins_renovate_and_the_docs_follow_the_talos_catalogue() {
     let config: serde_json::Value = serde_json::from_str(&read_repo("renovate.json")).unwrap();
+    let catalog: serde_json::Value =
+        serde_json::from_str(&read_repo("xtask/data/talos.json")).unwrap();
     let intent = read_repo("ee/appliance/release.yaml");
     let talos = intent
         .split("\ntalos:\n")
         .nth(1)
         .and_then(|rest| rest.lines().next())
-        .and_then(|line| line.trim().strip_prefix("version: v"))
-        .expect("talos.version in release.yaml");
-    let minor: Vec<&str> = talos.split('.').take(2).collect();
-    let row = format!("(({}, {}), ", minor[0], minor[1]);
-    let table = read_repo("xtask/src/talos.rs");
-    let line = table
-        .lines()
-        .find(|l| l.trim_start().starts_with(&row))
-        .unwrap_or_else(|| panic!("no Kubernetes support row for Talos v{talos} in talos.rs"));
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|n| !n.is_empty())
-        .map(|n| n.parse().unwrap())
-        .collect();
-    let (max_major, max_minor) = (numbers[4], numbers[5]);
+        .and_then(|line| line.trim().strip_prefix("version: "))
+        .expect("talos.version in release.yaml")
+        .to_string();
+    let patches = catalog["patches"].as_array().unwrap();
+    assert!(
+        patches.iter().any(|p| p["tag"] == talos.as_str()),
+        "release.yaml pins Talos {talos}, which xtask/data/talos.json has no row for: run cargo xtask talos-catalog --from <a clone of https://github.com/siderolabs/talos> {talos} and commit the file"
+    );
+    let minor: String = talos.split('.').take(2).collect::<Vec<_>>().join(".");
+    let row = catalog["minors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["minor"] == minor.as_str())
+        .unwrap_or_else(|| panic!("xtask/data/talos.json has no row for Talos {minor}"));
+    let range = |key: &str| -> (u64, u64) {
+        let text = row["kubernetes"][key].as_str().unwrap();
+        let numbers: Vec<u64> = text.split('.').map(|n| n.parse().unwrap()).collect();
+        (numbers[0], numbers[1])
+    };
+    let ((low_major, low_minor), (max_major, max_minor)) = (range("minimum"), range("maximum"));
     let rules = config["packageRules"].as_array().unwrap();
     let rule = |dep: &str, key: &str| {
         rules
@@ -403,7 +431,7 @@ fn renovate_keeps_the_pins_within_what_talos_supports() {
     assert_eq!(
         rule("kubernetes", "allowedVersions")["allowedVersions"],
         format!("<{max_major}.{}.0", max_minor + 1),
-        "renovate.json: Talos v{talos} supports Kubernetes up to {max_major}.{max_minor}.x"
+        "renovate.json: Talos {minor} supports Kubernetes up to {max_major}.{max_minor}.x (xtask/data/talos.json)"
     );
     let talos_rule = rule("talos", "matchUpdateTypes");
     assert_eq!(
@@ -411,6 +439,32 @@ fn renovate_keeps_the_pins_within_what_talos_supports() {
         serde_json::json!(["major", "minor"])
     );
     assert_eq!(talos_rule["enabled"], false);
+    let said = format!(
+        "# Talos {minor} supports Kubernetes {low_major}.{low_minor}.x through {max_major}.{max_minor}.x"
+    );
+    assert!(
+        intent.contains(&said),
+        "release.yaml's comment on kubernetes.version should say: {said}"
+    );
+    // The reference's table of Kubernetes ranges: one row per minor of the catalogue.
+    let reference = read_repo("docs/reference.md");
+    for minor in catalog["minors"].as_array().unwrap() {
+        let at = |key: &str| {
+            let text = minor["kubernetes"][key].as_str().unwrap();
+            text.split('.').take(2).collect::<Vec<_>>().join(".")
+        };
+        let line = format!(
+            "| {} | {} | {} | {} |",
+            minor["minor"].as_str().unwrap(),
+            at("minimum"),
+            at("maximum"),
+            minor["hostUpgrade"]["minimum"].as_str().unwrap()
+        );
+        assert!(
+            reference.contains(&line),
+            "docs/reference.md's Talos table lacks the catalogue's row: {line}"
+        );
+    }
 }
 
 /// docs/dependencies.md tells a contributor how to get full debug info back for a debugging

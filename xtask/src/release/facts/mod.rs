@@ -12,7 +12,7 @@ mod unreleased;
 
 use serde_json::Value;
 
-use crate::cluster_images::cluster_images;
+use crate::catalog;
 use crate::talos::{MEDIA, TalosVersion};
 use crate::util::mib;
 
@@ -468,7 +468,10 @@ fn text(manifest: &Value, pointer: &str) -> String {
 fn extra_images(manifest: &Value) -> String {
     let cluster: Vec<String> = TalosVersion::parse(&text(manifest, "/talos/version"))
         .ok()
-        .and_then(|talos| cluster_images(&talos, &text(manifest, "/kubernetes/version")).ok())
+        .and_then(|talos| {
+            let patch = catalog::catalog().patch(&talos).ok()?;
+            patch.images(&text(manifest, "/kubernetes/version")).ok()
+        })
         .into_iter()
         .flatten()
         .map(|image| image.name())
