@@ -98,6 +98,12 @@ pub struct ImageArgs {
     /// To roll a channel back to a release already recorded, use `cargo xtask channel`.
     #[arg(long, conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
     pub allow_channel_rollback: bool,
+    /// Record the release although nodes on the release its channel points at cannot reach it
+    /// (a Talos host upgrade Talos does not support, a Kubernetes minor skipped or lowered, or
+    /// no order of the two steps that Talos supports). The manifest's upgradeFrom says the
+    /// check was skipped, and why.
+    #[arg(long, conflicts_with = "check", help_heading = "Recorded releases")]
+    pub allow_upgrade_gap: bool,
     /// Also set releaseVersion and channel in release.yaml to this release's, in the same
     /// record step (comments kept; all or nothing with the manifest and the channel), so the
     /// intent names the release it recorded. The release workflow passes it.

@@ -1,7 +1,6 @@
-//! The images an air-gapped node needs besides the installer: what `talosctl image k8s-bundle`
-//! (alias `default`) lists for a Talos patch, from one table read off Talos's own sources at
-//! each tag, and the image references `airGap.extraImages` adds. Kubernetes images follow the
-//! release's Kubernetes version; flannel, CoreDNS, etcd and pause follow the Talos patch.
+//! Image references as an air-gap bundle names them (`host/repository:tag[@sha256:…]`: the
+//! cluster's, from the Talos catalogue, and the ones `airGap.extraImages` adds), and the
+//! registries they are fetched from (a mirror, or the host itself).
 
 use std::fmt;
 

@@ -38,6 +38,7 @@ mod talos;
 mod talos_catalog;
 mod test_hooks;
 mod trust;
+mod upgrade;
 mod util;
 mod validate;
 

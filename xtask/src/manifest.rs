@@ -22,6 +22,10 @@ pub struct Manifest {
     pub kubernetes: Kubernetes,
     pub os: Os,
     pub app: App,
+    /// The release the channel pointed at when this one was cut, and how its nodes get here;
+    /// absent for a channel's first release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_from: Option<crate::upgrade::UpgradeFrom>,
     /// Present exactly when the release produced the air-gap bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub air_gap: Option<AirGap>,
@@ -388,7 +392,66 @@ impl Manifest {
         if let Some(air_gap) = &self.air_gap {
             problems.extend(self.air_gap_problems(air_gap));
         }
+        if let Some(upgrade) = &self.upgrade_from {
+            problems.extend(self.upgrade_problems(upgrade, &version));
+        }
         problems
+    }
+
+    /// Recorded steps are the ones the catalogue's rules give between the two releases'
+    /// versions; a release never upgrades from itself.
+    fn upgrade_problems(
+        &self,
+        upgrade: &crate::upgrade::UpgradeFrom,
+        version: &TalosVersion,
+    ) -> Vec<String> {
+        if upgrade.release_version == self.release_version {
+            return vec![format!(
+                "/upgradeFrom/releaseVersion: {} is this release itself",
+                upgrade.release_version
+            )];
+        }
+        let Some(recorded) = &upgrade.steps else {
+            return Vec::new();
+        };
+        let Ok(from) = TalosVersion::parse(&upgrade.talos) else {
+            return vec![format!(
+                "/upgradeFrom/talos: {} is not a Talos version",
+                upgrade.talos
+            )];
+        };
+        let path = crate::upgrade::path(
+            crate::catalog::catalog(),
+            crate::upgrade::Versions {
+                talos: &from,
+                kubernetes: &upgrade.kubernetes,
+            },
+            crate::upgrade::Versions {
+                talos: version,
+                kubernetes: &self.kubernetes.version,
+            },
+        );
+        match path {
+            Ok(steps) if steps == *recorded => Vec::new(),
+            Ok(steps) => vec![format!(
+                "/upgradeFrom/steps: the catalogue's rules give [{}] from Talos {} and Kubernetes {}, the manifest records [{}]",
+                steps
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                upgrade.talos,
+                upgrade.kubernetes,
+                recorded
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )],
+            Err(gap) => vec![format!(
+                "/upgradeFrom/steps: recorded, but the catalogue's rules give no path: {gap:#}"
+            )],
+        }
     }
 
     /// The bundle sits beside the media under this release's architecture, starts with this

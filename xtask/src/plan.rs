@@ -15,6 +15,7 @@ use crate::project;
 use crate::schematic::Schematic;
 use crate::talos::{self, Architecture, BootMedium, FactoryUrl, InstallerNaming, TalosVersion};
 use crate::trust::{self, Policy};
+use crate::upgrade::{self, UpgradeFrom};
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +36,8 @@ pub struct Overrides {
     pub air_gap: bool,
     /// `--registry-mirror HOST=URL`, as given.
     pub registry_mirrors: Vec<String>,
+    /// `--allow-upgrade-gap`: record a release the channel's nodes cannot reach, saying so.
+    pub allow_upgrade_gap: bool,
 }
 
 impl Overrides {
@@ -55,6 +58,7 @@ impl Overrides {
             factory_url: factory_url_given(pins.factory_url.as_ref()),
             air_gap: pins.air_gap,
             registry_mirrors: pins.registry_mirror.clone(),
+            allow_upgrade_gap: false,
         }
     }
 }
@@ -326,6 +330,9 @@ pub struct Plan {
     pub trust: Option<Policy>,
     /// The air-gap bundle, when `os.airGap` or `--air-gap` asks for one.
     pub air_gap: Option<AirGapPlan>,
+    /// The release the channel points at and how its nodes get to this one; `None` for a
+    /// channel's first release.
+    pub upgrade_from: Option<UpgradeFrom>,
     /// Things worth saying that do not stop a release (an unknown Talos minor, say).
     pub warnings: Vec<String>,
 }
@@ -465,7 +472,8 @@ impl Plan {
             secure_boot,
         };
         let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
-        Ok(Plan::new(
+        let upgrade_from = upgrade_from(root, &release, &build, o.allow_upgrade_gap)?;
+        let mut plan = Plan::new(
             root,
             release,
             schematic,
@@ -473,7 +481,9 @@ impl Plan {
             signature_policy,
             air_gap,
             warnings,
-        ))
+        );
+        plan.upgrade_from = upgrade_from;
+        Ok(plan)
     }
 
     /// The plan of a recorded release, for `--check`: every input from the manifest, the
@@ -527,7 +537,7 @@ impl Plan {
             secure_boot: manifest.os.is_secure_boot(),
         };
         let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
-        Ok(Plan::new(
+        let mut plan = Plan::new(
             root,
             release,
             schematic,
@@ -535,7 +545,9 @@ impl Plan {
             signature_policy,
             air_gap,
             Vec::new(),
-        ))
+        );
+        plan.upgrade_from = manifest.upgrade_from.clone();
+        Ok(plan)
     }
 
     /// The plan of `release`, built from `schematic` as `build`; what a run writes follows.
@@ -556,6 +568,7 @@ impl Plan {
             build,
             trust,
             air_gap,
+            upgrade_from: None,
             warnings,
         }
     }
@@ -563,6 +576,66 @@ impl Plan {
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
     }
+}
+
+/// The release `release`'s channel points at, and the steps from it by the catalogue's rules;
+/// refused when there are none, unless `allow_gap`, which records why. A release already
+/// recorded (a re-cut, an intent that names the release it recorded) keeps what its record
+/// says.
+fn upgrade_from(
+    root: &Path,
+    release: &Release,
+    build: &Build,
+    allow_gap: bool,
+) -> anyhow::Result<Option<UpgradeFrom>> {
+    if root
+        .join(project::manifest_path(&release.version))
+        .is_file()
+    {
+        return Ok(Manifest::load_recorded(root, &release.version)?.upgrade_from);
+    }
+    let channel = crate::channel::Channel::read(root, &release.channel)?;
+    let Some(previous) = channel.release_version else {
+        return Ok(None);
+    };
+    let file = project::manifest_path(&previous);
+    let recorded = Manifest::load_recorded(root, &previous).with_context(|| {
+        format!(
+            "channel {} points at release {previous}, the one this release upgrades",
+            release.channel
+        )
+    })?;
+    let from_talos = TalosVersion::parse(&recorded.talos.version)
+        .with_context(|| format!("{file}: /talos/version"))?;
+    let from = upgrade::Versions {
+        talos: &from_talos,
+        kubernetes: &recorded.kubernetes.version,
+    };
+    let to = upgrade::Versions {
+        talos: &build.talos_version,
+        kubernetes: &build.kubernetes_version,
+    };
+    let mut upgrade = UpgradeFrom {
+        release_version: previous.clone(),
+        talos: recorded.talos.version.clone(),
+        kubernetes: recorded.kubernetes.version.clone(),
+        steps: None,
+        skipped: None,
+    };
+    match upgrade::path(catalog::catalog(), from, to) {
+        Ok(steps) => upgrade.steps = Some(steps),
+        Err(gap) if allow_gap => upgrade.skipped = Some(format!("--allow-upgrade-gap: {gap:#}")),
+        Err(gap) => bail!(
+            "nodes on release {previous} (Talos {}, Kubernetes {}; channel {} points at it) cannot reach release {} (Talos {}, Kubernetes {}): {gap:#}. Cut the release in between first, or pass --allow-upgrade-gap to record this one anyway (its manifest says the check was skipped, and why)",
+            recorded.talos.version,
+            recorded.kubernetes.version,
+            release.channel,
+            release.version,
+            build.talos_version,
+            build.kubernetes_version
+        ),
+    }
+    Ok(Some(upgrade))
 }
 
 /// The factory a recorded release came from (`talos.factoryUrl`, else its ISO's URL), unless

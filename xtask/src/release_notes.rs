@@ -11,6 +11,7 @@ use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Signature, known};
 use crate::project::{self, file_name};
 use crate::talos::BootMedium;
+use crate::upgrade::{Component, UpgradeFrom};
 use crate::util::mib;
 
 impl cli::ReleaseNotesArgs {
@@ -113,6 +114,10 @@ pub fn render(m: &Manifest) -> String {
         );
     }
 
+    if let Some(upgrade) = &m.upgrade_from {
+        upgrade_section(&mut out, m, upgrade);
+    }
+
     if let Some(air_gap) = &m.air_gap {
         air_gap_section(&mut out, air_gap);
     }
@@ -170,6 +175,78 @@ pub fn render(m: &Manifest) -> String {
 }
 
 /// The bundle, its images with digests, and how a site loads each into its own registry.
+/// How a site on the channel's previous release gets to this one: the steps the release was
+/// checked for, in their order, as commands.
+fn upgrade_section(out: &mut String, m: &Manifest, upgrade: &UpgradeFrom) {
+    let _ = writeln!(out, "\n## Upgrading from {}\n", upgrade.release_version);
+    let _ = write!(
+        out,
+        "Nodes on release {} run Talos {} and Kubernetes {}. ",
+        upgrade.release_version, upgrade.talos, upgrade.kubernetes
+    );
+    let steps = match (&upgrade.steps, &upgrade.skipped) {
+        (Some(steps), _) => steps,
+        (None, why) => {
+            let _ = writeln!(
+                out,
+                "This release was recorded without a supported upgrade path from it ({}): upgrade through a release in between, or reinstall.",
+                why.as_deref().unwrap_or("not checked")
+            );
+            return;
+        }
+    };
+    if steps.is_empty() {
+        let _ = writeln!(
+            out,
+            "This release runs the same: nothing to upgrade in Talos or Kubernetes."
+        );
+        return;
+    }
+    let _ = writeln!(out, "Upgrade in this order:\n");
+    let mut items = Vec::new();
+    if m.air_gap.is_some() {
+        items.push(
+            "Air-gapped sites: load this release's bundle into the site's registry first (\"Air-gap bundle\" below), so the nodes find every image.".to_string(),
+        );
+    }
+    let installer = match &m.os.installer.digest {
+        Some(digest) => format!("{}@{digest}", m.os.installer.image),
+        None => m.os.installer.image.clone(),
+    };
+    for step in steps {
+        items.push(match step.upgrade {
+            Component::Talos => {
+                let mut text = format!(
+                    "Talos to {}, one node at a time, the control-plane nodes first, each back and healthy before the next:\n\n       talosctl upgrade --nodes <node> --image {installer}",
+                    step.to
+                );
+                if let Some(platform) = m
+                    .air_gap
+                    .as_ref()
+                    .and_then(|a| a.installer())
+                    .and_then(|i| i.platform_digest.as_ref())
+                {
+                    let name = (m.os.installer.image.rsplit_once(':'))
+                        .map_or(m.os.installer.image.as_str(), |(name, _)| name);
+                    text.push_str(&format!(
+                        "\n\n   Air-gapped sites use the platform digest the bundle holds: `--image {name}@{platform}`."
+                    ));
+                }
+                text
+            }
+            Component::Kubernetes => format!(
+                "Kubernetes to {}, once, through one control-plane node:\n\n       talosctl upgrade-k8s --nodes <control-plane node> --to {}",
+                step.to,
+                step.to.trim_start_matches('v')
+            ),
+        });
+    }
+    let numbered: Vec<String> = (items.iter().enumerate())
+        .map(|(i, item)| format!("{}. {item}", i + 1))
+        .collect();
+    let _ = writeln!(out, "{}", numbered.join("\n\n"));
+}
+
 fn air_gap_section(out: &mut String, air_gap: &AirGap) {
     let file = file_name(&air_gap.path);
     let _ = writeln!(

@@ -63,6 +63,7 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
             version: plan.release.app_version.clone(),
             values_profile: plan.release.values_profile.clone(),
         },
+        upgrade_from: plan.upgrade_from.clone(),
         air_gap: resolved.air_gap.clone().or_else(|| {
             // Planned (a dry run), or a check that resolved the tags again: the names, with
             // the digests a check found and what it does not fetch unknown.

@@ -95,6 +95,9 @@ pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
             ),
         ),
     ]);
+    if let Some(upgrade) = &plan.upgrade_from {
+        rows.push(("upgrade from", upgrade.describe()));
+    }
     for (label, value) in rows {
         let _ = writeln!(out, "  {label:<16} {value}");
     }

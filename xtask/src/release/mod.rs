@@ -42,7 +42,11 @@ impl cli::ImageArgs {
             ))?);
             return check::run(&self, root, &client);
         }
-        let plan = Plan::build(root, &Overrides::from_flags(&self.pins))?;
+        let overrides = Overrides {
+            allow_upgrade_gap: self.allow_upgrade_gap,
+            ..Overrides::from_flags(&self.pins)
+        };
+        let plan = Plan::build(root, &overrides)?;
         for warning in &plan.warnings {
             eprintln!("warning: {warning}");
         }

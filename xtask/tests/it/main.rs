@@ -17,4 +17,5 @@ mod signatures;
 mod talos_catalog;
 mod tidy;
 mod tls;
+mod upgrade;
 mod validate;

@@ -114,7 +114,8 @@ fn docs_name_only_flags_that_exist() {
             {
                 let known = help.contains(&format!("{flag} "))
                     || help.contains(&format!("{flag}\n"))
-                    // Other tools' flags the docs show: cargo's, pre-commit's, cosign's, skopeo's.
+                    // Other tools' flags the docs show: cargo's, pre-commit's, cosign's, skopeo's, git's,
+                    // talosctl's.
                     || [
                         "--help",
                         "--workspace",
@@ -131,6 +132,10 @@ fn docs_name_only_flags_that_exist() {
                         "--quiet",
                         // git's
                         "--tags",
+                        // talosctl's, in the upgrade commands
+                        "--image",
+                        "--to",
+                        "--nodes",
                     ]
                     .contains(&flag);
                 assert!(
@@ -188,6 +193,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "talos",
             "catalog",
             "cluster_images",
+            "upgrade",
             "schematic",
             "intent",
             "trust",

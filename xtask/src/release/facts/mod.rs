@@ -438,6 +438,10 @@ const DERIVED: &[(&str, &str)] = &[
     ),
     ("/os/secureBootCertificate/url", "factory"),
     ("/airGap/path", "releaseVersion and architecture"),
+    (
+        "/upgradeFrom",
+        "the channel's release when it was cut, and the catalogue's upgrade rules",
+    ),
 ];
 
 /// Fields about the record itself, never an input nor a fact of the factory: `--check` says

@@ -604,7 +604,10 @@ fn serve(
             let file = id_and_rest
                 .and_then(|rest| rest.split_once('/'))
                 .filter(|(id, _)| is_id(id))
-                .and_then(|(_, rest)| rest.strip_prefix(&format!("{TALOS}/")))
+                // Any version the factory lists, as the real one builds what /versions names.
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .filter(|(version, _)| b.versions.iter().any(|v| v == version))
+                .map(|(_, file)| file)
                 .unwrap_or_default();
             let served = medium_bytes(file, iso, &b);
             let fault = if file.ends_with(".raw.zst") {
@@ -755,8 +758,9 @@ fn serve(
         ("HEAD", p) if p.starts_with("/v2/") => {
             let (repository, id) = p
                 .strip_prefix("/v2/")
-                .and_then(|rest| rest.strip_suffix(&format!("/manifests/{TALOS}")))
-                .and_then(|rest| rest.split_once('/'))
+                .and_then(|rest| rest.rsplit_once("/manifests/"))
+                .filter(|(_, version)| b.versions.iter().any(|v| v == version))
+                .and_then(|(rest, _)| rest.split_once('/'))
                 .unwrap_or_default();
             state.maybe_lose(&b);
             if is_id(id) && !state.knows(id) {
