@@ -306,3 +306,65 @@ fn air_gap_section(out: &mut String, air_gap: &AirGap) {
     );
     let _ = writeln!(out, "    machine.install.image: $SITE/{path}@{platform}");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The air-gap golden manifest with an upgrade path recorded into it.
+    fn air_gap_release(steps: serde_json::Value) -> Manifest {
+        let mut value: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/data/golden/manifest-air-gap.json"))
+                .unwrap();
+        value["upgradeFrom"] = serde_json::json!({
+            "releaseVersion": "0.0.9",
+            "talos": "v1.12.10",
+            "kubernetes": "v1.34.2",
+            "steps": steps,
+        });
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn an_air_gap_upgrade_loads_the_bundle_first_and_names_the_platform_digest() {
+        let m = air_gap_release(serde_json::json!([
+            {"upgrade": "kubernetes", "to": "v1.35.4"},
+            {"upgrade": "talos", "to": "v1.12.11"}
+        ]));
+        let notes = render(&m);
+        let section = notes
+            .split("## Upgrading from 0.0.9")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("an upgrade section");
+        let platform = m.air_gap.as_ref().unwrap().installer().unwrap();
+        let platform = platform.platform_digest.as_ref().unwrap();
+        let load = section.find("1. Air-gapped sites: load this release's bundle");
+        let kubernetes = section.find("2. Kubernetes to v1.35.4");
+        let talos = section.find("3. Talos to v1.12.11");
+        assert!(
+            load < kubernetes && kubernetes < talos && load.is_some(),
+            "{section}"
+        );
+        assert!(section.contains("--to 1.35.4"), "{section}");
+        assert!(
+            section.contains(&format!("@{platform}`")),
+            "the platform digest for air-gapped sites: {section}"
+        );
+    }
+
+    #[test]
+    fn nothing_to_upgrade_and_a_skipped_check_are_said() {
+        let same = render(&air_gap_release(serde_json::json!([])));
+        assert!(same.contains("nothing to upgrade in Talos or Kubernetes"));
+        let mut skipped = air_gap_release(serde_json::json!([]));
+        let upgrade = skipped.upgrade_from.as_mut().unwrap();
+        upgrade.steps = None;
+        upgrade.skipped = Some("--allow-upgrade-gap: Kubernetes cannot go down".into());
+        let notes = render(&skipped);
+        assert!(
+            notes.contains("recorded without a supported upgrade path from it (--allow-upgrade-gap: Kubernetes cannot go down)"),
+            "{notes}"
+        );
+    }
+}
