@@ -458,6 +458,13 @@ mod tests {
         .unwrap()
     }
 
+    /// The pointers of the facts that differ.
+    fn paths(report: &Report) -> Vec<&str> {
+        (report.facts.differences.iter())
+            .map(|d| d.path.as_str())
+            .collect()
+    }
+
     #[test]
     fn the_same_facts_match() {
         let report = compare(&manifest(), &manifest(), true);
@@ -477,12 +484,7 @@ mod tests {
             digest: "sha256:2".into(),
         }]);
         let report = compare(&manifest(), &now, false);
-        let paths: Vec<&str> = report
-            .facts
-            .differences
-            .iter()
-            .map(|d| d.path.as_str())
-            .collect();
+        let paths = paths(&report);
         assert_eq!(
             paths,
             [
@@ -577,12 +579,7 @@ mod tests {
 
         now.air_gap = Some(bundle(Some(digest('5')), None));
         let report = compare(&recorded, &now, false);
-        let paths: Vec<&str> = report
-            .facts
-            .differences
-            .iter()
-            .map(|d| d.path.as_str())
-            .collect();
+        let paths = paths(&report);
         assert_eq!(paths, ["/airGap/images/1/digest"]);
         assert!(
             report.facts.differences[0]

@@ -121,17 +121,20 @@ fn an_air_gap_at_v1_13_holds_what_talosctl_lists_at_that_tag() {
     assert_eq!(images, golden.lines().collect::<Vec<_>>());
 }
 
+/// `git` in `dir`, as a test user; whether it succeeded.
+fn git(dir: &Path, args: &[&str]) -> bool {
+    Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success()
+}
+
 /// A repository in Talos's shape, with a tag per `(tag, flannel, etcd)`.
 fn talos_like(dir: &Path, tags: &[(&str, &str, &str)]) {
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "git {args:?}");
-    };
+    let git = |args: &[&str]| assert!(git(dir, args), "git {args:?}");
     std::fs::create_dir_all(dir).unwrap();
     git(&["init", "-q"]);
     let write = |path: &str, text: &str| {
@@ -213,16 +216,9 @@ fn talos_catalog_adds_rows_once_and_refuses_a_moved_tag_or_an_unreadable_constan
     assert_eq!(std::fs::read_to_string(&catalog).unwrap(), written);
 
     // A tag that moved is refused, and the file stays.
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-            .args(args)
-            .current_dir(&talos)
-            .status()
-            .unwrap()
-    };
-    assert!(git(&["commit", "-q", "--allow-empty", "-m", "moved"]).success());
-    assert!(git(&["tag", "-f", "v1.12.0"]).success());
+    let git = |args: &[&str]| git(&talos, args);
+    assert!(git(&["commit", "-q", "--allow-empty", "-m", "moved"]));
+    assert!(git(&["tag", "-f", "v1.12.0"]));
     let output = run(&["v1.12.0"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -236,8 +232,8 @@ fn talos_catalog_adds_rows_once_and_refuses_a_moved_tag_or_an_unreadable_constan
     let constants = talos.join("pkg/machinery/constants/constants.go");
     let text = std::fs::read_to_string(&constants).unwrap();
     std::fs::write(&constants, text.replace("EtcdImage", "EtcdRepository")).unwrap();
-    assert!(git(&["commit", "-q", "-am", "renamed"]).success());
-    assert!(git(&["tag", "v1.12.2"]).success());
+    assert!(git(&["commit", "-q", "-am", "renamed"]));
+    assert!(git(&["tag", "v1.12.2"]));
     let output = run(&["v1.12.2"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
