@@ -1,7 +1,8 @@
 //! Writing files so that a failed, interrupted or killed run leaves nothing behind and a
 //! finished one survives a power loss: content goes to a temporary file beside the destination
-//! (`.<name>.partial-<pid>`), is flushed, renamed (or linked) into place, and the folder is
-//! flushed too. Partial files of runs that were killed are swept by the next real run.
+//! (`.<name>.partial-<token>`, a random token per run), is flushed, renamed (or linked) into
+//! place, and the folder is flushed too. Partial files of runs that were killed are swept by
+//! the next real run, which holds the release lock: no other writer can be alive then.
 
 use std::fs::File;
 use std::io::Write;
@@ -11,8 +12,55 @@ use anyhow::Context;
 
 use crate::interrupt::Provisional;
 
-/// Marks a temporary file; the writer's PID follows it.
+/// Marks a temporary file; the writer's run token follows it.
 pub const PARTIAL_MARK: &str = ".partial-";
+
+/// This run's random token (16 hex digits), naming its temporary files and journal: a PID is
+/// reused (every container's first process is PID 1), a token is not.
+pub fn run_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        use std::io::Read;
+        let mut bytes = [0u8; 8];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut random| random.read_exact(&mut bytes))
+            .expect("reading /dev/urandom for a run token");
+        crate::util::hex(&bytes)
+    })
+}
+
+/// What a file is: its device and inode (which a rename keeps), its size, and for a small file
+/// its SHA-256, so a later run can tell whether a path still holds the file a run put there.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub device: u64,
+    pub inode: u64,
+    pub size: u64,
+}
+
+impl Identity {
+    /// The file at `path` itself (a link is not followed), or `None` when there is none.
+    pub fn of(path: &Path) -> Option<Identity> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::symlink_metadata(path).ok()?;
+        Some(Identity {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.size(),
+        })
+    }
+
+    /// An open file's.
+    pub fn of_file(file: &File) -> std::io::Result<Identity> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = file.metadata()?;
+        Ok(Identity {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.size(),
+        })
+    }
+}
 
 /// A file being written next to its destination; removed on drop (or on a signal) unless
 /// persisted.
@@ -36,7 +84,7 @@ impl PendingFile {
         let temp = parent.join(format!(
             ".{}{PARTIAL_MARK}{}",
             name.to_string_lossy(),
-            std::process::id()
+            run_token()
         ));
         // Readable too: the air-gap bundle reads its blobs back to pack them.
         let open = |path: &Path| {
@@ -58,6 +106,12 @@ impl PendingFile {
 
     pub fn file(&mut self) -> &mut File {
         &mut self.file
+    }
+
+    /// The file as it is now; a rename into place keeps its device and inode.
+    pub fn identity(&self) -> anyhow::Result<Identity> {
+        Identity::of_file(&self.file)
+            .with_context(|| format!("reading {}", self.temp.path().display()))
     }
 
     /// Flushes the content to disk, so the rename in the record step is quick.
@@ -145,13 +199,8 @@ pub fn write_replacing(destination: &Path, content: &[u8]) -> anyhow::Result<Pro
     pending_with(destination, content)?.persist()
 }
 
-/// Writes `content` to `destination` atomically; fails if the destination exists. The file
-/// stays provisional until the caller keeps it.
-pub fn write_new(destination: &Path, content: &[u8]) -> anyhow::Result<Provisional> {
-    pending_with(destination, content)?.persist_new()
-}
-
-fn pending_with(destination: &Path, content: &[u8]) -> anyhow::Result<PendingFile> {
+/// `content` in a temporary file beside `destination`, not yet in place.
+pub fn pending_with(destination: &Path, content: &[u8]) -> anyhow::Result<PendingFile> {
     let mut pending = PendingFile::create(destination)?;
     pending
         .file()
@@ -198,10 +247,11 @@ pub fn available_space(folder: &Path) -> anyhow::Result<u64> {
     Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
 }
 
-/// Removes the partial files below `folder` whose writer is no longer running (a run killed
-/// by SIGKILL or a power loss cannot clean up after itself). Returns what it removed, each
-/// with the PID that left it.
-pub fn sweep_partials(folder: &Path) -> Vec<(PathBuf, u32)> {
+/// Removes the partial files below `folder` that another run left (a run killed by SIGKILL
+/// or a power loss cannot clean up after itself). Only for a run that holds the release lock:
+/// every other writer of these folders holds it too, so none of them is alive. Returns what it
+/// removed, each with the token of the run that left it.
+pub fn sweep_partials(folder: &Path) -> Vec<(PathBuf, String)> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(folder) else {
         return removed;
@@ -215,28 +265,18 @@ pub fn sweep_partials(folder: &Path) -> Vec<(PathBuf, u32)> {
                 let writer = name
                     .rsplit_once(PARTIAL_MARK)
                     .filter(|_| name.starts_with('.'))
-                    .and_then(|(_, pid)| pid.parse::<u32>().ok());
-                if let Some(pid) = writer
-                    && !is_running(pid)
+                    .map(|(_, token)| token.to_string());
+                if let Some(token) = writer
+                    && token != run_token()
                     && std::fs::remove_file(&path).is_ok()
                 {
-                    removed.push((path, pid));
+                    removed.push((path, token));
                 }
             }
             _ => {}
         }
     }
     removed
-}
-
-/// Whether a process with this PID exists (signal 0 checks without sending anything).
-pub fn is_running(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill with signal 0 only checks for the process's existence.
-    let status = unsafe { libc::kill(pid, 0) };
-    status == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]
@@ -248,8 +288,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fsutil-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let target = dir.join("a.json");
-        write_new(&target, b"first").unwrap().keep();
-        let err = write_new(&target, b"second").unwrap_err();
+        let write_new = |content: &[u8]| pending_with(&target, content)?.persist_new();
+        write_new(b"first").unwrap().keep();
+        let err = write_new(b"second").unwrap_err();
         assert!(format!("{err:#}").contains("File exists"), "{err:#}");
         assert_eq!(std::fs::read(&target).unwrap(), b"first");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "temp left");
@@ -257,19 +298,29 @@ mod tests {
     }
 
     #[test]
-    fn sweeping_keeps_the_partials_of_running_writers() {
-        let dir = std::env::temp_dir().join(format!("fsutil-sweep-{}", std::process::id()));
+    fn sweeping_keeps_this_runs_partials_and_other_files() {
+        let dir = std::env::temp_dir().join(format!("fsutil-sweep-{}", run_token()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("0.1.0")).unwrap();
-        // PID 0x7ffffffe is above the kernel's pid_max, so never running.
-        let dead = dir.join("0.1.0/.metal-amd64.iso.partial-2147483646");
-        let alive = dir.join(format!(".a.json.partial-{}", std::process::id()));
+        let dead = dir.join("0.1.0/.metal-amd64.iso.partial-0123456789abcdef");
+        let own = dir.join(format!(".a.json.partial-{}", run_token()));
         let other = dir.join("0.1.0/metal-amd64.iso");
-        for path in [&dead, &alive, &other] {
+        for path in [&dead, &own, &other] {
             std::fs::write(path, b"x").unwrap();
         }
-        assert_eq!(sweep_partials(&dir), vec![(dead.clone(), 2147483646)]);
-        assert!(!dead.exists() && alive.exists() && other.exists());
+        assert_eq!(
+            sweep_partials(&dir),
+            vec![(dead.clone(), "0123456789abcdef".to_string())]
+        );
+        assert!(!dead.exists() && own.exists() && other.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_run_token_is_random_hex_and_the_same_all_run() {
+        let token = run_token();
+        assert_eq!(token.len(), 16);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(run_token(), token);
     }
 }

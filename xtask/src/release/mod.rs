@@ -98,10 +98,16 @@ impl cli::ImageArgs {
             .transpose()?;
         let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
         let progress = Progress::new();
-        let media = Media::download(
-            &self.network,
-            plan.path(&project::release_dist_dir(&plan.release.version)),
-        );
+        // A folder this run makes goes again, once empty, unless the release is recorded.
+        let folder = plan.path(&project::release_dist_dir(&plan.release.version));
+        let made = (!folder.exists())
+            .then(|| {
+                std::fs::create_dir_all(&folder)
+                    .with_context(|| format!("creating folder {}", folder.display()))?;
+                anyhow::Ok(interrupt::Provisional::new(&folder))
+            })
+            .transpose()?;
+        let media = Media::download(&self.network, folder.clone());
         let mut resolved = resolve::resolve(
             plan,
             client,
@@ -129,6 +135,9 @@ impl cli::ImageArgs {
                 intent.as_deref(),
             )
         })?;
+        if let Some(folder) = made {
+            folder.keep();
+        }
         eprintln!("{summary}");
         Ok(manifest)
     }

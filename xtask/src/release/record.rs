@@ -1,11 +1,14 @@
 //! The record step: the one moment a real run changes what is recorded. The downloaded media
 //! (still at their temporary names), `SHA256SUMS`, the manifest and the channel are put in
-//! place together, as one transaction: a journal naming every file it will replace is written
-//! and flushed first, each file that exists is kept beside itself as a hard link, then the
-//! renames happen. On any failure the step puts every file back as it was; a run killed in
-//! the middle (SIGKILL, power loss) leaves its journal, and the next real run, holding the
-//! release lock, rolls it back before it sweeps partial files. Removing the journal is the
-//! commit.
+//! place together, as one transaction: a journal naming every file it will replace, and the
+//! identity (device, inode, size) of each, is written and flushed first; each file that exists
+//! is kept beside itself as a hard link; before each rename the journal records the identity
+//! of the file about to be put there. On any failure the step puts back exactly the targets
+//! that still hold what it put there, and removes every link it made; a run killed in the
+//! middle (SIGKILL, power loss) leaves its journal, and the next real run, holding the release
+//! lock (so no run it could mistake for alive exists), does the same from the journal, leaving
+//! and naming any target that changed since (a `git pull`). Journals and temporary files carry
+//! a random per-run token, not a PID. Removing the journal is the commit.
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +16,12 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
-use crate::fsutil::{self, PendingFile, write_atomic, write_new};
+use crate::fsutil::{self, Identity, PendingFile, pending_with, write_atomic};
 use crate::manifest::{Manifest, Schema, known};
 use crate::plan::Plan;
 use crate::project;
 
-/// Marks a journal file in `ee/appliance/dist`: `.record-<pid>.journal`.
+/// Marks a journal file in `ee/appliance/dist`: `.record-<token>.journal`.
 const JOURNAL_PREFIX: &str = ".record-";
 const JOURNAL_SUFFIX: &str = ".journal";
 
@@ -87,7 +90,7 @@ pub fn record(
 }
 
 /// The renames of the record step, in the order a reader should meet them: media, sums,
-/// manifest, channel, intent.
+/// manifest, channel, intent. Each file's identity goes into the journal before its rename.
 fn place_all(
     plan: &Plan,
     manifest: &Manifest,
@@ -98,42 +101,45 @@ fn place_all(
 ) -> anyhow::Result<()> {
     for file in media {
         let shown = project::relative(&plan.root, file.destination()).unwrap_or_default();
-        transaction.placing(&shown);
+        transaction.placing(&shown, file.identity()?)?;
         file.persist()
             .with_context(|| format!("putting {shown} in place"))?
             .keep();
     }
     crate::test_hooks::pause_in_record_step();
-    transaction.placing(&plan.outputs.sums_path);
-    write_atomic(
-        &plan.path(&plan.outputs.sums_path),
-        sums(manifest).as_bytes(),
-    )
-    .with_context(|| format!("writing {}", plan.outputs.sums_path))?;
-    transaction.placing(&plan.outputs.manifest_path);
-    let bytes = manifest.to_json();
-    let manifest_file = plan.path(&plan.outputs.manifest_path);
-    if force {
-        write_atomic(&manifest_file, bytes.as_bytes())
-    } else {
-        write_new(&manifest_file, bytes.as_bytes()).map(|file| file.keep())
-    }
-    .with_context(|| format!("writing {}", plan.outputs.manifest_path))?;
     let channel = Channel {
         channel: plan.release.channel.clone(),
         release_version: Some(plan.release.version.clone()),
         updated_at: Some(manifest.generated_at.clone()),
     };
-    transaction.placing(&plan.outputs.channel_path);
-    write_atomic(
-        &plan.path(&plan.outputs.channel_path),
-        channel.to_json().as_bytes(),
-    )
-    .with_context(|| format!("moving channel {}", plan.outputs.channel_path))?;
+    let mut files = vec![
+        (plan.outputs.sums_path.clone(), sums(manifest), "writing"),
+        (
+            plan.outputs.manifest_path.clone(),
+            manifest.to_json(),
+            "writing",
+        ),
+        (
+            plan.outputs.channel_path.clone(),
+            channel.to_json(),
+            "moving channel",
+        ),
+    ];
     if let Some(text) = intent {
-        transaction.placing(project::INTENT);
-        write_atomic(&plan.path(project::INTENT), text.as_bytes())
-            .with_context(|| format!("writing {}", project::INTENT))?;
+        files.push((project::INTENT.to_string(), text.to_string(), "writing"));
+    }
+    for (target, content, what) in files {
+        let pending = pending_with(&plan.path(&target), content.as_bytes())
+            .with_context(|| format!("{what} {target}"))?;
+        transaction.placing(&target, pending.identity()?)?;
+        // A manifest is never replaced without --force, even one another process wrote a
+        // moment ago: a hard link does not replace.
+        let placed = if target == plan.outputs.manifest_path && !force {
+            pending.persist_new()
+        } else {
+            pending.persist()
+        };
+        placed.with_context(|| format!("{what} {target}"))?.keep();
     }
     Ok(())
 }
@@ -168,59 +174,70 @@ pub fn sweep(root: &Path) {
         eprintln!("{message}");
     }
     for dir in [project::DIST_DIR, project::RELEASES_DIR] {
-        for (path, pid) in fsutil::sweep_partials(&root.join(dir)) {
+        for (path, token) in fsutil::sweep_partials(&root.join(dir)) {
             let shown =
                 project::relative(root, &path).unwrap_or_else(|| path.display().to_string());
             eprintln!(
-                "removed {shown}, a partial file left by an interrupted run (PID {pid} is no longer running)"
+                "removed {shown}, a partial file left by an interrupted run (run {token}; this run holds the release lock, so that one is gone)"
             );
         }
     }
 }
 
-/// One file the record step replaces or creates.
+/// One file the record step replaces or creates, and what it found and put there.
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     /// Repository-relative.
     target: String,
     /// Where the file as it was is kept (a hard link), when there was one.
     backup: Option<String>,
+    /// The file that was there when the step began.
+    #[serde(default)]
+    replaced: Option<Identity>,
+    /// The file this run puts there, written down before its rename.
+    #[serde(default)]
+    placed: Option<Identity>,
 }
 
 struct Transaction {
     root: PathBuf,
     journal: PathBuf,
     entries: Vec<Entry>,
-    /// Targets this run has started to put in place (only those are removed on roll-back).
-    placed: Vec<String>,
 }
 
 impl Transaction {
     /// Writes the journal, then keeps every existing target as a hard link beside itself.
     fn begin(root: &Path, targets: Vec<String>) -> anyhow::Result<Transaction> {
-        let pid = std::process::id();
+        let token = fsutil::run_token();
         let entries: Vec<Entry> = targets
             .into_iter()
             .map(|target| {
-                let backup = root.join(&target).is_file().then(|| {
-                    let (folder, name) = target.rsplit_once('/').unwrap_or(("", &target));
-                    // The `.partial-<pid>` mark lets the sweep remove one a commit left.
-                    format!("{folder}/.{name}.previous{}{pid}", fsutil::PARTIAL_MARK)
+                let path = root.join(&target);
+                let replaced = Identity::of(&path).filter(|_| {
+                    std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
                 });
-                Entry { target, backup }
+                let backup = replaced.as_ref().map(|_| {
+                    let (folder, name) = target.rsplit_once('/').unwrap_or(("", &target));
+                    // The `.partial-<token>` mark lets the sweep remove one a commit left.
+                    format!("{folder}/.{name}.previous{}{token}", fsutil::PARTIAL_MARK)
+                });
+                Entry {
+                    target,
+                    backup,
+                    replaced,
+                    placed: None,
+                }
             })
             .collect();
         let journal = root
             .join(project::DIST_DIR)
-            .join(format!("{JOURNAL_PREFIX}{pid}{JOURNAL_SUFFIX}"));
-        let text = serde_json::to_string_pretty(&entries).expect("entries serialise");
-        write_atomic(&journal, text.as_bytes()).context("writing the record step's journal")?;
-        let transaction = Transaction {
+            .join(format!("{JOURNAL_PREFIX}{token}{JOURNAL_SUFFIX}"));
+        let mut transaction = Transaction {
             root: root.to_path_buf(),
             journal,
             entries,
-            placed: Vec::new(),
         };
+        transaction.write_journal()?;
         for entry in &transaction.entries {
             if let Some(backup) = &entry.backup {
                 let (from, to) = (root.join(&entry.target), root.join(backup));
@@ -237,16 +254,24 @@ impl Transaction {
         Ok(transaction)
     }
 
-    fn placing(&mut self, target: &str) {
-        self.placed.push(target.to_string());
+    fn write_journal(&mut self) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(&self.entries).expect("entries serialise");
+        write_atomic(&self.journal, text.as_bytes()).context("writing the record step's journal")
     }
 
-    /// Every target back as it was: the kept file renamed over it, or removed if this run
-    /// created it. The journal goes last.
+    /// Writes down that `identity` is about to be renamed to `target`.
+    fn placing(&mut self, target: &str, identity: Identity) -> anyhow::Result<()> {
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.target == target) {
+            entry.placed = Some(identity);
+        }
+        self.write_journal()
+    }
+
+    /// Every target that still holds what this run put there back as it was; every link it
+    /// made removed. The journal goes last.
     fn roll_back(&self) -> anyhow::Result<()> {
-        undo(&self.root, &self.entries, |target| {
-            self.placed.iter().any(|p| p == target)
-        })?;
+        let (_, result) = undo(&self.root, &self.entries);
+        result?;
         remove_journal(&self.journal)
     }
 
@@ -262,37 +287,51 @@ impl Transaction {
     }
 }
 
-/// Restores `entries`: a kept file is renamed back over its target; a target without one is
-/// removed where `created(target)` says this run made it.
-fn undo(root: &Path, entries: &[Entry], created: impl Fn(&str) -> bool) -> anyhow::Result<()> {
-    let mut failures = Vec::new();
+/// Puts back each target of `entries` that still holds the file the run put there (the kept
+/// file renamed over it, or the target removed when there was none), and removes every kept
+/// link. A target that holds anything else is left as it is and named in the first list.
+fn undo(root: &Path, entries: &[Entry]) -> (Vec<String>, anyhow::Result<()>) {
+    let (mut left, mut failures) = (Vec::new(), Vec::new());
     for entry in entries.iter().rev() {
         let target = root.join(&entry.target);
-        let restored = match &entry.backup {
-            Some(backup) if root.join(backup).exists() => {
-                std::fs::rename(root.join(backup), &target).map_err(anyhow::Error::from)
+        let now = Identity::of(&target);
+        let backup = entry.backup.as_ref().map(|b| root.join(b));
+        let kept = backup.as_ref().and_then(|b| Identity::of(b));
+        let ours = entry.placed.is_some() && now == entry.placed;
+        let restored = if ours {
+            match (&backup, &entry.replaced) {
+                (Some(backup), Some(replaced)) if kept.as_ref() == Some(replaced) => {
+                    std::fs::rename(backup, &target).map_err(anyhow::Error::from)
+                }
+                (_, Some(_)) => Err(anyhow::anyhow!(
+                    "the copy of it as it was ({}) is gone",
+                    entry.backup.as_deref().unwrap_or("none")
+                )),
+                (_, None) => std::fs::remove_file(&target).map_err(anyhow::Error::from),
             }
-            // Linked before any rename: without its copy, the target was never replaced.
-            Some(_) => Ok(()),
-            // Absent (never placed) is fine, and so is a folder someone put there: only a file
-            // this run created is taken away.
-            None if created(&entry.target) => match std::fs::remove_file(&target) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound && target.is_file() => {
-                    Err(e.into())
+        } else {
+            if now.is_some() && now != entry.replaced && entry.placed.is_some() {
+                left.push(entry.target.clone());
+            }
+            // A kept link is only a second name for the file as it was: never renamed over a
+            // target this run does not own (a rename onto its own inode would do nothing).
+            match &backup {
+                Some(backup) if kept.is_some() => {
+                    std::fs::remove_file(backup).map_err(anyhow::Error::from)
                 }
                 _ => Ok(()),
-            },
-            None => Ok(()),
+            }
         };
         if let Err(e) = restored.and_then(|()| fsutil::sync_parent(&target)) {
             failures.push(format!("{}: {e:#}", entry.target));
         }
     }
-    if failures.is_empty() {
+    let result = if failures.is_empty() {
         Ok(())
     } else {
-        bail!("{}", failures.join("; "))
-    }
+        Err(anyhow::anyhow!("{}", failures.join("; ")))
+    };
+    (left, result)
 }
 
 fn remove_journal(journal: &Path) -> anyhow::Result<()> {
@@ -301,20 +340,15 @@ fn remove_journal(journal: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("removing {}", journal.display()))
 }
 
-/// Rolls back the record steps of runs that died inside them; one message per journal.
+/// Rolls back the record steps of runs that died inside them; one message per journal. Only
+/// for a run holding the release lock: every other journal's run is gone.
 fn recover(root: &Path) -> Vec<String> {
     let dist = root.join(project::DIST_DIR);
+    let own = format!("{JOURNAL_PREFIX}{}{JOURNAL_SUFFIX}", fsutil::run_token());
     let mut messages = Vec::new();
     for entry in std::fs::read_dir(&dist).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(JOURNAL_PREFIX)
-            .and_then(|rest| rest.strip_suffix(JOURNAL_SUFFIX))
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if fsutil::is_running(pid) {
+        if !name.starts_with(JOURNAL_PREFIX) || !name.ends_with(JOURNAL_SUFFIX) || name == own {
             continue;
         }
         let shown = format!("{}/{name}", project::DIST_DIR);
@@ -325,18 +359,25 @@ fn recover(root: &Path) -> Vec<String> {
             Ok(entries) => entries,
             Err(e) => {
                 messages.push(format!(
-                    "warning: {shown} (left by PID {pid}, no longer running) cannot be read ({e:#}); check {} and {} against git, then remove it",
+                    "warning: {shown}, left by a killed run, cannot be read ({e:#}); check {} and {} against git, then remove it",
                     project::RELEASES_DIR,
                     project::CHANNELS_DIR
                 ));
                 continue;
             }
         };
-        // Which targets the dead run had created is not known; one without a kept copy did
-        // not exist when its record step began, so it goes.
-        messages.push(match undo(root, &entries, |_| true).and_then(|()| remove_journal(&entry.path())) {
+        let (left, result) = undo(root, &entries);
+        let left_note = if left.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; left as they are, since they are no longer the files that run put there: {}",
+                left.join(", ")
+            )
+        };
+        messages.push(match result.and_then(|()| remove_journal(&entry.path())) {
             Ok(()) => format!(
-                "rolled back the record step of PID {pid}, which was killed inside it: {} are as they were",
+                "rolled back the record step of a run killed inside it ({shown}): what it had put in place of {} is taken back{left_note}",
                 entries
                     .iter()
                     .map(|e| e.target.as_str())
@@ -344,7 +385,7 @@ fn recover(root: &Path) -> Vec<String> {
                     .join(", ")
             ),
             Err(e) => format!(
-                "warning: the record step PID {pid} left in {shown} could not be rolled back ({e:#}); restore the files it names by hand"
+                "warning: the record step a killed run left in {shown} could not be rolled back ({e:#}){left_note}; restore the files it names by hand"
             ),
         });
     }

@@ -9,6 +9,7 @@ mod check;
 mod hostile;
 mod image;
 mod operator;
+mod ownership;
 mod pipeline;
 mod real_registry;
 mod release_notes;

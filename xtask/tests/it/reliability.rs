@@ -153,15 +153,20 @@ fn the_next_run_removes_what_a_killed_run_left() {
     let tree = Tree::copy();
     let child = spawn(&tree, &factory, &BOTH);
     wait_for("two partial downloads", || partials(&tree).len() == 2);
-    let pid = child.id();
     signal(&child, "KILL");
     let _ = finish(child);
     let left = partials(&tree);
+    // Named by the run's random token, not its PID.
+    let token = left[0].rsplit_once(".partial-").unwrap().1.to_string();
+    assert!(
+        token.len() == 16 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{left:?}"
+    );
     assert_eq!(
         left,
         vec![
-            format!("ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-{pid}"),
-            format!("ee/appliance/dist/0.1.0/.metal-amd64.raw.zst.partial-{pid}"),
+            format!("ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-{token}"),
+            format!("ee/appliance/dist/0.1.0/.metal-amd64.raw.zst.partial-{token}"),
         ]
     );
     assert!(tree.path(LOCK).exists(), "SIGKILL leaves the lock file");
@@ -172,7 +177,7 @@ fn the_next_run_removes_what_a_killed_run_left() {
     for partial in &left {
         assert!(
             stderr(&output).contains(&format!(
-                "removed {partial}, a partial file left by an interrupted run (PID {pid} is no longer running)"
+                "removed {partial}, a partial file left by an interrupted run (run {token}; this run holds the release lock, so that one is gone)"
             )),
             "{}",
             stderr(&output)
