@@ -35,7 +35,7 @@ impl Channel {
     pub fn read(root: &Path, name: &str) -> anyhow::Result<Channel> {
         crate::talos::check_name("channel (--channel)", name)?;
         let path = project::channel_path(name);
-        let text = std::fs::read_to_string(root.join(&path))
+        let text = project::read_input(root, &path, project::INPUT_CAP)
             .with_context(|| format!("reading channel {path}"))?;
         serde_json::from_str(&text).with_context(|| {
             format!("{path} is not a channel file (`cargo xtask validate` says more)")

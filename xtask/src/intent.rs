@@ -135,10 +135,11 @@ pub struct AppIntent {
 }
 
 impl Intent {
-    /// Reads and checks the intent file; `display` is its repository-relative name.
-    pub fn load(path: &Path, display: &str) -> anyhow::Result<Intent> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading release intent {display}"))?;
+    /// Reads and checks the tree's intent file (`project::INTENT`).
+    pub fn load(root: &Path) -> anyhow::Result<Intent> {
+        let display = crate::project::INTENT;
+        let text = crate::project::read_input(root, display, crate::project::INPUT_CAP)
+            .context("reading the release intent")?;
         Intent::from_text(&text, display)
     }
 

@@ -255,15 +255,30 @@ impl Manifest {
     /// The recorded manifest of `release_version`; an error naming the file if it is absent.
     pub fn load_recorded(root: &Path, release_version: &str) -> anyhow::Result<Manifest> {
         let path = crate::project::manifest_path(release_version);
-        let text = match std::fs::read_to_string(root.join(&path)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+        if std::fs::symlink_metadata(root.join(&path)).is_err() {
+            anyhow::bail!(
                 "release {release_version} is not recorded: {path} does not exist; name a recorded release with --release-version"
-            ),
-            other => other.with_context(|| format!("reading {path}"))?,
-        };
-        serde_json::from_str(&text).with_context(|| {
-            format!("{path} is not a valid manifest (`cargo xtask validate` says more)")
-        })
+            );
+        }
+        let text = crate::project::read_input(root, &path, crate::project::INPUT_CAP)?;
+        // Checked before anything acts on it: a record is input like any other.
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{path} is not JSON (`cargo xtask validate` says more)"))?;
+        let schema = Schema::load(root, crate::project::RELEASE_SCHEMA)?;
+        let mut problems = schema.problems(&value);
+        if problems.is_empty() {
+            let manifest: Manifest = serde_json::from_value(value).with_context(|| {
+                format!("{path} is not a valid manifest (`cargo xtask validate` says more)")
+            })?;
+            problems.extend(manifest.consistency_problems(release_version));
+            if problems.is_empty() {
+                return Ok(manifest);
+            }
+        }
+        anyhow::bail!(
+            "{path} is not a valid record, so it is not used: {} (`cargo xtask validate` says more)",
+            problems.join("; ")
+        )
     }
 
     /// Pretty JSON with a final newline, as committed.
@@ -505,8 +520,9 @@ pub struct Schema {
 }
 
 impl Schema {
-    pub fn load(path: &Path, display: &str) -> anyhow::Result<Schema> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {display}"))?;
+    /// The schema file `display` of the tree at `root`.
+    pub fn load(root: &Path, display: &str) -> anyhow::Result<Schema> {
+        let text = crate::project::read_input(root, display, crate::project::INPUT_CAP)?;
         let schema: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("{display} is not JSON"))?;
         let validator = json_schema::Validator::compile(&schema).map_err(|problems| {

@@ -339,7 +339,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn build(root: &Path, overrides: &Overrides) -> anyhow::Result<Plan> {
-        let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
+        let intent = Intent::load(root)?;
         Plan::from_intent(root, intent, overrides)
     }
 
@@ -401,14 +401,13 @@ impl Plan {
             })?,
             None => intent.talos.schematic,
         };
-        let schematic_file = root.join(&schematic_path);
-        if !schematic_file.is_file() {
+        if std::fs::symlink_metadata(root.join(&schematic_path)).is_err() {
             bail!(
                 "schematic {schematic_path} does not exist (set talos.schematic in {} or pass --schematic)",
                 project::INTENT
             );
         }
-        let schematic_text = std::fs::read_to_string(&schematic_file)
+        let schematic_text = project::read_input(root, &schematic_path, project::INPUT_CAP)
             .with_context(|| format!("reading schematic {schematic_path}"))?;
         let schematic = Schematic::from_text(&schematic_text, &schematic_path)?;
         if !schematic
@@ -666,13 +665,32 @@ fn factory_url_from((url, source): &(String, FactorySource)) -> anyhow::Result<F
     }
 }
 
+
+/// `SOURCE_DATE_EPOCH` as the reproducible-builds specification defines it: an integer number
+/// of seconds since 1970-01-01T00:00:00Z, ASCII digits only (no sign, no space); refused
+/// otherwise, and past what `generatedAt` can say.
+fn source_date_epoch(epoch: &str) -> anyhow::Result<i64> {
+    let spec = "the reproducible-builds.org specification: the seconds since 1970-01-01T00:00:00Z as ASCII digits only, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)";
+    anyhow::ensure!(
+        !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()),
+        "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds as in {spec}"
+    );
+    // The last second a four-digit-year RFC 3339 time (the manifest's generatedAt) can say,
+    // as the time library bounds it: 9999-12-30T22:00:00Z.
+    let last = jiff::Timestamp::MAX.as_second();
+    match epoch.parse::<i64>() {
+        Ok(seconds) if seconds <= last => Ok(seconds),
+        _ => anyhow::bail!(
+            "SOURCE_DATE_EPOCH={epoch} is past {} ({last}), the last time a manifest's generatedAt can say; {spec}",
+            jiff::Timestamp::MAX
+        ),
+    }
+}
+
 /// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.
 pub fn generated_at() -> anyhow::Result<String> {
     let seconds = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(epoch) => epoch
-            .trim()
-            .parse()
-            .with_context(|| format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"))?,
+        Ok(epoch) => source_date_epoch(&epoch)?,
         Err(_) => jiff::Timestamp::now().as_second(),
     };
     let at = jiff::Timestamp::from_second(seconds).context("SOURCE_DATE_EPOCH is out of range")?;

@@ -100,6 +100,76 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The most an input file of the tree (release.yaml, a schematic, a manifest, a channel, a
+/// schema) may hold: far beyond any real one (a 30 MB schematic of a million kernel arguments
+/// still plans), and a bound on what a hostile one can make the tool read.
+pub const INPUT_CAP: u64 = 256 * 1024 * 1024;
+
+/// Reads the input `relative` of the tree at `root` as text, at most `cap` bytes: a link is
+/// followed only while it stays inside the repository (its real path is checked), and the file
+/// must be a regular file (a FIFO, a device or a folder is refused, never opened for reading).
+/// Errors name the file and why.
+pub fn read_input(root: &Path, relative: &str, cap: u64) -> anyhow::Result<String> {
+    let bytes = read_input_bytes(root, relative, cap)?;
+    String::from_utf8(bytes).with_context(|| format!("{relative} is not UTF-8 text"))
+}
+
+/// `read_input`, as bytes.
+pub fn read_input_bytes(root: &Path, relative: &str, cap: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = root.join(relative);
+    let real = match path.canonicalize() {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("{relative} does not exist"));
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {relative}")),
+    };
+    let real_root = root
+        .canonicalize()
+        .with_context(|| format!("resolving the repository {}", root.display()))?;
+    if !real.starts_with(&real_root) {
+        bail!(
+            "{relative} is a link that leads out of the repository (to {}); refusing to read it: inputs are files of the repository",
+            real.display()
+        );
+    }
+    // The real path, not followed again, and never blocking on a FIFO.
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&real)
+        .with_context(|| format!("reading {relative}"))?;
+    let kind = file
+        .metadata()
+        .with_context(|| format!("reading {relative}"))?
+        .file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_dir() {
+            "a folder"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        bail!("{relative} is {what}, not a regular file; refusing to read it");
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {relative}"))?;
+    if bytes.len() as u64 > cap {
+        bail!("{relative} is larger than {cap} bytes; refusing to read more of it");
+    }
+    Ok(bytes)
+}
+
 /// A repository-relative path as the tool records it: forward slashes, no `.`/`..`.
 pub fn relative(root: &Path, path: &Path) -> Option<String> {
     let absolute = if path.is_absolute() {

@@ -9,7 +9,7 @@ use crate::cli;
 use crate::digest::or_unknown;
 use crate::intent::Intent;
 use crate::manifest::{AirGap, Manifest, Signature, known};
-use crate::project::{self, file_name};
+use crate::project::file_name;
 use crate::talos::BootMedium;
 use crate::upgrade::{Component, UpgradeFrom};
 use crate::util::mib;
@@ -21,7 +21,7 @@ impl cli::ReleaseNotesArgs {
             None => {
                 let channel = match self.channel {
                     Some(channel) => channel,
-                    None => Intent::load(&root.join(project::INTENT), project::INTENT)?.channel,
+                    None => Intent::load(root)?.channel,
                 };
                 Channel::release_on(root, &channel)?
             }

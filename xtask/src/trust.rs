@@ -155,13 +155,8 @@ fn repository_file(
     let Some(path) = inside else {
         bail!("{what} {path:?} must be a path inside the repository, e.g. {example}");
     };
-    let bytes = crate::util::read_at_most(&root.join(&path), POLICY_FILE_CAP)
-        .with_context(|| format!("{what} {path} cannot be read; {remedy}"))?
-        .with_context(|| {
-            format!(
-                "{what} {path} is larger than {POLICY_FILE_CAP} bytes: not a key or trusted root"
-            )
-        })?;
+    let bytes = project::read_input_bytes(root, &path, POLICY_FILE_CAP)
+        .with_context(|| format!("{what} {path} cannot be read; {remedy}"))?;
     Ok((path, bytes))
 }
 

@@ -76,7 +76,7 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
     let mut report = Report::default();
 
     report.checked.push(project::INTENT.to_string());
-    let intent = match Intent::load(&root.join(project::INTENT), project::INTENT) {
+    let intent = match Intent::load(root) {
         Ok(intent) => Some(intent),
         Err(e) => {
             report.errors.push(format!("{e:#}"));
@@ -88,7 +88,7 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
     let mut schematic_ids = BTreeMap::new();
     for path in files_in(root, project::SCHEMATICS_DIR, &["yaml", "yml", "json"]) {
         report.checked.push(path.clone());
-        match Schematic::load(&root.join(&path), &path) {
+        match Schematic::load(root, &path) {
             Ok(schematic) => {
                 schematic_ids.insert(path, schematic.id());
             }
@@ -324,7 +324,7 @@ fn check_bundle(root: &Path, path: &str, air_gap: &AirGap, report: &mut Report) 
 
 fn load_schema(root: &Path, path: &str, report: &mut Report) -> Option<Schema> {
     report.checked.push(path.to_string());
-    match Schema::load(&root.join(path), path) {
+    match Schema::load(root, path) {
         Ok(schema) => Some(schema),
         Err(e) => {
             report.errors.push(format!("{e:#}"));
@@ -364,10 +364,10 @@ fn file_stem(path: &str) -> String {
 }
 
 fn read_json(root: &Path, path: &str, report: &mut Report) -> Option<serde_json::Value> {
-    let text = match std::fs::read_to_string(root.join(path)) {
+    let text = match project::read_input(root, path, project::INPUT_CAP) {
         Ok(text) => text,
         Err(e) => {
-            report.error(path, format!("cannot read: {e}"));
+            report.error(path, format!("cannot read: {e:#}"));
             return None;
         }
     };
@@ -397,7 +397,7 @@ fn warn_if_schematic_changed(
     let schematic_path = &manifest.talos.schematic_path;
     let now = match schematic_ids.get(schematic_path) {
         Some(id) => Ok(id.clone()),
-        None => Schematic::load(&root.join(schematic_path), schematic_path).map(|s| s.id()),
+        None => Schematic::load(root, schematic_path).map(|s| s.id()),
     };
     match now {
         Ok(id) if id == manifest.talos.schematic_id => {}

@@ -92,7 +92,7 @@ pub fn run(
     client: &Arc<Client>,
 ) -> anyhow::Result<()> {
     let overrides = Overrides::from_flags(&args.pins);
-    let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
+    let intent = Intent::load(root)?;
     // The intent as the team has it now (without --release-version, which names the record).
     let intent_plan = Plan::from_intent(
         root,

@@ -38,7 +38,7 @@ impl cli::FetchArgs {
             }
             None => channel_releases(root)?,
         };
-        let intent = Intent::load(&root.join(project::INTENT), project::INTENT)?;
+        let intent = Intent::load(root)?;
         let overrides = Overrides {
             factory_url: factory_url_given(self.factory_url.as_ref()),
             registry_mirrors: self.registry_mirror.clone(),

@@ -86,8 +86,7 @@ impl cli::ImageArgs {
         let intent = self
             .update_intent
             .then(|| {
-                let text = std::fs::read_to_string(plan.path(project::INTENT))
-                    .with_context(|| format!("reading {}", project::INTENT))?;
+                let text = project::read_input(&plan.root, project::INTENT, project::INPUT_CAP)?;
                 Intent::with_release(
                     &text,
                     project::INTENT,
@@ -96,7 +95,7 @@ impl cli::ImageArgs {
                 )
             })
             .transpose()?;
-        let schema = Schema::load(&plan.path(project::RELEASE_SCHEMA), project::RELEASE_SCHEMA)?;
+        let schema = Schema::load(&plan.root, project::RELEASE_SCHEMA)?;
         let progress = Progress::new();
         // A folder this run makes goes again, once empty, unless the release is recorded.
         let folder = plan.path(&project::release_dist_dir(&plan.release.version));

@@ -102,10 +102,20 @@ fn recorded_schematic(
             project::manifest_path(&recorded.release_version)
         );
     };
+    // The record was checked against the schema (40 or 64 hex digits), and git is told
+    // where its options end, so no recorded string is ever read as an option.
+    anyhow::ensure!(
+        commit.len() >= 40
+            && commit
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+        "{}: source.commit {commit:?} is not a commit",
+        project::manifest_path(&recorded.release_version)
+    );
     let shell = xshell::Shell::new()?;
     shell.change_dir(root);
     let spec = format!("{commit}:{path}");
-    let text = xshell::cmd!(shell, "git show {spec}")
+    let text = xshell::cmd!(shell, "git show --end-of-options {spec}")
         .quiet()
         .ignore_stderr()
         .read()

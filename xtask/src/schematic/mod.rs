@@ -224,11 +224,12 @@ impl Schematic {
         decode::decode(root.as_ref()).map_err(ParseError)
     }
 
-    /// Reads and parses a schematic file; errors name the file, line and field.
-    pub fn load(path: &Path, display: &str) -> anyhow::Result<Schematic> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading schematic {display}"))?;
-        Schematic::from_text(&text, display)
+    /// Reads and parses the schematic file `relative` of the tree at `root`; errors name the
+    /// file, line and field.
+    pub fn load(root: &Path, relative: &str) -> anyhow::Result<Schematic> {
+        let text = crate::project::read_input(root, relative, crate::project::INPUT_CAP)
+            .with_context(|| format!("reading schematic {relative}"))?;
+        Schematic::from_text(&text, relative)
     }
 
     /// Parses schematic text read from `display`; errors name the file, line and field.

@@ -18,5 +18,6 @@ mod signatures;
 mod talos_catalog;
 mod tidy;
 mod tls;
+mod untrusted;
 mod upgrade;
 mod validate;

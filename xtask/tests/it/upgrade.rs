@@ -4,16 +4,23 @@
 
 use crate::support::*;
 
-/// A factory that also serves Talos v1.13.9 and v1.14.0, and a tree with release 0.1.0
-/// (Talos v1.12.11, Kubernetes v1.35.4) recorded on `beta`.
-fn recorded() -> (Factory, Tree) {
+/// A factory that also serves Talos v1.10.7, v1.13.9 and v1.14.0, and a tree with release
+/// 0.1.0 (Talos v1.12.11, Kubernetes v1.35.4, unless `extra` says otherwise) recorded on
+/// `beta`.
+fn recorded_with(extra: &[&str]) -> (Factory, Tree) {
     let mut behaviour = Behaviour::default();
-    behaviour
-        .versions
-        .extend(["v1.13.9".to_string(), "v1.14.0".to_string()]);
+    behaviour.versions.extend(
+        ["v1.10.7", "v1.13.9", "v1.14.0"]
+            .iter()
+            .map(|v| v.to_string()),
+    );
     let factory = Factory::start(behaviour);
-    let tree = Tree::recorded(&factory, &[]);
+    let tree = Tree::recorded(&factory, extra);
     (factory, tree)
+}
+
+fn recorded() -> (Factory, Tree) {
+    recorded_with(&[])
 }
 
 fn manifest(tree: &Tree, version: &str) -> serde_json::Value {
@@ -103,21 +110,35 @@ fn a_release_its_channel_cannot_reach_is_refused_before_any_request() {
         &["--kubernetes-version", "v1.34.1"],
         "Kubernetes cannot go down",
     );
-    // A Talos host too old for the target minor: as if 0.1.0 ran Talos v1.10.7.
-    let file = "ee/appliance/releases/0.1.0.json";
-    let mut old = manifest(&tree, "0.1.0");
-    old["talos"]["version"] = "v1.10.7".into();
-    old["kubernetes"]["version"] = "v1.33.1".into();
-    tree.write(file, &format!("{:#}\n", old));
-    refused(
+}
+
+#[test]
+fn a_talos_host_too_old_for_the_new_minor_is_refused_with_the_minor_between() {
+    let (factory, tree) = recorded_with(&[
+        "--talos-version",
+        "v1.10.7",
+        "--kubernetes-version",
+        "v1.33.1",
+    ]);
+    let before = tree.contents();
+    let output = tree.image(
+        &factory,
         &[
+            "--release-version",
+            "0.2.0",
             "--talos-version",
             "v1.13.9",
             "--kubernetes-version",
             "v1.34.1",
         ],
-        "Talos v1.13 upgrades only from 1.11.0 or later, and the nodes run v1.10.7; cut a release on Talos v1.12 first",
     );
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{error}");
+    assert!(
+        error.contains("Talos v1.13 upgrades only from 1.11.0 or later, and the nodes run v1.10.7; cut a release on Talos v1.12 first"),
+        "{error}"
+    );
+    assert_eq!(tree.contents(), before);
 }
 
 #[test]

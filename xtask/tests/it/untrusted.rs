@@ -1,0 +1,165 @@
+//! Input the tool does not trust: links and special files where the tree's inputs should be,
+//! a hostile record, and a malformed `SOURCE_DATE_EPOCH`. Each is refused before any request,
+//! naming the file (or variable) and why, with nothing outside the tree read or written.
+
+use std::os::unix::fs::symlink;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const SCHEMATICS: &str = "ee/appliance/schematics";
+const INTENT: &str = "ee/appliance/release.yaml";
+
+/// A file outside the tree with a line that must never be printed.
+fn secret() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("xtask-secret-{}", std::process::id()));
+    std::fs::write(&path, "customization: {}\n# SECRET-LINE-42\n").unwrap();
+    path
+}
+
+#[test]
+fn a_schematic_linked_out_of_the_tree_is_never_read_or_sent() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let outside = secret();
+    symlink(&outside, tree.path(&format!("{SCHEMATICS}/x.yaml"))).unwrap();
+    tree.set_intent(&[("talos.schematic", "ee/appliance/schematics/x.yaml")]);
+    let before = tree.contents();
+    for args in [
+        vec!["validate"],
+        vec!["image", "--dry-run"],
+        vec!["image", "--allow-unsigned", "--factory-url", &factory.url()],
+    ] {
+        let output = tree.xtask(&args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(
+                "ee/appliance/schematics/x.yaml is a link that leads out of the repository"
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("SECRET"), "{args:?} printed the file: {err}");
+    }
+    assert!(
+        factory.requests.lock().unwrap().is_empty(),
+        "the schematic went to the factory"
+    );
+    assert_unchanged(&tree, &before);
+    std::fs::remove_file(outside).unwrap();
+}
+
+#[test]
+fn a_link_inside_the_tree_is_followed() {
+    let tree = Tree::copy();
+    symlink(
+        "metal-amd64.yaml",
+        tree.path(&format!("{SCHEMATICS}/link.yaml")),
+    )
+    .unwrap();
+    tree.set_intent(&[("talos.schematic", "ee/appliance/schematics/link.yaml")]);
+    let output = tree.xtask(&["image", "--dry-run"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(APPLIANCE_ID),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn release_yaml_as_a_device_or_a_fifo_is_refused_at_once() {
+    let tree = Tree::copy();
+    std::fs::remove_file(tree.path(INTENT)).unwrap();
+    symlink("/dev/zero", tree.path(INTENT)).unwrap();
+    let refused = |expected: &str| {
+        for args in [&["validate"][..], &["image", "--dry-run"]] {
+            let started = Instant::now();
+            let output = tree.xtask(args);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains(expected), "{args:?}: {err}");
+            assert!(started.elapsed() < Duration::from_secs(10), "{args:?}");
+        }
+    };
+    // /dev/zero is outside the tree: refused for that before it is looked at.
+    refused("ee/appliance/release.yaml is a link that leads out of the repository");
+    std::fs::remove_file(tree.path(INTENT)).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(tree.path(INTENT))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    refused("ee/appliance/release.yaml is a FIFO, not a regular file");
+}
+
+#[test]
+fn a_record_whose_source_commit_is_an_option_is_refused_before_git_sees_it() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::recorded(&factory, &[]);
+    let file = "ee/appliance/releases/0.1.0.json";
+    let written = std::env::temp_dir().join(format!("xtask-git-output-{}", std::process::id()));
+    let mut manifest: serde_json::Value = serde_json::from_str(&tree.read(file)).unwrap();
+    manifest["source"] = serde_json::json!({"commit": format!("--output={}", written.display())});
+    tree.write(file, &format!("{manifest:#}\n"));
+    // A factory that lost the schematic sends the check to the record's commit.
+    factory.forget_schematics();
+    for args in [
+        vec![
+            "image",
+            "--check",
+            "--release-version",
+            "0.1.0",
+            "--factory-url",
+            &factory.url(),
+        ],
+        vec!["release-notes", "--release-version", "0.1.0"],
+    ] {
+        let output = tree.xtask(&args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("0.1.0.json is not a valid record") && err.contains("/source/commit"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!written.exists(), "git wrote {}", written.display());
+}
+
+#[test]
+fn a_malformed_source_date_epoch_stops_the_run_before_its_first_request() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let before = tree.contents();
+    for epoch in [
+        "-1",
+        "253402300800",
+        " 1767225600",
+        "",
+        "1e9",
+        "99999999999999999999",
+    ] {
+        let args = tree.image_args(&factory, &[]);
+        let output = tree
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .env("SOURCE_DATE_EPOCH", epoch)
+            .output()
+            .unwrap();
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{epoch:?}: {err}");
+        assert!(
+            err.contains("SOURCE_DATE_EPOCH") && err.contains("reproducible-builds.org"),
+            "{epoch:?}: {err}"
+        );
+    }
+    assert!(factory.requests.lock().unwrap().is_empty());
+    assert_unchanged(&tree, &before);
+    // The last second a manifest can say is accepted.
+    let output = tree
+        .command(&["image", "--dry-run", "--json"])
+        .env("SOURCE_DATE_EPOCH", "253402207200")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+}
