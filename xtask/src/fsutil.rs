@@ -62,6 +62,20 @@ impl Identity {
     }
 }
 
+/// A private folder for files that live outside the tree for the length of a run (the media
+/// `--check --hashes` downloads only to hash them): a fresh random name under the system's
+/// temporary folder, made with mode 0700 and never an existing one, removed once empty when
+/// dropped or on a signal (its files, registered after it, go first).
+pub fn private_folder(purpose: &str) -> anyhow::Result<Provisional> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let path = std::env::temp_dir().join(format!("xtask-{purpose}-{}", run_token()));
+    let (folder, ()) = Provisional::create(&path, |path| {
+        std::fs::DirBuilder::new().mode(0o700).create(path)
+    })
+    .with_context(|| format!("creating the private folder {}", path.display()))?;
+    Ok(folder)
+}
+
 /// A file being written next to its destination; removed on drop (or on a signal) unless
 /// persisted.
 #[derive(Debug)]
@@ -86,13 +100,17 @@ impl PendingFile {
             name.to_string_lossy(),
             run_token()
         ));
-        // Readable too: the air-gap bundle reads its blobs back to pack them.
+        // Readable too: the air-gap bundle reads its blobs back to pack them. A new file only
+        // (O_EXCL), never through a link (O_NOFOLLOW): a name planted in a shared folder is
+        // refused, not written through.
         let open = |path: &Path| {
+            use std::os::unix::fs::OpenOptionsExt as _;
             File::options()
                 .read(true)
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .mode(0o644)
                 .open(path)
         };
         let (temp, file) = Provisional::create(&temp, open)

@@ -665,7 +665,6 @@ fn factory_url_from((url, source): &(String, FactorySource)) -> anyhow::Result<F
     }
 }
 
-
 /// `SOURCE_DATE_EPOCH` as the reproducible-builds specification defines it: an integer number
 /// of seconds since 1970-01-01T00:00:00Z, ASCII digits only (no sign, no space); refused
 /// otherwise, and past what `generatedAt` can say.

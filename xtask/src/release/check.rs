@@ -270,24 +270,34 @@ fn check_release(
     let Replay { recorded, plan } =
         replay::replay(root, intent, overrides, version, client, progress)?;
 
-    let scratch = std::env::temp_dir().join(format!("xtask-check-{}", std::process::id()));
-    let media = if args.hashes {
+    // With --hashes the media are downloaded into a private folder of this run, only to hash
+    // them: removed on success, failure and signals.
+    let scratch = if args.hashes {
         interrupt::install()?;
-        Media::download(&args.network, scratch.clone())
+        Some(crate::fsutil::private_folder(&format!("check-{version}"))?)
     } else {
-        Media::Sizes
+        None
+    };
+    let media = match &scratch {
+        Some(folder) => Media::download(&args.network, folder.path().to_path_buf()),
+        None => Media::Sizes,
     };
     let purpose = Purpose::check_of(&recorded);
     let resolved = resolve::resolve(&plan, client, args.requirements, media, &purpose, progress);
+    let remove_scratch = || {
+        if let Some(folder) = &scratch {
+            let _ = std::fs::remove_dir_all(folder.path());
+        }
+    };
     let resolved = match resolved {
         Ok(mut resolved) => {
             // The downloaded media were only for their hashes.
             resolved.files.clear();
-            let _ = std::fs::remove_dir_all(&scratch);
+            remove_scratch();
             resolved
         }
         Err(error) => {
-            let _ = std::fs::remove_dir_all(&scratch);
+            remove_scratch();
             return Err(error);
         }
     };

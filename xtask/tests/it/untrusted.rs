@@ -163,3 +163,71 @@ fn a_malformed_source_date_epoch_stops_the_run_before_its_first_request() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+#[test]
+fn check_hashes_downloads_into_a_private_folder_that_goes_on_a_signal() {
+    use std::os::unix::fs::PermissionsExt;
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::recorded(&factory, &[]);
+    let temp = std::env::temp_dir().join(format!("xtask-tmpdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&temp);
+    std::fs::create_dir_all(&temp).unwrap();
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&temp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let check = || {
+        let mut command = tree.command(&[
+            "image",
+            "--check",
+            "--hashes",
+            "--release-version",
+            "0.1.0",
+            "--factory-url",
+            &factory.url(),
+        ]);
+        command.env("TMPDIR", &temp);
+        command
+    };
+    let output = check().output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        entries(),
+        Vec::<std::path::PathBuf>::new(),
+        "left in TMPDIR"
+    );
+
+    // While it downloads: one folder of its own, 0700, with a name no one could plant.
+    factory.behaviour.lock().unwrap().iso_piece_delay = Some(Duration::from_millis(100));
+    let child = check()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the private folder", || !entries().is_empty());
+    let folders = entries();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let name = folders[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let token = name.strip_prefix("xtask-check-0.1.0-").unwrap_or_default();
+    assert!(
+        token.len() == 16 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{name}"
+    );
+    let mode = std::fs::metadata(&folders[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{name}");
+    signal(&child, "TERM");
+    let (code, err, _) = finish(child);
+    assert_eq!(code, Some(128 + 15), "{err}");
+    assert_eq!(
+        entries(),
+        Vec::<std::path::PathBuf>::new(),
+        "left after SIGTERM: {err}"
+    );
+    std::fs::remove_dir_all(&temp).unwrap();
+}
