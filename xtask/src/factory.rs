@@ -93,11 +93,7 @@ impl<'c> Factory<'c> {
             let mut missing = Vec::new();
             for name in wanted {
                 match catalogue.iter().find(|e| &e.name == name) {
-                    Some(e) => extensions.push(Extension {
-                        name: e.name.clone(),
-                        reference: e.reference.clone(),
-                        digest: e.digest.clone(),
-                    }),
+                    Some(e) => extensions.push(recordable(e, &self.base, &path)?),
                     None => missing.push(match closest(name, &names) {
                         Some(close) => format!("{name} (did you mean {close}?)"),
                         None => name.clone(),
@@ -307,4 +303,30 @@ impl<'c> Factory<'c> {
 
 fn excerpt_of(bytes: &[u8]) -> String {
     one_line(bytes, 200)
+}
+
+/// A catalogue entry as the manifest records it, once its strings are what they claim to be:
+/// the ref an image reference, the digest `sha256:<64 hex>`. The factory's answer is not
+/// trusted to be text a release record and its notes can carry as they are.
+fn recordable(entry: &CatalogueExtension, factory: &str, path: &str) -> anyhow::Result<Extension> {
+    let shown = |text: &str| crate::util::one_line(text.as_bytes(), 120);
+    crate::cluster_images::ImageRef::parse(&entry.reference).with_context(|| {
+        format!(
+            "{factory}{path}: the catalogue gives extension {} the ref {:?}, which is not an image reference; refusing to record it",
+            entry.name,
+            shown(&entry.reference)
+        )
+    })?;
+    crate::digest::Digest::parse(&entry.digest).with_context(|| {
+        format!(
+            "{factory}{path}: the catalogue gives extension {} the digest {:?}, which is not sha256:<64 hex>; refusing to record it",
+            entry.name,
+            shown(&entry.digest)
+        )
+    })?;
+    Ok(Extension {
+        name: entry.name.clone(),
+        reference: entry.reference.clone(),
+        digest: entry.digest.clone(),
+    })
 }

@@ -139,7 +139,13 @@ pub fn render(m: &Manifest) -> String {
             let _ = writeln!(out, "\n| extension | image | digest |");
             let _ = writeln!(out, "| --- | --- | --- |");
             for e in extensions {
-                let _ = writeln!(out, "| `{}` | `{}` | `{}` |", e.name, e.reference, e.digest);
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    code(&e.name),
+                    code(&e.reference),
+                    code(&e.digest)
+                );
             }
         }
         None => {
@@ -175,6 +181,26 @@ pub fn render(m: &Manifest) -> String {
 }
 
 /// The bundle, its images with digests, and how a site loads each into its own registry.
+/// `text` as a Markdown code span that stays one: control characters shown as U+FFFD (a
+/// newline cannot start a heading), `|` escaped (a table cell stays one), and a backtick fence
+/// longer than any run of backticks inside. A record is checked against the schema before it
+/// is rendered; this keeps the notes safe whatever a string holds.
+fn code(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect::<String>()
+        .replace('|', "\\|");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
 /// How a site on the channel's previous release gets to this one: the steps the release was
 /// checked for, in their order, as commands.
 fn upgrade_section(out: &mut String, m: &Manifest, upgrade: &UpgradeFrom) {
@@ -351,6 +377,17 @@ mod tests {
             section.contains(&format!("@{platform}`")),
             "the platform digest for air-gapped sites: {section}"
         );
+    }
+
+    #[test]
+    fn a_code_span_stays_one_whatever_it_holds() {
+        assert_eq!(code("ghcr.io/a:1"), "`ghcr.io/a:1`");
+        assert_eq!(
+            code("x\n## Click [here](https://evil.example) | y"),
+            "`x\u{fffd}## Click [here](https://evil.example) \\| y`"
+        );
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`a"), "`` `a ``");
     }
 
     #[test]

@@ -231,3 +231,20 @@ fn check_hashes_downloads_into_a_private_folder_that_goes_on_a_signal() {
     );
     std::fs::remove_dir_all(&temp).unwrap();
 }
+
+#[test]
+fn a_hostile_catalogue_ref_is_refused_before_anything_is_registered() {
+    let factory = Factory::start(Behaviour {
+        extension_ref_host: "ghcr.io\n## Click [here](https://evil.example)\n<!--".into(),
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let output = fails_cleanly(&tree, &factory, &[]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("the catalogue gives extension siderolabs/iscsi-tools the ref")
+            && err.contains("which is not an image reference; refusing to record it"),
+        "{err}"
+    );
+    assert_eq!(factory.posts(), 0, "registered: {err}");
+}
