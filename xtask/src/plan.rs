@@ -172,6 +172,30 @@ pub fn registry_mirrors(
     Ok(mirrors)
 }
 
+/// A mirror no image of the bundle is fetched through does nothing: most likely a mistyped
+/// host. Said by name; `--registry-mirror` without an air-gap bundle is said too.
+fn unused_mirrors(air_gap: Option<&AirGapPlan>, flags: &[String]) -> Vec<String> {
+    let Some(air_gap) = air_gap else {
+        return flags
+            .iter()
+            .map(|flag| format!("--registry-mirror {flag} does nothing: mirrors serve the air-gap bundle's images, and this release has none (os.airGap / --air-gap)"))
+            .collect();
+    };
+    let hosts: std::collections::BTreeSet<&str> =
+        air_gap.images.iter().map(|i| i.host.as_str()).collect();
+    air_gap
+        .mirrors
+        .keys()
+        .filter(|host| !hosts.contains(host.as_str()))
+        .map(|host| {
+            format!(
+                "registry mirror {host}: no image of the air-gap bundle comes from {host}, so it does nothing (the bundle's hosts: {}); a typo?",
+                hosts.iter().copied().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Where a factory URL given outside `release.yaml` came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FactorySource {
@@ -347,6 +371,13 @@ impl Plan {
         let pick = |flag: &Option<String>, field: String| flag.clone().unwrap_or(field);
         let release_version = pick(&o.release_version, intent.release_version);
         talos::check_semver("release version (--release-version)", &release_version)?;
+        // It names the manifest, the media folder and their temporary files: it must fit a
+        // file name with room to spare (255 bytes on every common filesystem).
+        anyhow::ensure!(
+            release_version.len() <= MAX_RELEASE_VERSION,
+            "release version (--release-version) is {} characters long; at most {MAX_RELEASE_VERSION}, as it names the manifest file and the media folder",
+            release_version.len()
+        );
         let channel = pick(&o.channel, intent.channel);
         talos::check_name("channel (--channel)", &channel)?;
         let talos_version = match &o.talos_version {
@@ -454,6 +485,7 @@ impl Plan {
         } else {
             None
         };
+        warnings.extend(unused_mirrors(air_gap.as_ref(), &o.registry_mirrors));
         let release = Release {
             version: release_version,
             channel,
@@ -685,6 +717,9 @@ fn source_date_epoch(epoch: &str) -> anyhow::Result<i64> {
         ),
     }
 }
+
+/// The longest release version: the schemas' `maxLength` too.
+const MAX_RELEASE_VERSION: usize = 128;
 
 /// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.
 pub fn generated_at() -> anyhow::Result<String> {

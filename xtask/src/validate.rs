@@ -120,6 +120,8 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         .collect();
     let offered = crate::channel::offered(&channels);
     let mut releases = BTreeSet::new();
+    // Each release's files under dist/, as its manifest names them.
+    let mut named: BTreeSet<String> = BTreeSet::new();
     for path in files_in(root, project::RELEASES_DIR, &["json"]) {
         report.checked.push(path.clone());
         let stem = file_stem(&path);
@@ -137,6 +139,15 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         if artifacts {
             check_artifacts(root, &path, &manifest, &mut report);
         }
+        named.extend(
+            manifest
+                .os
+                .media()
+                .iter()
+                .map(|(_, m)| m.local_path.clone()),
+        );
+        named.extend(manifest.air_gap.iter().map(|a| a.path.clone()));
+        named.insert(project::sums_path(&manifest.release_version));
         releases.insert(manifest.release_version);
     }
 
@@ -166,7 +177,63 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
             );
         }
     }
+    leftovers(root, &named, &mut report);
     report
+}
+
+/// What interrupted runs and hand-work leave: a record step's journal or a temporary file
+/// under `dist/` (warnings: the next real run cleans them up), one in the committed
+/// `releases/` folder (an error: `git add -A` would commit it), and a file under `dist/` that
+/// no manifest names (a warning).
+fn leftovers(root: &Path, named: &BTreeSet<String>, report: &mut Report) {
+    for path in walk(root, project::RELEASES_DIR) {
+        if project::file_name(&path).contains(fsutil::PARTIAL_MARK) {
+            report.error(
+                &path,
+                "a temporary file an interrupted run left in a committed folder; the next cargo xtask image, fetch or channel removes it (or remove it by hand; never commit it)",
+            );
+        }
+    }
+    for path in walk(root, project::DIST_DIR) {
+        let name = project::file_name(&path);
+        let (what, hint) = if name.starts_with(".record-") && name.ends_with(".journal") {
+            (
+                "the journal of a run killed inside its record step",
+                "the next cargo xtask image, fetch or channel rolls that step back",
+            )
+        } else if name.contains(fsutil::PARTIAL_MARK) {
+            (
+                "a temporary file an interrupted run left",
+                "the next cargo xtask image, fetch or channel removes it",
+            )
+        } else if name.starts_with('.') || named.contains(&path) {
+            continue;
+        } else {
+            (
+                "a file no manifest names",
+                "remove it, or restore a recorded release with cargo xtask fetch",
+            )
+        };
+        report.warnings.push(format!("{path}: {what}; {hint}"));
+    }
+}
+
+/// Every file below `dir` of the tree, repository-relative, sorted.
+fn walk(root: &Path, dir: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join(dir)];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => stack.push(path),
+                Ok(_) => out.extend(project::relative(root, &path)),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// What to do about a downloaded file that is not what its manifest records: get the

@@ -248,3 +248,100 @@ fn a_hostile_catalogue_ref_is_refused_before_anything_is_registered() {
     );
     assert_eq!(factory.posts(), 0, "registered: {err}");
 }
+
+#[test]
+fn a_release_version_too_long_for_a_file_name_is_refused_while_planning() {
+    let tree = Tree::copy();
+    let long = format!("1.0.0-{}", "a".repeat(200));
+    let output = tree.xtask(&["image", "--dry-run", "--release-version", &long]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("206 characters long; at most 128"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_head_that_disagrees_with_its_get_is_said_and_the_bytes_hashed_are_recorded() {
+    let factory = Factory::start(Behaviour {
+        head_extra_bytes: 7,
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &[]);
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    let served = factory.served("metal-amd64.iso").unwrap().len();
+    assert!(
+        err.contains(&format!(
+            "metal-amd64.iso: the factory's HEAD announced {} bytes, its GET sent {served} bytes",
+            served + 7
+        )),
+        "{err}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&tree.read("ee/appliance/releases/0.1.0.json")).unwrap();
+    assert_eq!(manifest["os"]["iso"]["size"], served);
+}
+
+#[test]
+fn a_mirror_no_image_comes_from_is_warned_about_by_name() {
+    let tree = Tree::copy();
+    let output = tree.xtask(&[
+        "image",
+        "--dry-run",
+        "--air-gap",
+        "--registry-mirror",
+        "registry.k8s.oi=https://mirror.example",
+    ]);
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains("registry mirror registry.k8s.oi: no image of the air-gap bundle comes from registry.k8s.oi, so it does nothing")
+            && err.contains("registry.k8s.io"),
+        "{err}"
+    );
+    let output = tree.xtask(&[
+        "image",
+        "--dry-run",
+        "--registry-mirror",
+        "registry.k8s.io=https://mirror.example",
+    ]);
+    assert!(
+        stderr(&output)
+            .contains("--registry-mirror registry.k8s.io=https://mirror.example does nothing"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn validate_reports_what_interrupted_runs_left() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::recorded(&factory, &[]);
+    let output = tree.xtask(&["validate"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+    tree.write("ee/appliance/dist/.record-0123456789abcdef.journal", "[]");
+    tree.write(
+        "ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-0123456789abcdef",
+        "x",
+    );
+    tree.write("ee/appliance/dist/9.9.9/metal-amd64.iso", "x");
+    tree.write(
+        "ee/appliance/releases/channels/.beta.json.previous.partial-0123456789abcdef",
+        "x",
+    );
+    let output = tree.xtask(&["validate"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    for expected in [
+        "invalid: ee/appliance/releases/channels/.beta.json.previous.partial-0123456789abcdef: a temporary file an interrupted run left in a committed folder",
+        "warning: ee/appliance/dist/.record-0123456789abcdef.journal: the journal of a run killed inside its record step",
+        "warning: ee/appliance/dist/0.1.0/.metal-amd64.iso.partial-0123456789abcdef: a temporary file an interrupted run left",
+        "warning: ee/appliance/dist/9.9.9/metal-amd64.iso: a file no manifest names",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+}

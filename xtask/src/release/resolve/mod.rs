@@ -327,6 +327,20 @@ pub fn resolve(
             }
             Event::Downloaded(kind, result) => {
                 let downloaded = result?;
+                // The bytes hashed are what is recorded; a HEAD that announced another size is
+                // said, or the nightly check (which asks the HEAD) would report drift unexplained.
+                if let Some(Some(announced)) = announced.get(&kind)
+                    && *announced != downloaded.size
+                {
+                    let file = (plan.build.media.iter())
+                        .find(|m| m.medium == kind)
+                        .map_or(kind.kind().label, |m| m.file.as_str());
+                    progress.println(&format!(
+                        "warning: {file}: the factory's HEAD announced {announced} bytes, its GET sent {} bytes; the {} bytes downloaded and hashed are recorded, and `image --check` compares sizes with what HEAD says, so expect it to report {file} until the factory agrees with itself",
+                        downloaded.size,
+                        downloaded.size
+                    ));
+                }
                 resolved.media.insert(
                     kind,
                     ResolvedMedium {

@@ -113,6 +113,9 @@ pub struct Behaviour {
     pub extension_ref_host: String,
     /// Serves the plain ISO with its last byte flipped: the same size, other bytes.
     pub iso_flip_byte: bool,
+    /// Bytes a medium's HEAD announces beyond what its GET sends (a factory at odds with
+    /// itself).
+    pub head_extra_bytes: usize,
     /// The `realm` of the Bearer challenge; `http://127.0.0.1:<port>/token` when `None`.
     pub token_realm: Option<String>,
     /// Where `/v2/` GETs are redirected to (`http://localhost:<port>`, another origin on this
@@ -203,6 +206,7 @@ impl Default for Behaviour {
             extension_digest_salt: String::new(),
             extension_ref_host: "ghcr.io".into(),
             iso_flip_byte: false,
+            head_extra_bytes: 0,
             huge_answers: Vec::new(),
         }
     }
@@ -639,7 +643,7 @@ fn serve(
                     &mut out,
                     "200 OK",
                     &[("Content-Type", content_type)],
-                    served.len(),
+                    served.len() + b.head_extra_bytes,
                     &[],
                 );
             }
