@@ -132,6 +132,7 @@ fn docs_name_only_flags_that_exist() {
                         "--quiet",
                         // git's
                         "--tags",
+                        "--end-of-options",
                         // talosctl's, in the upgrade commands
                         "--image",
                         "--to",
