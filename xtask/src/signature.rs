@@ -172,11 +172,101 @@ impl<'a> Root<'a> {
     }
 }
 
-/// Verifies a Sigstore bundle whose DSSE statement must have `digest_hex` as a SHA-256
-/// subject, signed by a certificate for `identity` from `issuer`, chained to `root`, with a
-/// transparency log entry or timestamp. A bundle logged where `root` knows no log fails with
-/// the log's name and both remedies.
+/// The DSSE payload type of an in-toto statement.
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+/// Verifies a Sigstore bundle as cosign's signature of the image `digest_hex` (SHA-256 hex):
+/// its DSSE envelope must carry an in-toto statement whose predicate type is cosign's sign
+/// predicate and whose subject names that digest (the referrer's annotation only chose which
+/// bundles to fetch: it is not signed); then the signature over the envelope must come from a
+/// certificate for `identity` from `issuer`, chained to `root`, with a transparency log entry
+/// or timestamp. A bundle logged where `root` knows no log fails with the log's name and both
+/// remedies.
 pub fn verify_bundle(
+    bundle_json: &[u8],
+    digest_hex: &str,
+    issuer: &str,
+    identity: &str,
+    root: Root,
+) -> anyhow::Result<()> {
+    check_statement(bundle_json, digest_hex)?;
+    verify_signed(bundle_json, digest_hex, issuer, identity, root)
+}
+
+/// What the statement inside a bundle's DSSE envelope says, against what a signature of the
+/// image `digest_hex` must say; the error names the first part that does not hold.
+fn check_statement(bundle_json: &[u8], digest_hex: &str) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bundle {
+        dsse_envelope: Option<Envelope>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Envelope {
+        payload: String,
+        payload_type: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Statement {
+        #[serde(default)]
+        predicate_type: String,
+        #[serde(default)]
+        subject: Vec<Subject>,
+    }
+    #[derive(Deserialize)]
+    struct Subject {
+        #[serde(default)]
+        digest: std::collections::BTreeMap<String, String>,
+    }
+    let bundle: Bundle = serde_json::from_slice(bundle_json).context("not a Sigstore bundle")?;
+    let Some(envelope) = bundle.dsse_envelope else {
+        bail!(
+            "the bundle carries no DSSE envelope (a message signature), so it states nothing about an image"
+        );
+    };
+    if envelope.payload_type != IN_TOTO {
+        bail!(
+            "the bundle's DSSE payload type is {:?}, not an in-toto statement ({IN_TOTO})",
+            envelope.payload_type
+        );
+    }
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(envelope.payload.trim())
+        .context("the bundle's DSSE payload is not base64")?;
+    let statement: Statement = serde_json::from_slice(&payload)
+        .context("the bundle's DSSE payload is not an in-toto statement")?;
+    if statement.predicate_type != SIGN_PREDICATE {
+        bail!(
+            "the bundle's statement has predicate type {:?}, not cosign's signature ({SIGN_PREDICATE}): it attests something else about the image, it does not sign it",
+            statement.predicate_type
+        );
+    }
+    let named: Vec<&str> = (statement.subject.iter())
+        .filter_map(|s| s.digest.get("sha256").map(String::as_str))
+        .collect();
+    if !named.contains(&digest_hex) {
+        bail!(
+            "the bundle's statement signs {}, not sha256:{digest_hex}: it is another image's signature",
+            if named.is_empty() {
+                "no sha256 subject".to_string()
+            } else {
+                named
+                    .iter()
+                    .map(|hex| format!("sha256:{hex}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The signature of a bundle: its certificate's identity and issuer, its chain to `root`, its
+/// log entry or timestamp, and the statement's subject, as `sigstore-verify` checks them.
+fn verify_signed(
     bundle_json: &[u8],
     digest_hex: &str,
     issuer: &str,
@@ -493,6 +583,116 @@ mod tests {
     /// The statement subject of both: the conda package they attest.
     const SUBJECT: &str = "54303491a8418fbed24344b513546182c29b43bf282ceb433af65e2299f9271f";
 
+    /// Real cosign keyless signatures (tests/data/sigstore/SOURCE.md): each bundle signs its
+    /// manifest, by albert.kostusev@siderolabs.com through Google, logged in Rekor v1.
+    const CATALOG_BUNDLE: &str =
+        include_str!("../tests/data/sigstore/image-factory-extensions-catalog.sigstore.json");
+    const CATALOG_MANIFEST: &[u8] =
+        include_bytes!("../tests/data/sigstore/image-factory-extensions-catalog.manifest.json");
+    const EXTENSION_MANIFEST: &[u8] =
+        include_bytes!("../tests/data/sigstore/image-factory-my-extension.manifest.json");
+    const SIGNER: (&str, &str) = (
+        "https://accounts.google.com",
+        "albert.kostusev@siderolabs.com",
+    );
+
+    fn sha256(bytes: &[u8]) -> String {
+        use sha2::Digest as _;
+        crate::util::hex(&sha2::Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn a_real_cosign_signature_verifies_for_its_image_and_signer_only() {
+        let (issuer, identity) = SIGNER;
+        let image = sha256(CATALOG_MANIFEST);
+        let bundle = CATALOG_BUNDLE.as_bytes();
+        verify_bundle(bundle, &image, issuer, identity, Root::of(None)).unwrap();
+        let other = verify_bundle(
+            bundle,
+            &sha256(EXTENSION_MANIFEST),
+            issuer,
+            identity,
+            Root::of(None),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            other.contains(&format!("signs sha256:{image}, not sha256:")),
+            "{other}"
+        );
+        for (issuer, identity) in [
+            (issuer, "someone.else@siderolabs.com"),
+            ("https://token.actions.githubusercontent.com", identity),
+        ] {
+            assert!(verify_bundle(bundle, &image, issuer, identity, Root::of(None)).is_err());
+        }
+    }
+
+    /// `bundle` with its DSSE statement (or payload type) changed by `edit`.
+    fn restated(
+        bundle: &str,
+        edit: impl FnOnce(&mut serde_json::Value, &mut serde_json::Value),
+    ) -> Vec<u8> {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut bundle: serde_json::Value = serde_json::from_str(bundle).unwrap();
+        let payload = engine
+            .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
+            .unwrap();
+        let mut statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        edit(&mut bundle, &mut statement);
+        bundle["dsseEnvelope"]["payload"] = engine
+            .encode(serde_json::to_vec(&statement).unwrap())
+            .into();
+        serde_json::to_vec(&bundle).unwrap()
+    }
+
+    #[test]
+    fn the_statement_decides_what_a_bundle_signs_and_the_error_says_which_part_failed() {
+        let image = sha256(CATALOG_MANIFEST);
+        let cases: [(Vec<u8>, &str); 4] = [
+            (
+                restated(CATALOG_BUNDLE, |_, s| {
+                    s["predicateType"] = "https://slsa.dev/provenance/v1".into()
+                }),
+                "predicate type \"https://slsa.dev/provenance/v1\", not cosign's signature",
+            ),
+            (
+                restated(CATALOG_BUNDLE, |b, _| {
+                    b["dsseEnvelope"]["payloadType"] = "application/json".into()
+                }),
+                "DSSE payload type is \"application/json\", not an in-toto statement",
+            ),
+            (
+                restated(CATALOG_BUNDLE, |_, s| {
+                    s["subject"][0]["digest"]["sha256"] = "0".repeat(64).into()
+                }),
+                "signs sha256:0000",
+            ),
+            (
+                {
+                    let mut b: serde_json::Value = serde_json::from_str(CATALOG_BUNDLE).unwrap();
+                    b.as_object_mut().unwrap().remove("dsseEnvelope");
+                    serde_json::to_vec(&b).unwrap()
+                },
+                "carries no DSSE envelope",
+            ),
+        ];
+        for (bundle, expected) in cases {
+            let error = check_statement(&bundle, &image).unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected:?} in {error}");
+        }
+        // The real statement, and the conda attestation that is not a signature.
+        check_statement(CATALOG_BUNDLE.as_bytes(), &image).unwrap();
+        let attestation = check_statement(REKOR_V1_BUNDLE.as_bytes(), SUBJECT)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            attestation.contains("not cosign's signature"),
+            "{attestation}"
+        );
+    }
+
     #[test]
     fn a_rekor_v2_dsse_bundle_with_a_timestamp_verifies_for_its_true_identity_only() {
         let (issuer, identity) = ("https://github.com/login/oauth", "jku@goto.fi");
@@ -500,8 +700,8 @@ mod tests {
             name: "staging-trusted-root.json",
             json: STAGING_ROOT,
         };
-        verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, root).unwrap();
-        let wrong_identity = verify_bundle(
+        verify_signed(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, root).unwrap();
+        let wrong_identity = verify_signed(
             REKOR_V2_BUNDLE.as_bytes(),
             SUBJECT,
             issuer,
@@ -509,7 +709,7 @@ mod tests {
             root,
         );
         assert!(wrong_identity.is_err());
-        let wrong_issuer = verify_bundle(
+        let wrong_issuer = verify_signed(
             REKOR_V2_BUNDLE.as_bytes(),
             SUBJECT,
             "https://accounts.google.com",
@@ -517,7 +717,7 @@ mod tests {
             root,
         );
         assert!(wrong_issuer.is_err());
-        let other_subject = verify_bundle(
+        let other_subject = verify_signed(
             REKOR_V2_BUNDLE.as_bytes(),
             &"0".repeat(64),
             issuer,
@@ -527,7 +727,7 @@ mod tests {
         assert!(other_subject.is_err());
         // The production root does not trust the staging CA.
         assert!(
-            verify_bundle(
+            verify_signed(
                 REKOR_V2_BUNDLE.as_bytes(),
                 SUBJECT,
                 issuer,
@@ -552,7 +752,7 @@ mod tests {
             name: "ee/appliance/keys/trusted_root.json",
             json: &older,
         };
-        let err = verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, root)
+        let err = verify_signed(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, identity, root)
             .unwrap_err()
             .to_string();
         for part in [
@@ -569,7 +769,7 @@ mod tests {
             name: "staging",
             json: STAGING_ROOT,
         };
-        let err = verify_bundle(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, "x@y", known)
+        let err = verify_signed(REKOR_V2_BUNDLE.as_bytes(), SUBJECT, issuer, "x@y", known)
             .unwrap_err()
             .to_string();
         assert!(!err.contains("does not know"), "{err}");
@@ -579,7 +779,7 @@ mod tests {
     fn a_production_rekor_v1_bundle_verifies_against_the_embedded_root() {
         let issuer = "https://token.actions.githubusercontent.com";
         let identity = "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
-        verify_bundle(
+        verify_signed(
             REKOR_V1_BUNDLE.as_bytes(),
             SUBJECT,
             issuer,
@@ -601,6 +801,6 @@ mod tests {
                 .encode(bytes)
                 .into();
         let tampered = serde_json::to_vec(&tampered).unwrap();
-        assert!(verify_bundle(&tampered, SUBJECT, issuer, identity, Root::of(None)).is_err());
+        assert!(verify_signed(&tampered, SUBJECT, issuer, identity, Root::of(None)).is_err());
     }
 }

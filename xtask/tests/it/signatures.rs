@@ -1,19 +1,24 @@
-//! Installer signatures against the loopback factory: a real Sigstore bundle (vendored from
-//! sigstore-rust's test data, production root) served as an OCI referrer of the installer
-//! digest or under the fallback tag, through the factory's redirect to its backing registry.
-//! The legacy static-key format meets a real registry in `real_registry.rs`.
+//! Installer signatures against the loopback factory: a real cosign keyless signature (from
+//! siderolabs/image-factory's test data, public-good Sigstore, `tests/data/sigstore/SOURCE.md`)
+//! of a real image manifest, whose digest the factory gives as the installer's, served as a
+//! cosign v3 referrer or under the fallback tag, through the factory's redirect to its backing
+//! registry. The legacy static-key format meets a real registry in `real_registry.rs`.
 
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const INTENT: &str = "ee/appliance/release.yaml";
-/// A real bundle: DSSE in-toto statement, Rekor v1, Sigstore public-good.
-const BUNDLE: &str = include_str!("../data/sigstore/conda-attestation.sigstore.json");
-/// Its statement's subject, used as the installer digest D.
-const SUBJECT: &str = "sha256:54303491a8418fbed24344b513546182c29b43bf282ceb433af65e2299f9271f";
-const ISSUER: &str = "https://token.actions.githubusercontent.com";
-const IDENTITY: &str =
-    "https://github.com/prefix-dev/sigstore-example/.github/workflows/action.yaml@refs/heads/main";
+/// A real cosign signature: DSSE in-toto statement with cosign's sign predicate, Rekor v1,
+/// Sigstore public-good.
+const BUNDLE: &str =
+    include_str!("../data/sigstore/image-factory-extensions-catalog.sigstore.json");
+/// The manifest it signs: its digest is the statement's subject, used as the installer digest.
+const SUBJECT: &str = "sha256:35b6021450b858574e182bbee95d6b9c8ab95f3623fdcc38e62997f763af631e";
+/// The real signature of another image.
+const OTHER_BUNDLE: &str =
+    include_str!("../data/sigstore/image-factory-my-extension.sigstore.json");
+const ISSUER: &str = "https://accounts.google.com";
+const IDENTITY: &str = "albert.kostusev@siderolabs.com";
 
 /// A tree whose keyless policy names `identity` (and the bundle's issuer).
 fn tree_with_policy(identity: &str) -> Tree {
@@ -119,7 +124,7 @@ fn a_provenance_bundle_is_never_counted_as_the_signature_nor_hides_it() {
         bundle_manifest_digest(BUNDLE.as_bytes())
     );
     assert!(
-        !factory.saw(&bundle_manifest_digest(&decoy)),
+        !factory.saw(&referrer_digest(&decoy, PROVENANCE_PREDICATE)),
         "the provenance bundle's manifest was never fetched"
     );
 }
@@ -212,27 +217,44 @@ fn a_registry_token_goes_only_to_the_origin_whose_challenge_asked_for_it() {
 
 #[test]
 fn a_bundle_for_another_digest_or_identity_fails_and_records_nothing() {
-    // The bundle's subject is not the installer digest the registry resolves.
-    let factory = serving(Listing::Referrers, INSTALLER_DIGEST);
+    // The registry lists the real signature of another image for this installer digest.
+    let factory = Factory::start(Behaviour {
+        installer_digest: SUBJECT.into(),
+        bundle: Some((Listing::Referrers, OTHER_BUNDLE.as_bytes().to_vec())),
+        ..Behaviour::default()
+    });
     let tree = tree_with_policy(IDENTITY);
     let output = fails_cleanly(&tree, &factory, &[]);
     let err = stderr(&output);
     assert!(
         err.contains("none verifies under the keyless (issuer")
-            && err.contains("does not match any subject")
-            && err.contains(INSTALLER_DIGEST),
+            && err.contains(
+                "signs sha256:dd89b46bbdbaf327dbce29901c7ec8e4927b9db04a9774ed5b7cb34931150274, not"
+            )
+            && err.contains("it is another image's signature"),
         "{err}"
     );
 
+    // The right bundle, a policy naming another identity or another issuer.
     let factory = serving(Listing::Referrers, SUBJECT);
-    let tree =
-        tree_with_policy("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main");
-    let output = fails_cleanly(&tree, &factory, &[]);
-    assert!(
-        stderr(&output).contains("someone/else"),
-        "the policy is named: {}",
-        stderr(&output)
-    );
+    for (issuer, identity) in [
+        (
+            ISSUER,
+            "releasemgr-svc@talos-production.iam.gserviceaccount.com",
+        ),
+        ("https://token.actions.githubusercontent.com", IDENTITY),
+    ] {
+        let tree = Tree::copy();
+        tree.set_signature_policy(&format!(
+            "installerSignature:\n  keyless:\n    issuer: {issuer}\n    identity: {identity}\n"
+        ));
+        let output = fails_cleanly(&tree, &factory, &[]);
+        let err = stderr(&output);
+        assert!(
+            err.contains("none verifies") && err.contains(issuer) && err.contains(identity),
+            "the policy is named: {err}"
+        );
+    }
 }
 
 #[test]
@@ -392,40 +414,48 @@ fn validate_refuses_a_malformed_policy_or_key() {
     }
 }
 
-/// A real Rekor v2 bundle from Sigstore staging, and the staging trusted root it chains to.
+/// The public-good trusted root embedded in sigstore-verify 0.15.1, as a file to pin.
+const PRODUCTION_ROOT: &str = include_str!("../data/sigstore/production-trusted-root.json");
+/// A real Rekor v2 bundle from Sigstore staging (an attestation, not a signature).
 const REKOR_V2_BUNDLE: &str =
     include_str!("../data/sigstore/conda-attestation-rekor2.sigstore.json");
-const STAGING_ROOT: &str = include_str!("../data/sigstore/staging-trusted-root.json");
 
 #[test]
-fn a_log_the_embedded_root_does_not_know_is_named_and_a_pinned_root_resolves_it() {
-    let factory = Factory::start(Behaviour {
-        installer_digest: SUBJECT.into(),
-        bundle: Some((Listing::Referrers, REKOR_V2_BUNDLE.as_bytes().to_vec())),
-        ..Behaviour::default()
+fn a_log_the_pinned_root_does_not_know_is_named_and_a_current_root_resolves_it() {
+    let factory = serving(Listing::Referrers, SUBJECT);
+    let keyless = format!(
+        "installerSignature:\n  keyless:\n    issuer: {ISSUER}\n    identity: {IDENTITY}\n    trustedRoot: ee/appliance/keys/trusted_root.json\n"
+    );
+    // A root from before rekor.sigstore.dev (v1) was opened: its logs removed.
+    let mut older: serde_json::Value = serde_json::from_str(PRODUCTION_ROOT).unwrap();
+    older["tlogs"].as_array_mut().unwrap().retain(|log| {
+        !log["baseUrl"]
+            .as_str()
+            .unwrap()
+            .contains("rekor.sigstore.dev")
     });
-    let keyless = "installerSignature:\n  keyless:\n    issuer: https://github.com/login/oauth\n    identity: jku@goto.fi\n";
     let tree = Tree::copy();
-    tree.set_signature_policy(keyless);
+    tree.write(
+        "ee/appliance/keys/trusted_root.json",
+        &serde_json::to_string(&older).unwrap(),
+    );
+    tree.set_signature_policy(&keyless);
     let output = fails_cleanly(&tree, &factory, &["--require-signature"]);
     let err = stderr(&output);
     for part in [
-        "log2025-alpha3.rekor.sigstage.dev",
-        "the trusted root embedded in sigstore-verify does not know",
+        "rekor.sigstore.dev",
+        "ee/appliance/keys/trusted_root.json does not know",
         "cargo update -p sigstore-verify",
         "installerSignature.keyless.trustedRoot",
     ] {
         assert!(err.contains(part), "{part:?} missing from: {err}");
     }
 
-    tree.write("ee/appliance/keys/trusted_root.json", STAGING_ROOT);
-    tree.set_signature_policy(&format!(
-        "{keyless}    trustedRoot: ee/appliance/keys/trusted_root.json\n"
-    ));
+    tree.write("ee/appliance/keys/trusted_root.json", PRODUCTION_ROOT);
     assert!(tree.xtask(&["validate"]).status.success());
     let output = tree.image(&factory, &["--require-signature"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(recorded_signature(&tree)["identity"], "jku@goto.fi");
+    assert_eq!(recorded_signature(&tree)["identity"], IDENTITY);
 }
 
 #[test]

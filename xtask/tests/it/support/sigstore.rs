@@ -20,12 +20,18 @@ struct BundleObjects {
     manifest: Vec<u8>,
 }
 
-fn bundle_objects(bundle: &[u8]) -> BundleObjects {
+/// The manifest cosign v3 (`--new-bundle-format`) writes around a bundle, as the real ones in
+/// `tests/data/sigstore` were pushed: the bundle's artifactType and its two annotations.
+fn bundle_objects(bundle: &[u8], predicate: &str) -> BundleObjects {
     let empty_digest = format!("sha256:{}", sha256_hex(b"{}"));
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "artifactType": BUNDLE_TYPE,
+        "annotations": {
+            "dev.sigstore.bundle.content": "dsse-envelope",
+            PREDICATE_ANNOTATION: predicate
+        },
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_digest, "size": 2},
         "layers": [{
             "mediaType": BUNDLE_TYPE,
@@ -43,11 +49,11 @@ fn bundle_objects(bundle: &[u8]) -> BundleObjects {
 /// The bundles the registry holds for D, each with the predicate type its referrer names:
 /// the others first, then the signature.
 fn bundles(b: &Behaviour) -> Vec<(&'static str, BundleObjects)> {
-    let others = (b.other_bundles.iter()).map(|(p, bundle)| (*p, bundle_objects(bundle)));
+    let others = (b.other_bundles.iter()).map(|(p, bundle)| (*p, bundle_objects(bundle, p)));
     let signature = b
         .bundle
         .iter()
-        .map(|(_, s)| (SIGN_PREDICATE, bundle_objects(s)));
+        .map(|(_, s)| (SIGN_PREDICATE, bundle_objects(s, SIGN_PREDICATE)));
     others.chain(signature).collect()
 }
 
@@ -76,7 +82,15 @@ fn bundle_index(b: &Behaviour) -> Vec<u8> {
 /// The `sha256:` digest of the OCI manifest the factory wraps `bundle` in: what a manifest
 /// records as the signature that verified.
 pub fn bundle_manifest_digest(bundle: &[u8]) -> String {
-    format!("sha256:{}", sha256_hex(&bundle_objects(bundle).manifest))
+    referrer_digest(bundle, SIGN_PREDICATE)
+}
+
+/// The `sha256:` digest of the manifest the registry lists `bundle` in with `predicate`.
+pub fn referrer_digest(bundle: &[u8], predicate: &str) -> String {
+    format!(
+        "sha256:{}",
+        sha256_hex(&bundle_objects(bundle, predicate).manifest)
+    )
 }
 
 /// The digest of the index that lists the behaviour's bundles. As the installer digest, it
