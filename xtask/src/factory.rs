@@ -185,8 +185,7 @@ impl<'c> Factory<'c> {
         let body = self.client.with_retries(&what, || {
             let response = self
                 .client
-                .direct
-                .post(&url)
+                .direct_post(&url)
                 .header("Content-Type", "application/yaml")
                 .send(schematic.text.as_bytes())
                 .map_err(|e| http::transport_failure("POST", &url, e))?;

@@ -47,8 +47,38 @@ pub struct Client {
     /// Follows redirects: the ISO may be served from a CDN.
     following: ureq::Agent,
     /// Does not follow: the registry's 307 carries the digest in `Location`.
-    pub direct: ureq::Agent,
+    direct: ureq::Agent,
     settings: Settings,
+}
+
+/// Until when each URL was asked to be left alone by a 429 or 503 with `Retry-After`: no
+/// request for it goes out before then, whichever worker sends it (a size probe's 429 holds the
+/// download too).
+static HOLDS: std::sync::Mutex<std::collections::BTreeMap<String, std::time::Instant>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Remembers that `url` asked for `wait`; a wait past what this tool waits ends the run
+/// instead (`retrying`), so it is not held.
+fn hold(url: &str, wait: Duration) {
+    if wait > MAX_RETRY_AFTER {
+        return;
+    }
+    let until = std::time::Instant::now() + wait;
+    let mut holds = HOLDS.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = holds.entry(url.to_string()).or_insert(until);
+    *entry = (*entry).max(until);
+}
+
+/// Waits until `url` may be asked again.
+fn wait_for_hold(url: &str) {
+    let until = HOLDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(url)
+        .copied();
+    if let Some(wait) = until.and_then(|u| u.checked_duration_since(std::time::Instant::now())) {
+        std::thread::sleep(wait);
+    }
 }
 
 /// The outcome of one failed attempt.
@@ -153,7 +183,9 @@ impl Client {
 
     /// A GET that follows redirects, on https throughout if it starts there: a CDN or
     /// registry redirecting to plain http would otherwise hand us bytes anyone could alter.
+    /// Like every request, it waits out a `Retry-After` the URL gave (`HOLDS`).
     pub fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        wait_for_hold(url);
         self.following
             .get(url)
             .config()
@@ -163,11 +195,32 @@ impl Client {
 
     /// A HEAD that follows redirects, with the same rule as `get`.
     pub fn head(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        wait_for_hold(url);
         self.following
             .head(url)
             .config()
             .https_only(url.starts_with("https://"))
             .build()
+    }
+}
+
+impl Client {
+    /// A GET that does not follow redirects (a registry's 307 carries what it means).
+    pub fn direct_get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        wait_for_hold(url);
+        self.direct.get(url)
+    }
+
+    /// A HEAD that does not follow redirects.
+    pub fn direct_head(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        wait_for_hold(url);
+        self.direct.head(url)
+    }
+
+    /// A POST that does not follow redirects.
+    pub fn direct_post(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        wait_for_hold(url);
+        self.direct.post(url)
     }
 }
 
@@ -254,6 +307,7 @@ pub fn status_failure(
         anyhow::anyhow!(message)
     };
     if let Some(wait) = retry_after {
+        hold(url, wait);
         Failure::RetryAfter(error, wait)
     } else if status.as_u16() == 429 || status.is_server_error() {
         Failure::Transient(error)

@@ -91,7 +91,7 @@ pub fn open(
     let mut current = url.to_string();
     let mut challenged = false;
     for _ in 0..=MAX_REDIRECTS {
-        let mut request = client.direct.get(&current).header("Accept", accept);
+        let mut request = client.direct_get(&current).header("Accept", accept);
         if let Some(from) = from {
             request = request.header("Range", &format!("bytes={from}-"));
         }
@@ -166,7 +166,7 @@ fn head(
     url: &str,
     token: Option<&str>,
 ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
-    let mut request = client.direct.head(url).header("Accept", MANIFEST_TYPES);
+    let mut request = client.direct_head(url).header("Accept", MANIFEST_TYPES);
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }

@@ -212,6 +212,31 @@ fn retry_after_in_seconds_is_waited_out_instead_of_the_backoff() {
 }
 
 #[test]
+fn a_retry_after_on_the_size_probe_holds_the_download_too() {
+    let factory = Factory::start(Behaviour {
+        iso_head_retry_after: Some((429, "2".into())),
+        ..Behaviour::default()
+    });
+    let tree = Tree::copy();
+    let output = tree.image(&factory, &both(&["--retry-delay-ms", "10"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let seen = factory.seen();
+    let at = |method: &str| {
+        seen.iter()
+            .find(|s| s.line.starts_with(method) && s.line.contains(".iso"))
+            .unwrap_or_else(|| panic!("no {method} of the ISO"))
+            .at
+    };
+    let gap = at("GET ") - at("HEAD ");
+    assert!(
+        gap >= Duration::from_secs(2),
+        "the GET went out {gap:?} after the HEAD was told to come back in 2 s"
+    );
+    // The disk image was not held: another resource.
+    assert_eq!(factory.downloads(".raw.zst").len(), 1);
+}
+
+#[test]
 fn retry_after_as_an_http_date_is_honoured() {
     // The date is made when the request arrives, 4 s ahead; whole seconds drop up to one, so
     // the wait is at least about 3 s however long the run took to start.

@@ -77,6 +77,8 @@ pub struct Behaviour {
     /// Answers the first ISO downloads with these (status, Retry-After) pairs, in order; a
     /// Retry-After of `+N` is sent as the HTTP date N seconds after the request arrived.
     pub iso_retry_after: Vec<(u16, String)>,
+    /// Answers the first ISO `HEAD` (the size probe) with this (status, Retry-After).
+    pub iso_head_retry_after: Option<(u16, String)>,
     /// Whether and how the ISO is offered in byte ranges.
     pub ranges: Ranges,
     /// Cuts this many ISO bodies off at half (after the headers promised the whole); other
@@ -189,6 +191,7 @@ impl Default for Behaviour {
             on_digest_request: None,
             iso_piece_delay: None,
             iso_retry_after: Vec::new(),
+            iso_head_retry_after: None,
             ranges: Ranges::None,
             cut_first_bodies: 0,
             secure_boot_keys: true,
@@ -224,6 +227,8 @@ pub struct Factory {
 #[derive(Default)]
 struct State {
     iso_requests: AtomicUsize,
+    /// Whether the first ISO HEAD got `iso_head_retry_after`.
+    iso_head_answered: std::sync::atomic::AtomicBool,
     iso_bytes_sent: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
     /// Registered schematics: ID → the canonical YAML `GET /schematics/<id>` answers.
@@ -579,7 +584,11 @@ fn serve(
             } else {
                 usize::MAX
             };
-            if let Some((status, retry_after)) = b.iso_retry_after.get(n) {
+            let head_answer = (method == "HEAD" && path.ends_with(".iso"))
+                .then(|| b.iso_head_retry_after.clone())
+                .flatten()
+                .filter(|_| !state.iso_head_answered.swap(true, Ordering::SeqCst));
+            if let Some((status, retry_after)) = b.iso_retry_after.get(n).cloned().or(head_answer) {
                 let status = match status {
                     429 => "429 Too Many Requests",
                     503 => "503 Service Unavailable",
