@@ -104,6 +104,11 @@ pub struct ImageArgs {
     /// check was skipped, and why.
     #[arg(long, conflicts_with = "check", help_heading = "Recorded releases")]
     pub allow_upgrade_gap: bool,
+    /// Record the release although its inputs (the schematic, release.yaml, the signature
+    /// policy's key or trusted root) differ from the commit it names, or are untracked: the
+    /// manifest then says source.dirty, with each differing input's SHA-256.
+    #[arg(long, conflicts_with = "check", help_heading = "Recorded releases")]
+    pub allow_dirty: bool,
     /// Also set releaseVersion and channel in release.yaml to this release's, in the same
     /// record step (comments kept; all or nothing with the manifest and the channel), so the
     /// intent names the release it recorded. The release workflow passes it.

@@ -249,6 +249,19 @@ pub struct App {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Source {
     pub commit: String,
+    /// The release's inputs were not all `commit`'s (`--allow-dirty`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dirty: bool,
+    /// Each input that differed from `commit`, with the SHA-256 of what the release used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<DirtyInput>,
+}
+
+/// An input of a dirty release: repository-relative path, SHA-256 (hex) of its bytes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DirtyInput {
+    pub path: String,
+    pub sha256: String,
 }
 
 impl Manifest {
@@ -409,6 +422,13 @@ impl Manifest {
         }
         if let Some(upgrade) = &self.upgrade_from {
             problems.extend(self.upgrade_problems(upgrade, &version));
+        }
+        if let Some(source) = &self.source
+            && source.dirty == source.inputs.is_empty()
+        {
+            problems.push(
+                "/source: dirty and inputs go together: a dirty record lists the inputs that differed, a clean one none".into(),
+            );
         }
         problems
     }

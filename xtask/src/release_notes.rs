@@ -157,6 +157,20 @@ pub fn render(m: &Manifest) -> String {
     match &m.source {
         Some(source) => {
             let _ = writeln!(out, "- commit `{}`", source.commit);
+            if source.dirty {
+                let _ = writeln!(
+                    out,
+                    "- **cut from a tree whose inputs differ from that commit** (`--allow-dirty`), so it cannot be reproduced from git alone:"
+                );
+                for input in &source.inputs {
+                    let _ = writeln!(
+                        out,
+                        "  - {} (SHA-256 {})",
+                        code(&input.path),
+                        code(&input.sha256)
+                    );
+                }
+            }
         }
         None => {
             let _ = writeln!(out, "- commit: not recorded");

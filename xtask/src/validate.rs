@@ -136,6 +136,15 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         if offered.contains(&manifest.release_version) {
             warn_if_schematic_changed(root, &schematic_ids, &path, &manifest, &mut report);
         }
+        if let Some(source) = manifest.source.as_ref().filter(|s| s.dirty) {
+            let inputs: Vec<&str> = source.inputs.iter().map(|i| i.path.as_str()).collect();
+            report.warnings.push(format!(
+                "{path}: release {} was cut from a dirty tree (--allow-dirty): {} differed from commit {}, so it cannot be reproduced from git alone",
+                manifest.release_version,
+                inputs.join(", "),
+                source.commit
+            ));
+        }
         if artifacts {
             check_artifacts(root, &path, &manifest, &mut report);
         }

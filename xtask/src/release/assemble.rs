@@ -13,8 +13,8 @@ use crate::talos::{self, BootMedium};
 
 use super::resolve::Resolved;
 
-/// The manifest for `plan` with what `resolved` found; `source_commit` as `git` names it.
-pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>) -> Manifest {
+/// The manifest for `plan` with what `resolved` found, and where it came from (`provenance`).
+pub fn manifest(plan: &Plan, resolved: &Resolved, source: Option<Source>) -> Manifest {
     let medium = |kind: BootMedium| {
         let planned = plan.build.media.iter().find(|m| m.medium == kind)?;
         let found = resolved.media.get(&kind);
@@ -81,14 +81,14 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source_commit: Option<String>)
                     .collect(),
             })
         }),
-        source: source_commit.map(|commit| Source { commit }),
+        source,
     }
 }
 
 /// The manifest a run would write, as `--dry-run --json` shows it: what only a real run can
 /// know is null.
-pub fn planned(plan: &Plan, source_commit: Option<String>) -> Value {
-    let mut value = serde_json::to_value(manifest(plan, &Resolved::default(), source_commit))
+pub fn planned(plan: &Plan, source: Option<Source>) -> Value {
+    let mut value = serde_json::to_value(manifest(plan, &Resolved::default(), source))
         .expect("a manifest serialises");
     super::facts::unknown_until_run(&mut value);
     value

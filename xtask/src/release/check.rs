@@ -608,7 +608,7 @@ mod tests {
                 .map(|(p, _)| p)
                 .collect()
         };
-        let base = ["inputs", "/generatedAt", "/source/commit"];
+        let base = ["inputs", "/generatedAt", "/source"];
         assert_eq!(listed(compare(&manifest(), &manifest(), true)), base);
         assert_eq!(
             listed(compare(&manifest(), &manifest(), false)),

@@ -3,15 +3,16 @@
 
 use std::fmt::Write;
 
+use crate::manifest::Source;
 use crate::plan::Plan;
 use crate::project;
 use crate::util::print_out;
 
 use super::assemble;
 
-pub fn show(plan: &Plan, json: bool) -> anyhow::Result<()> {
+pub fn show(plan: &Plan, source: Option<Source>, json: bool) -> anyhow::Result<()> {
     if json {
-        let planned = assemble::planned(plan, super::source_commit(&plan.root));
+        let planned = assemble::planned(plan, source);
         return print_out(&format!("{}\n", serde_json::to_string_pretty(&planned)?));
     }
     let extensions = &plan.schematic.parsed.customization.official_extensions;

@@ -10,11 +10,11 @@ mod facts;
 mod fetch;
 mod move_channel;
 mod notices;
+mod provenance;
 mod record;
 mod replay;
 mod resolve;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -51,7 +51,20 @@ impl cli::ImageArgs {
             eprintln!("warning: {warning}");
         }
         if self.dry_run {
-            return dry_run::show(&plan, self.json);
+            // What a real run would record; a dirty tree is said, not refused.
+            let source = match provenance::source(&plan, true)? {
+                Some(source) if source.dirty && !self.allow_dirty => {
+                    let inputs: Vec<&str> = source.inputs.iter().map(|i| i.path.as_str()).collect();
+                    eprintln!(
+                        "warning: a real run stops before its first request: {} differ from HEAD {} (commit them, or pass --allow-dirty)",
+                        inputs.join(", "),
+                        source.commit
+                    );
+                    Some(source)
+                }
+                other => other,
+            };
+            return dry_run::show(&plan, source, self.json);
         }
         let client = Arc::new(http::Client::new(http::Settings::from_flags(
             &self.network,
@@ -82,6 +95,8 @@ impl cli::ImageArgs {
             );
         }
         self.refuse_surprises(plan)?;
+        // Before any request: the commit the record names must hold its inputs.
+        let source = provenance::source(plan, self.allow_dirty)?;
         // Edited now, so a release.yaml this tool cannot edit fails before any network step.
         let intent = self
             .update_intent
@@ -122,7 +137,7 @@ impl cli::ImageArgs {
             progress.println(&line);
         }
         let files = std::mem::take(&mut resolved.files);
-        let manifest = assemble::manifest(plan, &resolved, source_commit(&plan.root));
+        let manifest = assemble::manifest(plan, &resolved, source);
         let summary = summary(plan, &manifest);
         interrupt::record_step(&summary, || {
             record::record(
@@ -250,16 +265,4 @@ fn summary(plan: &Plan, manifest: &Manifest) -> String {
         plan.outputs.manifest_path, plan.outputs.channel_path, plan.release.version
     ));
     lines.join("\n")
-}
-
-/// The commit the release is cut from, or `None` outside a git checkout.
-fn source_commit(root: &Path) -> Option<String> {
-    let shell = xshell::Shell::new().ok()?;
-    shell.change_dir(root);
-    let commit = xshell::cmd!(shell, "git rev-parse --verify HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()?;
-    (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())).then_some(commit)
 }

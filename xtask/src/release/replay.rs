@@ -96,6 +96,15 @@ fn recorded_schematic(
         return Ok((text, format!("{}/schematics/{id}", factory_url.base)));
     }
     let path = &recorded.talos.schematic_path;
+    if let Some(source) = recorded.source.as_ref().filter(|s| s.dirty) {
+        let inputs: Vec<&str> = source.inputs.iter().map(|i| i.path.as_str()).collect();
+        bail!(
+            "the factory no longer has schematic {id}, and {} was cut from a dirty tree ({} differed from {}), so git cannot give the schematic it used; register it again by hand, or record the release anew",
+            project::manifest_path(&recorded.release_version),
+            inputs.join(", "),
+            source.commit
+        );
+    }
     let Some(commit) = recorded.source.as_ref().map(|s| s.commit.clone()) else {
         bail!(
             "the factory no longer has schematic {id}, and {} names no source.commit to take {path} from; register the schematic again by hand, or record the release anew",

@@ -11,6 +11,7 @@ mod image;
 mod operator;
 mod ownership;
 mod pipeline;
+mod provenance;
 mod real_registry;
 mod release_notes;
 mod reliability;

@@ -453,8 +453,8 @@ pub const RECORD: &[Record] = &[
         unknown_until_run: true,
     },
     Record {
-        pointer: "/source/commit",
-        why: "the commit the release was cut from",
+        pointer: "/source",
+        why: "the commit the release was cut from, and whether its inputs were that commit's",
         unknown_until_run: false,
     },
 ];
