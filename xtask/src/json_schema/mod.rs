@@ -5,6 +5,8 @@
 
 mod format;
 #[cfg(test)]
+mod suite;
+#[cfg(test)]
 mod tests;
 
 use std::cmp::Ordering;
