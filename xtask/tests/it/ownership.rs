@@ -138,19 +138,9 @@ fn a_run_that_is_pid_1_recovers_the_killed_pid_1_before_it() {
     let tree = Tree::recorded(&factory, &[]);
     let before = tree.contents();
     let in_namespace = |version: &str| {
-        let inner = release(&tree, &factory, version);
-        let mut command = Command::new("unshare");
-        command
-            .args(["-rpf", "--mount-proc"])
-            .arg(inner.get_program())
-            .args(inner.get_args());
-        for (name, value) in inner.get_envs() {
-            match value {
-                Some(value) => command.env(name, value),
-                None => command.env_remove(name),
-            };
-        }
-        command
+        let mut unshare = Command::new("unshare");
+        unshare.args(["-rpf", "--mount-proc"]);
+        wrap(unshare, &release(&tree, &factory, version))
     };
     let (mut child, _) = paused(in_namespace("9.9.9"), "20000");
     let init = namespace_init(child.id());

@@ -130,21 +130,9 @@ sys.exit(os.waitstatus_to_exitcode(status) % 256)\n";
         std::process::id(),
         std::thread::current().id()
     ));
-    let mut wrapped = Command::new("python3");
-    wrapped
-        .args(["-c", MEASURE])
-        .arg(&report)
-        .arg(command.get_program())
-        .args(command.get_args());
-    for (name, value) in command.get_envs() {
-        match value {
-            Some(value) => wrapped.env(name, value),
-            None => wrapped.env_remove(name),
-        };
-    }
-    if let Some(dir) = command.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
+    let mut python = Command::new("python3");
+    python.args(["-c", MEASURE]).arg(&report);
+    let mut wrapped = wrap(python, &command);
     let output = wrapped.stdout(Stdio::null()).output().expect("run python3");
     let peak = std::fs::read_to_string(&report)
         .unwrap_or_else(|e| panic!("no peak RSS reported ({e}): {}", stderr(&output)));
@@ -154,4 +142,20 @@ sys.exit(os.waitstatus_to_exitcode(status) % 256)\n";
         stderr(&output),
         peak.trim().parse().expect("ru_maxrss in KiB"),
     )
+}
+
+/// `outer` (a program and its first arguments) running `inner`: `inner`'s program and
+/// arguments appended, its environment changes and working folder carried over.
+pub fn wrap(mut outer: Command, inner: &Command) -> Command {
+    outer.arg(inner.get_program()).args(inner.get_args());
+    for (name, value) in inner.get_envs() {
+        match value {
+            Some(value) => outer.env(name, value),
+            None => outer.env_remove(name),
+        };
+    }
+    if let Some(dir) = inner.get_current_dir() {
+        outer.current_dir(dir);
+    }
+    outer
 }
