@@ -502,3 +502,104 @@ fn an_air_gap_release_matches_the_golden_files() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_golden("check-air-gap.json", &shown(&stdout(&output)));
 }
+
+#[test]
+fn an_air_gap_release_carries_the_real_keyless_signature_of_its_installer() {
+    // The installer is a real image with a real cosign keyless signature (tests/data/sigstore):
+    // its manifest and blobs, and the bundle as cosign v3 pushed it, served by the registry.
+    const SIGNED: &[u8] =
+        include_bytes!("../data/sigstore/image-factory-extensions-catalog.manifest.json");
+    const SIGNATURE: &[u8] =
+        include_bytes!("../data/sigstore/image-factory-extensions-catalog.sigstore.json");
+    const BLOBS: [&[u8]; 3] = [
+        include_bytes!(
+            "../data/sigstore/image-factory-extensions-catalog.blob-263ff3409c99ab6abed308b160ebd774dceb75568b0e019479098226a800ced4"
+        ),
+        include_bytes!(
+            "../data/sigstore/image-factory-extensions-catalog.blob-574d9e16099696929f5eeb890ef9a53ba012939b59bd3866b5eb8acc97760b3c"
+        ),
+        include_bytes!(
+            "../data/sigstore/image-factory-extensions-catalog.blob-37e1a6bb7d947f4347826f92090f95e9214cd4d218b0c12128a4aa7de5906c7d"
+        ),
+    ];
+    const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    let oci = Oci::start();
+    let tree = Tree::copy();
+    tree.set_signature_policy(
+        "installerSignature:\n  keyless:\n    issuer: https://accounts.google.com\n    identity: albert.kostusev@siderolabs.com\n",
+    );
+    for reference in planned_images(&tree) {
+        let (repository, tag) = split(&reference);
+        oci.push(&repository, &tag, 1024);
+    }
+    let repository = format!("metal-installer/{APPLIANCE_ID}");
+    let subject = format!("sha256:{}", sha256_hex(SIGNED));
+    for reference in [TALOS, subject.as_str()] {
+        oci.put_object(
+            &format!("{repository}/manifests/{reference}"),
+            DOCKER_MANIFEST,
+            SIGNED,
+        );
+    }
+    for blob in BLOBS {
+        let path = format!("{repository}/blobs/sha256:{}", sha256_hex(blob));
+        oci.put_object(&path, "application/octet-stream", blob);
+    }
+    for (path, media_type, bytes) in cosign_push(&repository, &subject, SIGNATURE) {
+        oci.put_object(&path, media_type, &bytes);
+    }
+    let factory = Factory::start(Behaviour {
+        registry: RegistryMode::Proxy(oci.url()),
+        ..Behaviour::default()
+    });
+    let url = oci.url();
+    // The signed image is linux/arm64 (its config says so): an arm64 release.
+    let output = tree.image(
+        &factory,
+        &[
+            "--air-gap",
+            "--architecture",
+            "arm64",
+            "--registry-mirror",
+            &format!("registry.k8s.io={url}"),
+            "--registry-mirror",
+            &format!("ghcr.io={url}"),
+            "--require-signature",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let installer = &manifest["os"]["installer"];
+    assert_eq!(installer["digest"], subject.as_str());
+    assert_eq!(
+        installer["signature"]["identity"],
+        "albert.kostusev@siderolabs.com"
+    );
+    assert_eq!(
+        installer["signature"]["issuer"],
+        "https://accounts.google.com"
+    );
+    let signature_manifest = installer["signature"]["signature"].as_str().unwrap();
+    assert_eq!(manifest["airGap"]["images"][0]["digest"], subject.as_str());
+
+    // The bundle holds the signature's manifest under cosign's `.sigstore` name, and its blob.
+    let bundle = tree.path("ee/appliance/dist/0.1.0/airgap-arm64.oci.tar");
+    let index: serde_json::Value =
+        serde_json::from_slice(&tar_member(&bundle, "index.json")).unwrap();
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["digest"] == signature_manifest)
+        .unwrap_or_else(|| panic!("no entry for {signature_manifest} in {index}"));
+    let name = entry["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .unwrap();
+    let hex = subject.trim_start_matches("sha256:");
+    assert!(name.ends_with(&format!(":sha256-{hex}.sigstore")), "{name}");
+    let blob = tar_member(&bundle, &format!("blobs/sha256/{}", sha256_hex(SIGNATURE)));
+    assert!(
+        blob == SIGNATURE,
+        "the bundle's signature blob is the real bundle"
+    );
+}

@@ -81,6 +81,16 @@ impl Oci {
         self.store.lock().unwrap().seen.clone()
     }
 
+    /// Serves `bytes` at `/v2/<path>` (`<repository>/manifests/<reference>`,
+    /// `<repository>/blobs/<digest>`, `<repository>/referrers/<digest>`), as pushed elsewhere.
+    pub fn put_object(&self, path: &str, media_type: &str, bytes: &[u8]) {
+        self.store
+            .lock()
+            .unwrap()
+            .objects
+            .insert(path.to_string(), (media_type.to_string(), bytes.to_vec()));
+    }
+
     fn put(&self, repository: &str, kind: &str, reference: &str, media_type: &str, bytes: &[u8]) {
         self.store.lock().unwrap().objects.insert(
             format!("{repository}/{kind}/{reference}"),

@@ -79,6 +79,49 @@ fn bundle_index(b: &Behaviour) -> Vec<u8> {
     .unwrap()
 }
 
+/// What cosign v3 pushes for a signature `bundle`, by `/v2/`-relative path under `repository`:
+/// the bundle blob, the empty config, the manifest holding them, and the referrers index of
+/// `subject` listing it; each with its media type.
+pub fn cosign_push(
+    repository: &str,
+    subject: &str,
+    bundle: &[u8],
+) -> Vec<(String, &'static str, Vec<u8>)> {
+    let objects = bundle_objects(bundle, SIGN_PREDICATE);
+    let manifest_digest = format!("sha256:{}", sha256_hex(&objects.manifest));
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": objects.manifest.len(),
+            "artifactType": BUNDLE_TYPE,
+            "annotations": {PREDICATE_ANNOTATION: SIGN_PREDICATE}
+        }]
+    }))
+    .unwrap();
+    let blob = |bytes: &[u8]| format!("{repository}/blobs/sha256:{}", sha256_hex(bytes));
+    vec![
+        (blob(&objects.blob), BUNDLE_TYPE, objects.blob.clone()),
+        (
+            blob(b"{}"),
+            "application/vnd.oci.empty.v1+json",
+            b"{}".to_vec(),
+        ),
+        (
+            format!("{repository}/manifests/{manifest_digest}"),
+            "application/vnd.oci.image.manifest.v1+json",
+            objects.manifest,
+        ),
+        (
+            format!("{repository}/referrers/{subject}"),
+            "application/vnd.oci.image.index.v1+json",
+            index,
+        ),
+    ]
+}
+
 /// The `sha256:` digest of the OCI manifest the factory wraps `bundle` in: what a manifest
 /// records as the signature that verified.
 pub fn bundle_manifest_digest(bundle: &[u8]) -> String {
