@@ -30,34 +30,36 @@ pub fn run_token() -> &'static str {
 }
 
 /// What a file is: its device and inode (which a rename keeps), its size, and for a small file
-/// its SHA-256, so a later run can tell whether a path still holds the file a run put there.
+/// its SHA-256 (a file edited in place keeps its inode), so a later run can tell whether a path
+/// still holds the file a run put there.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     pub device: u64,
     pub inode: u64,
     pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
+/// Files up to this size are also identified by their content.
+const HASHED_UP_TO: u64 = 1024 * 1024;
+
 impl Identity {
-    /// The file at `path` itself (a link is not followed), or `None` when there is none.
+    /// The regular file at `path` itself (a link, a folder or anything else is none), or `None`.
     pub fn of(path: &Path) -> Option<Identity> {
         use std::os::unix::fs::MetadataExt;
         let metadata = std::fs::symlink_metadata(path).ok()?;
+        if !metadata.file_type().is_file() {
+            return None;
+        }
+        let sha256 = (metadata.size() <= HASHED_UP_TO)
+            .then(|| sha256_file(path).ok().map(|(hex, _)| hex))
+            .flatten();
         Some(Identity {
             device: metadata.dev(),
             inode: metadata.ino(),
             size: metadata.size(),
-        })
-    }
-
-    /// An open file's.
-    pub fn of_file(file: &File) -> std::io::Result<Identity> {
-        use std::os::unix::fs::MetadataExt;
-        let metadata = file.metadata()?;
-        Ok(Identity {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            size: metadata.size(),
+            sha256,
         })
     }
 }
@@ -128,7 +130,7 @@ impl PendingFile {
 
     /// The file as it is now; a rename into place keeps its device and inode.
     pub fn identity(&self) -> anyhow::Result<Identity> {
-        Identity::of_file(&self.file)
+        Identity::of(self.temp.path())
             .with_context(|| format!("reading {}", self.temp.path().display()))
     }
 

@@ -1,14 +1,15 @@
 //! The record step: the one moment a real run changes what is recorded. The downloaded media
 //! (still at their temporary names), `SHA256SUMS`, the manifest and the channel are put in
 //! place together, as one transaction: a journal naming every file it will replace, and the
-//! identity (device, inode, size) of each, is written and flushed first; each file that exists
-//! is kept beside itself as a hard link; before each rename the journal records the identity
-//! of the file about to be put there. On any failure the step puts back exactly the targets
-//! that still hold what it put there, and removes every link it made; a run killed in the
-//! middle (SIGKILL, power loss) leaves its journal, and the next real run, holding the release
-//! lock (so no run it could mistake for alive exists), does the same from the journal, leaving
-//! and naming any target that changed since (a `git pull`). Journals and temporary files carry
-//! a random per-run token, not a PID. Removing the journal is the commit.
+//! identity (device, inode, size, and for a small file its SHA-256) of each, is written and
+//! flushed first; each file that exists is kept beside itself as a hard link; before each
+//! rename the journal records the identity of the file about to be put there. On any failure
+//! the step puts back exactly the targets that still hold what it put there, and removes every
+//! link it made; a run killed in the middle (SIGKILL, power loss) leaves its journal, and the
+//! next real run, holding the release lock (so no run it could mistake for alive exists), does
+//! the same from the journal, leaving and naming any target that changed since (a `git pull`,
+//! an edit in place). Journals and temporary files carry a random per-run token, not a PID.
+//! Removing the journal is the commit.
 
 use std::path::{Path, PathBuf};
 
@@ -213,9 +214,7 @@ impl Transaction {
             .into_iter()
             .map(|target| {
                 let path = root.join(&target);
-                let replaced = Identity::of(&path).filter(|_| {
-                    std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
-                });
+                let replaced = Identity::of(&path);
                 let backup = replaced.as_ref().map(|_| {
                     let (folder, name) = target.rsplit_once('/').unwrap_or(("", &target));
                     // The `.partial-<token>` mark lets the sweep remove one a commit left.

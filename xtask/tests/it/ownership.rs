@@ -88,14 +88,21 @@ fn recovery_leaves_a_target_that_changed_since_the_run_died() {
     let iso = "ee/appliance/dist/9.9.9/metal-amd64.iso";
     assert!(tree.path(iso).exists(), "the kill landed after the media");
     // Meanwhile, as a `git pull` and an operator would: a committed manifest and channel
-    // arrive, and the ISO is replaced by another file.
+    // arrive, and the ISO is edited in place (the same inode and size, other bytes).
     tree.write(MANIFEST, "{\"committed\": true}\n");
     tree.write(
         CHANNEL,
         "{\n  \"channel\": \"beta\",\n  \"releaseVersion\": \"9.9.9\"\n}\n",
     );
-    std::fs::remove_file(tree.path(iso)).unwrap();
-    tree.write(iso, "another ISO");
+    {
+        use std::io::{Seek, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(tree.path(iso))
+            .unwrap();
+        file.seek(std::io::SeekFrom::Start(0)).unwrap();
+        file.write_all(b"edited").unwrap();
+    }
     let before = tree.contents();
 
     // The next real run recovers first, then stops: 0.1.0 is recorded.
