@@ -122,7 +122,7 @@ fn a_release_with_the_air_gap_records_every_image_and_fetches_each_blob_once() {
     assert_eq!(site.images.len(), 9);
     let output = site.image(&["--require-digest"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value = serde_json::from_str(&site.tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = site.tree.json(MANIFEST);
     let air_gap = &manifest["airGap"];
     assert_eq!(air_gap["path"], BUNDLE);
     let images = air_gap["images"].as_array().unwrap();
@@ -391,7 +391,7 @@ fn the_applications_images_come_last_and_a_pinned_one_must_resolve_to_its_digest
     );
     let output = site.image(&["--registry-mirror", &docker]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value = serde_json::from_str(&site.tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = site.tree.json(MANIFEST);
     let images = manifest["airGap"]["images"].as_array().unwrap();
     assert_eq!(images.len(), 11);
     assert_eq!(
@@ -568,7 +568,7 @@ fn an_air_gap_release_carries_the_real_keyless_signature_of_its_installer() {
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     let installer = &manifest["os"]["installer"];
     assert_eq!(installer["digest"], subject.as_str());
     assert_eq!(

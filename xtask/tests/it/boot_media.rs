@@ -9,7 +9,7 @@ const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 const DIST: &str = "ee/appliance/dist/0.1.0";
 
 fn manifest(tree: &Tree) -> serde_json::Value {
-    serde_json::from_str(&tree.read(MANIFEST)).unwrap()
+    tree.json(MANIFEST)
 }
 
 /// `sha256sum -c SHA256SUMS` in the release's folder, as someone writing a stick would run it.

@@ -34,7 +34,7 @@ fn cut(factory: &Factory) -> Tree {
     tree.commit("prepare 1.0.0");
     let output = tree.image(factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(CUT)).unwrap();
+    let manifest: serde_json::Value = tree.json(CUT);
     assert_eq!(manifest["source"]["commit"].as_str().unwrap().len(), 40);
     tree.commit("record 1.0.0");
     tree
@@ -324,7 +324,7 @@ fn a_moved_installer_digest_is_named_in_json() {
 fn facts_an_older_manifest_lacks_are_not_recorded_not_drift() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::recorded(&factory, &[]);
-    let mut manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let mut manifest: serde_json::Value = tree.json(MANIFEST);
     manifest["os"]["iso"]
         .as_object_mut()
         .unwrap()

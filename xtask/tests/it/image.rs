@@ -16,7 +16,7 @@ fn a_release_records_the_served_bytes_and_moves_the_channel() {
     let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
 
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
     assert_eq!(manifest["os"]["iso"]["size"], factory.iso.len());
     assert_eq!(manifest["os"]["iso"]["localPath"], ISO);
@@ -51,7 +51,7 @@ fn a_release_records_the_served_bytes_and_moves_the_channel() {
         "the ISO on disk is the served one"
     );
 
-    let beta: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    let beta: serde_json::Value = tree.json(BETA);
     assert_eq!(beta["releaseVersion"], "0.1.0");
 
     let validate = tree.xtask(&["validate"]);
@@ -215,7 +215,7 @@ fn a_404_is_not_retried_but_a_500_is() {
         "{}",
         stderr(&output)
     );
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert_eq!(
         manifest["os"]["iso"]["sha256"],
         factory.iso_sha256(),
@@ -233,7 +233,7 @@ fn registry_answers_direct_and_with_a_bearer_challenge() {
         let tree = Tree::copy();
         let output = tree.image(&factory, &[]);
         assert!(output.status.success(), "{mode:?}: {}", stderr(&output));
-        let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+        let manifest: serde_json::Value = tree.json(MANIFEST);
         assert_eq!(
             manifest["os"]["installer"]["digest"], INSTALLER_DIGEST,
             "{mode:?}"
@@ -255,7 +255,7 @@ fn an_unresolvable_digest_is_recorded_as_absent_with_a_warning() {
         "{}",
         stderr(&output)
     );
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert!(manifest["os"]["installer"].get("digest").is_none());
 
     let tree = Tree::copy();

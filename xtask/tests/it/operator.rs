@@ -244,7 +244,7 @@ fn a_channel_is_rolled_back_on_purpose_and_only_to_a_recorded_release() {
         let output = tree.image(&factory, &["--release-version", version]);
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    let channel: serde_json::Value = tree.json(BETA);
     assert_eq!(channel["releaseVersion"], "0.3.0");
 
     let output = tree.xtask(&["channel", "beta", "0.1.0"]);
@@ -254,7 +254,7 @@ fn a_channel_is_rolled_back_on_purpose_and_only_to_a_recorded_release() {
         "{}",
         stderr(&output)
     );
-    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    let channel: serde_json::Value = tree.json(BETA);
     assert_eq!(channel["releaseVersion"], "0.1.0");
     assert_eq!(channel["updatedAt"], "2026-01-01T00:00:00Z");
     let validate = tree.xtask(&["validate"]);
@@ -354,8 +354,7 @@ fn force_re_cuts_only_from_the_recorded_inputs_unless_told_and_says_what_would_c
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value =
-        serde_json::from_str(&tree.read("ee/appliance/releases/0.3.0.json")).unwrap();
+    let manifest: serde_json::Value = tree.json("ee/appliance/releases/0.3.0.json");
     assert_eq!(manifest["channel"], "beta");
 }
 
@@ -382,7 +381,7 @@ fn a_release_older_than_its_channels_needs_the_rollback_flag() {
         &["--release-version", "0.2.5", "--allow-channel-rollback"],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    let channel: serde_json::Value = tree.json(BETA);
     assert_eq!(channel["releaseVersion"], "0.2.5");
 }
 
@@ -592,6 +591,6 @@ fn a_channel_move_after_a_killed_release_rolls_that_release_back_first_and_stays
     // A later run finds nothing left to roll back over the move.
     let output = tree.xtask(&["channel", "stable", "0.3.0"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let channel: serde_json::Value = serde_json::from_str(&tree.read(BETA)).unwrap();
+    let channel: serde_json::Value = tree.json(BETA);
     assert_eq!(channel["releaseVersion"], "0.1.0");
 }

@@ -108,7 +108,7 @@ fn a_schematic_the_factory_loses_is_registered_again_once() {
         assert!(err.contains("registering it again"), "{err}");
         assert_eq!(factory.posts(), 2, "{behaviour:?}: one second POST");
         assert!(factory.saw(&format!("GET /schematics/{APPLIANCE_ID}")));
-        let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+        let manifest: serde_json::Value = tree.json(MANIFEST);
         assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
     }
 

@@ -7,8 +7,7 @@ use crate::support::*;
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
 
 fn source(tree: &Tree) -> serde_json::Value {
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
-    manifest["source"].clone()
+    tree.json(MANIFEST)["source"].clone()
 }
 
 #[test]

@@ -33,7 +33,7 @@ fn recorded_digest(registry: &str) -> serde_json::Value {
     let output = tree.image(&factory, &["--require-digest"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(factory.saw("HEAD /v2/metal-installer/"));
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     manifest["os"]["installer"]["digest"].clone()
 }
 
@@ -94,7 +94,7 @@ fn a_legacy_static_key_signature_from_a_real_registry_is_verified_and_recorded()
     let (tree, factory) = pinned(&signed, &signed.key, "good");
     let output = tree.image(&factory, &["--require-digest", "--require-signature"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert_eq!(
         manifest["os"]["installer"]["signature"],
         serde_json::json!({
@@ -154,7 +154,7 @@ fn an_unsigned_installer_in_a_real_registry_warns_or_fails_when_required() {
         "{}",
         stderr(&output)
     );
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert!(manifest["os"]["installer"].get("signature").is_none());
 
     // The pinned policy binds without --allow-unsigned (which `tree.image` passed above).
@@ -219,7 +219,7 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     let air_gap = &manifest["airGap"];
     let path = air_gap["path"].as_str().unwrap();
     assert_eq!(path, "ee/appliance/dist/0.1.0/airgap-amd64.oci.tar");

@@ -16,7 +16,7 @@ fn notes_name_the_media_hashes_installer_digest_versions_and_how_to_verify() {
     let output = tree.xtask(&["release-notes"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let notes = stdout(&output);
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     let disk_sha = manifest["os"]["diskImage"]["sha256"].as_str().unwrap();
     let installer = format!(
         "127.0.0.1:{}/metal-installer/{APPLIANCE_ID}:{TALOS}",

@@ -61,7 +61,7 @@ fn two_runs_of_one_release_the_second_fails_at_once_naming_the_lock() {
         "the holder's PID is named: {message}"
     );
 
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert_eq!(manifest["app"]["version"], "1.0.0", "the winner's manifest");
     assert_eq!(manifest["channel"], "beta");
     assert_ne!(tree.read(BETA), beta, "the winner's channel moved");
@@ -139,7 +139,7 @@ fn a_signal_during_the_record_step_lets_it_finish() {
         "{err}"
     );
     // Finished, not half-done: the manifest, its ISO and the channel move are all there.
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
     assert!(tree.path(ISO).exists() && tree.path(DISK).exists());
     assert!(tree.read(BETA).contains("\"0.1.0\""));
@@ -275,7 +275,7 @@ fn a_retry_after_of_an_hour_fails_at_once() {
 }
 
 fn recorded_sha256(tree: &Tree) -> String {
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     manifest["os"]["iso"]["sha256"]
         .as_str()
         .unwrap()

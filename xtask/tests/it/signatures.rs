@@ -47,7 +47,7 @@ fn serving(listing: Listing, digest: &str) -> Factory {
 }
 
 fn recorded_signature(tree: &Tree) -> serde_json::Value {
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     manifest["os"]["installer"]["signature"].clone()
 }
 
@@ -292,7 +292,7 @@ fn a_pinned_policy_binds_without_a_flag_and_allow_unsigned_is_the_way_out() {
         "{}",
         stderr(&output)
     );
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert_eq!(manifest["os"]["installer"]["digest"], INSTALLER_DIGEST);
     assert!(recorded_signature(&tree).is_null());
 

@@ -194,7 +194,7 @@ fn a_release_over_https_trusts_the_given_ca() {
     let tree = Tree::copy();
     let output = release(&tree, &front, &certificates);
     assert!(output.status.success(), "{}", stderr(&output));
-    let manifest: serde_json::Value = serde_json::from_str(&tree.read(MANIFEST)).unwrap();
+    let manifest: serde_json::Value = tree.json(MANIFEST);
     assert_eq!(manifest["os"]["iso"]["sha256"], factory.iso_sha256());
     assert_eq!(manifest["talos"]["factoryUrl"], front.url());
 

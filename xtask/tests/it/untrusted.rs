@@ -100,7 +100,7 @@ fn a_record_whose_source_commit_is_an_option_is_refused_before_git_sees_it() {
     let tree = Tree::recorded(&factory, &[]);
     let file = "ee/appliance/releases/0.1.0.json";
     let written = std::env::temp_dir().join(format!("xtask-git-output-{}", std::process::id()));
-    let mut manifest: serde_json::Value = serde_json::from_str(&tree.read(file)).unwrap();
+    let mut manifest: serde_json::Value = tree.json(file);
     manifest["source"] = serde_json::json!({"commit": format!("--output={}", written.display())});
     tree.write(file, &format!("{manifest:#}\n"));
     // A factory that lost the schematic sends the check to the record's commit.
@@ -280,8 +280,7 @@ fn a_head_that_disagrees_with_its_get_is_said_and_the_bytes_hashed_are_recorded(
         )),
         "{err}"
     );
-    let manifest: serde_json::Value =
-        serde_json::from_str(&tree.read("ee/appliance/releases/0.1.0.json")).unwrap();
+    let manifest: serde_json::Value = tree.json("ee/appliance/releases/0.1.0.json");
     assert_eq!(manifest["os"]["iso"]["size"], served);
 }
 

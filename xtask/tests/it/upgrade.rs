@@ -24,7 +24,7 @@ fn recorded() -> (Factory, Tree) {
 }
 
 fn manifest(tree: &Tree, version: &str) -> serde_json::Value {
-    serde_json::from_str(&tree.read(&format!("ee/appliance/releases/{version}.json"))).unwrap()
+    tree.json(&format!("ee/appliance/releases/{version}.json"))
 }
 
 #[test]

@@ -75,6 +75,11 @@ impl Tree {
         std::fs::read_to_string(self.path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
     }
 
+    /// A JSON file of the tree (a manifest, a channel), parsed.
+    pub fn json(&self, relative: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    }
+
     pub fn write(&self, relative: &str, content: &str) {
         let path = self.path(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
