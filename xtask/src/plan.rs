@@ -357,7 +357,7 @@ pub struct Plan {
     /// The release the channel points at and how its nodes get to this one; `None` for a
     /// channel's first release.
     pub upgrade_from: Option<UpgradeFrom>,
-    /// Things worth saying that do not stop a release (an unknown Talos minor, say).
+    /// Things worth saying that do not stop a release (a mirror no image uses, say).
     pub warnings: Vec<String>,
 }
 

@@ -111,16 +111,8 @@ fn recorded_schematic(
             project::manifest_path(&recorded.release_version)
         );
     };
-    // The record was checked against the schema (40 or 64 hex digits), and git is told
-    // where its options end, so no recorded string is ever read as an option.
-    anyhow::ensure!(
-        commit.len() >= 40
-            && commit
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
-        "{}: source.commit {commit:?} is not a commit",
-        project::manifest_path(&recorded.release_version)
-    );
+    // `recorded` was checked against the schema (`load_recorded`: a commit is 40 or 64 hex
+    // digits), and git is told where its options end.
     let shell = xshell::Shell::new()?;
     shell.change_dir(root);
     let spec = format!("{commit}:{path}");

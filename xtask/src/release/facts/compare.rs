@@ -63,11 +63,10 @@ pub fn compare(recorded: &Value, now: &Value, hashes: bool) -> Comparison {
         for item in items(parent, recorded, now, &mut out.not_recorded) {
             compare_item(&item, &facts, recorded, now, hashes, &mut out);
         }
-        if !hashes {
+        // What only --hashes compares is listed as not compared where the record has it.
+        if !hashes && !items(parent, recorded, recorded, &mut Vec::new()).is_empty() {
             for fact in &facts {
-                if let Compared::WithHashes(why) = fact.compared
-                    && !items(parent, recorded, recorded, &mut Vec::new()).is_empty()
-                {
+                if let Compared::WithHashes(why) = fact.compared {
                     let (_, field) = fact.pointer.rsplit_once('/').unwrap_or_default();
                     let shown = format!("{}/{field}", parent.replace("{medium}", "*"));
                     if !out.not_compared.iter().any(|(p, _)| *p == shown) {
