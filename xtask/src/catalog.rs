@@ -155,8 +155,7 @@ impl Catalog {
 impl Minor {
     /// `Ok` when the minor runs Kubernetes `kubernetes` (`vX.Y.Z`), else why not, with the range.
     pub fn check_kubernetes(&self, kubernetes: &str) -> anyhow::Result<()> {
-        let version = core(kubernetes.strip_prefix('v').unwrap_or(kubernetes))
-            .with_context(|| format!("Kubernetes version {kubernetes}"))?;
+        let version = kubernetes_core(kubernetes)?;
         let (low, high) = (
             core(&self.kubernetes.minimum)?,
             core(&self.kubernetes.maximum)?,
@@ -185,6 +184,12 @@ impl Patch {
             })
             .collect()
     }
+}
+
+/// A Kubernetes version (`v1.35.4`) as numbers.
+pub fn kubernetes_core(version: &str) -> anyhow::Result<(u64, u64, u64)> {
+    core(version.strip_prefix('v').unwrap_or(version))
+        .with_context(|| format!("Kubernetes version {version}"))
 }
 
 /// `1.30.0` as numbers.

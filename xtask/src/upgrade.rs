@@ -6,10 +6,9 @@
 
 use std::fmt;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, core};
+use crate::catalog::{Catalog, core, kubernetes_core};
 use crate::talos::TalosVersion;
 
 /// What a release was checked against: the release its channel pointed at, its versions, and
@@ -115,7 +114,10 @@ pub fn path(catalog: &Catalog, from: Versions, to: Versions) -> anyhow::Result<V
             ));
         }
     }
-    let (was, is) = (kubernetes(from.kubernetes)?, kubernetes(to.kubernetes)?);
+    let (was, is) = (
+        kubernetes_core(from.kubernetes)?,
+        kubernetes_core(to.kubernetes)?,
+    );
     let kubernetes_moves = was != is;
     if is < was {
         gaps.push(format!(
@@ -174,12 +176,6 @@ pub fn path(catalog: &Catalog, from: Versions, to: Versions) -> anyhow::Result<V
             }
         }
     })
-}
-
-/// `v1.35.4` as numbers.
-fn kubernetes(version: &str) -> anyhow::Result<(u64, u64, u64)> {
-    core(version.strip_prefix('v').unwrap_or(version))
-        .with_context(|| format!("Kubernetes version {version}"))
 }
 
 /// The newest minor a host on `from` may upgrade to, whose `.0` the target upgrades from.

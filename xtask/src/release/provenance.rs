@@ -86,8 +86,9 @@ fn head(root: &Path) -> Option<String> {
     (commit.len() >= 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())).then_some(commit)
 }
 
-/// The bytes of `path` at `commit`, or `None` when the commit has no such file.
-fn committed(root: &Path, commit: &str, path: &str) -> Option<Vec<u8>> {
+/// The bytes of `path` at `commit`, exactly, or `None` when the commit has no such file (or
+/// git cannot say: a shallow clone).
+pub(super) fn committed(root: &Path, commit: &str, path: &str) -> Option<Vec<u8>> {
     let shell = xshell::Shell::new().ok()?;
     shell.change_dir(root);
     let spec = format!("{commit}:{path}");

@@ -113,21 +113,15 @@ fn recorded_schematic(
     };
     // `recorded` was checked against the schema (`load_recorded`: a commit is 40 or 64 hex
     // digits), and git is told where its options end.
-    let shell = xshell::Shell::new()?;
-    shell.change_dir(root);
     let spec = format!("{commit}:{path}");
-    let text = xshell::cmd!(shell, "git show --end-of-options {spec}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .with_context(|| {
-            format!(
-                "the factory no longer has schematic {id}, and `git show {spec}` fails (a shallow clone? fetch the history: actions/checkout with fetch-depth: 0)"
-            )
-        })?;
+    let bytes = super::provenance::committed(root, &commit, path).with_context(|| {
+        format!(
+            "the factory no longer has schematic {id}, and `git show {spec}` fails (a shallow clone? fetch the history: actions/checkout with fetch-depth: 0)"
+        )
+    })?;
+    let text = String::from_utf8(bytes).with_context(|| format!("{spec} is not UTF-8"))?;
     progress.println(&format!(
         "the factory no longer has schematic {id}: taking it from {path} at {commit}, to register it again"
     ));
-    // `read` drops the final newline; the file had one.
-    Ok((format!("{text}\n"), format!("{path} at {commit}")))
+    Ok((text, format!("{path} at {commit}")))
 }
