@@ -308,9 +308,9 @@ mod tests {
 
     #[test]
     fn a_recorded_release_is_written_back_keeping_every_other_byte() {
-        let committed = include_str!("../../ee/appliance/release.yaml");
-        let edited = Intent::with_release(committed, "release.yaml", "10.20.30", "stable").unwrap();
-        let changed: Vec<(&str, &str)> = committed
+        let fixture = include_str!("../tests/data/appliance/release.yaml");
+        let edited = Intent::with_release(fixture, "release.yaml", "10.20.30", "stable").unwrap();
+        let changed: Vec<(&str, &str)> = fixture
             .lines()
             .zip(edited.lines())
             .filter(|(a, b)| a != b)
@@ -328,10 +328,10 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(committed.lines().count(), edited.lines().count());
+        assert_eq!(fixture.lines().count(), edited.lines().count());
         // Without comments, and back again.
         let bare = "releaseVersion: 1.0.0\nchannel: beta\n";
-        let rest = &committed[committed.find("talos:").unwrap()..];
+        let rest = &fixture[fixture.find("talos:").unwrap()..];
         let edited =
             Intent::with_release(&format!("{bare}{rest}"), "r", "1.0.1-rc.1", "beta").unwrap();
         assert!(edited.starts_with("releaseVersion: 1.0.1-rc.1\nchannel: beta\ntalos:"));

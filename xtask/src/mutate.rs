@@ -168,8 +168,8 @@ fn thread_cpu_time() -> Duration {
 mod tests {
     use super::*;
 
-    const SCHEMATIC: &str = include_str!("../../ee/appliance/schematics/metal-amd64.yaml");
-    const INTENT: &str = include_str!("../../ee/appliance/release.yaml");
+    const SCHEMATIC: &str = include_str!("../tests/data/appliance/schematics/metal-amd64.yaml");
+    const INTENT: &str = include_str!("../tests/data/appliance/release.yaml");
     const OVERLAY: &str = "overlay:\n  name: rpi_generic\n  image: siderolabs/sbc-raspberrypi\n  options:\n    b10: [1, 2.5, {k: v}]\n    b9: null\ncustomization:\n  meta:\n    - key: 0xa\n      value: |\n        multi\n        line\n  extraKernelArgs: [console=ttyS0, '-lockdown']\n";
 
     /// Per case, a bound in CPU time (this thread's, so a loaded machine does not count): the

@@ -51,7 +51,7 @@ fn with_manifest(value: &serde_json::Value, release: &str) -> Tree {
 }
 
 #[test]
-fn the_committed_tree_is_valid() {
+fn the_fixture_tree_is_valid() {
     let output = Tree::copy().xtask(&["validate"]);
     assert!(output.status.success(), "{}", stderr(&output));
 }

@@ -103,7 +103,7 @@ fn every_field_of_the_release_schema_is_an_input_a_fact_derived_or_about_the_rec
     }
 }
 
-/// The manifest the committed intent, with `field` set to `value` (YAML), would plan, as
+/// The manifest the fixture's intent, with `field` set to `value` (YAML), would plan, as
 /// `--dry-run --json` shows it; in a scratch copy of the appliance tree at `root`.
 fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Value {
     use serde_yaml::Value as Yaml;
@@ -128,20 +128,25 @@ fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Value {
 
 #[test]
 fn each_input_changed_alone_is_listed_alone() {
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ee/appliance");
+    // The tests' appliance fixture with the committed schemas, never the committed tree's
+    // values: those move with every release.
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = std::env::temp_dir().join(format!("xtask-facts-{}", std::process::id()));
     let copy = |from: &std::path::Path, to: &std::path::Path| {
-        // dist/ (downloaded media, git-ignored) is no part of the intent.
-        for entry in walk_files(from)
-            .into_iter()
-            .filter(|f| !f.starts_with(from.join("dist")))
-        {
+        for entry in walk_files(from) {
             let target = to.join(entry.strip_prefix(from).unwrap());
             std::fs::create_dir_all(target.parent().unwrap()).unwrap();
             std::fs::copy(&entry, target).unwrap();
         }
     };
-    copy(&source, &root.join("ee/appliance"));
+    copy(
+        &crate_dir.join("tests/data/appliance"),
+        &root.join("ee/appliance"),
+    );
+    copy(
+        &crate_dir.join("../ee/appliance/schemas"),
+        &root.join("ee/appliance/schemas"),
+    );
     // The same schematic under another name, and another schematic.
     let schematics = root.join("ee/appliance/schematics");
     std::fs::copy(

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
-/// The ID the factory assigns to the committed schematic (iscsi-tools, util-linux-tools):
+/// The ID the factory assigns to the fixture's schematic (iscsi-tools, util-linux-tools):
 /// an anchor from shared/image-factory.md, not computed by the code under test.
 pub const APPLIANCE_ID: &str = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245";
 pub const TALOS: &str = "v1.12.11";
@@ -265,7 +265,7 @@ impl State {
 }
 
 /// The canonical YAML of the schematic a 201 named: the answer's own `schematic`, else the
-/// vector with that ID, else the committed schematic's.
+/// vector with that ID, else the fixture's schematic's.
 fn canonical_for(id: &str, answer: &serde_json::Value) -> Option<Vec<u8>> {
     if let Some(text) = answer.get("schematic").and_then(|s| s.as_str()) {
         return Some(text.as_bytes().to_vec());
@@ -282,7 +282,7 @@ fn canonical_for(id: &str, answer: &serde_json::Value) -> Option<Vec<u8>> {
         .map(|v| v["canonical"].as_str().unwrap().as_bytes().to_vec())
 }
 
-/// The factory's canonical YAML of the committed schematic, which hashes to `APPLIANCE_ID`.
+/// The factory's canonical YAML of the fixture's schematic, which hashes to `APPLIANCE_ID`.
 pub const APPLIANCE_CANONICAL: &str = "customization:\n    systemExtensions:\n        officialExtensions:\n            - siderolabs/iscsi-tools\n            - siderolabs/util-linux-tools\n";
 
 impl Factory {

@@ -5,12 +5,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 
-/// A scratch copy of the committed appliance tree, removed on drop.
+/// A scratch appliance tree, removed on drop.
 pub struct Tree {
     pub root: PathBuf,
 }
 
+/// The appliance tree every test starts from: release.yaml, the schematic and the empty
+/// channels as they stood before the first release. The tests' expectations (the loopback
+/// factory's versions, `APPLIANCE_ID`, the goldens) are this fixture's, so they hold whatever
+/// the committed `ee/appliance` holds: a recorded release, the next version, another Talos minor.
+pub const FIXTURE: &str = "xtask/tests/data/appliance";
+
 impl Tree {
+    /// A scratch tree from the fixture, with the committed schemas: they are the tool's
+    /// contract with other tools, changed together with the code, never by a release.
     pub fn copy() -> Tree {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
@@ -19,11 +27,11 @@ impl Tree {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&root);
+        copy_dir(&repo_root().join(FIXTURE), &root.join("ee/appliance"));
         copy_dir(
-            &repo_root().join("ee/appliance"),
-            &root.join("ee/appliance"),
+            &repo_root().join("ee/appliance/schemas"),
+            &root.join("ee/appliance/schemas"),
         );
-        let _ = std::fs::remove_dir_all(root.join("ee/appliance/dist"));
         Tree { root }
     }
 
@@ -112,16 +120,16 @@ impl Tree {
         self.command(args).output().expect("run xtask")
     }
 
-    /// Replaces the committed `installerSignature` block of `release.yaml` (its last field) with
+    /// Replaces the fixture's `installerSignature` block of `release.yaml` (its last field) with
     /// `policy`: YAML text, or "" for no policy.
     pub fn set_signature_policy(&self, policy: &str) {
         const INTENT: &str = "ee/appliance/release.yaml";
-        let committed = self.read(INTENT);
-        let start = committed
+        let fixture = self.read(INTENT);
+        let start = fixture
             .find("\ninstallerSignature:")
-            .expect("the committed intent ends with installerSignature")
+            .expect("the fixture's intent ends with installerSignature")
             + 1;
-        self.write(INTENT, &format!("{}{policy}", &committed[..start]));
+        self.write(INTENT, &format!("{}{policy}", &fixture[..start]));
     }
 
     /// `cargo xtask <args>` on this tree, to spawn: no proxy, a fixed SOURCE_DATE_EPOCH.
@@ -152,7 +160,7 @@ impl Tree {
         args
     }
 
-    /// `image_args` without `--allow-unsigned`: the committed signature policy binds.
+    /// `image_args` without `--allow-unsigned`: the fixture's signature policy binds.
     pub fn image_args_bound(&self, factory: &Factory, extra: &[&str]) -> Vec<String> {
         let mut args = vec!["image".to_string(), "--factory-url".into(), factory.url()];
         for (flag, value) in [("--retry-delay-ms", "10"), ("--stall-timeout", "2")] {
@@ -170,7 +178,7 @@ impl Tree {
         self.xtask(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
-    /// `image` with the committed signature policy binding (no `--allow-unsigned`).
+    /// `image` with the fixture's signature policy binding (no `--allow-unsigned`).
     pub fn image_bound(&self, factory: &Factory, extra: &[&str]) -> Output {
         let args = self.image_args_bound(factory, extra);
         self.xtask(&args.iter().map(String::as_str).collect::<Vec<_>>())
