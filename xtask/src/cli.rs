@@ -245,6 +245,8 @@ pub struct FetchArgs {
 /// Point a channel at a recorded release, on purpose: a rollback (an older release) or a
 /// promotion (beta's release onto stable). Writes ee/appliance/releases/channels/<name>.json
 /// with updatedAt and says what it pointed at before; refuses a release that is not recorded.
+/// Before a rollback it asks the factory, as the nightly check will, whether it has moved
+/// under that release since it was recorded, and warns if so (the move is still made).
 #[derive(Args, Debug)]
 pub struct ChannelArgs {
     /// The channel to move (a file in ee/appliance/releases/channels)
@@ -253,6 +255,8 @@ pub struct ChannelArgs {
     /// The recorded release it is to offer
     #[arg(value_name = "RELEASE_VERSION")]
     pub release_version: String,
+    #[command(flatten)]
+    pub network: Network,
 }
 
 /// Add to xtask/data/talos.json what siderolabs/talos says at the given refs: each tag's

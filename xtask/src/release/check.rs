@@ -107,7 +107,7 @@ pub fn run(
         version: version.to_string(),
         manifest: project::manifest_path(version),
         report: check_release(
-            args,
+            (args.hashes, &args.network, args.requirements),
             root,
             client,
             (&intent, &overrides, &intent_plan),
@@ -202,6 +202,38 @@ pub fn run(
     outcome(checked)
 }
 
+/// What the nightly will say of recorded release `version` (sizes, the installer digest and
+/// signature, the extension digests; no hashes): its differences from the record in words, one a
+/// line, none when the factory still gives what was recorded. `channel` asks it before rolling
+/// a channel back, so the move does not turn the next nightly red unannounced.
+pub fn moved_under(
+    root: &std::path::Path,
+    version: &str,
+    network: &cli::Network,
+) -> anyhow::Result<Vec<String>> {
+    let client = Arc::new(Client::new(crate::http::Settings::from_flags(network))?);
+    let intent = Intent::load(root)?;
+    let overrides = Overrides {
+        factory_url: crate::plan::factory_url_given(None),
+        ..Overrides::default()
+    };
+    let report = check_release(
+        (false, network, cli::Requirements::default()),
+        root,
+        &client,
+        (&intent, &overrides, &Err(anyhow::anyhow!("not asked"))),
+        version,
+        false,
+        &Progress::new(),
+    )?;
+    Ok(report
+        .facts
+        .differences
+        .iter()
+        .map(|d| format!("{}: {}", d.path, d.meaning))
+        .collect())
+}
+
 /// What a channel with no release means for the nightly: nothing to check, not a failure.
 fn channel_notices(
     channels: &[Channel],
@@ -259,7 +291,7 @@ fn outcome(checked: Vec<Checked>) -> anyhow::Result<()> {
 
 /// Checks one recorded release: its record replayed through the resolve stage and compared.
 fn check_release(
-    args: &cli::ImageArgs,
+    (hashes, network, requirements): (bool, &cli::Network, cli::Requirements),
     root: &std::path::Path,
     client: &Arc<Client>,
     (intent, overrides, intent_plan): (&Intent, &Overrides, &anyhow::Result<Plan>),
@@ -272,18 +304,18 @@ fn check_release(
 
     // With --hashes the media are downloaded into a private folder of this run, only to hash
     // them: removed on success, failure and signals.
-    let scratch = if args.hashes {
+    let scratch = if hashes {
         interrupt::install()?;
         Some(crate::fsutil::private_folder(&format!("check-{version}"))?)
     } else {
         None
     };
     let media = match &scratch {
-        Some(folder) => Media::download(&args.network, folder.path().to_path_buf()),
+        Some(folder) => Media::download(network, folder.path().to_path_buf()),
         None => Media::Sizes,
     };
     let purpose = Purpose::check_of(&recorded);
-    let resolved = resolve::resolve(&plan, client, args.requirements, media, &purpose, progress);
+    let resolved = resolve::resolve(&plan, client, requirements, media, &purpose, progress);
     let remove_scratch = || {
         if let Some(folder) = &scratch {
             let _ = std::fs::remove_dir_all(folder.path());
@@ -302,7 +334,7 @@ fn check_release(
         }
     };
     let now = assemble::manifest(&plan, &resolved, None);
-    let mut report = compare(&recorded, &now, args.hashes);
+    let mut report = compare(&recorded, &now, hashes);
     let pinned = intent_plan
         .as_ref()
         .map(|p| p.build.talos_version.clone())

@@ -42,17 +42,50 @@ impl cli::ChannelArgs {
         };
         write_atomic(&root.join(&path), channel.to_json().as_bytes())
             .with_context(|| format!("moving channel {path}"))?;
+        let rollback = previous
+            .release_version
+            .as_ref()
+            .is_some_and(|was| semver_order(&self.release_version, was) == Ordering::Less);
         let how = match &previous.release_version {
             None => "its first release".to_string(),
-            Some(was) => match semver_order(&self.release_version, was) {
-                Ordering::Less => format!("rolled back from {was}"),
-                _ => format!("moved forward from {was}"),
-            },
+            Some(was) if rollback => format!("rolled back from {was}"),
+            Some(was) => format!("moved forward from {was}"),
         };
         eprintln!(
             "channel {} → {} ({how}); next: commit {path}",
             self.name, self.release_version
         );
+        if rollback {
+            self.warn_if_the_factory_moved(root);
+        }
         Ok(())
+    }
+
+    /// A release rolled back to may be one the factory has since moved under: the nightly then
+    /// exits 3 for this channel, and `fetch` refuses media that changed. Said now, with the
+    /// drift, rather than by the next nightly.
+    fn warn_if_the_factory_moved(&self, root: &std::path::Path) {
+        let version = &self.release_version;
+        let check = format!("cargo xtask image --check --release-version {version}");
+        match super::check::moved_under(root, version, &self.network) {
+            Ok(drift) if drift.is_empty() => eprintln!(
+                "checked: the factory still gives what {} records",
+                project::manifest_path(version)
+            ),
+            Ok(drift) => eprintln!(
+                "warning: the factory has moved under release {version} since it was recorded:\n  {}\n\
+                 the nightly ({check}) will exit 3 for channel {} until a new release replaces it, \
+                 and `cargo xtask fetch --release-version {version}` refuses media that changed \
+                 (nothing is placed): keep the copies you have (`cargo xtask validate --artifacts` \
+                 proves them), or cut a new release from {version}'s inputs instead \
+                 (docs/operator-guide.md, \"Roll back, promote, withdraw\")",
+                drift.join("\n  "),
+                self.name
+            ),
+            Err(error) => eprintln!(
+                "warning: could not ask the factory whether it moved under release {version}: {error:#}; \
+                 run {check} before the move is merged"
+            ),
+        }
     }
 }
