@@ -611,3 +611,48 @@ fn drift_of_every_kind_at_once_matches_its_golden() {
         assert_golden(name, &stdout(&output).replace(&port, "127.0.0.1:PORT"));
     }
 }
+
+/// The runbook "Exit 3 while the fix soaks on beta": stable's release drifted, the fix is cut on
+/// beta. Each nightly exits 3 naming stable's release only (beta's fix matches), until the fix
+/// is promoted onto stable; then it is green.
+#[test]
+fn while_the_fix_soaks_on_beta_the_nightly_names_stable_only_until_it_is_promoted() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = cut(&factory);
+    let moved = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    factory.behaviour.lock().unwrap().installer_digest = moved.into();
+    tree.set_intent(&[
+        ("releaseVersion", "1.0.1"),
+        ("app.version", "1.0.1"),
+        ("channel", "beta"),
+    ]);
+    tree.commit("prepare the fix, 1.0.1, on beta");
+    let output = tree.image(&factory, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    tree.commit("record 1.0.1");
+
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("channel stable: release 1.0.0\n")
+            && text.contains("channel beta: release 1.0.1\n")
+            && text.contains(&format!(
+                "release 1.0.0 ({CUT}): the factory moved under the record in 1 of"
+            ))
+            && text.contains(
+                "release 1.0.1 (ee/appliance/releases/1.0.1.json): the factory still gives what was recorded"
+            ),
+        "{text}"
+    );
+    assert!(
+        stderr(&output).contains("release 1.0.0") && !stderr(&output).contains("release 1.0.1"),
+        "{}",
+        stderr(&output)
+    );
+
+    let promoted = tree.xtask(&["channel", "stable", "1.0.1"]);
+    assert!(promoted.status.success(), "{}", stderr(&promoted));
+    let output = check(&tree, &factory, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

@@ -284,6 +284,100 @@ fn a_channel_is_rolled_back_on_purpose_and_only_to_a_recorded_release() {
     assert_eq!(tree.contents(), before);
 }
 
+/// A rollback onto a release the factory has moved under is still made, but `channel` says
+/// so at once, with the drift and what it means for the nightly and for `fetch`; onto a release
+/// the factory still gives as recorded, it says that was checked.
+#[test]
+fn a_rollback_onto_a_release_the_factory_moved_under_warns_with_the_drift() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    for version in ["0.1.0", "0.2.0", "0.3.0"] {
+        let output = tree.image(&factory, &["--release-version", version]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let output = tree.xtask(&["channel", "beta", "0.2.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "checked: the factory still gives what ee/appliance/releases/0.2.0.json records"
+        ) && !stderr(&output).contains("moved under")
+            && !stderr(&output).contains("could not ask"),
+        "{}",
+        stderr(&output)
+    );
+
+    let moved = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    factory.behaviour.lock().unwrap().installer_digest = moved.into();
+    let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("channel beta → 0.1.0 (rolled back from 0.2.0)")
+            && err.contains("warning: the factory has moved under release 0.1.0 since it was recorded:\n  /os/installer/digest: the factory rebuilt the installer")
+            && err.contains("cargo xtask image --check --release-version 0.1.0")
+            && err.contains("will exit 3 for channel beta")
+            && err.contains("`cargo xtask fetch --release-version 0.1.0` refuses media that changed"),
+        "{err}"
+    );
+    assert_eq!(tree.json(BETA)["releaseVersion"], "0.1.0");
+
+    // No factory to ask (nothing listens on the discard port): the move is made, and the
+    // warning names the check to run.
+    let output = tree.xtask(&["channel", "stable", "0.3.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = tree
+        .command(&["channel", "stable", "0.2.0", "--retries", "1"])
+        .env("TALOS_FACTORY_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output)
+            .contains("warning: could not ask the factory whether it moved under release 0.2.0")
+            && stderr(&output).contains(
+                "run cargo xtask image --check --release-version 0.2.0 before the move is merged"
+            ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// docs/operator-guide.md, "A self-hosted factory": with the URL from the environment and the
+/// factory's static key committed, the first run names that factory, the ISO and installer on
+/// its host, and the key by the SHA-256 the guide tells the operator to compare.
+#[test]
+fn a_self_hosted_factory_is_shown_by_the_first_run_as_the_guide_says() {
+    let tree = Tree::copy();
+    tree.write(
+        "ee/appliance/keys/factory.pub",
+        include_str!("../data/factory-p256.pub"),
+    );
+    tree.set_signature_policy("installerSignature:\n  publicKey: ee/appliance/keys/factory.pub\n");
+    let output = tree
+        .command(&["image", "--dry-run"])
+        .env("TALOS_FACTORY_URL", "https://factory.internal.example")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    // `openssl pkey -pubin -in factory-p256.pub -outform der | sha256sum`, as the guide says.
+    let key = "1bd4da09b3f657f6280af2c84cc1f7e72c7750d4019aa5b238d2b3e688cd7fac";
+    for line in [
+        "  factory          https://factory.internal.example\n".to_string(),
+        format!(
+            "  ISO              https://factory.internal.example/image/{APPLIANCE_ID}/{TALOS}/metal-amd64.iso\n"
+        ),
+        format!(
+            "  installer image  factory.internal.example/metal-installer/{APPLIANCE_ID}:{TALOS}\n"
+        ),
+        format!(
+            "  installer signature must verify under publicKey ee/appliance/keys/factory.pub (SHA-256 of the key {key})\n"
+        ),
+    ] {
+        assert!(text.contains(&line), "{line:?} not in:\n{text}");
+    }
+}
+
 #[test]
 fn a_reader_that_stops_early_ends_the_run_quietly() {
     let tree = Tree::copy();
