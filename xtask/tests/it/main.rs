@@ -8,6 +8,7 @@ mod boot_media;
 mod check;
 mod hostile;
 mod image;
+mod lifecycle;
 mod operator;
 mod ownership;
 mod pipeline;

@@ -121,6 +121,9 @@ fn docs_name_only_flags_that_exist() {
                         "--workspace",
                         "--all-targets",
                         "--include-ignored",
+                        "--skip",
+                        "--test",
+                        "--ignored",
                         "--all",
                         "--all-files",
                         "--certificate-identity",
@@ -132,6 +135,8 @@ fn docs_name_only_flags_that_exist() {
                         "--quiet",
                         // git's
                         "--tags",
+                        // gh's, to start the release workflow
+                        "--ref",
                         "--end-of-options",
                         // talosctl's, in the upgrade commands
                         "--image",
@@ -179,6 +184,71 @@ fn workflow_actions_are_pinned_to_a_commit_with_its_version() {
         }
     }
     assert!(uses > 0, "no `uses:` found in .github/workflows");
+}
+
+/// docs/operator-guide.md starts the release workflow by a tag push and by `gh workflow run`:
+/// the tag matches the workflow's `push.tags` pattern, the workflow file exists and takes a
+/// dispatch, and every `-f name=value` is one of its inputs (a choice input: one of its options).
+#[test]
+fn the_guide_starts_the_release_workflow_with_its_real_trigger_and_inputs() {
+    let guide = read_repo("docs/operator-guide.md");
+    let run = guide
+        .lines()
+        .find(|l| l.starts_with("gh workflow run "))
+        .expect("docs/operator-guide.md shows no `gh workflow run` line");
+    let words: Vec<&str> = run.split_whitespace().collect();
+    let file = words[3];
+    let workflow = read_repo(&format!(".github/workflows/{file}"));
+    let dispatch = workflow
+        .split("\n  workflow_dispatch:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{file} takes no workflow_dispatch"));
+    let inputs = dispatch.split("\n  push:").next().unwrap();
+    let mut given = 0;
+    for pair in words.windows(2).filter(|w| w[0] == "-f") {
+        let (name, value) = pair[1].split_once('=').expect("-f name=value");
+        let input = inputs
+            .split(&format!("\n      {name}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{file} has no input {name} (the guide passes -f {name}=…)"));
+        let body: Vec<&str> = input
+            .lines()
+            .take_while(|l| l.starts_with("        "))
+            .collect();
+        if let Some(options) = body.join("\n").split("options: [").nth(1) {
+            let options = options.split(']').next().unwrap();
+            assert!(
+                options.split(", ").any(|o| o == value),
+                "{file}: input {name} offers [{options}], not {value}"
+            );
+        }
+        given += 1;
+    }
+    assert!(given >= 2, "`{run}` passes no inputs");
+    let tag_line = guide
+        .lines()
+        .find(|l| l.starts_with("git tag appliance-v"))
+        .expect("docs/operator-guide.md shows no tag push");
+    let tag = tag_line.split_whitespace().nth(2).unwrap();
+    assert!(
+        tag_line.ends_with(&format!("git push origin {tag}")),
+        "{tag_line}: pushes another tag than it makes"
+    );
+    let patterns: Vec<&str> = workflow
+        .split("\n  push:\n    tags:\n")
+        .nth(1)
+        .expect("the release workflow has no push.tags trigger")
+        .lines()
+        .take_while(|l| l.starts_with("      "))
+        .filter_map(|l| l.trim().strip_prefix("- \""))
+        .map(|p| p.trim_end_matches('"'))
+        .collect();
+    assert!(
+        patterns.iter().any(|p| p
+            .strip_suffix('*')
+            .is_some_and(|prefix| tag.starts_with(prefix))),
+        "{tag} matches none of the workflow's tag patterns {patterns:?}"
+    );
 }
 
 /// The layers of `xtask/src`, lowest first: a module may use modules of its own layer or
@@ -393,9 +463,11 @@ fn modules_import_only_down_their_layers_and_never_in_a_cycle() {
     );
 }
 
-/// The pins of release.yaml, its comment, renovate.json's Kubernetes bound and the docs' table
-/// say what the Talos catalogue (xtask/data/talos.json, read as JSON) says; the pinned Talos
-/// tag has its row, so a Renovate patch bump the catalogue lacks is red with the fix.
+/// The pins of release.yaml, its comment, renovate.json's Kubernetes bound and its description,
+/// README's Talos line and the docs' table say what the Talos catalogue (xtask/data/talos.json,
+/// read as JSON) says of the pinned minor; the pinned Talos tag has its row, so a Renovate patch
+/// bump the catalogue lacks is red with the fix. Nothing here names a version: every expected
+/// text is derived, so the test holds after a minor move made as docs/operator-guide.md says.
 #[test]
 fn the_pins_renovate_and_the_docs_follow_the_talos_catalogue() {
     let config: serde_json::Value = serde_json::from_str(&read_repo("renovate.json")).unwrap();
@@ -452,6 +524,19 @@ fn the_pins_renovate_and_the_docs_follow_the_talos_catalogue() {
     assert!(
         intent.contains(&said),
         "release.yaml's comment on kubernetes.version should say: {said}"
+    );
+    let bound = rule("kubernetes", "allowedVersions");
+    let said = format!(
+        "(Talos {minor}: {low_major}.{low_minor}.x to {max_major}.{max_minor}.x, xtask/data/talos.json)"
+    );
+    assert!(
+        bound["description"].as_str().unwrap().contains(&said),
+        "renovate.json: the Kubernetes rule's description should say {said}"
+    );
+    let said = format!("runs on Talos Linux {minor}.");
+    assert!(
+        read_repo("README.md").contains(&said),
+        "README.md should say the appliance {said} (release.yaml pins {talos})"
     );
     // The reference's table of Kubernetes ranges: one row per minor of the catalogue.
     let reference = read_repo("docs/reference.md");
