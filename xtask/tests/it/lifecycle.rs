@@ -64,7 +64,8 @@ enum Suite {
 /// in the work tree) in a git repository of its own, with a cargo target folder that lasts
 /// between runs so only the first builds cold.
 struct Scratch {
-    root: PathBuf,
+    /// The copy's root (a `Tree` for its git helpers; removed on drop).
+    tree: Tree,
     target: PathBuf,
 }
 
@@ -99,34 +100,17 @@ impl Scratch {
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{file}: {e}"));
         }
-        let repo = Scratch {
-            root,
+        let tree = Tree { root };
+        tree.git(&["init", "-q"]);
+        tree.commit("the repository as checked out");
+        Scratch {
+            tree,
             target: tmp.join("lifecycle-target"),
-        };
-        repo.git(&["init", "-q"]);
-        repo.commit("the repository as checked out");
-        repo
-    }
-
-    fn git(&self, args: &[&str]) {
-        let output = Command::new("git")
-            .args([
-                "-c",
-                "user.name=test",
-                "-c",
-                "user.email=test@example.invalid",
-            ])
-            .args(["-c", "commit.gpgsign=false"])
-            .args(args)
-            .current_dir(&self.root)
-            .output()
-            .expect("run git");
-        assert!(output.status.success(), "git {args:?}: {}", stderr(&output));
+        }
     }
 
     fn commit(&self, message: &str) {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.tree.commit(message);
     }
 
     /// `cargo <args>` in the copy, as a contributor runs it there: its own sources, its own
@@ -135,7 +119,7 @@ impl Scratch {
         let mut command = Command::new(std::env::var_os("CARGO").unwrap_or("cargo".into()));
         command
             .args(args)
-            .current_dir(&self.root)
+            .current_dir(&self.tree.root)
             .env("CARGO_TARGET_DIR", &self.target)
             .env("NO_PROXY", "127.0.0.1");
         for (name, _) in std::env::vars_os() {
@@ -182,7 +166,7 @@ impl Scratch {
                 output.status.success(),
                 "after {step}, `cargo {}` fails in {}:\n{}\n{}",
                 args.join(" "),
-                self.root.display(),
+                self.tree.root.display(),
                 stdout(&output),
                 stderr(&output)
             );
@@ -191,7 +175,7 @@ impl Scratch {
 
     /// Replaces the one occurrence of `from` in `file` by `to`.
     fn edit(&self, file: &str, from: &str, to: &str) {
-        let path = self.root.join(file);
+        let path = self.tree.root.join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text.matches(from).count(),
@@ -208,7 +192,7 @@ impl Scratch {
         let (old_minor, old_low, old_high) = self.kubernetes_range(&self.pinned_talos());
         let (minor, low, high) = self.kubernetes_range(talos);
         let intent = "ee/appliance/release.yaml";
-        let text = std::fs::read_to_string(self.root.join(intent)).unwrap();
+        let text = std::fs::read_to_string(self.tree.root.join(intent)).unwrap();
         let line = |key: &str| {
             let after = text.split(&format!("\n{key}:\n")).nth(1).unwrap();
             after.lines().next().unwrap().to_string()
@@ -247,7 +231,8 @@ impl Scratch {
     }
 
     fn pinned_talos(&self) -> String {
-        let text = std::fs::read_to_string(self.root.join("ee/appliance/release.yaml")).unwrap();
+        let text =
+            std::fs::read_to_string(self.tree.root.join("ee/appliance/release.yaml")).unwrap();
         let after = text.split("\ntalos:\n").nth(1).unwrap();
         let line = after.lines().next().unwrap();
         line.trim().strip_prefix("version: ").unwrap().to_string()
@@ -256,7 +241,7 @@ impl Scratch {
     /// The catalogue's minor of `talos` and its Kubernetes range as `1.30` and `1.35`.
     fn kubernetes_range(&self, talos: &str) -> (String, String, String) {
         let catalog: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(self.root.join("xtask/data/talos.json")).unwrap(),
+            &std::fs::read_to_string(self.tree.root.join("xtask/data/talos.json")).unwrap(),
         )
         .unwrap();
         let minor = talos.split('.').take(2).collect::<Vec<_>>().join(".");
@@ -271,13 +256,5 @@ impl Scratch {
             text.split('.').take(2).collect::<Vec<_>>().join(".")
         };
         (minor, at("minimum"), at("maximum"))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.root);
-        }
     }
 }

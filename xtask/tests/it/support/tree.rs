@@ -59,7 +59,8 @@ impl Tree {
         self.git(&["commit", "-q", "--allow-empty", "-m", message]);
     }
 
-    fn git(&self, args: &[&str]) {
+    /// Runs git in the tree's root, as a committer that signs nothing.
+    pub fn git(&self, args: &[&str]) {
         let status = Command::new("git")
             .args([
                 "-c",
