@@ -92,7 +92,7 @@ impl PendingFile {
         let parent = destination
             .parent()
             .context("destination has no parent folder")?;
-        std::fs::create_dir_all(parent)
+        crate::interrupt::create_dir_all(parent)
             .with_context(|| format!("creating folder {}", parent.display()))?;
         let name = destination
             .file_name()

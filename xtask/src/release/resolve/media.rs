@@ -90,7 +90,7 @@ pub(super) fn ensure_room_for_all(
     announced: &BTreeMap<BootMedium, Option<u64>>,
 ) -> anyhow::Result<()> {
     let needed: u64 = announced.values().flatten().sum();
-    std::fs::create_dir_all(folder)
+    crate::interrupt::create_dir_all(folder)
         .with_context(|| format!("creating folder {}", folder.display()))?;
     let available = fsutil::available_space(folder)?;
     if needed > available {
