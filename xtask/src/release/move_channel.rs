@@ -19,7 +19,7 @@ impl cli::ChannelArgs {
         eprintln!("{}", root.note);
         let root = root.path.as_path();
         check_semver("release version", &self.release_version)?;
-        let _lock = release_lock::acquire(root)?;
+        let lock = release_lock::acquire(root)?;
         // A record step a killed run left is rolled back first: its roll-back restores the
         // channel file, which would undo this move if it came later.
         super::record::sweep(root);
@@ -55,6 +55,9 @@ impl cli::ChannelArgs {
             "channel {} → {} ({how}); next: commit {path}",
             self.name, self.release_version
         );
+        // The move is written: the factory's answer only adds a warning, so a release in the
+        // same tree need not wait for it.
+        drop(lock);
         if rollback {
             self.warn_if_the_factory_moved(root);
         }
