@@ -267,11 +267,11 @@ pub fn available_space(folder: &Path) -> anyhow::Result<u64> {
     Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
 }
 
-/// Removes the partial files below `folder` that another run left (a run killed by SIGKILL
+/// Removes the partial files in `folder` (and `below` it) that another run left (a run killed by SIGKILL
 /// or a power loss cannot clean up after itself). Only for a run that holds the release lock:
 /// every other writer of these folders holds it too, so none of them is alive. Returns what it
 /// removed, each with the token of the run that left it.
-pub fn sweep_partials(folder: &Path) -> Vec<(PathBuf, String)> {
+pub fn sweep_partials(folder: &Path, below: bool) -> Vec<(PathBuf, String)> {
     let mut removed = Vec::new();
     let Ok(entries) = std::fs::read_dir(folder) else {
         return removed;
@@ -279,7 +279,7 @@ pub fn sweep_partials(folder: &Path) -> Vec<(PathBuf, String)> {
     for entry in entries.flatten() {
         let path = entry.path();
         match entry.file_type() {
-            Ok(t) if t.is_dir() => removed.extend(sweep_partials(&path)),
+            Ok(t) if t.is_dir() && below => removed.extend(sweep_partials(&path, below)),
             Ok(t) if t.is_file() => {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let writer = name
@@ -329,7 +329,7 @@ mod tests {
             std::fs::write(path, b"x").unwrap();
         }
         assert_eq!(
-            sweep_partials(&dir),
+            sweep_partials(&dir, true),
             vec![(dead.clone(), "0123456789abcdef".to_string())]
         );
         assert!(!dead.exists() && own.exists() && other.exists());

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 /// The release intent: the pinned inputs a release is cut from.
+/// The appliance tree; release.yaml's folder.
+pub const APPLIANCE_DIR: &str = "ee/appliance";
 pub const INTENT: &str = "ee/appliance/release.yaml";
 pub const SCHEMATICS_DIR: &str = "ee/appliance/schematics";
 pub const RELEASE_SCHEMA: &str = "ee/appliance/schemas/release.schema.json";

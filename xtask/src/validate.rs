@@ -191,11 +191,27 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
 }
 
 /// What interrupted runs and hand-work leave: a record step's journal or a temporary file
-/// under `dist/` (warnings: the next real run cleans them up), one in the committed
-/// `releases/` folder (an error: `git add -A` would commit it), and a file under `dist/` that
-/// no manifest names (a warning).
+/// under `dist/` (warnings: the next real run cleans them up; a journal the next run would
+/// refuse is an error), one in the committed `releases/` folder or beside release.yaml (an
+/// error: `git add -A` would commit it), and a file under `dist/` that no manifest names (a
+/// warning).
 fn leftovers(root: &Path, named: &BTreeSet<String>, report: &mut Report) {
-    for path in walk(root, project::RELEASES_DIR) {
+    let beside_intent = std::fs::read_dir(root.join(project::APPLIANCE_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            format!(
+                "{}/{}",
+                project::APPLIANCE_DIR,
+                e.file_name().to_string_lossy()
+            )
+        });
+    for path in walk(root, project::RELEASES_DIR)
+        .into_iter()
+        .chain(beside_intent)
+    {
         if project::file_name(&path).contains(fsutil::PARTIAL_MARK) {
             report.error(
                 &path,
@@ -206,6 +222,13 @@ fn leftovers(root: &Path, named: &BTreeSet<String>, report: &mut Report) {
     for path in walk(root, project::DIST_DIR) {
         let name = project::file_name(&path);
         let (what, hint) = if name.starts_with(".record-") && name.ends_with(".journal") {
+            if let Err(refused) = crate::release::read_journal(root, &path) {
+                report.error(
+                    &path,
+                    format!("a record step's journal that no run will use: {refused:#}; remove it (never commit it)"),
+                );
+                continue;
+            }
             (
                 "the journal of a run killed inside its record step",
                 "the next cargo xtask image, fetch or channel rolls that step back",

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 pub use check::Drift;
+pub use record::read_journal;
 
 use crate::channel::Channel;
 use crate::cli;

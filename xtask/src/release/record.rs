@@ -25,6 +25,9 @@ use crate::project;
 /// Marks a journal file in `ee/appliance/dist`: `.record-<token>.journal`.
 const JOURNAL_PREFIX: &str = ".record-";
 const JOURNAL_SUFFIX: &str = ".journal";
+/// The most a journal may hold: a few entries of a few hundred bytes each. A journal is input
+/// like any file of the tree (a clone checks out whatever was committed), read with this cap.
+const JOURNAL_CAP: u64 = 64 * 1024;
 
 /// Checks the manifest against the schema and the consistency rules, then puts the media,
 /// `SHA256SUMS`, the manifest and the channel in place (and, given `intent`, that text as
@@ -174,8 +177,15 @@ pub fn sweep(root: &Path) {
     for message in recover(root) {
         eprintln!("{message}");
     }
-    for dir in [project::DIST_DIR, project::RELEASES_DIR] {
-        for (path, token) in fsutil::sweep_partials(&root.join(dir)) {
+    // Every folder the record step writes into: the media and the records (below them), and
+    // release.yaml's own folder (`--update-intent`), whose subfolders are no output.
+    let folders = [
+        (project::DIST_DIR, true),
+        (project::RELEASES_DIR, true),
+        (project::APPLIANCE_DIR, false),
+    ];
+    for (dir, below) in folders {
+        for (path, token) in fsutil::sweep_partials(&root.join(dir), below) {
             let shown =
                 project::relative(root, &path).unwrap_or_else(|| path.display().to_string());
             eprintln!(
@@ -187,7 +197,7 @@ pub fn sweep(root: &Path) {
 
 /// One file the record step replaces or creates, and what it found and put there.
 #[derive(Debug, Serialize, Deserialize)]
-struct Entry {
+pub struct Entry {
     /// Repository-relative.
     target: String,
     /// Where the file as it was is kept (a hard link), when there was one.
@@ -215,11 +225,7 @@ impl Transaction {
             .map(|target| {
                 let path = root.join(&target);
                 let replaced = Identity::of(&path);
-                let backup = replaced.as_ref().map(|_| {
-                    let (folder, name) = target.rsplit_once('/').unwrap_or(("", &target));
-                    // The `.partial-<token>` mark lets the sweep remove one a commit left.
-                    format!("{folder}/.{name}.previous{}{token}", fsutil::PARTIAL_MARK)
-                });
+                let backup = replaced.as_ref().map(|_| backup_path(&target, token));
                 Entry {
                     target,
                     backup,
@@ -339,6 +345,88 @@ fn remove_journal(journal: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("removing {}", journal.display()))
 }
 
+/// The folders the record step writes into, each the parent of a target: the release's media
+/// folder (`dist/<releaseVersion>`, one level below `dist/`), the manifests, the channels,
+/// and release.yaml's.
+fn is_record_folder(folder: &str) -> bool {
+    let release_media = folder
+        .strip_prefix(project::DIST_DIR)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(is_plain_name);
+    release_media
+        || [
+            project::RELEASES_DIR,
+            project::CHANNELS_DIR,
+            project::APPLIANCE_DIR,
+        ]
+        .contains(&folder)
+}
+
+/// One path segment as the tool names files: no separator, no `.`/`..`, no hidden name.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+}
+
+/// Where the record step keeps `target` as it was: its own `.previous.partial-<token>`
+/// sibling (the mark lets the sweep remove one a commit left).
+fn backup_path(target: &str, token: &str) -> String {
+    let (folder, name) = target.rsplit_once('/').unwrap_or(("", target));
+    format!("{folder}/.{name}.previous{}{token}", fsutil::PARTIAL_MARK)
+}
+
+/// The run token a journal's file name carries, when it is one this tool writes.
+fn journal_token(name: &str) -> Option<&str> {
+    let token = name
+        .strip_prefix(JOURNAL_PREFIX)?
+        .strip_suffix(JOURNAL_SUFFIX)?;
+    (token.len() == 16 && token.bytes().all(|b| b.is_ascii_hexdigit())).then_some(token)
+}
+
+/// The entries of the journal `relative` (a file of `dist/`), read as untrusted input: a
+/// regular file of the tree, at most `JOURNAL_CAP` bytes, and every entry one the record step
+/// could have written: a target in a folder it writes, kept (if at all) as that target's own
+/// `.previous.partial-<token>` sibling with the journal's token. Anything else is refused and
+/// named, so a crafted or committed journal never makes a run touch another file.
+pub fn read_journal(root: &Path, relative: &str) -> anyhow::Result<Vec<Entry>> {
+    let name = project::file_name(relative);
+    let Some(token) = journal_token(name) else {
+        bail!(
+            "{name} is not named as a journal of this tool ({JOURNAL_PREFIX}<16 hex digits>{JOURNAL_SUFFIX})"
+        );
+    };
+    let text = project::read_input(root, relative, JOURNAL_CAP)?;
+    let entries: Vec<Entry> =
+        serde_json::from_str(&text).with_context(|| format!("{relative} is not a journal"))?;
+    for entry in &entries {
+        let target = &entry.target;
+        let folder = target.rsplit_once('/').map(|(folder, _)| folder);
+        let name_ok = target
+            .rsplit_once('/')
+            .is_some_and(|(_, name)| is_plain_name(name));
+        if !(name_ok && folder.is_some_and(is_record_folder)) {
+            bail!(
+                "{relative}: target {target:?} is not a file the record step writes (the media folder of a release, {}, {} or {}); refusing the whole journal",
+                project::RELEASES_DIR,
+                project::CHANNELS_DIR,
+                project::INTENT
+            );
+        }
+        if let Some(backup) = &entry.backup
+            && *backup != backup_path(target, token)
+        {
+            bail!(
+                "{relative}: backup {backup:?} of {target} is not that file's own copy ({}); refusing the whole journal",
+                backup_path(target, token)
+            );
+        }
+    }
+    Ok(entries)
+}
+
 /// Rolls back the record steps of runs that died inside them; one message per journal. Only
 /// for a run holding the release lock: every other journal's run is gone.
 fn recover(root: &Path) -> Vec<String> {
@@ -351,14 +439,11 @@ fn recover(root: &Path) -> Vec<String> {
             continue;
         }
         let shown = format!("{}/{name}", project::DIST_DIR);
-        let entries: Vec<Entry> = match std::fs::read(entry.path())
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| Ok(serde_json::from_slice(&bytes)?))
-        {
+        let entries = match read_journal(root, &shown) {
             Ok(entries) => entries,
             Err(e) => {
                 messages.push(format!(
-                    "warning: {shown}, left by a killed run, cannot be read ({e:#}); check {} and {} against git, then remove it",
+                    "warning: {shown}, left by a killed run, is not used ({e:#}); nothing it names was touched. Check {} and {} against git, then remove it",
                     project::RELEASES_DIR,
                     project::CHANNELS_DIR
                 ));

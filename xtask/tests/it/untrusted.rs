@@ -344,3 +344,110 @@ fn validate_reports_what_interrupted_runs_left() {
         assert!(err.contains(expected), "{expected}\n{err}");
     }
 }
+
+const JOURNAL: &str = "ee/appliance/dist/.record-0123456789abcdef.journal";
+
+/// A journal as a hostile commit would hold one: an entry whose kept copy (`backup`) or
+/// target is a file outside the tree. Recovery would delete the copy it thinks it made.
+fn hostile_journal(target: &str, backup: &str) -> String {
+    serde_json::json!([{ "target": target, "backup": backup }]).to_string()
+}
+
+#[test]
+fn a_journal_naming_files_outside_the_tree_is_refused_and_nothing_is_touched() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::recorded(&factory, &[]);
+    let victim = std::env::temp_dir().join(format!("xtask-victim-{}", std::process::id()));
+    std::fs::write(&victim, "keep me\n").unwrap();
+    let depth = tree.path("ee/appliance/dist").components().count();
+    let climbing = format!(
+        "{}{}",
+        "../".repeat(depth),
+        victim.display().to_string().trim_start_matches('/')
+    );
+    let absolute = victim.display().to_string();
+    for (target, backup) in [
+        ("ee/appliance/releases/none.json", climbing.as_str()),
+        ("ee/appliance/releases/none.json", absolute.as_str()),
+        (
+            absolute.as_str(),
+            "ee/appliance/releases/.none.json.previous.partial-0123456789abcdef",
+        ),
+        (
+            "ee/appliance/schemas/release.schema.json",
+            "ee/appliance/schemas/.release.schema.json.previous.partial-0123456789abcdef",
+        ),
+    ] {
+        tree.write(JOURNAL, &hostile_journal(target, backup));
+        let output = tree.xtask(&["validate"]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{target} {backup}: {err}");
+        assert!(
+            err.contains("a record step's journal that no run will use"),
+            "{err}"
+        );
+        let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+        let err = stderr(&output);
+        assert!(output.status.success(), "{err}");
+        assert!(
+            err.contains(&format!(
+                "warning: {JOURNAL}, left by a killed run, is not used"
+            )) && err.contains("refusing the whole journal"),
+            "{target} {backup}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+        assert!(
+            tree.path("ee/appliance/schemas/release.schema.json")
+                .exists()
+        );
+    }
+    std::fs::remove_file(&victim).unwrap();
+}
+
+#[test]
+fn a_journal_that_is_a_fifo_or_a_link_to_a_device_is_refused_at_once() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::recorded(&factory, &[]);
+    let refused = |expected: &str| {
+        let started = Instant::now();
+        let mut child = tree.command(&["channel", "beta", "0.1.0"]);
+        let output = child.output().unwrap();
+        let err = stderr(&output);
+        assert!(output.status.success(), "{err}");
+        assert!(err.contains(expected), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    };
+    symlink("/dev/zero", tree.path(JOURNAL)).unwrap();
+    refused(&format!(
+        "{JOURNAL} is a link that leads out of the repository"
+    ));
+    std::fs::remove_file(tree.path(JOURNAL)).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(tree.path(JOURNAL))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    refused(&format!("{JOURNAL} is a FIFO, not a regular file"));
+}
+
+#[test]
+fn a_partial_release_yaml_a_killed_run_left_is_reported_and_swept() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::recorded(&factory, &[]);
+    let partial = "ee/appliance/.release.yaml.partial-0123456789abcdef";
+    tree.write(partial, "releaseVersion: 9.9.9\n");
+    let output = tree.xtask(&["validate"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{partial}: a temporary file an interrupted run left in a committed folder"
+        )),
+        "{err}"
+    );
+    let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains(&format!("removed {partial}")), "{err}");
+    assert!(!tree.path(partial).exists());
+}
