@@ -123,7 +123,7 @@ impl Client {
         what: &str,
         attempt: impl FnMut() -> Result<T, Failure>,
     ) -> anyhow::Result<T> {
-        self.retrying(what, &|message| eprintln!("{message}"), attempt)
+        self.retrying(what, &|message| crate::util::say!("{message}"), attempt)
     }
 
     /// `with_retries`, saying each retry on `line` (so it stays with that line's work).

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Context;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -15,6 +15,10 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 /// Files to remove if the run is interrupted, in registration order.
 static PROVISIONAL: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// Set, under the registry's lock, once the run's clean-up has begun: from then on nothing
+/// new is made or put in place, and the lock itself is never held across anything that can
+/// fail or block (a guard kept past a panic would hang every worker's clean-up for good).
+static CLOSED: AtomicBool = AtomicBool::new(false);
 /// Held while the record step runs; holds what it recorded once it has.
 static RECORDING: Mutex<Option<String>> = Mutex::new(None);
 
@@ -50,28 +54,35 @@ fn stop(signal: i32) -> ! {
     } else {
         format!(" (removed {})", removed.join(", "))
     };
-    eprintln!("\ninterrupted by {name}: {outcome}{cleaned}");
+    // Never `eprintln!`: it panics when stderr's reader is gone, and the exit below must come.
+    crate::util::say!("\ninterrupted by {name}: {outcome}{cleaned}");
     std::process::exit(128 + signal)
 }
 
-/// Removes every provisional file still registered, and holds the registry from then on, so
-/// no thread of this run can create or rename a file into place any more. For the end of a
-/// failed run whose workers may still be blocked on the network, and for a signal.
+/// Removes every provisional file still registered and closes the registry, so no thread of
+/// this run can create or rename a file into place any more (they get an error instead). For
+/// the end of a failed run whose workers may still be blocked on the network, and for a signal.
 pub fn abandon() {
     remove_all();
 }
 
 fn remove_all() -> Vec<String> {
-    let provisional = lock();
+    let mut provisional = lock();
+    CLOSED.store(true, Ordering::SeqCst);
     let mut removed = Vec::new();
-    for (_, path) in provisional.iter().rev() {
-        if remove(path).is_ok() {
+    for (_, path) in provisional.drain(..).rev() {
+        if remove(&path).is_ok() {
             removed.push(path.display().to_string());
         }
     }
-    // Never released: the process is about to exit.
-    std::mem::forget(provisional);
     removed
+}
+
+/// The error a worker gets for making or placing a file once the run is ending.
+fn closed() -> std::io::Error {
+    std::io::Error::other(
+        "the run is ending (stopped or failed): nothing more is made or put in place",
+    )
 }
 
 /// Runs the record step with signals deferred until it returns. `summary` is what a signal
@@ -95,10 +106,19 @@ pub struct Provisional {
 
 impl Provisional {
     /// Registers a file that already exists, or that someone else creates.
-    pub fn new(path: &Path) -> Provisional {
-        Provisional::create(path, |_| Ok(()))
-            .map(|(provisional, ())| provisional)
-            .expect("registering does not fail")
+    pub fn new(path: &Path) -> std::io::Result<Provisional> {
+        Provisional::create(path, |_| Ok(())).map(|(provisional, ())| provisional)
+    }
+
+    /// Makes `folder` (and its missing parents) registered as it is made, so it goes again,
+    /// once empty, on a failure or a signal; `None` when it existed already.
+    pub fn folder(folder: &Path) -> anyhow::Result<Option<Provisional>> {
+        if folder.is_dir() {
+            return Ok(None);
+        }
+        let (provisional, ()) = Provisional::create(folder, |path| std::fs::create_dir_all(path))
+            .with_context(|| format!("creating folder {}", folder.display()))?;
+        Ok(Some(provisional))
     }
 
     /// Registers `path` and runs `create` (which makes the file) while holding the registry,
@@ -108,6 +128,9 @@ impl Provisional {
         create: impl FnOnce(&Path) -> std::io::Result<T>,
     ) -> std::io::Result<(Provisional, T)> {
         let mut registry = lock();
+        if CLOSED.load(Ordering::SeqCst) {
+            return Err(closed());
+        }
         let made = create(path)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         registry.push((id, path.to_path_buf()));
@@ -131,6 +154,9 @@ impl Provisional {
         place: impl FnOnce(&Path, &Path) -> std::io::Result<()>,
     ) -> std::io::Result<Provisional> {
         let mut registry = lock();
+        if CLOSED.load(Ordering::SeqCst) {
+            return Err(closed());
+        }
         place(&self.path, destination)?;
         if let Some(entry) = registry.iter_mut().find(|(id, _)| *id == self.id) {
             entry.1 = destination.to_path_buf();
@@ -164,11 +190,14 @@ fn remove(path: &Path) -> std::io::Result<()> {
     std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
 }
 
-/// Makes `folder` and its missing parents while holding the registry. A stop under way holds
-/// it until the process exits, so a worker can never make a folder again behind the clean-up
-/// that just removed it (a check's private folder, left empty, was seen so once in six runs).
+/// Makes `folder` and its missing parents while holding the registry, unless the run is
+/// ending: a worker can never make a folder again behind the clean-up that just removed it (a
+/// check's private folder, left empty, was seen so once in six runs).
 pub fn create_dir_all(folder: &Path) -> std::io::Result<()> {
     let _registry = lock();
+    if CLOSED.load(Ordering::SeqCst) {
+        return Err(closed());
+    }
     std::fs::create_dir_all(folder)
 }
 

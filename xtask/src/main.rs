@@ -60,7 +60,7 @@ fn main() -> ExitCode {
             // Workers of a failed run may still be waiting on the network with temporary
             // files open: those files go now, and nothing is put in place any more.
             interrupt::abandon();
-            eprintln!("error: {error:#}");
+            crate::util::say!("error: {error:#}");
             if error.downcast_ref::<release::Drift>().is_some() {
                 ExitCode::from(3)
             } else {

@@ -190,7 +190,7 @@ mod tests {
                 assert_eq!(back.canonical_yaml(), canonical);
             }
         });
-        eprintln!("slowest schematic case: {slowest:?} of CPU");
+        crate::util::say!("slowest schematic case: {slowest:?} of CPU");
     }
 
     const CASE_CPU_BOUND: Duration = Duration::from_secs(10);
@@ -200,7 +200,7 @@ mod tests {
         let slowest = never_panics(&[INTENT], 3000, CASE_CPU_BOUND, |text| {
             let _ = Intent::from_text(text, "release.yaml");
         });
-        eprintln!("slowest intent case: {slowest:?} of CPU");
+        crate::util::say!("slowest intent case: {slowest:?} of CPU");
     }
 
     #[test]

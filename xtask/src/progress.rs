@@ -60,7 +60,7 @@ impl Progress {
                     };
                     let since = state.lock().unwrap_or_else(|e| e.into_inner()).building;
                     if let Some(since) = since {
-                        eprintln!(
+                        crate::util::say!(
                             "{}: still building after {} s",
                             line.label,
                             since.elapsed().as_secs()
@@ -115,7 +115,7 @@ impl Progress {
             Some(multi) if !multi.is_hidden() => {
                 let _ = multi.println(message);
             }
-            _ => eprintln!("{message}"),
+            _ => crate::util::say!("{message}"),
         }
     }
 }
@@ -142,7 +142,7 @@ impl Line {
         self.state().building = message.starts_with("building").then(Instant::now);
         match &self.bar {
             Some(bar) => bar.set_message(message.to_string()),
-            None => eprintln!("{}: {message}", self.label),
+            None => crate::util::say!("{}: {message}", self.label),
         }
     }
 
@@ -150,7 +150,7 @@ impl Line {
     pub fn note(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.println(format!("{}: {message}", self.label)),
-            None => eprintln!("{}: {message}", self.label),
+            None => crate::util::say!("{}: {message}", self.label),
         }
     }
 
@@ -175,7 +175,7 @@ impl Line {
                 bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
                 bar.reset_elapsed();
             }
-            None => eprintln!(
+            None => crate::util::say!(
                 "{}: receiving {} after {:.0} s",
                 self.label,
                 total
@@ -199,7 +199,7 @@ impl Line {
         if received >= state.next_report {
             let percent = received * 100 / total;
             if received < total {
-                eprintln!(
+                crate::util::say!(
                     "{}: received {} of {} ({percent}%)",
                     self.label,
                     mib(received),
@@ -225,7 +225,7 @@ impl Line {
                 bar.println(format!("  {:<24} {message}", self.label));
                 bar.finish_and_clear();
             }
-            None => eprintln!("{}: {message}", self.label),
+            None => crate::util::say!("{}: {message}", self.label),
         }
     }
 

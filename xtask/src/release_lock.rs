@@ -63,7 +63,8 @@ pub fn acquire(root: &Path) -> anyhow::Result<ReleaseLock> {
         let ours = file.metadata().map(|m| (m.dev(), m.ino()));
         let current = std::fs::metadata(&path).map(|m| (m.dev(), m.ino()));
         if matches!((ours, current), (Ok(a), Ok(b)) if a == b) {
-            let registered = Provisional::new(&path);
+            let registered = Provisional::new(&path)
+                .with_context(|| format!("registering {LOCK_FILE} for clean-up"))?;
             file.set_len(0)
                 .and_then(|()| writeln!(file, "{}", std::process::id()))
                 .with_context(|| format!("writing the PID into {LOCK_FILE}"))?;

@@ -36,7 +36,7 @@ pub fn pause_in_record_step() {
         .ok()
         .and_then(|v| v.parse().ok())
     {
-        eprintln!("record step: pausing {ms} ms ({RECORD_PAUSE_MS})");
+        crate::util::say!("record step: pausing {ms} ms ({RECORD_PAUSE_MS})");
         std::thread::sleep(Duration::from_millis(ms));
     }
 }

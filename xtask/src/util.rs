@@ -2,6 +2,17 @@
 //! response headers, a small file read up to a cap. Nothing here knows about releases, the
 //! factory or how the tool writes to disk.
 
+/// `eprintln!` that never panics: with stderr's reader gone (Ctrl-C on `… 2>&1 | tee log`
+/// kills `tee` first) the line is lost, never the run. `eprintln!` would panic there, and a
+/// panic in the signal handler leaves the run hanging.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 /// Stdout was closed by its reader (`… | head -1`): the run ends quietly, exit 0 (`main`).
 #[derive(Debug)]
 pub struct StdoutClosed;

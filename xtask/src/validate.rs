@@ -49,10 +49,10 @@ impl cli::ValidateArgs {
         }
         print_out(&out)?;
         for warning in &report.warnings {
-            eprintln!("warning: {warning}");
+            crate::util::say!("warning: {warning}");
         }
         for error in &report.errors {
-            eprintln!("invalid: {error}");
+            crate::util::say!("invalid: {error}");
         }
         if !report.errors.is_empty() {
             bail!(

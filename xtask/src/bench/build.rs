@@ -79,7 +79,7 @@ fn measure(root: &Path, scratch: &Path, runs: u32) -> anyhow::Result<()> {
             let start = Instant::now();
             cargo(root, &args)?;
             let took = start.elapsed();
-            eprintln!(
+            crate::util::say!(
                 "run {run}/{runs}: {} built cold in {:.1} s",
                 build.name,
                 took.as_secs_f64()

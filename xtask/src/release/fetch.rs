@@ -29,7 +29,7 @@ use super::resolve::{self, Media, Purpose, Resolved};
 
 impl cli::FetchArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
-        eprintln!("{}", root.note);
+        crate::util::say!("{}", root.note);
         let root = root.path.as_path();
         let versions = match &self.release_version {
             Some(version) => {
@@ -70,13 +70,7 @@ impl cli::FetchArgs {
         let shown = project::release_dist_dir(version);
         let folder = plan.path(&shown);
         // A folder this run makes goes again unless the files are placed.
-        let made = (!folder.exists())
-            .then(|| {
-                std::fs::create_dir_all(&folder)
-                    .with_context(|| format!("creating folder {shown}"))?;
-                anyhow::Ok(Provisional::new(&folder))
-            })
-            .transpose()?;
+        let made = Provisional::folder(&folder)?;
         let media = Media::download(&self.network, folder.clone());
         let purpose = Purpose::check_of(&recorded);
         let resolved = resolve::resolve(

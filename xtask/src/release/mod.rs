@@ -17,7 +17,7 @@ mod resolve;
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 pub use check::Drift;
 pub use record::read_journal;
@@ -35,7 +35,7 @@ use resolve::{Media, Purpose};
 
 impl cli::ImageArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
-        eprintln!("{}", root.note);
+        crate::util::say!("{}", root.note);
         let root = root.path.as_path();
         if self.check {
             let client = Arc::new(http::Client::new(http::Settings::from_flags(
@@ -49,14 +49,14 @@ impl cli::ImageArgs {
         };
         let plan = Plan::build(root, &overrides)?;
         for warning in &plan.warnings {
-            eprintln!("warning: {warning}");
+            crate::util::say!("warning: {warning}");
         }
         if self.dry_run {
             // What a real run would record; a dirty tree is said, not refused.
             let source = match provenance::source(&plan, true)? {
                 Some(source) if source.dirty && !self.allow_dirty => {
                     let inputs: Vec<&str> = source.inputs.iter().map(|i| i.path.as_str()).collect();
-                    eprintln!(
+                    crate::util::say!(
                         "warning: a real run stops before its first request: {} differ from HEAD {} (commit them, or pass --allow-dirty)",
                         inputs.join(", "),
                         source.commit
@@ -115,13 +115,7 @@ impl cli::ImageArgs {
         let progress = Progress::new();
         // A folder this run makes goes again, once empty, unless the release is recorded.
         let folder = plan.path(&project::release_dist_dir(&plan.release.version));
-        let made = (!folder.exists())
-            .then(|| {
-                std::fs::create_dir_all(&folder)
-                    .with_context(|| format!("creating folder {}", folder.display()))?;
-                anyhow::Ok(interrupt::Provisional::new(&folder))
-            })
-            .transpose()?;
+        let made = interrupt::Provisional::folder(&folder)?;
         let media = Media::download(&self.network, folder.clone());
         let mut resolved = resolve::resolve(
             plan,
@@ -153,7 +147,7 @@ impl cli::ImageArgs {
         if let Some(folder) = made {
             folder.keep();
         }
-        eprintln!("{summary}");
+        crate::util::say!("{summary}");
         Ok(manifest)
     }
 
@@ -206,7 +200,7 @@ fn preflight(plan: &Plan, client: &http::Client) -> anyhow::Result<()> {
         .into_iter()
         .chain(notices::internal_refs(&found.extensions))
     {
-        eprintln!("{line}");
+        crate::util::say!("{line}");
     }
     let extensions: Vec<&str> = found.extensions.iter().map(|e| e.name.as_str()).collect();
     crate::util::print_out(&format!(

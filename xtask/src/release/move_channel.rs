@@ -16,7 +16,7 @@ use crate::{plan, project, release_lock};
 
 impl cli::ChannelArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
-        eprintln!("{}", root.note);
+        crate::util::say!("{}", root.note);
         let root = root.path.as_path();
         check_semver("release version", &self.release_version)?;
         let lock = release_lock::acquire(root)?;
@@ -29,9 +29,10 @@ impl cli::ChannelArgs {
         })?;
         let path = project::channel_path(&self.name);
         if previous.release_version.as_ref() == Some(&self.release_version) {
-            eprintln!(
+            crate::util::say!(
                 "channel {} already points at {} ({path}); nothing written",
-                self.name, self.release_version
+                self.name,
+                self.release_version
             );
             return Ok(());
         }
@@ -51,9 +52,10 @@ impl cli::ChannelArgs {
             Some(was) if rollback => format!("rolled back from {was}"),
             Some(was) => format!("moved forward from {was}"),
         };
-        eprintln!(
+        crate::util::say!(
             "channel {} → {} ({how}); next: commit {path}",
-            self.name, self.release_version
+            self.name,
+            self.release_version
         );
         // The move is written: the factory's answer only adds a warning, so a release in the
         // same tree need not wait for it.
@@ -71,11 +73,11 @@ impl cli::ChannelArgs {
         let version = &self.release_version;
         let check = format!("cargo xtask image --check --release-version {version}");
         match super::check::moved_under(root, version, &self.network) {
-            Ok(drift) if drift.is_empty() => eprintln!(
+            Ok(drift) if drift.is_empty() => crate::util::say!(
                 "checked: the factory still gives what {} records",
                 project::manifest_path(version)
             ),
-            Ok(drift) => eprintln!(
+            Ok(drift) => crate::util::say!(
                 "warning: the factory has moved under release {version} since it was recorded:\n  {}\n\
                  the nightly ({check}) will exit 3 for channel {} until a new release replaces it, \
                  and `cargo xtask fetch --release-version {version}` refuses media that changed \
@@ -85,7 +87,7 @@ impl cli::ChannelArgs {
                 drift.join("\n  "),
                 self.name
             ),
-            Err(error) => eprintln!(
+            Err(error) => crate::util::say!(
                 "warning: could not ask the factory whether it moved under release {version}: {error:#}; \
                  run {check} before the move is merged"
             ),

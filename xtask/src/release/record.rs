@@ -175,7 +175,7 @@ pub fn sums(manifest: &Manifest) -> String {
 /// back, then partial files whose writer is gone are removed. Says what it did.
 pub fn sweep(root: &Path) {
     for message in recover(root) {
-        eprintln!("{message}");
+        crate::util::say!("{message}");
     }
     // Every folder the record step writes into: the media and the records (below them), and
     // release.yaml's own folder (`--update-intent`), whose subfolders are no output.
@@ -188,7 +188,7 @@ pub fn sweep(root: &Path) {
         for (path, token) in fsutil::sweep_partials(&root.join(dir), below) {
             let shown =
                 project::relative(root, &path).unwrap_or_else(|| path.display().to_string());
-            eprintln!(
+            crate::util::say!(
                 "removed {shown}, a partial file left by an interrupted run (run {token}; this run holds the release lock, so that one is gone)"
             );
         }

@@ -546,3 +546,77 @@ fn a_slow_steady_download_above_the_minimum_rate_completes() {
     assert_eq!(recorded_sha256(&tree), factory.iso_sha256());
     assert_eq!(factory.iso_requests().len(), 1);
 }
+
+/// Waits at most `limit` for `child` to end; kills it (and fails) past that.
+fn exit_within(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running {limit:?} after the signal: killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_on_a_run_piped_through_tee_whose_tee_died_first_exits_within_2_s_leaving_nothing() {
+    let factory = Factory::start(slow(50));
+    let tree = Tree::copy();
+    let before = tree.contents();
+    // `cargo xtask image 2>&1 | tee log`: Ctrl-C reaches the whole pipeline, and tee, the
+    // reader, is often gone before the run writes its last line.
+    let mut tee = Command::new("tee")
+        .arg(tree.path("ee/appliance/dist-log"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let args = tree.image_args(&factory, &BOTH);
+    let mut child = tree
+        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(tee.stdin.take().unwrap()))
+        .spawn()
+        .unwrap();
+    wait_for("two partial downloads", || {
+        factory.iso_bytes_sent() > 0 && partials(&tree).len() == 2
+    });
+    tee.kill().unwrap();
+    tee.wait().unwrap();
+    let status = Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(exit_within(&mut child, Duration::from_secs(2)), Some(130));
+    std::fs::remove_file(tree.path("ee/appliance/dist-log")).unwrap();
+    assert_unchanged(&tree, &before);
+}
+
+#[test]
+fn a_run_whose_stderr_reader_is_gone_is_not_a_crash() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let real = tree.image_args(&factory, &[]);
+    let real: Vec<&str> = real.iter().map(String::as_str).collect();
+    for args in [&["validate"][..], &["image", "--dry-run"], &real] {
+        let mut child = tree
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let code = exit_within(&mut child, Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{args:?} with stderr closed");
+    }
+    assert!(
+        tree.path(MANIFEST).exists(),
+        "the real run recorded its release"
+    );
+}
