@@ -17,6 +17,11 @@ pub struct Channel {
     /// When the channel last moved (RFC 3339 UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// How nodes on the release the channel offered before its last move get to this one
+    /// (`channel_move`); absent before the first release, and in files written before it was
+    /// recorded here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_from: Option<crate::upgrade::UpgradeFrom>,
 }
 
 impl Channel {

@@ -95,8 +95,9 @@ pub struct ImageArgs {
     #[arg(long, requires = "force", conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
     pub allow_changed_inputs: bool,
     /// Record a release older than the one its channel points at, moving the channel back.
-    /// To roll a channel back to a release already recorded, use `cargo xtask channel`.
-    #[arg(long, conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
+    /// To roll a channel back to a release already recorded, use `cargo xtask channel` (with
+    /// the same flag).
+    #[arg(long, conflicts_with = "check", help_heading = "Recorded releases")]
     pub allow_channel_rollback: bool,
     /// Record the release although nodes on the release its channel points at cannot reach it
     /// (a Talos host upgrade Talos does not support, a Kubernetes minor skipped or lowered, or
@@ -255,6 +256,13 @@ pub struct ChannelArgs {
     /// The recorded release it is to offer
     #[arg(value_name = "RELEASE_VERSION")]
     pub release_version: String,
+    /// Move the channel back to a release older than the one it offers (as for `image`).
+    #[arg(long)]
+    pub allow_channel_rollback: bool,
+    /// Move the channel although nodes on the release it offers cannot reach this one (as for
+    /// `image`); the channel file's upgradeFrom says the check was skipped, and why.
+    #[arg(long)]
+    pub allow_upgrade_gap: bool,
     #[command(flatten)]
     pub network: Network,
 }

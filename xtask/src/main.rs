@@ -11,6 +11,7 @@ mod bench;
 mod bundle;
 mod catalog;
 mod channel;
+mod channel_move;
 mod cli;
 mod cluster_images;
 mod digest;

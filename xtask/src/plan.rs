@@ -15,7 +15,7 @@ use crate::project;
 use crate::schematic::Schematic;
 use crate::talos::{self, Architecture, BootMedium, FactoryUrl, InstallerNaming, TalosVersion};
 use crate::trust::{self, Policy};
-use crate::upgrade::{self, UpgradeFrom};
+use crate::upgrade::UpgradeFrom;
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
 #[derive(Clone, Debug, Default)]
@@ -36,8 +36,12 @@ pub struct Overrides {
     pub air_gap: bool,
     /// `--registry-mirror HOST=URL`, as given.
     pub registry_mirrors: Vec<String>,
-    /// `--allow-upgrade-gap`: record a release the channel's nodes cannot reach, saying so.
-    pub allow_upgrade_gap: bool,
+    /// `--allow-channel-rollback`, `--allow-upgrade-gap`: the channel move the operator
+    /// allowed on purpose (`channel_move`).
+    pub allow: crate::channel_move::Allow,
+    /// `--force --allow-changed-inputs`: a recorded release is cut anew from today's
+    /// intent, so its upgrade path is worked out again from the release it started from.
+    pub recompute_upgrade: bool,
 }
 
 impl Overrides {
@@ -58,7 +62,8 @@ impl Overrides {
             factory_url: factory_url_given(pins.factory_url.as_ref()),
             air_gap: pins.air_gap,
             registry_mirrors: pins.registry_mirror.clone(),
-            allow_upgrade_gap: false,
+            allow: crate::channel_move::Allow::default(),
+            recompute_upgrade: false,
         }
     }
 }
@@ -503,7 +508,7 @@ impl Plan {
             secure_boot,
         };
         let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
-        let upgrade_from = upgrade_from(root, &release, &build, o.allow_upgrade_gap)?;
+        let upgrade_from = upgrade_from(root, &release, &build, o)?;
         let mut plan = Plan::new(
             root,
             release,
@@ -609,64 +614,43 @@ impl Plan {
     }
 }
 
-/// The release `release`'s channel points at, and the steps from it by the catalogue's rules;
-/// refused when there are none, unless `allow_gap`, which records why. A release already
-/// recorded (a re-cut, an intent that names the release it recorded) keeps what its record
-/// says.
+/// How nodes on the release `release`'s channel offers get to it, as `channel_move` decides
+/// (refused for a silent roll-back or a gap, unless allowed). A release already recorded (a
+/// re-cut, an intent that names the release it recorded) keeps what its record says, unless
+/// it is cut anew from changed inputs: then the path from the release it started from is
+/// worked out again for today's versions.
 fn upgrade_from(
     root: &Path,
     release: &Release,
     build: &Build,
-    allow_gap: bool,
+    o: &Overrides,
 ) -> anyhow::Result<Option<UpgradeFrom>> {
+    let offered = crate::channel_move::Offered {
+        version: &release.version,
+        talos: &build.talos_version,
+        kubernetes: &build.kubernetes_version,
+    };
     if root
         .join(project::manifest_path(&release.version))
         .is_file()
     {
-        return Ok(Manifest::load_recorded(root, &release.version)?.upgrade_from);
+        let recorded = Manifest::load_recorded(root, &release.version)?.upgrade_from;
+        return match recorded {
+            Some(was) if o.recompute_upgrade => {
+                let from =
+                    Manifest::load_recorded(root, &was.release_version).with_context(|| {
+                        format!(
+                            "release {} upgraded from release {}",
+                            release.version, was.release_version
+                        )
+                    })?;
+                crate::channel_move::upgrade(&from, &offered, &release.channel, o.allow.gap)
+                    .map(Some)
+            }
+            recorded => Ok(recorded),
+        };
     }
-    let channel = crate::channel::Channel::read(root, &release.channel)?;
-    let Some(previous) = channel.release_version else {
-        return Ok(None);
-    };
-    let file = project::manifest_path(&previous);
-    let recorded = Manifest::load_recorded(root, &previous).with_context(|| {
-        format!(
-            "channel {} points at release {previous}, the one this release upgrades",
-            release.channel
-        )
-    })?;
-    let from_talos = TalosVersion::parse(&recorded.talos.version)
-        .with_context(|| format!("{file}: /talos/version"))?;
-    let from = upgrade::Versions {
-        talos: &from_talos,
-        kubernetes: &recorded.kubernetes.version,
-    };
-    let to = upgrade::Versions {
-        talos: &build.talos_version,
-        kubernetes: &build.kubernetes_version,
-    };
-    let mut upgrade = UpgradeFrom {
-        release_version: previous.clone(),
-        talos: recorded.talos.version.clone(),
-        kubernetes: recorded.kubernetes.version.clone(),
-        steps: None,
-        skipped: None,
-    };
-    match upgrade::path(catalog::catalog(), from, to) {
-        Ok(steps) => upgrade.steps = Some(steps),
-        Err(gap) if allow_gap => upgrade.skipped = Some(format!("--allow-upgrade-gap: {gap:#}")),
-        Err(gap) => bail!(
-            "nodes on release {previous} (Talos {}, Kubernetes {}; channel {} points at it) cannot reach release {} (Talos {}, Kubernetes {}): {gap:#}. Cut the release in between first, or pass --allow-upgrade-gap to record this one anyway (its manifest says the check was skipped, and why)",
-            recorded.talos.version,
-            recorded.kubernetes.version,
-            release.channel,
-            release.version,
-            build.talos_version,
-            build.kubernetes_version
-        ),
-    }
-    Ok(Some(upgrade))
+    Ok(crate::channel_move::decide(root, &release.channel, &offered, o.allow)?.upgrade_from)
 }
 
 /// The factory a recorded release came from (`talos.factoryUrl`, else its ISO's URL), unless

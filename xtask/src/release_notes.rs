@@ -16,25 +16,33 @@ use crate::util::mib;
 
 impl cli::ReleaseNotesArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
-        let version = match self.release_version {
-            Some(version) => version,
-            None => {
-                let channel = match self.channel {
-                    Some(channel) => channel,
-                    None => Intent::load(root)?.channel,
-                };
-                Channel::release_on(root, &channel)?
-            }
+        let channel = match (&self.channel, &self.release_version) {
+            (Some(channel), _) => Some(channel.clone()),
+            (None, None) => Some(Intent::load(root)?.channel),
+            (None, Some(_)) => None,
+        };
+        let channel = channel.map(|name| Channel::read(root, &name)).transpose()?;
+        let version = match (self.release_version, &channel) {
+            (Some(version), _) => version,
+            (None, Some(channel)) => Channel::release_on(root, &channel.channel)?,
+            (None, None) => unreachable!("a channel is read when no release is named"),
         };
         crate::talos::check_semver("release version (--release-version)", &version)?;
         let manifest = Manifest::load_recorded(root, &version)?;
-        crate::util::print_out(&render(&manifest))?;
+        // A channel that offers this release says where its nodes come from (a promotion starts
+        // from what that channel offered, not from the release this one was cut after).
+        let upgrade = channel
+            .filter(|c| c.release_version.as_deref() == Some(version.as_str()))
+            .and_then(|c| c.upgrade_from)
+            .or_else(|| manifest.upgrade_from.clone());
+        crate::util::print_out(&render(&manifest, upgrade.as_ref()))?;
         Ok(())
     }
 }
 
-/// The release page body. Pure: a function of the manifest.
-pub fn render(m: &Manifest) -> String {
+/// The release page body. Pure: a function of the manifest and the upgrade path the notes
+/// describe (the channel's, else the record's).
+pub fn render(m: &Manifest, upgrade_from: Option<&UpgradeFrom>) -> String {
     let mut out = String::new();
     let os = &m.os;
     let _ = writeln!(out, "# Appliance {}\n", m.release_version);
@@ -114,7 +122,7 @@ pub fn render(m: &Manifest) -> String {
         );
     }
 
-    if let Some(upgrade) = &m.upgrade_from {
+    if let Some(upgrade) = upgrade_from {
         upgrade_section(&mut out, m, upgrade);
     }
 
@@ -371,7 +379,7 @@ mod tests {
             {"upgrade": "kubernetes", "to": "v1.35.4"},
             {"upgrade": "talos", "to": "v1.12.11"}
         ]));
-        let notes = render(&m);
+        let notes = render(&m, m.upgrade_from.as_ref());
         let section = notes
             .split("## Upgrading from 0.0.9")
             .nth(1)
@@ -406,13 +414,14 @@ mod tests {
 
     #[test]
     fn nothing_to_upgrade_and_a_skipped_check_are_said() {
-        let same = render(&air_gap_release(serde_json::json!([])));
+        let same = air_gap_release(serde_json::json!([]));
+        let same = render(&same, same.upgrade_from.as_ref());
         assert!(same.contains("nothing to upgrade in Talos or Kubernetes"));
         let mut skipped = air_gap_release(serde_json::json!([]));
         let upgrade = skipped.upgrade_from.as_mut().unwrap();
         upgrade.steps = None;
         upgrade.skipped = Some("--allow-upgrade-gap: Kubernetes cannot go down".into());
-        let notes = render(&skipped);
+        let notes = render(&skipped, skipped.upgrade_from.as_ref());
         assert!(
             notes.contains("recorded without a supported upgrade path from it (--allow-upgrade-gap: Kubernetes cannot go down)"),
             "{notes}"

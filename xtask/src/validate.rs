@@ -102,7 +102,16 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
     if let Some(intent) = &intent {
         // The plan checks the pins against each other (schematic exists, channel exists,
         // Kubernetes supported by the Talos minor) exactly as a release would.
-        match crate::plan::Plan::from_intent(root, intent.clone(), &Default::default()) {
+        // A release older than its channel's is the run's to refuse (it names the flag); the
+        // tree itself is consistent.
+        let overrides = crate::plan::Overrides {
+            allow: crate::channel_move::Allow {
+                rollback: true,
+                gap: false,
+            },
+            ..Default::default()
+        };
+        match crate::plan::Plan::from_intent(root, intent.clone(), &overrides) {
             Ok(plan) => report.warnings.extend(
                 plan.warnings
                     .iter()

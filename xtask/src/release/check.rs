@@ -99,6 +99,12 @@ pub fn run(
         intent.clone(),
         &Overrides {
             release_version: None,
+            // Only what the intent would record is compared; whether its channel may move
+            // there is the real run's decision.
+            allow: crate::channel_move::Allow {
+                rollback: true,
+                gap: false,
+            },
             ..overrides.clone()
         },
     );

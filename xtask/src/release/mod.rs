@@ -22,14 +22,13 @@ use anyhow::bail;
 pub use check::Drift;
 pub use record::read_journal;
 
-use crate::channel::Channel;
 use crate::cli;
 use crate::factory::Factory;
 use crate::intent::Intent;
 use crate::manifest::{Manifest, Schema, known};
 use crate::plan::{Overrides, Plan};
 use crate::progress::Progress;
-use crate::{http, interrupt, project, release_lock, talos};
+use crate::{http, interrupt, project, release_lock};
 
 use resolve::{Media, Purpose};
 
@@ -44,7 +43,11 @@ impl cli::ImageArgs {
             return check::run(&self, root, &client);
         }
         let overrides = Overrides {
-            allow_upgrade_gap: self.allow_upgrade_gap,
+            allow: crate::channel_move::Allow {
+                rollback: self.allow_channel_rollback,
+                gap: self.allow_upgrade_gap,
+            },
+            recompute_upgrade: self.allow_changed_inputs,
             ..Overrides::from_flags(&self.pins)
         };
         let plan = Plan::build(root, &overrides)?;
@@ -151,9 +154,9 @@ impl cli::ImageArgs {
         Ok(manifest)
     }
 
-    /// Before any network step: a `--force` re-cut from other inputs than the record, and a
-    /// channel moved back to an older release, each need their own flag; the message says
-    /// what would change.
+    /// Before any network step: a `--force` re-cut from other inputs than the record needs its
+    /// own flag; the message says what would change. (A channel moved back, or over a gap, is
+    /// refused while planning, by `channel_move`.)
     fn refuse_surprises(&self, plan: &Plan) -> anyhow::Result<()> {
         if self.force
             && plan.path(&plan.outputs.manifest_path).exists()
@@ -171,21 +174,6 @@ impl cli::ImageArgs {
                     plan.release.version
                 );
             }
-        }
-        if self.allow_channel_rollback {
-            return Ok(());
-        }
-        if let Some(current) = Channel::read(&plan.root, &plan.release.channel)?.release_version
-            && talos::semver_order(&plan.release.version, &current).is_lt()
-        {
-            bail!(
-                "channel {} points at {current}; recording {} would move it back to an older release. To roll the channel back, run `cargo xtask channel {} {}` (for a recorded release); to cut {} and move the channel back with it, add --allow-channel-rollback",
-                plan.release.channel,
-                plan.release.version,
-                plan.release.channel,
-                plan.release.version,
-                plan.release.version
-            );
         }
         Ok(())
     }

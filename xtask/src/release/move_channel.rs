@@ -1,18 +1,16 @@
 //! `cargo xtask channel <name> <releaseVersion>`: a channel moved on purpose, outside a release
 //! run: a rollback to an older release or a promotion of another channel's release. The release
-//! must be recorded (its manifest loads and passes its own checks); the channel file is written
-//! whole, under the release lock, with `updatedAt`, and the previous value is said.
-
-use std::cmp::Ordering;
+//! must be recorded (its manifest loads and passes its own checks) and the move must pass the
+//! same policy as a release's (`channel_move`: a rollback and a gap each need their flag); the
+//! channel file is written whole, under the release lock, with `updatedAt` and the upgrade
+//! path from the release it offered, and the previous value is said.
 
 use anyhow::Context;
 
-use crate::channel::Channel;
-use crate::cli;
 use crate::fsutil::write_atomic;
 use crate::manifest::Manifest;
-use crate::talos::{check_semver, semver_order};
-use crate::{plan, project, release_lock};
+use crate::talos::{TalosVersion, check_semver};
+use crate::{channel_move, cli, project, release_lock};
 
 impl cli::ChannelArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
@@ -23,12 +21,27 @@ impl cli::ChannelArgs {
         // A record step a killed run left is rolled back first: its roll-back restores the
         // channel file, which would undo this move if it came later.
         super::record::sweep(root);
-        let previous = Channel::read(root, &self.name)?;
-        Manifest::load_recorded(root, &self.release_version).with_context(|| {
+        let path = project::channel_path(&self.name);
+        let recorded = Manifest::load_recorded(root, &self.release_version).with_context(|| {
             format!("channel {} can only point at a recorded release", self.name)
         })?;
-        let path = project::channel_path(&self.name);
-        if previous.release_version.as_ref() == Some(&self.release_version) {
+        let talos = TalosVersion::parse(&recorded.talos.version).with_context(|| {
+            format!(
+                "{}: /talos/version",
+                project::manifest_path(&self.release_version)
+            )
+        })?;
+        let offered = channel_move::Offered {
+            version: &self.release_version,
+            talos: &talos,
+            kubernetes: &recorded.kubernetes.version,
+        };
+        let allow = channel_move::Allow {
+            rollback: self.allow_channel_rollback,
+            gap: self.allow_upgrade_gap,
+        };
+        let decision = channel_move::decide(root, &self.name, &offered, allow)?;
+        if decision.previous.release_version.as_ref() == Some(&self.release_version) {
             crate::util::say!(
                 "channel {} already points at {} ({path}); nothing written",
                 self.name,
@@ -36,31 +49,36 @@ impl cli::ChannelArgs {
             );
             return Ok(());
         }
-        let channel = Channel {
-            channel: self.name.clone(),
-            release_version: Some(self.release_version.clone()),
-            updated_at: Some(plan::generated_at()?),
-        };
+        // The time of the move itself, not SOURCE_DATE_EPOCH (which dates a build's inputs).
+        let now = jiff::Timestamp::now().as_second();
+        let at = jiff::Timestamp::from_second(now)?.to_string();
+        let channel = channel_move::moved(
+            &decision.previous,
+            &self.release_version,
+            decision.upgrade_from.clone(),
+            &at,
+        );
         write_atomic(&root.join(&path), channel.to_json().as_bytes())
             .with_context(|| format!("moving channel {path}"))?;
-        let rollback = previous
-            .release_version
-            .as_ref()
-            .is_some_and(|was| semver_order(&self.release_version, was) == Ordering::Less);
-        let how = match &previous.release_version {
-            None => "its first release".to_string(),
-            Some(was) if rollback => format!("rolled back from {was}"),
-            Some(was) => format!("moved forward from {was}"),
+        let how = match (&decision.previous.release_version, decision.rollback) {
+            (None, _) => "its first release".to_string(),
+            (Some(was), true) => format!("rolled back from {was}"),
+            (Some(was), false) => format!("moved forward from {was}"),
         };
+        let path_note = decision
+            .upgrade_from
+            .as_ref()
+            .map(|u| format!("; nodes on {}", u.describe()))
+            .unwrap_or_default();
         crate::util::say!(
-            "channel {} → {} ({how}); next: commit {path}",
+            "channel {} → {} ({how}{path_note}); next: commit {path}",
             self.name,
             self.release_version
         );
         // The move is written: the factory's answer only adds a warning, so a release in the
         // same tree need not wait for it.
         drop(lock);
-        if rollback {
+        if decision.rollback {
             self.warn_if_the_factory_moved(root);
         }
         Ok(())

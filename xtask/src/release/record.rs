@@ -111,11 +111,15 @@ fn place_all(
             .keep();
     }
     crate::test_hooks::pause_in_record_step();
-    let channel = Channel {
-        channel: plan.release.channel.clone(),
-        release_version: Some(plan.release.version.clone()),
-        updated_at: Some(manifest.generated_at.clone()),
-    };
+    // The channel as it is now, under the lock: the move is dated after the one it replaces.
+    let previous = Channel::read(&plan.root, &plan.release.channel)
+        .with_context(|| format!("moving channel {}", plan.outputs.channel_path))?;
+    let channel = crate::channel_move::moved(
+        &previous,
+        &plan.release.version,
+        plan.upgrade_from.clone(),
+        &manifest.generated_at,
+    );
     let mut files = vec![
         (plan.outputs.sums_path.clone(), sums(manifest), "writing"),
         (

@@ -46,8 +46,15 @@ fn the_suite_validate_and_the_dry_run_stay_green_over_a_release_lifecycle() {
     repo.xtask(&["image", "--factory-url", &factory.url(), "--allow-unsigned"]);
     repo.commit("release 0.2.0");
 
-    // 4. Beta rolled back to the first release.
-    repo.xtask(&["channel", "beta", "0.1.0"]);
+    // 4. Beta rolled back to the first release: on purpose, and across the minor its nodes
+    // cannot go back over (Kubernetes would be lowered).
+    repo.xtask(&[
+        "channel",
+        "beta",
+        "0.1.0",
+        "--allow-channel-rollback",
+        "--allow-upgrade-gap",
+    ]);
     repo.commit("roll beta back to 0.1.0");
     repo.stays_green("beta rolled back", Suite::Tidy);
 }

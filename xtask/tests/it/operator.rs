@@ -247,16 +247,29 @@ fn a_channel_is_rolled_back_on_purpose_and_only_to_a_recorded_release() {
     let channel: serde_json::Value = tree.json(BETA);
     assert_eq!(channel["releaseVersion"], "0.3.0");
 
+    // A rollback is never silent: the same flag as for `image`.
+    let before = tree.contents();
     let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("channel beta points at 0.3.0; offering 0.1.0 on it would roll it back to an older release. Pass --allow-channel-rollback"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(tree.contents(), before);
+    let output = tree.xtask(&["channel", "beta", "0.1.0", "--allow-channel-rollback"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("channel beta → 0.1.0 (rolled back from 0.3.0); next: commit ee/appliance/releases/channels/beta.json"),
+        stderr(&output).contains("channel beta → 0.1.0 (rolled back from 0.3.0; nodes on 0.3.0 (Talos v1.12.11, Kubernetes v1.35.4): the same Talos and Kubernetes); next: commit ee/appliance/releases/channels/beta.json"),
         "{}",
         stderr(&output)
     );
     let channel: serde_json::Value = tree.json(BETA);
     assert_eq!(channel["releaseVersion"], "0.1.0");
-    assert_eq!(channel["updatedAt"], "2026-01-01T00:00:00Z");
+    // The time of the move, not SOURCE_DATE_EPOCH (the tests' 2026-01-01), and never before
+    // the move it replaces.
+    let updated = channel["updatedAt"].as_str().unwrap();
+    assert!(updated > "2026-01-01T00:00:00Z", "{updated}");
     let validate = tree.xtask(&["validate"]);
     assert!(validate.status.success(), "{}", stderr(&validate));
 
@@ -295,7 +308,7 @@ fn a_rollback_onto_a_release_the_factory_moved_under_warns_with_the_drift() {
         let output = tree.image(&factory, &["--release-version", version]);
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    let output = tree.xtask(&["channel", "beta", "0.2.0"]);
+    let output = tree.xtask(&["channel", "beta", "0.2.0", "--allow-channel-rollback"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains(
@@ -308,11 +321,11 @@ fn a_rollback_onto_a_release_the_factory_moved_under_warns_with_the_drift() {
 
     let moved = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     factory.behaviour.lock().unwrap().installer_digest = moved.into();
-    let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+    let output = tree.xtask(&["channel", "beta", "0.1.0", "--allow-channel-rollback"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(
-        err.contains("channel beta → 0.1.0 (rolled back from 0.2.0)")
+        err.contains("channel beta → 0.1.0 (rolled back from 0.2.0")
             && err.contains("warning: the factory has moved under release 0.1.0 since it was recorded:\n  /os/installer/digest: the factory rebuilt the installer")
             && err.contains("cargo xtask image --check --release-version 0.1.0")
             && err.contains("will exit 3 for channel beta")
@@ -326,7 +339,14 @@ fn a_rollback_onto_a_release_the_factory_moved_under_warns_with_the_drift() {
     let output = tree.xtask(&["channel", "stable", "0.3.0"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let output = tree
-        .command(&["channel", "stable", "0.2.0", "--retries", "1"])
+        .command(&[
+            "channel",
+            "stable",
+            "0.2.0",
+            "--retries",
+            "1",
+            "--allow-channel-rollback",
+        ])
         .env("TALOS_FACTORY_URL", "http://127.0.0.1:9")
         .output()
         .unwrap();
@@ -464,8 +484,8 @@ fn a_release_older_than_its_channels_needs_the_rollback_flag() {
     let err = stderr(&output);
     assert!(
         err.contains(
-            "channel beta points at 0.3.0; recording 0.2.5 would move it back to an older release"
-        ) && err.contains("cargo xtask channel beta 0.2.5")
+            "channel beta points at 0.3.0; offering 0.2.5 on it would roll it back to an older release"
+        ) && err.contains("cargo xtask channel")
             && err.contains("--allow-channel-rollback"),
         "{err}"
     );
@@ -669,11 +689,11 @@ fn a_channel_move_after_a_killed_release_rolls_that_release_back_first_and_stays
     child.kill().unwrap(); // SIGKILL, inside the record step
     child.wait().unwrap();
 
-    let output = tree.xtask(&["channel", "beta", "0.1.0"]);
+    let output = tree.xtask(&["channel", "beta", "0.1.0", "--allow-channel-rollback"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("rolled back the record step")
-            && stderr(&output).contains("channel beta → 0.1.0 (rolled back from 0.3.0)"),
+            && stderr(&output).contains("channel beta → 0.1.0 (rolled back from 0.3.0"),
         "{}",
         stderr(&output)
     );

@@ -271,6 +271,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "json_schema",
             "manifest",
             "channel",
+            "channel_move",
             "cli",
             "mutate",
         ],

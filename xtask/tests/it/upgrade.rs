@@ -174,3 +174,186 @@ fn allow_upgrade_gap_records_the_skip_and_why() {
         stdout(&notes)
     );
 }
+
+/// Stable on 1.0.0 (Kubernetes `stable`), beta on 1.1.0 (v1.34.1) then 1.2.0 (v1.35.4).
+fn stable_behind_beta(stable: &str) -> (Factory, Tree) {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    for (version, channel, kubernetes) in [
+        ("1.0.0", "stable", stable),
+        ("1.1.0", "beta", "v1.34.1"),
+        ("1.2.0", "beta", "v1.35.4"),
+    ] {
+        let output = tree.image(
+            &factory,
+            &[
+                "--release-version",
+                version,
+                "--channel",
+                channel,
+                "--kubernetes-version",
+                kubernetes,
+            ],
+        );
+        assert!(output.status.success(), "{version}: {}", stderr(&output));
+    }
+    (factory, tree)
+}
+
+#[test]
+fn a_promotion_nodes_cannot_reach_is_refused_as_a_release_would_be() {
+    let (_factory, tree) = stable_behind_beta("v1.33.5");
+    let before = tree.contents();
+    let output = tree.xtask(&["channel", "stable", "1.2.0"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nodes on release 1.0.0 (Talos v1.12.11, Kubernetes v1.33.5; channel stable offers it) cannot reach release 1.2.0")
+            && err.contains("--allow-upgrade-gap"),
+        "{err}"
+    );
+    assert_eq!(tree.contents(), before, "nothing moved");
+
+    let output = tree.xtask(&["channel", "stable", "1.2.0", "--allow-upgrade-gap"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stable = tree.json("ee/appliance/releases/channels/stable.json");
+    assert_eq!(stable["upgradeFrom"]["releaseVersion"], "1.0.0");
+    assert!(
+        stable["upgradeFrom"]["skipped"]
+            .as_str()
+            .unwrap()
+            .starts_with("--allow-upgrade-gap: "),
+        "{stable}"
+    );
+    let validate = tree.xtask(&["validate"]);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+}
+
+#[test]
+fn promoted_notes_start_from_what_the_channel_offered_not_from_betas_previous_release() {
+    let (_factory, tree) = stable_behind_beta("v1.34.1");
+    let output = tree.xtask(&["channel", "stable", "1.2.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stable = tree.json("ee/appliance/releases/channels/stable.json");
+    assert_eq!(
+        stable["upgradeFrom"],
+        serde_json::json!({
+            "releaseVersion": "1.0.0",
+            "talos": "v1.12.11",
+            "kubernetes": "v1.34.1",
+            "steps": [{"upgrade": "kubernetes", "to": "v1.35.4"}]
+        })
+    );
+    let notes = stdout(&tree.xtask(&["release-notes", "--channel", "stable"]));
+    assert!(
+        notes.contains("## Upgrading from 1.0.0") && !notes.contains("Upgrading from 1.1.0"),
+        "{notes}"
+    );
+    // Beta's notes for the same release start from beta's previous release, as recorded.
+    let notes = stdout(&tree.xtask(&["release-notes", "--channel", "beta"]));
+    assert!(notes.contains("## Upgrading from 1.1.0"), "{notes}");
+    let validate = tree.xtask(&["validate"]);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+}
+
+#[test]
+fn a_forced_recut_from_new_versions_works_its_upgrade_path_out_again() {
+    let (factory, tree) = recorded();
+    let output = tree.image(&factory, &["--release-version", "0.2.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let recut = |extra: &[&str]| {
+        tree.image(
+            &factory,
+            &[
+                &[
+                    "--release-version",
+                    "0.2.0",
+                    "--force",
+                    "--allow-changed-inputs",
+                    "--talos-version",
+                    "v1.13.9",
+                    "--kubernetes-version",
+                    "v1.36.3",
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let output = recut(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        manifest(&tree, "0.2.0")["upgradeFrom"]["steps"],
+        serde_json::json!([
+            {"upgrade": "talos", "to": "v1.13.9"},
+            {"upgrade": "kubernetes", "to": "v1.36.3"}
+        ])
+    );
+    // A gap from the release it started from is refused before any request, as for a new
+    // release, and allowed by the same flag.
+    let gap = [
+        "--talos-version",
+        "v1.14.0",
+        "--kubernetes-version",
+        "v1.37.1",
+    ];
+    let output = tree.image(
+        &factory,
+        &[
+            &[
+                "--release-version",
+                "0.2.0",
+                "--force",
+                "--allow-changed-inputs",
+            ][..],
+            &gap,
+        ]
+        .concat(),
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot reach release 0.2.0"), "{err}");
+    let output = tree.image(
+        &factory,
+        &[
+            &[
+                "--release-version",
+                "0.2.0",
+                "--force",
+                "--allow-changed-inputs",
+                "--allow-upgrade-gap",
+            ][..],
+            &gap,
+        ]
+        .concat(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(manifest(&tree, "0.2.0")["upgradeFrom"]["skipped"].is_string());
+}
+
+#[test]
+fn a_channel_move_is_never_dated_before_the_move_it_replaces() {
+    let (factory, tree) = recorded();
+    let beta = "ee/appliance/releases/channels/beta.json";
+    assert_eq!(tree.json(beta)["updatedAt"], "2026-01-01T00:00:00Z");
+    let args = tree.image_args(&factory, &["--release-version", "0.2.0"]);
+    let output = tree
+        .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .env("SOURCE_DATE_EPOCH", "0")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        manifest(&tree, "0.2.0")["generatedAt"],
+        "1970-01-01T00:00:00Z"
+    );
+    assert_eq!(tree.json(beta)["updatedAt"], "2026-01-01T00:00:00Z");
+    let output = tree
+        .command(&["channel", "beta", "0.1.0", "--allow-channel-rollback"])
+        .env("SOURCE_DATE_EPOCH", "0")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let updated = tree.json(beta)["updatedAt"].as_str().unwrap().to_string();
+    assert!(updated.as_str() > "2026-01-01T00:00:00Z", "{updated}");
+}

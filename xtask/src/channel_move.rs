@@ -1,0 +1,195 @@
+//! May release R go onto channel C? One decision for every command that moves a channel
+//! (`image`, `image --update-intent`, `channel`): C exists, the move is not a silent roll-back
+//! (`--allow-channel-rollback`), and nodes on the release C offers now can reach R
+//! (`--allow-upgrade-gap`). The channel file written afterwards records that path
+//! (`upgradeFrom`), so a promotion's notes start from the release the channel offered, not
+//! from the one R was cut after, and its `updatedAt` never goes back in time.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use crate::catalog;
+use crate::channel::Channel;
+use crate::manifest::Manifest;
+use crate::talos::{TalosVersion, semver_order};
+use crate::upgrade::{self, UpgradeFrom};
+
+/// The release about to be offered.
+pub struct Offered<'a> {
+    pub version: &'a str,
+    pub talos: &'a TalosVersion,
+    /// `v1.35.4`
+    pub kubernetes: &'a str,
+}
+
+/// What the operator allowed on purpose, by flag.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Allow {
+    /// `--allow-channel-rollback`
+    pub rollback: bool,
+    /// `--allow-upgrade-gap`
+    pub gap: bool,
+}
+
+/// A move the policy allows.
+#[derive(Debug)]
+pub struct Decision {
+    /// The channel as it is now.
+    pub previous: Channel,
+    /// The channel offers an older release afterwards (allowed by `--allow-channel-rollback`).
+    pub rollback: bool,
+    /// How nodes on the release the channel offered get to R; `None` when it offered none
+    /// (or R already).
+    pub upgrade_from: Option<UpgradeFrom>,
+}
+
+/// Decides whether `to` may go onto `channel`; refused with the flag that allows it.
+pub fn decide(root: &Path, channel: &str, to: &Offered, allow: Allow) -> anyhow::Result<Decision> {
+    let previous = Channel::read(root, channel)?;
+    let Some(current) = previous.release_version.clone() else {
+        return Ok(Decision {
+            previous,
+            rollback: false,
+            upgrade_from: None,
+        });
+    };
+    if current == to.version {
+        return Ok(Decision {
+            previous,
+            rollback: false,
+            upgrade_from: None,
+        });
+    }
+    let rollback = semver_order(to.version, &current) == Ordering::Less;
+    if rollback && !allow.rollback {
+        bail!(
+            "channel {channel} points at {current}; offering {} on it would roll it back to an older release. Pass --allow-channel-rollback to do that on purpose (the same flag for `cargo xtask image` and `cargo xtask channel`)",
+            to.version
+        );
+    }
+    let recorded = Manifest::load_recorded(root, &current).with_context(|| {
+        format!(
+            "channel {channel} points at release {current}, the one {} upgrades",
+            to.version
+        )
+    })?;
+    let upgrade_from = upgrade(&recorded, to, channel, allow.gap)?;
+    Ok(Decision {
+        previous,
+        rollback,
+        upgrade_from: Some(upgrade_from),
+    })
+}
+
+/// How nodes on the recorded release `from` get to `to`, by the catalogue's rules; a gap is
+/// refused unless `allow_gap`, which records why.
+pub fn upgrade(
+    from: &Manifest,
+    to: &Offered,
+    channel: &str,
+    allow_gap: bool,
+) -> anyhow::Result<UpgradeFrom> {
+    let previous = &from.release_version;
+    let file = crate::project::manifest_path(previous);
+    let from_talos = TalosVersion::parse(&from.talos.version)
+        .with_context(|| format!("{file}: /talos/version"))?;
+    let mut upgrade = UpgradeFrom {
+        release_version: previous.clone(),
+        talos: from.talos.version.clone(),
+        kubernetes: from.kubernetes.version.clone(),
+        steps: None,
+        skipped: None,
+    };
+    let path = upgrade::path(
+        catalog::catalog(),
+        upgrade::Versions {
+            talos: &from_talos,
+            kubernetes: &from.kubernetes.version,
+        },
+        upgrade::Versions {
+            talos: to.talos,
+            kubernetes: to.kubernetes,
+        },
+    );
+    match path {
+        Ok(steps) => upgrade.steps = Some(steps),
+        Err(gap) if allow_gap => upgrade.skipped = Some(format!("--allow-upgrade-gap: {gap:#}")),
+        Err(gap) => bail!(
+            "nodes on release {previous} (Talos {}, Kubernetes {}; channel {channel} offers it) cannot reach release {} (Talos {}, Kubernetes {}): {gap:#}. Offer the release in between first, or pass --allow-upgrade-gap to go ahead anyway (the channel file and the notes say the check was skipped, and why)",
+            from.talos.version,
+            from.kubernetes.version,
+            to.version,
+            to.talos,
+            to.kubernetes
+        ),
+    }
+    Ok(upgrade)
+}
+
+/// The channel file after the move: `release_version` offered since `at` (never before the
+/// move it replaces: a clock or `SOURCE_DATE_EPOCH` behind the last move does not turn time
+/// back), reached by `upgrade_from`.
+pub fn moved(
+    previous: &Channel,
+    release_version: &str,
+    upgrade_from: Option<UpgradeFrom>,
+    at: &str,
+) -> Channel {
+    let parse = |text: &str| text.parse::<jiff::Timestamp>().ok();
+    let updated_at = match (previous.updated_at.as_deref(), parse(at)) {
+        (Some(before), Some(now)) if parse(before).is_some_and(|b| b > now) => before.to_string(),
+        _ => at.to_string(),
+    };
+    Channel {
+        channel: previous.channel.clone(),
+        release_version: Some(release_version.to_string()),
+        updated_at: Some(updated_at),
+        upgrade_from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(updated_at: Option<&str>) -> Channel {
+        Channel {
+            channel: "stable".into(),
+            release_version: Some("1.0.0".into()),
+            updated_at: updated_at.map(str::to_string),
+            upgrade_from: None,
+        }
+    }
+
+    #[test]
+    fn a_move_is_never_dated_before_the_one_it_replaces() {
+        for (before, at, expected) in [
+            (
+                Some("2026-12-07T10:00:00Z"),
+                "1970-01-01T00:00:00Z",
+                "2026-12-07T10:00:00Z",
+            ),
+            (
+                Some("2026-12-07T10:00:00Z"),
+                "2026-12-07T10:00:01Z",
+                "2026-12-07T10:00:01Z",
+            ),
+            (None, "2026-12-07T10:00:00Z", "2026-12-07T10:00:00Z"),
+            (
+                Some("not a time"),
+                "2026-12-07T10:00:00Z",
+                "2026-12-07T10:00:00Z",
+            ),
+        ] {
+            let moved = moved(&channel(before), "1.2.0", None, at);
+            assert_eq!(
+                moved.updated_at.as_deref(),
+                Some(expected),
+                "{before:?} {at}"
+            );
+            assert_eq!(moved.release_version.as_deref(), Some("1.2.0"));
+        }
+    }
+}
