@@ -111,9 +111,14 @@ pub struct ImageArgs {
     #[arg(long, conflicts_with = "check", help_heading = "Recorded releases")]
     pub allow_dirty: bool,
     /// Also set releaseVersion and channel in release.yaml to this release's, in the same
-    /// record step (comments kept; all or nothing with the manifest and the channel), so the
-    /// intent names the release it recorded. The release workflow passes it.
-    #[arg(long, conflicts_with_all = ["dry_run", "check", "preflight"], help_heading = "Recorded releases")]
+    /// record step (comments, quotes and line endings kept; all or nothing with the manifest
+    /// and the channel), so the intent names the release it recorded. Refused if release.yaml
+    /// changed during the run, and with a flag that overrides another field of it (the intent
+    /// would then disagree with its record). The release workflow passes it.
+    #[arg(long, conflicts_with_all = [
+        "dry_run", "check", "preflight", "schematic", "talos_version", "kubernetes_version",
+        "app_version", "values_profile", "architecture", "secure_boot", "boot_media", "air_gap",
+    ], help_heading = "Recorded releases")]
     pub update_intent: bool,
     #[command(flatten)]
     pub network: Network,

@@ -110,7 +110,8 @@ fn line_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
     std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1))
 }
 
-/// A value this edit may replace: a plain scalar, not quoted, flow or block syntax.
+/// A value this edit may replace: a plain scalar (inside its quotes, if any), not flow or
+/// block syntax.
 fn ensure_plain(display: &str, key: &str, value: &str) -> anyhow::Result<()> {
     let plain = !value.is_empty()
         && value
@@ -145,6 +146,7 @@ impl Intent {
 
     /// The intent in `text`, read strictly and checked; `display` names it in messages.
     pub fn from_text(text: &str, display: &str) -> anyhow::Result<Intent> {
+        let text = text.strip_prefix(BOM).unwrap_or(text);
         crate::schematic::check_yaml_limits(text, display)?;
         let intent: Written = serde_yaml::from_str(text).map_err(|e| {
             let at = e
@@ -159,16 +161,21 @@ impl Intent {
     }
 
     /// `text` (the intent file) with its top-level `releaseVersion` and `channel` set to what a
-    /// release recorded, every other byte (comments, alignment) kept; checked by reading the
-    /// result back. Only plain `key: value` lines are edited: anything else is refused, to be
-    /// edited by hand.
+    /// release recorded, every other byte (comments, alignment, a BOM, each line's ending, the
+    /// value's quotes) kept; a value that is already right is left untouched. Checked by
+    /// reading the result back. Only `key: value` lines with a plain value (quoted or not) are
+    /// edited: anything else is refused, to be edited by hand.
     pub fn with_release(
         text: &str,
         display: &str,
         release_version: &str,
         channel: &str,
     ) -> anyhow::Result<String> {
-        let mut out = text.to_string();
+        let (bom, body) = match text.strip_prefix(BOM) {
+            Some(body) => (BOM, body),
+            None => ("", text),
+        };
+        let mut out = body.to_string();
         for (key, value) in [("releaseVersion", release_version), ("channel", channel)] {
             let prefix = format!("{key}:");
             let Some(start) = line_starts(&out).find(|&at| out[at..].starts_with(&prefix)) else {
@@ -177,7 +184,10 @@ impl Intent {
                 );
             };
             let end = out[start..].find('\n').map_or(out.len(), |n| start + n);
-            let line = &out[start..end];
+            let (line, ending) = match out[start..end].strip_suffix('\r') {
+                Some(line) => (line, "\r"),
+                None => (&out[start..end], ""),
+            };
             let rest = &line[prefix.len()..];
             let spaces = rest.len() - rest.trim_start().len();
             let old = rest.trim_start();
@@ -185,13 +195,18 @@ impl Intent {
             let value_len = old.find(" #").unwrap_or(old.len());
             let (old_value, comment) = old.split_at(value_len);
             let old_value = old_value.trim_end();
-            ensure_plain(display, key, old_value)?;
+            let (quote, inner) = unquoted(old_value);
+            ensure_plain(display, key, inner)?;
+            if inner == value {
+                continue;
+            }
+            let written = format!("{quote}{value}{quote}");
             // A comment stays in its column when the value's length changes.
             let padding = value_len
-                .saturating_sub(value.len())
+                .saturating_sub(written.len())
                 .max(usize::from(!comment.is_empty()));
             let new_line = format!(
-                "{prefix}{}{value}{}{comment}",
+                "{prefix}{}{written}{}{comment}",
                 " ".repeat(spaces.max(1)),
                 if comment.is_empty() {
                     String::new()
@@ -199,15 +214,32 @@ impl Intent {
                     " ".repeat(padding)
                 }
             );
-            out.replace_range(start..end, new_line.trim_end_matches(' '));
+            let new_line = format!("{}{ending}", new_line.trim_end_matches(' '));
+            out.replace_range(start..end, &new_line);
         }
         let intent = Intent::from_text(&out, display)?;
         anyhow::ensure!(
             intent.release_version == release_version && intent.channel == channel,
             "{display}: setting releaseVersion and channel did not read back as {release_version} and {channel}; set them by hand"
         );
-        Ok(out)
+        Ok(format!("{bom}{out}"))
     }
+}
+
+/// The byte order mark some Windows editors put first; YAML allows it, and it is no key.
+const BOM: &str = "\u{feff}";
+
+/// A scalar without its quotes (`"stable"`, `'stable'`), and the quote it had.
+fn unquoted(value: &str) -> (&str, &str) {
+    for quote in ["\"", "'"] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|v| v.strip_suffix(quote))
+        {
+            return (quote, inner);
+        }
+    }
+    ("", value)
 }
 
 impl Written {
@@ -335,10 +367,39 @@ mod tests {
         let edited =
             Intent::with_release(&format!("{bare}{rest}"), "r", "1.0.1-rc.1", "beta").unwrap();
         assert!(edited.starts_with("releaseVersion: 1.0.1-rc.1\nchannel: beta\ntalos:"));
-        // A quoted value is left to a person.
-        let quoted = format!("releaseVersion: \"1.0.0\"\nchannel: beta\n{rest}");
-        let error = Intent::with_release(&quoted, "r", "1.0.1", "beta").unwrap_err();
+        // Flow syntax is left to a person.
+        let flow = format!("releaseVersion: [1.0.0]\nchannel: beta\n{rest}");
+        let error = Intent::with_release(&flow, "r", "1.0.1", "beta").unwrap_err();
         assert!(error.to_string().contains("set it by hand"), "{error}");
+    }
+
+    #[test]
+    fn quotes_line_endings_and_a_bom_are_kept_and_a_right_value_is_left_alone() {
+        let rest = GOOD.split_once("talos:").unwrap().1;
+        let text = format!(
+            "\u{feff}releaseVersion: '1.0.0'\r\nchannel: \"stable\"   # the guide allows quotes\r\ntalos:{}",
+            rest.replace('\n', "\r\n")
+        );
+        let edited = Intent::with_release(&text, "r", "1.0.1", "stable").unwrap();
+        assert_eq!(edited, text.replacen("'1.0.0'", "'1.0.1'", 1));
+        // Nothing to change: the same bytes.
+        assert_eq!(
+            Intent::with_release(&edited, "r", "1.0.1", "stable").unwrap(),
+            edited
+        );
+        // Without a comment, the line keeps its \r too.
+        let bare = format!(
+            "releaseVersion: 1.0.0\r\nchannel: beta\r\ntalos:{}",
+            rest.replace('\n', "\r\n")
+        );
+        let edited = Intent::with_release(&bare, "r", "1.0.1", "beta").unwrap();
+        assert!(
+            edited.starts_with("releaseVersion: 1.0.1\r\nchannel: beta\r\n"),
+            "{edited:?}"
+        );
+        // A BOM is no key: the intent after it reads as usual.
+        let with_bom = format!("\u{feff}{GOOD}");
+        assert_eq!(Intent::from_text(&with_bom, "r").unwrap().channel, "beta");
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod resolve;
 
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 pub use check::Drift;
 pub use record::read_journal;
@@ -50,6 +50,8 @@ impl cli::ImageArgs {
             recompute_upgrade: self.allow_changed_inputs,
             ..Overrides::from_flags(&self.pins)
         };
+        // The release.yaml the plan reads, as a file: `--update-intent` edits only that one.
+        let intent_seen = crate::fsutil::Identity::of(&root.join(project::INTENT));
         let plan = Plan::build(root, &overrides)?;
         for warning in &plan.warnings {
             crate::util::say!("warning: {warning}");
@@ -76,7 +78,7 @@ impl cli::ImageArgs {
         if self.preflight {
             return preflight(&plan, &client);
         }
-        let manifest = self.release(&plan, &client)?;
+        let manifest = self.release(&plan, &client, intent_seen)?;
         if self.json {
             crate::util::print_out(&manifest.to_json())?;
         }
@@ -87,7 +89,12 @@ impl cli::ImageArgs {
     /// downloads wait at temporary names, and the record step renames them together with
     /// `SHA256SUMS`, the manifest and the channel. The release lock is held throughout; a
     /// signal removes what was written and records nothing.
-    fn release(&self, plan: &Plan, client: &Arc<http::Client>) -> anyhow::Result<Manifest> {
+    fn release(
+        &self,
+        plan: &Plan,
+        client: &Arc<http::Client>,
+        intent_seen: Option<crate::fsutil::Identity>,
+    ) -> anyhow::Result<Manifest> {
         interrupt::install()?;
         let _lock = release_lock::acquire(&plan.root)?;
         record::sweep(&plan.root);
@@ -101,17 +108,26 @@ impl cli::ImageArgs {
         self.refuse_surprises(plan)?;
         // Before any request: the commit the record names must hold its inputs.
         let source = provenance::source(plan, self.allow_dirty)?;
-        // Edited now, so a release.yaml this tool cannot edit fails before any network step.
+        // Edited now, so a release.yaml this tool cannot edit fails before any network step;
+        // written at the record step only if it is still the file the plan read.
         let intent = self
             .update_intent
             .then(|| {
                 let text = project::read_input(&plan.root, project::INTENT, project::INPUT_CAP)?;
-                Intent::with_release(
-                    &text,
-                    project::INTENT,
-                    &plan.release.version,
-                    &plan.release.channel,
-                )
+                let seen = intent_seen
+                    .clone()
+                    .context("release.yaml is not a regular file")?;
+                let edit = record::IntentEdit {
+                    seen,
+                    text: Intent::with_release(
+                        &text,
+                        project::INTENT,
+                        &plan.release.version,
+                        &plan.release.channel,
+                    )?,
+                };
+                edit.still_unchanged(&plan.root)?;
+                anyhow::Ok(edit)
             })
             .transpose()?;
         let schema = Schema::load(&plan.root, project::RELEASE_SCHEMA)?;
@@ -138,14 +154,7 @@ impl cli::ImageArgs {
         let manifest = assemble::manifest(plan, &resolved, source);
         let summary = summary(plan, &manifest);
         interrupt::record_step(&summary, || {
-            record::record(
-                plan,
-                &schema,
-                &manifest,
-                files,
-                self.force,
-                intent.as_deref(),
-            )
+            record::record(plan, &schema, &manifest, files, self.force, intent.as_ref())
         })?;
         if let Some(folder) = made {
             folder.keep();

@@ -30,7 +30,7 @@ const JOURNAL_SUFFIX: &str = ".journal";
 const JOURNAL_CAP: u64 = 64 * 1024;
 
 /// Checks the manifest against the schema and the consistency rules, then puts the media,
-/// `SHA256SUMS`, the manifest and the channel in place (and, given `intent`, that text as
+/// `SHA256SUMS`, the manifest and the channel in place (and, given `intent`, its text as
 /// `release.yaml`), or nothing. Without `force` the manifest must not exist, whatever another
 /// process did meanwhile.
 pub fn record(
@@ -39,8 +39,11 @@ pub fn record(
     manifest: &Manifest,
     media: Vec<PendingFile>,
     force: bool,
-    intent: Option<&str>,
+    intent: Option<&IntentEdit>,
 ) -> anyhow::Result<()> {
+    if let Some(edit) = intent {
+        edit.still_unchanged(&plan.root)?;
+    }
     let value = serde_json::to_value(manifest)?;
     let mut problems = schema.problems(&value);
     problems.extend(manifest.consistency_problems(&plan.release.version));
@@ -100,7 +103,7 @@ fn place_all(
     manifest: &Manifest,
     media: Vec<PendingFile>,
     force: bool,
-    intent: Option<&str>,
+    intent: Option<&IntentEdit>,
     transaction: &mut Transaction,
 ) -> anyhow::Result<()> {
     for file in media {
@@ -133,8 +136,11 @@ fn place_all(
             "moving channel",
         ),
     ];
-    if let Some(text) = intent {
-        files.push((project::INTENT.to_string(), text.to_string(), "writing"));
+    if let Some(edit) = intent {
+        // Once more, as close to the rename as it gets: an edit made during the run is never
+        // renamed over.
+        edit.still_unchanged(&plan.root)?;
+        files.push((project::INTENT.to_string(), edit.text.clone(), "writing"));
     }
     for (target, content, what) in files {
         let pending = pending_with(&plan.path(&target), content.as_bytes())
@@ -150,6 +156,27 @@ fn place_all(
         placed.with_context(|| format!("{what} {target}"))?.keep();
     }
     Ok(())
+}
+
+/// `--update-intent`'s edit of release.yaml: the edited text, and the file it was made from
+/// (the one the plan read), which must still be there at the record step.
+pub struct IntentEdit {
+    pub seen: Identity,
+    pub text: String,
+}
+
+impl IntentEdit {
+    /// Refuses, naming the file, when release.yaml is no longer the file the plan read: an
+    /// edit made while the media downloaded would otherwise be lost without a word.
+    pub(super) fn still_unchanged(&self, root: &Path) -> anyhow::Result<()> {
+        if Identity::of(&root.join(project::INTENT)).as_ref() != Some(&self.seen) {
+            bail!(
+                "{} changed during the run (edited, replaced or removed since the plan read it): it is kept as it is, and --update-intent does not write over it; nothing is recorded. Run again to record the release with the intent as it is now",
+                project::INTENT
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `SHA256SUMS` beside the media, as `sha256sum -c` reads it: `<hex>  <file>` per medium and

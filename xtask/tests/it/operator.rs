@@ -638,7 +638,7 @@ fn a_dispatched_release_leaves_the_intent_naming_it_and_the_nightly_quiet() {
     // An intent this tool cannot edit fails before any request, naming the line.
     tree.write(
         INTENT,
-        &intent.replace("releaseVersion: 0.3.0", "releaseVersion: \"0.3.0\""),
+        &intent.replace("releaseVersion: 0.3.0 ", "releaseVersion: !!str 0.3.0 "),
     );
     factory.requests.lock().unwrap().clear();
     let output = tree.image(&factory, &["--release-version", "0.4.0", "--update-intent"]);
@@ -707,4 +707,50 @@ fn a_channel_move_after_a_killed_release_rolls_that_release_back_first_and_stays
     assert!(output.status.success(), "{}", stderr(&output));
     let channel: serde_json::Value = tree.json(BETA);
     assert_eq!(channel["releaseVersion"], "0.1.0");
+}
+
+#[test]
+fn the_tag_path_takes_a_quoted_channel_and_leaves_a_right_value_as_it_is() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    let quoted = tree
+        .read(INTENT)
+        .replace("channel: beta       ", "channel: \"beta\"     ");
+    assert!(quoted.contains("channel: \"beta\""), "{quoted}");
+    tree.write(INTENT, &quoted);
+    let output = tree.image(&factory, &["--release-version", "0.3.0", "--update-intent"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        tree.read(INTENT),
+        quoted.replacen("releaseVersion: 0.1.0", "releaseVersion: 0.3.0", 1)
+    );
+    let output = tree.image(
+        &factory,
+        &[
+            "--release-version",
+            "0.4.0",
+            "--channel",
+            "stable",
+            "--update-intent",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(tree.read(INTENT).contains("channel: \"stable\""));
+}
+
+#[test]
+fn update_intent_refuses_a_flag_it_would_not_write_back() {
+    let tree = Tree::copy();
+    for flag in [
+        ["--kubernetes-version", "v1.35.3"],
+        ["--app-version", "2.0.0"],
+    ] {
+        let output = tree.xtask(&[&["image", "--update-intent"][..], &flag].concat());
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("'--update-intent' cannot be used with") && err.contains(flag[0]),
+            "{err}"
+        );
+    }
 }

@@ -620,3 +620,40 @@ fn a_run_whose_stderr_reader_is_gone_is_not_a_crash() {
         "the real run recorded its release"
     );
 }
+
+#[test]
+fn an_intent_edited_while_the_media_download_is_never_written_over() {
+    let factory = Factory::start(slow(20));
+    let tree = Tree::copy();
+    let intent = "ee/appliance/release.yaml";
+    let child = spawn(&tree, &factory, &["--update-intent"]);
+    wait_for("the download", || factory.iso_bytes_sent() > 0);
+    let edited = tree
+        .read(intent)
+        .replace("app:\n  version: 0.1.0", "app:\n  version: 0.1.1");
+    assert_ne!(
+        edited,
+        tree.read(intent),
+        "the fixture has app.version 0.1.0"
+    );
+    tree.write(intent, &edited);
+    let before = tree.contents();
+    let (code, err, _) = finish(child);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("ee/appliance/release.yaml changed during the run")
+            && err.contains("nothing is recorded"),
+        "{err}"
+    );
+    assert_eq!(tree.read(intent), edited, "the edit is kept");
+    assert!(!tree.path(MANIFEST).exists());
+    let kept: Vec<(String, Vec<u8>)> = before
+        .into_iter()
+        .filter(|(f, _)| {
+            !f.contains(".partial-")
+                && !f.starts_with("ee/appliance/dist/0.1.0")
+                && !f.ends_with(".release.lock")
+        })
+        .collect();
+    assert_unchanged(&tree, &kept);
+}
