@@ -248,13 +248,29 @@ pub struct App {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Source {
-    pub commit: String,
+    /// The commit the release was cut from; `None` only when git could not say (`unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Why git could not say which commit (`--allow-dirty` in a checkout where git failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
     /// The release's inputs were not all `commit`'s (`--allow-dirty`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dirty: bool,
     /// Each input that differed from `commit`, with the SHA-256 of what the release used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<DirtyInput>,
+}
+
+impl Source {
+    /// The commit, in words: `commit <hex>`, or why it is unknown.
+    pub fn describe(&self) -> String {
+        match (&self.commit, &self.unknown) {
+            (Some(commit), _) => format!("commit {commit}"),
+            (None, Some(why)) => format!("an unknown commit ({why})"),
+            (None, None) => "an unknown commit".to_string(),
+        }
+    }
 }
 
 /// An input of a dirty release: repository-relative path, SHA-256 (hex) of its bytes.
@@ -423,12 +439,19 @@ impl Manifest {
         if let Some(upgrade) = &self.upgrade_from {
             problems.extend(self.upgrade_problems(upgrade, &version));
         }
-        if let Some(source) = &self.source
-            && source.dirty == source.inputs.is_empty()
-        {
-            problems.push(
-                "/source: dirty and inputs go together: a dirty record lists the inputs that differed, a clean one none".into(),
-            );
+        if let Some(source) = &self.source {
+            if source.dirty == source.inputs.is_empty() {
+                problems.push(
+                    "/source: dirty and inputs go together: a dirty record lists the inputs that differed, a clean one none".into(),
+                );
+            }
+            if source.commit.is_some() == source.unknown.is_some()
+                || (source.unknown.is_some() && !source.dirty)
+            {
+                problems.push(
+                    "/source: a record names its commit, or says why it is unknown (then dirty, with every input)".into(),
+                );
+            }
         }
         problems
     }

@@ -164,7 +164,18 @@ pub fn render(m: &Manifest, upgrade_from: Option<&UpgradeFrom>) -> String {
     let _ = writeln!(out, "\n## Source\n");
     match &m.source {
         Some(source) => {
-            let _ = writeln!(out, "- commit `{}`", source.commit);
+            match (&source.commit, &source.unknown) {
+                (Some(commit), _) => {
+                    let _ = writeln!(out, "- commit `{commit}`");
+                }
+                (None, why) => {
+                    let _ = writeln!(
+                        out,
+                        "- commit: unknown, git could not say ({})",
+                        code(why.as_deref().unwrap_or("no reason recorded"))
+                    );
+                }
+            }
             if source.dirty {
                 let _ = writeln!(
                     out,

@@ -160,3 +160,11 @@ mod tests {
         assert_eq!(one_line("é".repeat(5).as_bytes(), 3), "ééé…");
     }
 }
+
+/// "a differs from" or "a, b differ from": the verb agrees with the list.
+pub fn differ_from(items: &[&str]) -> String {
+    match items {
+        [one] => format!("{one} differs from"),
+        many => format!("{} differ from", many.join(", ")),
+    }
+}

@@ -148,10 +148,10 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         if let Some(source) = manifest.source.as_ref().filter(|s| s.dirty) {
             let inputs: Vec<&str> = source.inputs.iter().map(|i| i.path.as_str()).collect();
             report.warnings.push(format!(
-                "{path}: release {} was cut from a dirty tree (--allow-dirty): {} differed from commit {}, so it cannot be reproduced from git alone",
+                "{path}: release {} was cut from a dirty tree (--allow-dirty): {} differed from {}, so it cannot be reproduced from git alone",
                 manifest.release_version,
                 inputs.join(", "),
-                source.commit
+                source.describe()
             ));
         }
         if artifacts {

@@ -62,9 +62,9 @@ impl cli::ImageArgs {
                 Some(source) if source.dirty && !self.allow_dirty => {
                     let inputs: Vec<&str> = source.inputs.iter().map(|i| i.path.as_str()).collect();
                     crate::util::say!(
-                        "warning: a real run stops before its first request: {} differ from HEAD {} (commit them, or pass --allow-dirty)",
-                        inputs.join(", "),
-                        source.commit
+                        "warning: a real run stops before its first request: {} HEAD ({}; commit them, or pass --allow-dirty)",
+                        crate::util::differ_from(&inputs),
+                        source.describe()
                     );
                     Some(source)
                 }

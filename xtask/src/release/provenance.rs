@@ -3,7 +3,10 @@
 //! `release.yaml`, and the signature policy's key or trusted root — are that commit's files.
 //! One that differs or is untracked stops the run before any request, naming each;
 //! `--allow-dirty` records the release anyway, with `source.dirty` and the SHA-256 of each
-//! input that differed. Files that are no input do not count. Outside git there is no source.
+//! input that differed. Files that are no input do not count. Git itself is asked (its view
+//! of the work tree, so line-ending conversion and committed links are clean). Outside git
+//! there is no source; in a checkout where git cannot answer, the run stops with git's words,
+//! or with `--allow-dirty` records the source as unknown, with every input's SHA-256.
 
 use std::path::Path;
 
@@ -16,48 +19,118 @@ use crate::trust::Policy;
 
 /// The source a run records for `plan`: `None` outside a git checkout.
 pub fn source(plan: &Plan, allow_dirty: bool) -> anyhow::Result<Option<Source>> {
-    let Some(commit) = head(&plan.root) else {
+    if !in_git_checkout(&plan.root) {
         return Ok(None);
+    }
+    let inputs = inputs(plan);
+    let hashed = |path: &String| -> anyhow::Result<DirtyInput> {
+        let now = project::read_input_bytes(&plan.root, path, project::INPUT_CAP)?;
+        use sha2::Digest as _;
+        Ok(DirtyInput {
+            path: path.clone(),
+            sha256: crate::util::hex(&sha2::Sha256::digest(&now)),
+        })
     };
-    let mut differing = Vec::new();
-    for input in inputs(plan) {
-        let now = project::read_input_bytes(&plan.root, &input, project::INPUT_CAP)?;
-        let state = match committed(&plan.root, &commit, &input) {
-            None => Some("untracked"),
-            Some(bytes) if bytes != now => Some("changed"),
-            Some(_) => None,
-        };
-        if let Some(state) = state {
-            differing.push((input, state, {
-                use sha2::Digest as _;
-                crate::util::hex(&sha2::Sha256::digest(&now))
+    let (commit, differing) = match ask_git(&plan.root, &inputs) {
+        Ok(answer) => answer,
+        Err(why) if allow_dirty => {
+            // Every input, hashed: nothing else says what the release was cut from.
+            let inputs = inputs.iter().map(hashed).collect::<anyhow::Result<_>>()?;
+            return Ok(Some(Source {
+                commit: None,
+                unknown: Some(why),
+                dirty: true,
+                inputs,
             }));
         }
-    }
+        Err(why) => bail!(
+            "the release would record the commit it was cut from, but git cannot say which: {why}. Fix git (e.g. `git config --global --add safe.directory <path>` for a checkout owned by another user, or a first commit), or pass --allow-dirty to record the source as unknown, with each input's SHA-256"
+        ),
+    };
     if differing.is_empty() {
         return Ok(Some(Source {
-            commit,
+            commit: Some(commit),
+            unknown: None,
             dirty: false,
             inputs: Vec::new(),
         }));
     }
     if !allow_dirty {
         let listed: Vec<String> = (differing.iter())
-            .map(|(path, state, _)| format!("{path} ({state})"))
+            .map(|(path, state)| format!("{path} ({state})"))
             .collect();
         bail!(
             "the release would record source.commit {commit}, but its inputs are not that commit's: {}; commit them first, so the record can be reproduced from git, or pass --allow-dirty to record it as cut from a dirty tree (source.dirty, with each differing input's SHA-256)",
             listed.join(", ")
         );
     }
+    let inputs = (differing.iter())
+        .map(|(path, _)| hashed(path))
+        .collect::<anyhow::Result<_>>()?;
     Ok(Some(Source {
-        commit,
+        commit: Some(commit),
+        unknown: None,
         dirty: true,
-        inputs: differing
-            .into_iter()
-            .map(|(path, _, sha256)| DirtyInput { path, sha256 })
-            .collect(),
+        inputs,
     }))
+}
+
+/// Whether `root` is in a git work tree: a `.git` (folder, or file of a worktree) in it or a
+/// folder above. Only there is git asked; where it then fails, that is said, never skipped.
+fn in_git_checkout(root: &Path) -> bool {
+    root.ancestors().any(|folder| folder.join(".git").exists())
+}
+
+/// HEAD's commit and, through git's own view (so `core.autocrlf`, filters and committed links
+/// compare as git does), each input that is untracked or differs from it; or git's message
+/// when it cannot answer (no git, no commit, a checkout it calls dubious).
+fn ask_git(
+    root: &Path,
+    inputs: &[String],
+) -> Result<(String, Vec<(String, &'static str)>), String> {
+    let shell = xshell::Shell::new().map_err(|e| e.to_string())?;
+    shell.change_dir(root);
+    let run = |command: xshell::Cmd| -> Result<String, String> {
+        let output = command
+            .quiet()
+            .ignore_status()
+            .output()
+            .map_err(|e| format!("running git: {e}"))?;
+        if output.status.success() {
+            return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
+        }
+        let said = String::from_utf8_lossy(&output.stderr);
+        let first = said
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        Err(format!("git says: {}", first.trim()))
+    };
+    let commit = run(xshell::cmd!(shell, "git rev-parse --verify HEAD"))?;
+    if !(commit.len() >= 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(format!("git gave {commit:?} for HEAD"));
+    }
+    let tracked = run(xshell::cmd!(shell, "git ls-files -- {inputs...}"))?;
+    let tracked: Vec<&str> = tracked.lines().collect();
+    let changed = run(xshell::cmd!(
+        shell,
+        "git diff --name-only HEAD -- {inputs...}"
+    ))?;
+    let changed: Vec<&str> = changed.lines().collect();
+    let differing = inputs
+        .iter()
+        .filter_map(|input| {
+            let state = if !tracked.contains(&input.as_str()) {
+                "untracked"
+            } else if changed.contains(&input.as_str()) {
+                "changed"
+            } else {
+                return None;
+            };
+            Some((input.clone(), state))
+        })
+        .collect();
+    Ok((commit, differing))
 }
 
 /// The files of the tree a release is cut from, repository-relative.
@@ -72,18 +145,6 @@ fn inputs(plan: &Plan) -> Vec<String> {
         _ => {}
     }
     inputs
-}
-
-/// `HEAD`'s commit, when `root` is in a git checkout with one.
-fn head(root: &Path) -> Option<String> {
-    let shell = xshell::Shell::new().ok()?;
-    shell.change_dir(root);
-    let commit = xshell::cmd!(shell, "git rev-parse --verify HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()?;
-    (commit.len() >= 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())).then_some(commit)
 }
 
 /// The bytes of `path` at `commit`, exactly, or `None` when the commit has no such file (or

@@ -102,10 +102,10 @@ fn recorded_schematic(
             "the factory no longer has schematic {id}, and {} was cut from a dirty tree ({} differed from {}), so git cannot give the schematic it used; register it again by hand, or record the release anew",
             project::manifest_path(&recorded.release_version),
             inputs.join(", "),
-            source.commit
+            source.describe()
         );
     }
-    let Some(commit) = recorded.source.as_ref().map(|s| s.commit.clone()) else {
+    let Some(commit) = recorded.source.as_ref().and_then(|s| s.commit.clone()) else {
         bail!(
             "the factory no longer has schematic {id}, and {} names no source.commit to take {path} from; register the schematic again by hand, or record the release anew",
             project::manifest_path(&recorded.release_version)
