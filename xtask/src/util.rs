@@ -127,6 +127,14 @@ pub fn header<B>(response: &ureq::http::Response<B>, name: &str) -> Option<Strin
     Some(response.headers().get(name)?.to_str().ok()?.to_string())
 }
 
+/// "a differs from" or "a, b differ from": the verb agrees with the list.
+pub fn differ_from(items: &[&str]) -> String {
+    match items {
+        [one] => format!("{one} differs from"),
+        many => format!("{} differ from", many.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,13 +166,5 @@ mod tests {
         assert_eq!(mib(3 * 1024 * 1024 / 2), "1.5 MiB");
         assert_eq!(one_line(b"a\n  b\tc", 10), "a b c");
         assert_eq!(one_line("é".repeat(5).as_bytes(), 3), "ééé…");
-    }
-}
-
-/// "a differs from" or "a, b differ from": the verb agrees with the list.
-pub fn differ_from(items: &[&str]) -> String {
-    match items {
-        [one] => format!("{one} differs from"),
-        many => format!("{} differ from", many.join(", ")),
     }
 }

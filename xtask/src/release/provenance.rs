@@ -75,6 +75,9 @@ pub fn source(plan: &Plan, allow_dirty: bool) -> anyhow::Result<Option<Source>> 
     }))
 }
 
+/// An input that is not HEAD's, and how: "untracked" or "changed".
+type Differing = (String, &'static str);
+
 /// Whether `root` is in a git work tree: a `.git` (folder, or file of a worktree) in it or a
 /// folder above. Only there is git asked; where it then fails, that is said, never skipped.
 fn in_git_checkout(root: &Path) -> bool {
