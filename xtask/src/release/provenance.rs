@@ -90,7 +90,7 @@ fn in_git_checkout(root: &Path) -> bool {
 fn ask_git(
     root: &Path,
     inputs: &[String],
-) -> Result<(String, Vec<(String, &'static str)>), String> {
+) -> Result<(String, Vec<Differing>), String> {
     let shell = xshell::Shell::new().map_err(|e| e.to_string())?;
     shell.change_dir(root);
     let run = |command: xshell::Cmd| -> Result<String, String> {
