@@ -64,6 +64,12 @@ impl Drift {
             releases: vec![(release.into(), manifest.into(), fields)],
         }
     }
+
+    /// The releases of every drift in `drifts` as one; `None` when there is none.
+    pub fn joined(drifts: impl IntoIterator<Item = Drift>) -> Option<Drift> {
+        let releases: Vec<_> = drifts.into_iter().flat_map(|d| d.releases).collect();
+        (!releases.is_empty()).then_some(Drift { releases })
+    }
 }
 
 /// The comparison of a record with what the factory gives now, and what it says besides.

@@ -51,11 +51,41 @@ impl cli::FetchArgs {
         // before a release: fetched files must not land beside a record being rolled back.
         record::sweep(root);
         let progress = Progress::new();
+        // Every release, each reported: one that drifted or failed does not keep the others
+        // from being restored.
+        let (mut drifts, mut failures) = (Vec::new(), Vec::new());
         for version in &versions {
-            let replay = replay::replay(root, &intent, &overrides, version, &client, &progress)?;
-            self.fetch(replay, &client, &progress)?;
+            let fetched = replay::replay(root, &intent, &overrides, version, &client, &progress)
+                .and_then(|replay| self.fetch(replay, &client, &progress));
+            match fetched {
+                Ok(()) => {}
+                Err(error) if versions.len() == 1 => return Err(error),
+                Err(error) => match error.downcast::<Drift>() {
+                    Ok(drift) => {
+                        progress.println(&format!("release {version}: {drift}"));
+                        drifts.push(drift);
+                    }
+                    Err(error) => {
+                        progress.println(&format!("release {version}: not fetched: {error:#}"));
+                        failures.push(version.clone());
+                    }
+                },
+            }
         }
-        Ok(())
+        if !failures.is_empty() {
+            bail!(
+                "release(s) {} could not be fetched (each said above){}; the others are in place",
+                failures.join(", "),
+                match Drift::joined(drifts) {
+                    Some(drift) => format!(", and {drift}"),
+                    None => String::new(),
+                }
+            );
+        }
+        match Drift::joined(drifts) {
+            Some(drift) => Err(drift.into()),
+            None => Ok(()),
+        }
     }
 
     /// One release: downloaded beside the final names, compared, then put in place.
@@ -72,7 +102,7 @@ impl cli::FetchArgs {
         // A folder this run makes goes again unless the files are placed.
         let made = Provisional::folder(&folder)?;
         let media = Media::download(&self.network, folder.clone());
-        let purpose = Purpose::check_of(&recorded);
+        let purpose = Purpose::fetch_of(&recorded);
         let resolved = resolve::resolve(
             &plan,
             client,

@@ -87,10 +87,7 @@ fn in_git_checkout(root: &Path) -> bool {
 /// HEAD's commit and, through git's own view (so `core.autocrlf`, filters and committed links
 /// compare as git does), each input that is untracked or differs from it; or git's message
 /// when it cannot answer (no git, no commit, a checkout it calls dubious).
-fn ask_git(
-    root: &Path,
-    inputs: &[String],
-) -> Result<(String, Vec<Differing>), String> {
+fn ask_git(root: &Path, inputs: &[String]) -> Result<(String, Vec<Differing>), String> {
     let shell = xshell::Shell::new().map_err(|e| e.to_string())?;
     shell.change_dir(root);
     let run = |command: xshell::Cmd| -> Result<String, String> {

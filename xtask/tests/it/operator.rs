@@ -188,6 +188,63 @@ fn fetch_of_other_bytes_is_drift_and_places_nothing_not_even_over_a_bad_copy() {
 }
 
 #[test]
+fn fetch_restores_the_media_while_the_installer_registry_is_down() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = recorded_without_media(&factory);
+    factory.behaviour.lock().unwrap().registry = RegistryMode::Down;
+    let url = factory.url();
+    let output = tree.xtask(&fetch_args(&url, &["--retries", "1"]));
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains("warning: installer digest of")
+            && err.contains("fetch restores the media ee/appliance/releases/0.1.0.json records and does not need it"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(tree.path(ISO)).unwrap(), *factory.iso);
+}
+
+#[test]
+fn fetch_of_every_channel_goes_on_past_a_drifted_release_and_reports_each() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = recorded_without_media(&factory);
+    let output = tree.image(
+        &factory,
+        &[
+            "--release-version",
+            "0.2.0",
+            "--channel",
+            "stable",
+            "--app-version",
+            "2.0.0",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::remove_dir_all(tree.path("ee/appliance/dist/0.2.0")).unwrap();
+    // Beta's 0.1.0, fetched first, records other bytes than the factory gives.
+    let mut record = tree.json(MANIFEST);
+    record["os"]["iso"]["sha256"] = serde_json::json!("0".repeat(64));
+    tree.write(MANIFEST, &serde_json::to_string_pretty(&record).unwrap());
+    let url = factory.url();
+    let output = tree.xtask(&fetch_args(&url, &[]));
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{err}");
+    assert!(!tree.path(ISO).exists(), "{err}");
+    // Stable's 0.2.0 is restored all the same, and each release is reported.
+    assert_eq!(
+        std::fs::read(tree.path("ee/appliance/dist/0.2.0/metal-amd64.iso")).unwrap(),
+        *factory.iso,
+        "{err}"
+    );
+    assert!(
+        err.contains("release 0.1.0: the factory moved under release 0.1.0")
+            && err.contains("fetched release 0.2.0")
+            && err.contains("error: the factory moved under release 0.1.0"),
+        "{err}"
+    );
+}
+
+#[test]
 fn sigterm_mid_fetch_exits_143_and_leaves_nothing() {
     let factory = Factory::with_iso(
         Behaviour {

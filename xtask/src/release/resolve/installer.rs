@@ -79,12 +79,24 @@ pub(super) fn installer(
             ));
             None
         }
+        (Err(error), Purpose::Fetch { manifest_path }) => {
+            out.println(&format!(
+                "warning: installer digest of {image} not resolved ({error:#}); fetch restores the media {manifest_path} records and does not need it (`cargo xtask image --check` tells whether the installer moved)"
+            ));
+            None
+        }
     };
     let signature = installer_signature(wanted, client, digest.as_ref(), purpose, out);
     let signature = match purpose {
         Purpose::Check { .. } => signature
             .context("the check cannot tell whether the installer is still the signed one")?,
         Purpose::Release => signature?,
+        Purpose::Fetch { .. } => signature.unwrap_or_else(|error| {
+            out.println(&format!(
+                "warning: {error:#}; fetch restores the media and does not need it (`cargo xtask image --check` tells whether the installer moved)"
+            ));
+            None
+        }),
     };
     line.finish(&match (&digest, &signature) {
         (Some(digest), Some(_)) => format!("digest {digest}, signature verified"),
@@ -127,6 +139,7 @@ fn installer_signature(
         Purpose::Check {
             recorded_signature, ..
         } => *recorded_signature || requirements.require_signature,
+        Purpose::Fetch { .. } => false,
     };
     let not_verified = |why: String| -> anyhow::Result<Option<Signature>> {
         match purpose {
@@ -143,6 +156,9 @@ fn installer_signature(
             }
             Purpose::Check { .. } => out.println(&format!(
                 "warning: the signature of {image} is not verified: {why}; the record has none either"
+            )),
+            Purpose::Fetch { .. } => out.println(&format!(
+                "warning: the signature of {image} is not verified: {why}; fetch restores the media and does not need it"
             )),
         }
         Ok(None)

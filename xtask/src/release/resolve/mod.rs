@@ -78,10 +78,23 @@ pub enum Purpose {
         recorded_digest: bool,
         recorded_signature: bool,
     },
+    /// `fetch` of the release the manifest at `manifest_path` records: the media and their
+    /// SHA-256 are what it needs; the installer's digest and signature are only reported.
+    Fetch {
+        manifest_path: String,
+    },
 }
 
 impl Purpose {
-    /// Asking the factory again for what `recorded` holds (`--check`, `fetch`).
+    /// `fetch`: the media of `recorded` again, checked against its SHA-256s alone; what the
+    /// registry says of the installer is only worth a warning.
+    pub fn fetch_of(recorded: &crate::manifest::Manifest) -> Purpose {
+        Purpose::Fetch {
+            manifest_path: crate::project::manifest_path(&recorded.release_version),
+        }
+    }
+
+    /// Asking the factory again for what `recorded` holds (`--check`).
     pub fn check_of(recorded: &crate::manifest::Manifest) -> Purpose {
         Purpose::Check {
             manifest_path: crate::project::manifest_path(&recorded.release_version),

@@ -52,6 +52,8 @@ pub enum RegistryMode {
     Bearer,
     /// 404: the digest cannot be resolved.
     Missing,
+    /// 500 on every registry request: the registry is down.
+    Down,
     /// Forwards registry requests to a real registry at this `http://host:port`, as the
     /// factory's `/v2/` fronts its backing registry.
     Proxy(String),
@@ -791,6 +793,9 @@ fn serve(
             let accepts_oci = headers
                 .get("accept")
                 .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
+            if b.registry == RegistryMode::Down {
+                return respond(&mut out, "500 Internal Server Error", &[], b"down");
+            }
             if !is_id(id)
                 || digest.is_empty()
                 || !accepts_oci
