@@ -76,6 +76,8 @@ impl cli::ImageArgs {
             &self.network,
         ))?);
         if self.preflight {
+            // What the plan already knows stops a preflight as it would stop the run.
+            self.before_requests(&plan)?;
             return preflight(&plan, &client);
         }
         let manifest = self.release(&plan, &client, intent_seen)?;
@@ -98,16 +100,7 @@ impl cli::ImageArgs {
         interrupt::install()?;
         let _lock = release_lock::acquire(&plan.root)?;
         record::sweep(&plan.root);
-        if plan.path(&plan.outputs.manifest_path).exists() && !self.force {
-            bail!(
-                "release {} is already recorded in {}; pick another --release-version, or pass --force to replace it",
-                plan.release.version,
-                plan.outputs.manifest_path
-            );
-        }
-        self.refuse_surprises(plan)?;
-        // Before any request: the commit the record names must hold its inputs.
-        let source = provenance::source(plan, self.allow_dirty)?;
+        let source = self.before_requests(plan)?;
         // Edited now, so a release.yaml this tool cannot edit fails before any network step;
         // written at the record step only if it is still the file the plan read.
         let intent = self
@@ -161,6 +154,22 @@ impl cli::ImageArgs {
         }
         crate::util::say!("{summary}");
         Ok(manifest)
+    }
+
+    /// What stops a run before its first request, for the run and for `--preflight` alike: a
+    /// release already recorded (without `--force`), a re-cut from other inputs, and inputs
+    /// that are not the commit's (the source the record names, returned).
+    fn before_requests(&self, plan: &Plan) -> anyhow::Result<Option<crate::manifest::Source>> {
+        if plan.path(&plan.outputs.manifest_path).exists() && !self.force {
+            bail!(
+                "release {} is already recorded in {}; pick another --release-version, or pass --force to replace it",
+                plan.release.version,
+                plan.outputs.manifest_path
+            );
+        }
+        self.refuse_surprises(plan)?;
+        // The commit the record names must hold its inputs.
+        provenance::source(plan, self.allow_dirty)
     }
 
     /// Before any network step: a `--force` re-cut from other inputs than the record needs its

@@ -580,6 +580,35 @@ fn contradictory_flags_are_refused_as_usage_errors() {
 }
 
 #[test]
+fn preflight_stops_where_a_real_run_would_stop_at_once() {
+    let factory = Factory::start(Behaviour::default());
+    // Already recorded.
+    let tree = Tree::recorded(&factory, &[]);
+    factory.requests.lock().unwrap().clear();
+    let output = tree.image(&factory, &["--preflight"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("release 0.1.0 is already recorded in ee/appliance/releases/0.1.0.json"),
+        "{err}"
+    );
+    assert!(!stdout(&output).contains("would build"), "{}", stdout(&output));
+    assert!(factory.requests.lock().unwrap().is_empty());
+    // Inputs that are not the commit's.
+    let tree = Tree::copy_in_git();
+    tree.set_intent(&[("app.version", "0.1.1")]);
+    let output = tree.image(&factory, &["--preflight"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("its inputs are not that commit's: ee/appliance/release.yaml (changed)"),
+        "{err}"
+    );
+    let output = tree.image(&factory, &["--preflight", "--allow-dirty"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
 fn preflight_asks_the_factory_and_builds_nothing() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
