@@ -31,15 +31,24 @@ impl Channel {
         match Channel::read(root, name)?.release_version {
             Some(version) => Ok(version),
             None => bail!(
-                "channel {name} points at no release yet ({path} has releaseVersion null): record one with `cargo xtask image`, or name a recorded release with --release-version"
+                "channel {name} points at no release yet ({path} has releaseVersion null): record one with `cargo xtask image`, or name a recorded release instead ({})",
+                crate::manifest::recorded_releases(root)
             ),
         }
     }
 
     /// The channel file of `name`; an error naming the file if there is none or it is not one.
     pub fn read(root: &Path, name: &str) -> anyhow::Result<Channel> {
-        crate::talos::check_name("channel (--channel)", name)?;
         let path = project::channel_path(name);
+        crate::talos::check_name("channel", name).with_context(|| {
+            format!("{path}: a channel's file is named after it; rename or remove it")
+        })?;
+        if std::fs::symlink_metadata(root.join(&path)).is_err() {
+            bail!(
+                "there is no channel {name} ({path} does not exist); the channels are: {}",
+                names(root).join(", ")
+            );
+        }
         let text = project::read_input(root, &path, project::INPUT_CAP)
             .with_context(|| format!("reading channel {path}"))?;
         serde_json::from_str(&text).with_context(|| {

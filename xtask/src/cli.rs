@@ -48,11 +48,12 @@ pub enum Command {
     BenchBundle(BenchBundleArgs),
 }
 
-/// Build a release: register the schematic with the Image Factory, download and hash the boot
-/// media, resolve the installer digest and verify its signature, write SHA256SUMS and the release
-/// manifest, and move the release channel.
-/// With --dry-run, show what it would do, offline; with --check, compare a recorded release
-/// with what the factory gives now.
+/// Build a release from ee/appliance/release.yaml (or preview, check or preflight one)
+///
+/// Register the schematic with the Image Factory, download and hash the boot media, resolve the
+/// installer digest and verify its signature, write SHA256SUMS and the release manifest, and
+/// move the release channel. With --dry-run, show what it would do, offline; with --check,
+/// compare a recorded release with what the factory gives now.
 ///
 /// Every flag overrides the same field of ee/appliance/release.yaml.
 #[derive(Args, Debug)]
@@ -223,9 +224,12 @@ pub struct Requirements {
     pub allow_unsigned: bool,
 }
 
-/// Put the media (and the air-gap bundle) of a recorded release into
-/// ee/appliance/dist/<releaseVersion>/, verified against the record: on a machine that lacks
-/// them (a fresh clone), or over a copy that went bad.
+/// Restore the media of a recorded release, verified against the record
+///
+/// Puts the media (and the air-gap bundle) of a recorded release into
+/// ee/appliance/dist/<releaseVersion>/: on a machine that lacks them (a fresh clone), or over a
+/// copy that went bad. Installer digest and signature problems are warnings: they are not needed
+/// to restore media.
 ///
 /// The release is asked for again from its recorded URLs, through the same download path as a
 /// release (resume, bounds, temporary files). Files are put in place only when every SHA-256
@@ -248,11 +252,14 @@ pub struct FetchArgs {
     pub network: Network,
 }
 
-/// Point a channel at a recorded release, on purpose: a rollback (an older release) or a
-/// promotion (beta's release onto stable). Writes ee/appliance/releases/channels/<name>.json
-/// with updatedAt and says what it pointed at before; refuses a release that is not recorded.
-/// Before a rollback it asks the factory, as the nightly check will, whether it has moved
-/// under that release since it was recorded, and warns if so (the move is still made).
+/// Point a channel at a recorded release: a promotion, or a rollback on purpose
+///
+/// Writes ee/appliance/releases/channels/<name>.json with updatedAt and upgradeFrom, and says
+/// what it pointed at before. The move passes the same rule as a release's: the release is
+/// recorded, a rollback needs --allow-channel-rollback, and nodes on the release the channel
+/// offers must reach this one (or --allow-upgrade-gap). Before a rollback it asks the factory,
+/// as the nightly check will, whether it has moved under that release since it was recorded,
+/// and warns if so (the move is still made).
 #[derive(Args, Debug)]
 pub struct ChannelArgs {
     /// The channel to move (a file in ee/appliance/releases/channels)
@@ -272,9 +279,10 @@ pub struct ChannelArgs {
     pub network: Network,
 }
 
-/// Add to xtask/data/talos.json what siderolabs/talos says at the given refs: each tag's
-/// cluster images, and each minor's Kubernetes range and host upgrade rules from the newest ref
-/// that has them. Run it when Talos ships a patch or a minor, then commit the file.
+/// Add what siderolabs/talos says at the given refs to xtask/data/talos.json
+///
+/// Each tag's cluster images, and each minor's Kubernetes range and host upgrade rules from the
+/// newest ref that has them. Run it when Talos ships a patch or a minor, then commit the file.
 #[derive(Args, Debug)]
 pub struct TalosCatalogArgs {
     /// A clone (or bare clone) of https://github.com/siderolabs/talos, fetched with its tags.
@@ -302,9 +310,11 @@ pub struct ValidateArgs {
     pub artifacts: bool,
 }
 
-/// Print release notes (Markdown) for a recorded release: boot media with sizes and SHA-256,
-/// the installer with its digest, versions, schematic and extensions, and how to verify a
-/// download. Reads the manifest only.
+/// Print the release notes (Markdown) of a recorded release
+///
+/// Boot media with sizes and SHA-256, the installer with its digest, versions, schematic and
+/// extensions, how to upgrade from the release the channel offered before, and how to verify a
+/// download. Reads the manifest and the channel only.
 #[derive(Args, Debug)]
 pub struct ReleaseNotesArgs {
     /// The recorded release [default: the one the channel points at]

@@ -262,6 +262,26 @@ pub struct Source {
     pub inputs: Vec<DirtyInput>,
 }
 
+/// "the recorded releases are 0.1.0, 0.2.0", or that there is none, for a message.
+pub fn recorded_releases(root: &Path) -> String {
+    let mut versions: Vec<String> = std::fs::read_dir(root.join(crate::project::RELEASES_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".json")?;
+            (!stem.starts_with('.')).then(|| stem.to_string())
+        })
+        .collect();
+    versions.sort_by(|a, b| crate::talos::semver_order(a, b));
+    if versions.is_empty() {
+        "no release is recorded yet".to_string()
+    } else {
+        format!("the recorded releases are {}", versions.join(", "))
+    }
+}
+
 impl Source {
     /// The commit, in words: `commit <hex>`, or why it is unknown.
     pub fn describe(&self) -> String {
@@ -286,7 +306,8 @@ impl Manifest {
         let path = crate::project::manifest_path(release_version);
         if std::fs::symlink_metadata(root.join(&path)).is_err() {
             anyhow::bail!(
-                "release {release_version} is not recorded: {path} does not exist; name a recorded release with --release-version"
+                "release {release_version} is not recorded: {path} does not exist ({})",
+                recorded_releases(root)
             );
         }
         let text = crate::project::read_input(root, &path, crate::project::INPUT_CAP)?;

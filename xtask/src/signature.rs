@@ -417,7 +417,10 @@ impl Registry<'_> {
     /// [`MAX_BUNDLES`]; a fallback tag that resolves to D itself is refused, not searched.
     fn bundles(&self, digest: &str, hex_part: &str) -> anyhow::Result<(Vec<Candidate>, String)> {
         let places = [
-            (self.url(&format!("referrers/{digest}")), "referrers of D"),
+            (
+                self.url(&format!("referrers/{digest}")),
+                "referrers of the digest",
+            ),
             (
                 self.url(&format!("manifests/sha256-{hex_part}")),
                 "the sha256-<hex> fallback tag",
@@ -431,7 +434,7 @@ impl Registry<'_> {
             };
             if Digest::of(&bytes) == *digest {
                 notes.push(format!(
-                    "{url} resolved to D itself (the registry maps digest-shaped tags to digests): not a list of signatures, so not searched"
+                    "{url} resolved to {digest} itself (the registry maps digest-shaped tags to digests): not a list of signatures, so not searched"
                 ));
                 continue;
             }
@@ -482,7 +485,10 @@ impl Registry<'_> {
         }
         Ok((
             Vec::new(),
-            format!("no Sigstore signature bundle for D: {}", notes.join("; ")),
+            format!(
+                "no Sigstore signature bundle for {digest}: {}",
+                notes.join("; ")
+            ),
         ))
     }
 

@@ -188,13 +188,11 @@ pub fn run(
         print_out(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
         let mut out = String::new();
+        // A channel with no release is said once, by its notice below.
         for channel in &channels {
-            let line = match &channel.release_version {
-                Some(version) => format!("channel {}: release {version}", channel.channel),
-                None => format!("channel {}: points at no release yet", channel.channel),
-            };
-            out.push_str(&line);
-            out.push('\n');
+            if let Some(version) = &channel.release_version {
+                out.push_str(&format!("channel {}: release {version}\n", channel.channel));
+            }
         }
         for notice in &notices {
             out.push_str(&format!("notice: {notice}\n"));

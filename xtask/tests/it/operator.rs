@@ -592,7 +592,11 @@ fn preflight_stops_where_a_real_run_would_stop_at_once() {
         err.contains("release 0.1.0 is already recorded in ee/appliance/releases/0.1.0.json"),
         "{err}"
     );
-    assert!(!stdout(&output).contains("would build"), "{}", stdout(&output));
+    assert!(
+        !stdout(&output).contains("would build"),
+        "{}",
+        stdout(&output)
+    );
     assert!(factory.requests.lock().unwrap().is_empty());
     // Inputs that are not the commit's.
     let tree = Tree::copy_in_git();
@@ -839,4 +843,111 @@ fn update_intent_refuses_a_flag_it_would_not_write_back() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn help_is_wrapped_and_each_command_has_a_one_line_summary() {
+    let tree = Tree::copy();
+    for command in [
+        "",
+        "image",
+        "fetch",
+        "channel",
+        "validate",
+        "release-notes",
+        "talos-catalog",
+    ] {
+        for flag in ["-h", "--help"] {
+            let args: Vec<&str> = [command, flag]
+                .into_iter()
+                .filter(|a| !a.is_empty())
+                .collect();
+            let output = tree.xtask(&args);
+            assert!(output.status.success(), "{args:?}");
+            let text = stdout(&output);
+            let longest = text.lines().map(|l| l.chars().count()).max().unwrap();
+            assert!(
+                longest <= 100,
+                "{args:?}: a line of {longest} characters\n{text}"
+            );
+        }
+    }
+    let top = stdout(&tree.xtask(&["-h"]));
+    let commands: Vec<&str> = top
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(
+        commands.iter().all(|l| l.starts_with("  ")),
+        "each command's summary fits one line: {commands:#?}"
+    );
+}
+
+/// Each message names what the user has, in words they can act on.
+#[test]
+fn messages_name_real_flags_real_channels_and_real_values() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::recorded(&factory, &[]);
+    // A release that is not recorded: the recorded ones are listed, no flag `channel` lacks.
+    let output = tree.xtask(&["channel", "stable", "0.2.0"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("release 0.2.0 is not recorded")
+            && err.contains("the recorded releases are 0.1.0"),
+        "{err}"
+    );
+    assert!(!err.contains("--release-version"), "{err}");
+    // An unknown channel: the channels are listed, no raw OS error.
+    let output = tree.xtask(&["channel", "nightly", "0.1.0"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("there is no channel nightly (ee/appliance/releases/channels/nightly.json does not exist); the channels are: beta, stable"),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+    // A stray file is blamed, not a flag nobody passed.
+    tree.write("ee/appliance/releases/channels/Old.json", "{}");
+    let output = tree.xtask(&["fetch"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("ee/appliance/releases/channels/Old.json: a channel's file is named after it"),
+        "{err}"
+    );
+    assert!(!err.contains("--channel"), "{err}");
+    std::fs::remove_file(tree.path("ee/appliance/releases/channels/Old.json")).unwrap();
+    // A signature looked for and not found names the digest, not a variable.
+    let output = tree.image(&factory, &["--release-version", "0.2.0"]);
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains("no Sigstore signature bundle for sha256:") && !err.contains(" for D:"),
+        "{err}"
+    );
+    // A piped run says the installer digest once while it resolves (and once in the summary).
+    let digest = "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    let progress = err.split("recorded release 0.2.0").next().unwrap();
+    assert_eq!(
+        progress
+            .matches(&format!("installer: digest {digest}"))
+            .count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+fn one_dirty_input_differs_and_two_differ() {
+    let tree = Tree::copy_in_git();
+    tree.set_intent(&[("app.version", "0.1.1")]);
+    let output = tree.xtask(&["image", "--dry-run"]);
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "a real run stops before its first request: ee/appliance/release.yaml differs from HEAD"
+        ),
+        "{err}"
+    );
 }

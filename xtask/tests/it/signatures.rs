@@ -143,7 +143,8 @@ fn a_fallback_tag_that_resolves_to_the_installer_itself_is_refused_not_searched(
     let output = fails_cleanly(&tree, &factory, &["--require-signature"]);
     let err = stderr(&output);
     assert!(
-        err.contains("resolved to D itself") && err.contains("not searched"),
+        err.contains(" itself (the registry maps digest-shaped tags to digests)")
+            && err.contains("not searched"),
         "{err}"
     );
     assert!(!err.contains("none verifies"), "{err}");

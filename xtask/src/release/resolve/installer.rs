@@ -47,7 +47,9 @@ pub(super) fn installer(
     let resolved = registration.repairing(&what, || registry::installer_digest(client, installer));
     let digest = match (resolved, purpose) {
         (Ok(digest), _) => {
-            line.status(&format!("digest {digest}"));
+            // The digest itself is said once, when the line finishes (a piped log shows every
+            // status).
+            line.status("digest resolved; verifying its signature");
             Some(digest)
         }
         (Err(error), Purpose::Release) if !requirements.require_digest => {
