@@ -649,3 +649,104 @@ fn links_between_the_docs_land_on_a_file_and_heading_that_exist() {
         "only {checked} links found: did the docs move?"
     );
 }
+
+/// The modules on the paths of `image`'s record step, `fetch` and `channel`, and what they
+/// parse (the intent, schematics, manifests, channels, journals, trust files).
+const UNTRUSTED_READERS: &[&str] = &[
+    "release",
+    "channel.rs",
+    "channel_move.rs",
+    "manifest.rs",
+    "intent.rs",
+    "plan.rs",
+    "trust.rs",
+    "schematic",
+];
+
+/// Ways to read a file's bytes that skip `project::read_input`'s rules (a regular file of the
+/// tree, no link out of it, a cap).
+const RAW_READS: &[&str] = &[
+    "fs::read(",
+    "fs::read_to_string(",
+    "File::open(",
+    "OpenOptions",
+    "from_reader(",
+    "read_to_end(",
+    "read_to_string(",
+];
+
+#[test]
+fn record_fetch_and_channel_read_tree_files_only_through_read_input() {
+    fn sources(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap().flatten() {
+                sources(&entry.path(), out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && path.file_name().is_some_and(|n| n != "tests.rs")
+        {
+            out.push(path.to_path_buf());
+        }
+    }
+    let src = repo_root().join("xtask/src");
+    let mut files = Vec::new();
+    for name in UNTRUSTED_READERS {
+        sources(&src.join(name), &mut files);
+    }
+    assert!(files.len() > 20, "the modules moved: {files:?}");
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Unit tests build their own data.
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (number, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for raw in RAW_READS {
+                if line.contains(raw) {
+                    problems.push(format!(
+                        "{}:{}: `{raw}` reads a file without project::read_input's rules (a regular file of the tree, no link out of it, a cap): {}",
+                        file.strip_prefix(repo_root()).unwrap().display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn nothing_prints_to_stderr_in_a_way_that_panics_when_its_reader_is_gone() {
+    let mut problems = Vec::new();
+    let mut stack = vec![repo_root().join("xtask/src")];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The JSON-Schema suite report is a unit test's own output.
+        if path.ends_with("json_schema/suite.rs") {
+            continue;
+        }
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap();
+            if code.contains("eprintln!(") || code.contains("eprint!(") {
+                problems.push(format!(
+                    "{}:{}: eprintln! panics once stderr's reader is gone (`… 2>&1 | tee log`, Ctrl-C); use crate::util::say!",
+                    path.strip_prefix(repo_root()).unwrap().display(),
+                    number + 1
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
