@@ -122,6 +122,7 @@ fn docs_name_only_flags_that_exist() {
                         "--all-targets",
                         "--include-ignored",
                         "--skip",
+                        "--name-only",
                         "--test",
                         "--ignored",
                         "--all",
