@@ -84,16 +84,7 @@ pub fn offered(channels: &[Channel]) -> Vec<String> {
 
 /// The names of the tree's channels (`<name>.json` in the channels folder), sorted.
 pub fn names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root.join(project::CHANNELS_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let stem = name.strip_suffix(".json")?;
-            (!stem.starts_with('.')).then(|| stem.to_string())
-        })
-        .collect();
+    let mut names = project::json_stems(root, project::CHANNELS_DIR);
     names.sort();
     names
 }

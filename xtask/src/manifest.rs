@@ -264,16 +264,7 @@ pub struct Source {
 
 /// "the recorded releases are 0.1.0, 0.2.0", or that there is none, for a message.
 pub fn recorded_releases(root: &Path) -> String {
-    let mut versions: Vec<String> = std::fs::read_dir(root.join(crate::project::RELEASES_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let stem = name.strip_suffix(".json")?;
-            (!stem.starts_with('.')).then(|| stem.to_string())
-        })
-        .collect();
+    let mut versions = crate::project::json_stems(root, crate::project::RELEASES_DIR);
     versions.sort_by(|a, b| crate::talos::semver_order(a, b));
     if versions.is_empty() {
         "no release is recorded yet".to_string()

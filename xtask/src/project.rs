@@ -102,6 +102,21 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The `<stem>` of each `<stem>.json` in the tree's folder `dir` (hidden files left out),
+/// unsorted: the recorded releases, the channels.
+pub fn json_stems(root: &Path, dir: &str) -> Vec<String> {
+    std::fs::read_dir(root.join(dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".json")?;
+            (!stem.starts_with('.')).then(|| stem.to_string())
+        })
+        .collect()
+}
+
 /// The most an input file of the tree (release.yaml, a schematic, a manifest, a channel, a
 /// schema) may hold: far beyond any real one (a 30 MB schematic of a million kernel arguments
 /// still plans), and a bound on what a hostile one can make the tool read.

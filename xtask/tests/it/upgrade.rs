@@ -291,42 +291,26 @@ fn a_forced_recut_from_new_versions_works_its_upgrade_path_out_again() {
     );
     // A gap from the release it started from is refused before any request, as for a new
     // release, and allowed by the same flag.
-    let gap = [
-        "--talos-version",
-        "v1.14.0",
-        "--kubernetes-version",
-        "v1.37.1",
-    ];
-    let output = tree.image(
-        &factory,
-        &[
-            &[
-                "--release-version",
-                "0.2.0",
-                "--force",
-                "--allow-changed-inputs",
-            ][..],
-            &gap,
-        ]
-        .concat(),
-    );
+    let gap = |extra: &[&str]| {
+        let force = [
+            "--release-version",
+            "0.2.0",
+            "--force",
+            "--allow-changed-inputs",
+        ];
+        let versions = [
+            "--talos-version",
+            "v1.14.0",
+            "--kubernetes-version",
+            "v1.37.1",
+        ];
+        tree.image(&factory, &[&force[..], &versions, extra].concat())
+    };
+    let output = gap(&[]);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot reach release 0.2.0"), "{err}");
-    let output = tree.image(
-        &factory,
-        &[
-            &[
-                "--release-version",
-                "0.2.0",
-                "--force",
-                "--allow-changed-inputs",
-                "--allow-upgrade-gap",
-            ][..],
-            &gap,
-        ]
-        .concat(),
-    );
+    let output = gap(&["--allow-upgrade-gap"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(manifest(&tree, "0.2.0")["upgradeFrom"]["skipped"].is_string());
 }
