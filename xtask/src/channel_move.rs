@@ -22,6 +22,53 @@ pub struct Offered<'a> {
     pub talos: &'a TalosVersion,
     /// `v1.35.4`
     pub kubernetes: &'a str,
+    /// How its nodes boot: a node booted otherwise cannot get there by `talosctl upgrade`.
+    pub boot: Boot<'a>,
+}
+
+/// What decides whether a node can move between two releases by upgrading at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Boot<'a> {
+    pub platform: &'a str,
+    pub architecture: &'a str,
+    pub secure_boot: bool,
+}
+
+impl Boot<'_> {
+    /// How a recorded release's nodes boot.
+    pub fn of(manifest: &Manifest) -> Boot<'_> {
+        Boot {
+            platform: &manifest.os.platform,
+            architecture: &manifest.os.architecture,
+            secure_boot: manifest.os.is_secure_boot(),
+        }
+    }
+
+    /// What differs from `to`, in words: "plain → SecureBoot", "amd64 → arm64", …
+    fn moves_to(&self, to: &Boot) -> Vec<String> {
+        let mode = |secure: bool| {
+            if secure {
+                "SecureBoot"
+            } else {
+                "plain (not SecureBoot)"
+            }
+        };
+        let mut moves = Vec::new();
+        if self.secure_boot != to.secure_boot {
+            moves.push(format!(
+                "{} → {}",
+                mode(self.secure_boot),
+                mode(to.secure_boot)
+            ));
+        }
+        if self.architecture != to.architecture {
+            moves.push(format!("{} → {}", self.architecture, to.architecture));
+        }
+        if self.platform != to.platform {
+            moves.push(format!("platform {} → {}", self.platform, to.platform));
+        }
+        moves
+    }
 }
 
 /// What the operator allowed on purpose, by flag.
@@ -31,6 +78,8 @@ pub struct Allow {
     pub rollback: bool,
     /// `--allow-upgrade-gap`
     pub gap: bool,
+    /// `--allow-reinstall`
+    pub reinstall: bool,
 }
 
 /// A move the policy allows.
@@ -75,7 +124,7 @@ pub fn decide(root: &Path, channel: &str, to: &Offered, allow: Allow) -> anyhow:
             to.version
         )
     })?;
-    let upgrade_from = upgrade(&recorded, to, channel, allow.gap)?;
+    let upgrade_from = upgrade(&recorded, to, channel, allow)?;
     Ok(Decision {
         previous,
         rollback,
@@ -89,7 +138,7 @@ pub fn upgrade(
     from: &Manifest,
     to: &Offered,
     channel: &str,
-    allow_gap: bool,
+    allow: Allow,
 ) -> anyhow::Result<UpgradeFrom> {
     let previous = &from.release_version;
     let file = crate::project::manifest_path(previous);
@@ -101,7 +150,26 @@ pub fn upgrade(
         kubernetes: from.kubernetes.version.clone(),
         steps: None,
         skipped: None,
+        reinstall: None,
+        installer: Some(crate::upgrade::InstallerFrom {
+            image: from.os.installer.image.clone(),
+            digest: from.os.installer.digest.clone(),
+        }),
     };
+    // A node booted another way (SecureBoot or not, another architecture or platform) cannot
+    // get there by `talosctl upgrade`: it is installed anew from the media.
+    let moves = Boot::of(from).moves_to(&to.boot);
+    if !moves.is_empty() {
+        let what = moves.join(", ");
+        if !allow.reinstall {
+            bail!(
+                "nodes on release {previous} (channel {channel} offers it) cannot upgrade to release {}: {what}; talosctl upgrade keeps how a node boots, so its sites would reinstall from the media. Offer it on another channel, or pass --allow-reinstall to offer it on {channel} anyway (the notes then tell its sites to reinstall)",
+                to.version
+            );
+        }
+        upgrade.reinstall = Some(format!("--allow-reinstall: {what}"));
+        return Ok(upgrade);
+    }
     let path = upgrade::path(
         catalog::catalog(),
         upgrade::Versions {
@@ -115,7 +183,7 @@ pub fn upgrade(
     );
     match path {
         Ok(steps) => upgrade.steps = Some(steps),
-        Err(gap) if allow_gap => upgrade.skipped = Some(format!("--allow-upgrade-gap: {gap:#}")),
+        Err(gap) if allow.gap => upgrade.skipped = Some(format!("--allow-upgrade-gap: {gap:#}")),
         Err(gap) => bail!(
             "nodes on release {previous} (Talos {}, Kubernetes {}; channel {channel} offers it) cannot reach release {} (Talos {}, Kubernetes {}): {gap:#}. Offer the release in between first, or pass --allow-upgrade-gap to go ahead anyway (the channel file and the notes say the check was skipped, and why)",
             from.talos.version,

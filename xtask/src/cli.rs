@@ -106,6 +106,11 @@ pub struct ImageArgs {
     /// check was skipped, and why.
     #[arg(long, conflicts_with = "check", help_heading = "Recorded releases")]
     pub allow_upgrade_gap: bool,
+    /// Offer the release on its channel although the channel's nodes boot another way (plain
+    /// or SecureBoot, another architecture or platform) and so cannot upgrade to it: its sites
+    /// reinstall from the media, and the notes say so.
+    #[arg(long, conflicts_with = "check", help_heading = "Recorded releases")]
+    pub allow_reinstall: bool,
     /// Record the release although its inputs (the schematic, release.yaml, the signature
     /// policy's key or trusted root) differ from the commit it names, or are untracked: the
     /// manifest then says source.dirty, with each differing input's SHA-256.
@@ -275,6 +280,10 @@ pub struct ChannelArgs {
     /// `image`); the channel file's upgradeFrom says the check was skipped, and why.
     #[arg(long)]
     pub allow_upgrade_gap: bool,
+    /// Move the channel although its nodes boot another way (plain or SecureBoot, another
+    /// architecture or platform) than this release's: its sites reinstall (as for `image`).
+    #[arg(long)]
+    pub allow_reinstall: bool,
     #[command(flatten)]
     pub network: Network,
 }

@@ -629,6 +629,11 @@ fn upgrade_from(
         version: &release.version,
         talos: &build.talos_version,
         kubernetes: &build.kubernetes_version,
+        boot: crate::channel_move::Boot {
+            platform: &build.platform,
+            architecture: &build.architecture,
+            secure_boot: build.secure_boot,
+        },
     };
     if root
         .join(project::manifest_path(&release.version))
@@ -644,8 +649,7 @@ fn upgrade_from(
                             release.version, was.release_version
                         )
                     })?;
-                crate::channel_move::upgrade(&from, &offered, &release.channel, o.allow.gap)
-                    .map(Some)
+                crate::channel_move::upgrade(&from, &offered, &release.channel, o.allow).map(Some)
             }
             recorded => Ok(recorded),
         };

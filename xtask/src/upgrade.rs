@@ -25,6 +25,23 @@ pub struct UpgradeFrom {
     /// Why there is no path, when `--allow-upgrade-gap` recorded the release anyway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Why sites reinstall rather than upgrade (another SecureBoot mode, architecture or
+    /// platform), when `--allow-reinstall` offered the release anyway; no steps then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reinstall: Option<String>,
+    /// The installer the nodes on that release run (absent in records written before it was
+    /// recorded): a new one at the same versions (another schematic) is an upgrade too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<InstallerFrom>,
+}
+
+/// The installer of the release upgraded from: its reference and, when recorded, its digest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InstallerFrom {
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<crate::digest::Digest>,
 }
 
 impl UpgradeFrom {
@@ -32,6 +49,10 @@ impl UpgradeFrom {
     /// v1.36.3`.
     pub fn describe(&self) -> String {
         let how = match (&self.steps, &self.skipped) {
+            _ if self.reinstall.is_some() => format!(
+                "sites reinstall ({})",
+                self.reinstall.as_deref().unwrap_or_default()
+            ),
             (Some(steps), _) if steps.is_empty() => "the same Talos and Kubernetes".to_string(),
             (Some(steps), _) => steps
                 .iter()

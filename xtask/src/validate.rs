@@ -108,6 +108,7 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
             allow: crate::channel_move::Allow {
                 rollback: true,
                 gap: false,
+                reinstall: false,
             },
             ..Default::default()
         };

@@ -110,6 +110,7 @@ pub fn run(
             allow: crate::channel_move::Allow {
                 rollback: true,
                 gap: false,
+                reinstall: false,
             },
             ..overrides.clone()
         },

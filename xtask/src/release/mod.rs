@@ -20,6 +20,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 pub use check::Drift;
+pub use facts::changes_between;
 pub use record::read_journal;
 
 use crate::cli;
@@ -46,6 +47,7 @@ impl cli::ImageArgs {
             allow: crate::channel_move::Allow {
                 rollback: self.allow_channel_rollback,
                 gap: self.allow_upgrade_gap,
+                reinstall: self.allow_reinstall,
             },
             recompute_upgrade: self.allow_changed_inputs,
             ..Overrides::from_flags(&self.pins)

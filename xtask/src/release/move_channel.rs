@@ -35,10 +35,12 @@ impl cli::ChannelArgs {
             version: &self.release_version,
             talos: &talos,
             kubernetes: &recorded.kubernetes.version,
+            boot: channel_move::Boot::of(&recorded),
         };
         let allow = channel_move::Allow {
             rollback: self.allow_channel_rollback,
             gap: self.allow_upgrade_gap,
+            reinstall: self.allow_reinstall,
         };
         let decision = channel_move::decide(root, &self.name, &offered, allow)?;
         if decision.previous.release_version.as_ref() == Some(&self.release_version) {

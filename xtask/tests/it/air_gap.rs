@@ -162,20 +162,17 @@ fn a_release_with_the_air_gap_records_every_image_and_fetches_each_blob_once() {
     let name = installer.rsplit_once(':').unwrap().0;
     assert!(
         notes.contains(&format!(
-            "    machine.install.image: {name}@{}\n",
+            "machine:\n  install:\n    image: {name}@{}\n",
             site.installer.amd64
         )) && notes.contains(&format!(
-            "    machine.install.image: $SITE/{}@{}\n",
+            "machine:\n  install:\n    image: $SITE/{}@{}\n",
             name.split_once('/').unwrap().1,
             site.installer.amd64
         )),
         "{notes}"
     );
     assert!(
-        !notes.contains(&format!(
-            "machine.install.image: {name}@{}",
-            site.installer.index
-        )),
+        !notes.contains(&format!("image: {name}@{}", site.installer.index)),
         "{notes}"
     );
 

@@ -273,7 +273,7 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
     let notes = stdout(&tree.xtask(&["release-notes"]));
     let given = notes
         .lines()
-        .find_map(|l| l.trim().strip_prefix("machine.install.image: $SITE/"))
+        .find_map(|l| l.trim().strip_prefix("image: $SITE/"))
         .unwrap_or_else(|| panic!("no install reference for the site: {notes}"));
     let at_site = format!("docker://{site_host}/{given}");
     let resolved = run(

@@ -23,31 +23,46 @@ fn notes_name_the_media_hashes_installer_digest_versions_and_how_to_verify() {
         factory.port
     );
     for expected in [
-        "# Appliance 0.1.0".to_string(),
-        "| file | size | SHA-256 | factory URL |".into(),
+        format!("Appliance release 0.1.0 on channel `beta`: Talos {TALOS} · Kubernetes v1.35.4"),
         format!(
-            "| `metal-amd64.iso` | 0.6 MiB ({} bytes) | `{}` | {}/image/{APPLIANCE_ID}/{TALOS}/metal-amd64.iso |",
+            "- `metal-amd64.iso`, 0.6 MiB ({} bytes), SHA-256 `{}`, from the factory:\n\n  ```text\n  {}/image/{APPLIANCE_ID}/{TALOS}/metal-amd64.iso\n  ```",
             factory.iso.len(),
             factory.iso_sha256(),
             factory.url()
         ),
-        format!("| `metal-amd64.raw.zst` | 0.3 MiB (307207 bytes) | `{disk_sha}` |"),
-        format!("`{installer}@{INSTALLER_DIGEST}`"),
-        format!("- tag: `{installer}`"),
+        format!("- `metal-amd64.raw.zst`, 0.3 MiB (307207 bytes), SHA-256 `{disk_sha}`"),
+        format!("```text\n{installer}@{INSTALLER_DIGEST}\n```"),
+        format!("   machine:\n     install:\n       image: {installer}@{INSTALLER_DIGEST}\n"),
         format!("Talos {TALOS} · Kubernetes v1.35.4"),
         format!("- ID `{APPLIANCE_ID}`"),
-        "| `siderolabs/iscsi-tools` | `ghcr.io/siderolabs/iscsi-tools:1.0.0` | `sha256:".into(),
-        "    sha256sum -c SHA256SUMS".into(),
+        "- extension `siderolabs/iscsi-tools`: `ghcr.io/siderolabs/iscsi-tools:1.0.0` at `sha256:"
+            .into(),
+        "sha256sum -c --ignore-missing SHA256SUMS\n".into(),
+        "shasum -a 256 -c --ignore-missing SHA256SUMS\n".into(),
         format!(
-            "    echo \"{}  metal-amd64.iso\" | sha256sum -c -",
+            "echo \"{}  metal-amd64.iso\" | sha256sum -c -\n",
             factory.iso_sha256()
         ),
+        format!(
+            "(Get-FileHash -Algorithm SHA256 .\\metal-amd64.iso).Hash -eq \"{}\"",
+            factory.iso_sha256()
+        ),
+        "The first release on channel `beta`".into(),
     ] {
         assert!(
             notes.contains(&expected),
             "missing {expected:?} in:\n{notes}"
         );
     }
+    // The title is the GitHub release's; no table is wider than four columns.
+    assert!(!notes.lines().any(|l| l.starts_with("# ")), "{notes}");
+    assert!(
+        notes
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .all(|l| l.matches(" | ").count() <= 3),
+        "{notes}"
+    );
 
     let again = tree.xtask(&["release-notes", "--release-version", "0.1.0"]);
     assert_eq!(stdout(&again), notes, "same manifest, same bytes");

@@ -50,6 +50,7 @@ fn a_release_on_the_next_minor_records_its_steps_and_the_notes_say_them() {
     );
     let output = tree.image(&factory, &next);
     assert!(output.status.success(), "{}", stderr(&output));
+    let installer = &manifest(&tree, "0.1.0")["os"]["installer"];
     assert_eq!(
         manifest(&tree, "0.2.0")["upgradeFrom"],
         serde_json::json!({
@@ -59,7 +60,8 @@ fn a_release_on_the_next_minor_records_its_steps_and_the_notes_say_them() {
             "steps": [
                 {"upgrade": "talos", "to": "v1.13.9"},
                 {"upgrade": "kubernetes", "to": "v1.36.3"}
-            ]
+            ],
+            "installer": {"image": installer["image"], "digest": installer["digest"]}
         })
     );
     let validate = tree.xtask(&["validate"]);
@@ -235,13 +237,15 @@ fn promoted_notes_start_from_what_the_channel_offered_not_from_betas_previous_re
     let output = tree.xtask(&["channel", "stable", "1.2.0"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let stable = tree.json("ee/appliance/releases/channels/stable.json");
+    let installer = &manifest(&tree, "1.0.0")["os"]["installer"];
     assert_eq!(
         stable["upgradeFrom"],
         serde_json::json!({
             "releaseVersion": "1.0.0",
             "talos": "v1.12.11",
             "kubernetes": "v1.34.1",
-            "steps": [{"upgrade": "kubernetes", "to": "v1.35.4"}]
+            "steps": [{"upgrade": "kubernetes", "to": "v1.35.4"}],
+            "installer": {"image": installer["image"], "digest": installer["digest"]}
         })
     );
     let notes = stdout(&tree.xtask(&["release-notes", "--channel", "stable"]));

@@ -17,7 +17,7 @@ use crate::talos::{MEDIA, TalosVersion};
 use crate::util::mib;
 
 pub use compare::{Comparison, Notice, compare};
-pub use unreleased::{Unreleased, unreleased};
+pub use unreleased::{Unreleased, changes_between, unreleased};
 
 /// One field of `release.yaml` (or a flag) that a release is cut from.
 struct Input {

@@ -49,3 +49,36 @@ pub fn unreleased(recorded: &Value, planned: &Value) -> Vec<Unreleased> {
         })
         .collect()
 }
+
+/// What moved between two recorded releases, in words, for the notes' "Changes since": every
+/// input row of the table that differs (the release version and the channel aside: they name
+/// the releases), then the extensions each schematic added or removed.
+pub fn changes_between(previous: &Value, this: &Value) -> Vec<String> {
+    let mut changes: Vec<String> = INPUTS
+        .iter()
+        .filter(|input| !matches!(input.field, "releaseVersion" | "channel"))
+        .filter_map(|input| {
+            let (was, is) = ((input.read)(previous), (input.read)(this));
+            (was != is && !(was.is_empty() && matches!(input.words, Words::ArrowIfRecorded)))
+                .then(|| format!("{} {was} → {is}", input.field))
+        })
+        .collect();
+    let names = |m: &Value| -> Vec<String> {
+        m.pointer("/talos/extensions")
+            .and_then(Value::as_array)
+            .map(|list| list.iter().map(|e| text(e, "/name")).collect())
+            .unwrap_or_default()
+    };
+    let (was, is) = (names(previous), names(this));
+    changes.extend(
+        is.iter()
+            .filter(|name| !was.contains(name))
+            .map(|name| format!("adds extension {name}")),
+    );
+    changes.extend(
+        was.iter()
+            .filter(|name| !is.contains(name))
+            .map(|name| format!("removes extension {name}")),
+    );
+    changes
+}
