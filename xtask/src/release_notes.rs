@@ -291,7 +291,7 @@ impl Page<'_> {
         if new_installer && !talos_step {
             let reasons = self.installer_reasons();
             items.push(talos_upgrade(format!(
-                "The installer, at the same Talos {} ({reasons}): Talos activates extensions only on install or upgrade",
+                "The new installer at the same Talos {} ({reasons}; Talos activates extensions only on install or upgrade)",
                 m.talos.version
             )));
         }

@@ -91,3 +91,181 @@ fn an_unrecorded_release_fails_naming_the_file() {
     assert_eq!(nothing.status.code(), Some(1));
     assert!(stderr(&nothing).contains("channel beta points at no release yet"));
 }
+
+/// The page with the loopback factory's port made stable, for a golden file.
+fn golden_notes(tree: &Tree, factory: &Factory, args: &[&str]) -> String {
+    let output = tree.xtask(&[&["release-notes"][..], args].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).replace(&format!("127.0.0.1:{}", factory.port), "127.0.0.1:PORT")
+}
+
+#[test]
+fn an_extension_added_at_the_same_versions_is_an_upgrade_with_the_new_installer() {
+    let (factory, tree) = recorded(&[]);
+    const SCHEMATIC: &str = "ee/appliance/schematics/metal-amd64.yaml";
+    tree.write(
+        SCHEMATIC,
+        &format!(
+            "{}      - siderolabs/qemu-guest-agent\n",
+            tree.read(SCHEMATIC)
+        ),
+    );
+    // The factory answers the new schematic with its own ID, as the real one does.
+    let planned = tree.xtask(&["image", "--dry-run", "--json"]);
+    let planned: serde_json::Value = serde_json::from_str(&stdout(&planned)).unwrap();
+    let id = planned["talos"]["schematicId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let canonical = format!("{APPLIANCE_CANONICAL}            - siderolabs/qemu-guest-agent\n");
+    factory.behaviour.lock().unwrap().register_answer =
+        Some(serde_json::json!({"id": id, "schematic": canonical}).to_string());
+    let output = tree.image(&factory, &["--release-version", "0.2.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let notes = golden_notes(&tree, &factory, &[]);
+    assert!(
+        notes.contains("- adds extension siderolabs/qemu-guest-agent")
+            && notes.contains("1. The new installer at the same Talos v1.12.11 (adds extension siderolabs/qemu-guest-agent;")
+            && notes.contains("talosctl upgrade --nodes <node> --image ")
+            && !notes.contains("nothing to upgrade"),
+        "{notes}"
+    );
+    assert_golden("notes-new-installer.md", &notes);
+}
+
+#[test]
+fn a_secure_boot_switch_on_a_channel_is_refused_or_a_reinstall() {
+    let (factory, tree) = recorded(&[]);
+    let before = tree.contents();
+    let switch = ["--release-version", "0.2.0", "--secure-boot", "true"];
+    let output = tree.image(&factory, &switch);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nodes on release 0.1.0 (channel beta offers it) cannot upgrade to release 0.2.0: plain (not SecureBoot) → SecureBoot")
+            && err.contains("--allow-reinstall"),
+        "{err}"
+    );
+    assert_eq!(tree.contents(), before, "a refused switch wrote something");
+    let output = tree.image(&factory, &[&switch[..], &["--allow-reinstall"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let notes = golden_notes(&tree, &factory, &[]);
+    assert!(
+        notes.contains("## Reinstall from 0.1.0")
+            && notes.contains("Sites on release 0.1.0 reinstall from these media")
+            && !notes.contains("## Upgrading from"),
+        "{notes}"
+    );
+    assert_golden("notes-reinstall.md", &notes);
+    let validate = tree.xtask(&["validate"]);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+}
+
+#[test]
+fn a_promoted_release_starts_from_what_its_new_channel_offered() {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    for (version, channel, kubernetes) in [
+        ("1.0.0", "stable", "v1.34.1"),
+        ("1.1.0", "beta", "v1.34.1"),
+        ("1.2.0", "beta", "v1.35.4"),
+    ] {
+        let output = tree.image(
+            &factory,
+            &[
+                "--release-version",
+                version,
+                "--channel",
+                channel,
+                "--kubernetes-version",
+                kubernetes,
+            ],
+        );
+        assert!(output.status.success(), "{version}: {}", stderr(&output));
+    }
+    let output = tree.xtask(&["channel", "stable", "1.2.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let notes = golden_notes(&tree, &factory, &["--channel", "stable"]);
+    assert!(
+        notes.starts_with("Appliance release 1.2.0 on channel `stable`")
+            && notes.contains("## Changes since 1.0.0\n\n- kubernetes.version v1.34.1 → v1.35.4")
+            && notes.contains("## Upgrading from 1.0.0"),
+        "{notes}"
+    );
+    assert_golden("notes-promoted.md", &notes);
+}
+
+/// The shell blocks that follow `heading` (a line of its own), the first one first.
+fn sh_blocks_after(notes: &str, heading: &str) -> Vec<String> {
+    let rest = notes
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no {heading:?} in:\n{notes}"))
+        .1;
+    rest.split("```sh\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+/// Runs each line of `block` with sh in `folder`, as a reader pastes it.
+fn run_as_printed(folder: &std::path::Path, block: &str) -> Vec<String> {
+    block
+        .lines()
+        .map(|line| {
+            let output = std::process::Command::new("sh")
+                .args(["-c", line])
+                .current_dir(folder)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "`{line}` in {}: {}{}",
+                folder.display(),
+                stdout(&output),
+                stderr(&output)
+            );
+            stdout(&output)
+        })
+        .collect()
+}
+
+#[test]
+fn the_linux_and_macos_commands_run_as_printed() {
+    let (_factory, tree) = recorded(&["--boot-media", "iso,disk-image", "--secure-boot", "true"]);
+    let notes = stdout(&tree.xtask(&["release-notes"]));
+    let folder = tree.path("ee/appliance/dist/0.1.0");
+    // Only the ISO downloaded, as most sites do: the disk image is not there.
+    std::fs::remove_file(folder.join("metal-amd64-secureboot.raw.zst")).unwrap();
+    for heading in ["Linux:", "macOS:"] {
+        let blocks = sh_blocks_after(&notes, heading);
+        let said = run_as_printed(&folder, &blocks[0]);
+        assert!(
+            said.iter()
+                .all(|s| s.contains("metal-amd64-secureboot.iso: OK")),
+            "{said:?}"
+        );
+    }
+    // A flipped byte fails them.
+    let iso = folder.join("metal-amd64-secureboot.iso");
+    let mut bytes = std::fs::read(&iso).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&iso, bytes).unwrap();
+    for line in sh_blocks_after(&notes, "Linux:")[0].lines() {
+        let failed = std::process::Command::new("sh")
+            .args(["-c", line])
+            .current_dir(&folder)
+            .status()
+            .unwrap();
+        assert!(!failed.success(), "`{line}` passed a flipped byte");
+    }
+    // The SecureBoot certificate's fingerprint, as the page computes it, is the recorded one.
+    let blocks = sh_blocks_after(&notes, "### SecureBoot certificate");
+    let said = run_as_printed(&folder, &blocks[0]);
+    for printed in said {
+        assert_eq!(
+            printed.split_whitespace().next(),
+            Some(SIGNING_CERT_SHA256.trim()),
+            "{notes}"
+        );
+    }
+}
