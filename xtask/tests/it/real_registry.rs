@@ -310,6 +310,37 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
         installer_digest.trim_start_matches("sha256:")
     );
     assert_eq!(load(bundle, &signature, site_host), signed.sig_manifest);
+
+    // The page's own lines load the signature too: into a fresh repository path of the
+    // site's registry, run as printed (with $SITE set, and TLS off for this registry).
+    let block = notes
+        .split("```sh\nskopeo copy")
+        .nth(1)
+        .map(|rest| format!("skopeo copy{}", rest.split("```").next().unwrap()))
+        .unwrap_or_else(|| panic!("no skopeo block: {notes}"));
+    assert!(block.contains(".sig docker://$SITE/"), "the signature is not loaded: {block}");
+    let page_site = format!("{site_host}/by-the-page");
+    for line in block.lines() {
+        let line = line.replace("skopeo copy", "skopeo copy --quiet --dest-tls-verify=false");
+        let ran = std::process::Command::new("sh")
+            .args(["-c", &line])
+            .env("SITE", &page_site)
+            .current_dir(tree.path("ee/appliance/dist/0.1.0"))
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "`{line}`: {}", stderr(&ran));
+    }
+    let (_, signature_path) = signature.split_once('/').unwrap();
+    let at_site = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{page_site}/{signature_path}"),
+        ],
+    );
+    assert_eq!(sha256_hex(at_site.as_bytes()), signed.sig_manifest.trim_start_matches("sha256:"));
 }
 
 /// `skopeo copy`s `reference` out of the bundle into the registry at `site_host`, under the
