@@ -123,6 +123,7 @@ fn docs_name_only_flags_that_exist() {
                         "--include-ignored",
                         "--skip",
                         "--name-only",
+                        "--platform",
                         "--test",
                         "--ignored",
                         "--all",
