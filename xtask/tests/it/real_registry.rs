@@ -318,7 +318,10 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
         .nth(1)
         .map(|rest| format!("skopeo copy{}", rest.split("```").next().unwrap()))
         .unwrap_or_else(|| panic!("no skopeo block: {notes}"));
-    assert!(block.contains(".sig docker://$SITE/"), "the signature is not loaded: {block}");
+    assert!(
+        block.contains(".sig docker://$SITE/"),
+        "the signature is not loaded: {block}"
+    );
     let page_site = format!("{site_host}/by-the-page");
     for line in block.lines() {
         let line = line.replace("skopeo copy", "skopeo copy --quiet --dest-tls-verify=false");
@@ -340,7 +343,10 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
             &format!("docker://{page_site}/{signature_path}"),
         ],
     );
-    assert_eq!(sha256_hex(at_site.as_bytes()), signed.sig_manifest.trim_start_matches("sha256:"));
+    assert_eq!(
+        sha256_hex(at_site.as_bytes()),
+        signed.sig_manifest.trim_start_matches("sha256:")
+    );
 }
 
 /// `skopeo copy`s `reference` out of the bundle into the registry at `site_host`, under the

@@ -345,3 +345,39 @@ fn a_channel_move_is_never_dated_before_the_move_it_replaces() {
     let updated = tree.json(beta)["updatedAt"].as_str().unwrap().to_string();
     assert!(updated.as_str() > "2026-01-01T00:00:00Z", "{updated}");
 }
+
+#[test]
+fn a_channel_move_to_another_boot_mode_is_a_reinstall_on_purpose() {
+    let (factory, tree) = recorded();
+    let output = tree.image(
+        &factory,
+        &[
+            "--release-version",
+            "0.2.0",
+            "--channel",
+            "stable",
+            "--secure-boot",
+            "true",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let before = tree.contents();
+    let output = tree.xtask(&["channel", "beta", "0.2.0"]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot upgrade to release 0.2.0: plain (not SecureBoot) → SecureBoot")
+            && err.contains("--allow-reinstall"),
+        "{err}"
+    );
+    assert_eq!(tree.contents(), before);
+    let output = tree.xtask(&["channel", "beta", "0.2.0", "--allow-reinstall"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let beta = tree.json("ee/appliance/releases/channels/beta.json");
+    assert_eq!(
+        beta["upgradeFrom"]["reinstall"],
+        "--allow-reinstall: plain (not SecureBoot) → SecureBoot"
+    );
+    let notes = stdout(&tree.xtask(&["release-notes", "--channel", "beta"]));
+    assert!(notes.contains("## Reinstall from 0.1.0"), "{notes}");
+}
