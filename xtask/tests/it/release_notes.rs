@@ -254,9 +254,14 @@ fn the_linux_and_macos_commands_run_as_printed() {
         let failed = std::process::Command::new("sh")
             .args(["-c", line])
             .current_dir(&folder)
-            .status()
+            .output()
             .unwrap();
-        assert!(!failed.success(), "`{line}` passed a flipped byte");
+        assert!(!failed.status.success(), "`{line}` passed a flipped byte");
+        assert!(
+            stdout(&failed).contains("metal-amd64-secureboot.iso: FAILED"),
+            "{}",
+            stdout(&failed)
+        );
     }
     // The SecureBoot certificate's fingerprint, as the page computes it, is the recorded one.
     let blocks = sh_blocks_after(&notes, "### SecureBoot certificate");
