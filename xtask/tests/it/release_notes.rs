@@ -274,3 +274,45 @@ fn the_linux_and_macos_commands_run_as_printed() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs cmark-gfm (GitHub's Markdown); .ci/run installs it and runs this"]
+fn every_golden_page_renders_with_cmark_gfm_code_closed_and_no_wide_table() {
+    let golden = repo_root().join("xtask/tests/data/golden");
+    let mut pages = 0;
+    for entry in std::fs::read_dir(&golden).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("notes-") && name.ends_with(".md")) {
+            continue;
+        }
+        pages += 1;
+        let rendered = std::process::Command::new("cmark-gfm")
+            .args(["--extension", "table", "--extension", "autolink"])
+            .arg(entry.path())
+            .output()
+            .expect("cmark-gfm is installed");
+        assert!(rendered.status.success(), "{name}");
+        let html = stdout(&rendered);
+        // Every fence closed: no fence marker is left over as text.
+        assert!(
+            !html.contains("```"),
+            "{name}: an unclosed code block\n{html}"
+        );
+        assert!(!html.contains("<h1>"), "{name}: a second title");
+        for table in html.split("<table>").skip(1) {
+            let head = table.split("</thead>").next().unwrap();
+            assert!(
+                head.matches("<th").count() <= 4,
+                "{name}: a table wider than four columns"
+            );
+        }
+        // What it is, how to get it, how to install or upgrade, how to verify: in that order.
+        let at = |heading: &str| {
+            html.find(heading)
+                .unwrap_or_else(|| panic!("{name}: no {heading}"))
+        };
+        assert!(at("<h2>Get it</h2>") < at("<h2>Install</h2>"), "{name}");
+        assert!(at("<h2>Install</h2>") < at("<h2>Verify</h2>"), "{name}");
+    }
+    assert!(pages >= 7, "only {pages} notes goldens");
+}
