@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::cluster_images::ImageRef;
 use crate::talos::{
     Architecture, BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name,
-    check_semver,
+    check_release_version, check_semver,
 };
 
 /// `release.yaml`: as written (`Written`, the values that need parsing as text), then checked
@@ -246,7 +246,7 @@ impl Written {
     /// Field rules that the YAML shape alone does not enforce; the values parsed into their
     /// types.
     fn check(self) -> anyhow::Result<Intent> {
-        check_semver("releaseVersion", &self.release_version)?;
+        check_release_version("releaseVersion", &self.release_version)?;
         check_name("channel", &self.channel)?;
         let version = TalosVersion::parse(&self.talos.version).context("talos.version")?;
         check_kubernetes_version(&self.kubernetes.version).context("kubernetes.version")?;

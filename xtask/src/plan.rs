@@ -375,14 +375,7 @@ impl Plan {
     pub fn from_intent(root: &Path, intent: Intent, o: &Overrides) -> anyhow::Result<Plan> {
         let pick = |flag: &Option<String>, field: String| flag.clone().unwrap_or(field);
         let release_version = pick(&o.release_version, intent.release_version);
-        talos::check_semver("release version (--release-version)", &release_version)?;
-        // It names the manifest, the media folder and their temporary files: it must fit a
-        // file name with room to spare (255 bytes on every common filesystem).
-        anyhow::ensure!(
-            release_version.len() <= MAX_RELEASE_VERSION,
-            "release version (--release-version) is {} characters long; at most {MAX_RELEASE_VERSION}, as it names the manifest file and the media folder",
-            release_version.len()
-        );
+        talos::check_release_version("release version (--release-version)", &release_version)?;
         let channel = pick(&o.channel, intent.channel);
         talos::check_name("channel (--channel)", &channel)?;
         let talos_version = match &o.talos_version {
@@ -705,9 +698,6 @@ fn source_date_epoch(epoch: &str) -> anyhow::Result<i64> {
         ),
     }
 }
-
-/// The longest release version: the schemas' `maxLength` too.
-const MAX_RELEASE_VERSION: usize = 128;
 
 /// RFC 3339 UTC; from SOURCE_DATE_EPOCH when set, so the same inputs give the same bytes.
 pub fn generated_at() -> anyhow::Result<String> {

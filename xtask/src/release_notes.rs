@@ -31,7 +31,7 @@ impl cli::ReleaseNotesArgs {
             (None, Some(channel)) => Channel::release_on(root, &channel.channel)?,
             (None, None) => unreachable!("a channel is read when no release is named"),
         };
-        crate::talos::check_semver("release version (--release-version)", &version)?;
+        crate::talos::check_release_version("release version (--release-version)", &version)?;
         let manifest = Manifest::load_recorded(root, &version)?;
         // A channel that offers this release says where its nodes come from (a promotion starts
         // from what that channel offered, not from the release this one was cut after).

@@ -149,6 +149,23 @@ pub fn semver_order(a: &str, b: &str) -> std::cmp::Ordering {
     })
 }
 
+/// The longest release version: the schemas' `maxLength` too.
+pub const MAX_RELEASE_VERSION: usize = 128;
+
+/// A release version, wherever one enters (release.yaml, `--release-version`, `fetch`,
+/// `channel`, `release-notes`): SemVer as `check_semver` says, and at most
+/// `MAX_RELEASE_VERSION` characters, as it names the manifest, the media folder and their
+/// temporary files (a file name has room for 255 bytes on every common filesystem).
+pub fn check_release_version(what: &str, text: &str) -> anyhow::Result<()> {
+    check_semver(what, text)?;
+    ensure!(
+        text.len() <= MAX_RELEASE_VERSION,
+        "{what} is {} characters long; at most {MAX_RELEASE_VERSION}, as it names the manifest file and the media folder",
+        text.len()
+    );
+    Ok(())
+}
+
 /// SemVer 2.0 without a `v` and without build metadata (it becomes a file name and a URL
 /// path segment): `1.4.0`, `1.4.0-rc.1`.
 pub fn check_semver(what: &str, text: &str) -> anyhow::Result<()> {

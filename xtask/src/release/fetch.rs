@@ -33,7 +33,10 @@ impl cli::FetchArgs {
         let root = root.path.as_path();
         let versions = match &self.release_version {
             Some(version) => {
-                crate::talos::check_semver("release version (--release-version)", version)?;
+                crate::talos::check_release_version(
+                    "release version (--release-version)",
+                    version,
+                )?;
                 vec![version.clone()]
             }
             None => channel_releases(root)?,

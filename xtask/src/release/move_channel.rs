@@ -9,14 +9,14 @@ use anyhow::Context;
 
 use crate::fsutil::write_atomic;
 use crate::manifest::Manifest;
-use crate::talos::{TalosVersion, check_semver};
+use crate::talos::{TalosVersion, check_release_version};
 use crate::{channel_move, cli, project, release_lock};
 
 impl cli::ChannelArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
         crate::util::say!("{}", root.note);
         let root = root.path.as_path();
-        check_semver("release version", &self.release_version)?;
+        check_release_version("release version", &self.release_version)?;
         let lock = release_lock::acquire(root)?;
         // A record step a killed run left is rolled back first: its roll-back restores the
         // channel file, which would undo this move if it came later.

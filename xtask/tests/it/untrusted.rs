@@ -253,8 +253,23 @@ fn a_hostile_catalogue_ref_is_refused_before_anything_is_registered() {
 fn a_release_version_too_long_for_a_file_name_is_refused_while_planning() {
     let tree = Tree::copy();
     let long = format!("1.0.0-{}", "a".repeat(200));
-    let output = tree.xtask(&["image", "--dry-run", "--release-version", &long]);
-    assert_eq!(output.status.code(), Some(1));
+    // One rule wherever a release version enters.
+    for args in [
+        vec!["image", "--dry-run", "--release-version", &long],
+        vec!["fetch", "--release-version", &long],
+        vec!["channel", "beta", &long],
+        vec!["release-notes", "--release-version", &long],
+    ] {
+        let output = tree.xtask(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&output).contains("206 characters long; at most 128"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    tree.set_intent(&[("releaseVersion", &long)]);
+    let output = tree.xtask(&["validate"]);
     assert!(
         stderr(&output).contains("206 characters long; at most 128"),
         "{}",
