@@ -3,7 +3,7 @@
 //! `"123"` in a string field, `0xa` is 10 in a uint8, a null list item is dropped — and its
 //! refusals: a quoted number for an integer, duplicate keys, a key above 255.
 
-use super::resolve::{Resolved, is_old_bool, resolve_plain};
+use super::resolve::{ScalarType, is_old_bool, resolve_plain};
 use super::yaml_tree::{Kind, Mark, Node, Style};
 use crate::util::closest;
 
@@ -527,18 +527,18 @@ impl Decoder {
             },
             None | Some("!!int" | "!!float" | "!!bool" | "!!timestamp") => {
                 let resolved = if quoted {
-                    Resolved::Str
+                    ScalarType::Str
                 } else {
                     resolve_plain(value)
                 };
                 let scalar = match resolved {
-                    Resolved::Null => Scalar::Null,
-                    Resolved::Bool(b) => Scalar::Bool(b),
-                    Resolved::Int(i) => Scalar::Int(i),
-                    Resolved::Uint(u) => Scalar::Uint(u),
-                    Resolved::Float(f) => Scalar::Float(f),
-                    Resolved::Timestamp => Scalar::Timestamp,
-                    Resolved::Merge | Resolved::Str => Scalar::Str(value.clone()),
+                    ScalarType::Null => Scalar::Null,
+                    ScalarType::Bool(b) => Scalar::Bool(b),
+                    ScalarType::Int(i) => Scalar::Int(i),
+                    ScalarType::Uint(u) => Scalar::Uint(u),
+                    ScalarType::Float(f) => Scalar::Float(f),
+                    ScalarType::Timestamp => Scalar::Timestamp,
+                    ScalarType::Merge | ScalarType::Str => Scalar::Str(value.clone()),
                 };
                 match (tag, scalar) {
                     (None, scalar) => Some(scalar),
@@ -583,10 +583,10 @@ fn describe(node: &Node) -> String {
         Kind::Scalar { value, style } => {
             let what = if *style == Style::Plain && node.tag.is_none() {
                 match resolve_plain(value) {
-                    Resolved::Null => "null",
-                    Resolved::Bool(_) => "the boolean",
-                    Resolved::Int(_) | Resolved::Uint(_) => "the integer",
-                    Resolved::Float(_) => "the number",
+                    ScalarType::Null => "null",
+                    ScalarType::Bool(_) => "the boolean",
+                    ScalarType::Int(_) | ScalarType::Uint(_) => "the integer",
+                    ScalarType::Float(_) => "the number",
                     _ => "the string",
                 }
             } else {

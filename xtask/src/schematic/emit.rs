@@ -4,7 +4,7 @@
 //! string (`string_style`), the emitter vetoes what the characters do not allow
 //! (`ScalarAnalysis`), and indentation follows the library's rules for nested collections.
 
-use super::resolve::{Resolved, is_base60_float, is_old_bool, resolve_plain};
+use super::resolve::{ScalarType, is_base60_float, is_old_bool, resolve_plain};
 
 /// A value in the shape the writer sees it: the schematic's fields already in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -332,9 +332,9 @@ fn string_style(s: &str) -> ScalarStyle {
         };
     }
     match resolve_plain(s) {
-        Resolved::Merge => ScalarStyle::SingleQuoted,
-        Resolved::Str if is_old_bool(s) || is_base60_float(s) => ScalarStyle::SingleQuoted,
-        Resolved::Str => ScalarStyle::Plain,
+        ScalarType::Merge => ScalarStyle::SingleQuoted,
+        ScalarType::Str if is_old_bool(s) || is_base60_float(s) => ScalarStyle::SingleQuoted,
+        ScalarType::Str => ScalarStyle::Plain,
         _ => ScalarStyle::DoubleQuoted,
     }
 }

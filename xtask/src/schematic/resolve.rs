@@ -2,9 +2,9 @@
 //! timestamp or string. Decoding uses it to coerce values; the canonical writer uses it to
 //! decide which strings must be quoted so they read back as strings.
 
-/// The type a scalar resolves to.
+/// The type a plain scalar resolves to (one of YAML 1.1's, as Go's library reads them).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Resolved {
+pub enum ScalarType {
     Null,
     Bool(bool),
     Int(i64),
@@ -19,32 +19,32 @@ pub enum Resolved {
 }
 
 /// Resolves an untagged plain scalar, as Go's YAML library does in `resolve("", s)`.
-pub fn resolve_plain(s: &str) -> Resolved {
+pub fn resolve_plain(s: &str) -> ScalarType {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
-        "true" | "True" | "TRUE" => return Resolved::Bool(true),
-        "false" | "False" | "FALSE" => return Resolved::Bool(false),
-        ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
+        "" | "~" | "null" | "Null" | "NULL" => return ScalarType::Null,
+        "true" | "True" | "TRUE" => return ScalarType::Bool(true),
+        "false" | "False" | "FALSE" => return ScalarType::Bool(false),
+        ".nan" | ".NaN" | ".NAN" => return ScalarType::Float(f64::NAN),
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Resolved::Float(f64::INFINITY);
+            return ScalarType::Float(f64::INFINITY);
         }
-        "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
-        "<<" => return Resolved::Merge,
+        "-.inf" | "-.Inf" | "-.INF" => return ScalarType::Float(f64::NEG_INFINITY),
+        "<<" => return ScalarType::Merge,
         _ => {}
     }
     match s.as_bytes()[0] {
         b'.' => match parse_go_float_after_dot(s) {
-            Some(f) => Resolved::Float(f),
-            None => Resolved::Str,
+            Some(f) => ScalarType::Float(f),
+            None => ScalarType::Str,
         },
         b'0'..=b'9' | b'+' | b'-' => resolve_number(s),
-        _ => Resolved::Str,
+        _ => ScalarType::Str,
     }
 }
 
-fn resolve_number(s: &str) -> Resolved {
+fn resolve_number(s: &str) -> ScalarType {
     if is_timestamp(s) {
-        return Resolved::Timestamp;
+        return ScalarType::Timestamp;
     }
     let plain: String = s.chars().filter(|&c| c != '_').collect();
     if let Some(n) = parse_go_int(&plain) {
@@ -54,14 +54,14 @@ fn resolve_number(s: &str) -> Resolved {
         && let Ok(f) = plain.parse::<f64>()
         && f.is_finite()
     {
-        return Resolved::Float(f);
+        return ScalarType::Float(f);
     }
-    Resolved::Str
+    ScalarType::Str
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)`, then `ParseUint(s, 0, 64)`: an optional sign, a base
 /// prefix (`0x`, `0o`, `0b`, or a leading `0` for octal) and digits of that base.
-fn parse_go_int(s: &str) -> Option<Resolved> {
+fn parse_go_int(s: &str) -> Option<ScalarType> {
     let (negative, unsigned) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -80,14 +80,14 @@ fn parse_go_int(s: &str) -> Option<Resolved> {
     let magnitude = u128::from_str_radix(digits, radix).ok()?;
     if negative {
         let value = i128::try_from(magnitude).ok().map(|m| -m)?;
-        i64::try_from(value).ok().map(Resolved::Int)
+        i64::try_from(value).ok().map(ScalarType::Int)
     } else if let Ok(v) = i64::try_from(magnitude) {
-        Some(Resolved::Int(v))
+        Some(ScalarType::Int(v))
     } else if s.starts_with('+') {
         // ParseUint takes no sign: `+` beyond i64 is left to the float rule.
         None
     } else {
-        u64::try_from(magnitude).ok().map(Resolved::Uint)
+        u64::try_from(magnitude).ok().map(ScalarType::Uint)
     }
 }
 
@@ -321,60 +321,60 @@ mod tests {
 
     #[test]
     fn words_and_special_values() {
-        assert_eq!(resolve_plain(""), Resolved::Null);
-        assert_eq!(resolve_plain("~"), Resolved::Null);
-        assert_eq!(resolve_plain("NULL"), Resolved::Null);
-        assert_eq!(resolve_plain("nULL"), Resolved::Str);
-        assert_eq!(resolve_plain("True"), Resolved::Bool(true));
+        assert_eq!(resolve_plain(""), ScalarType::Null);
+        assert_eq!(resolve_plain("~"), ScalarType::Null);
+        assert_eq!(resolve_plain("NULL"), ScalarType::Null);
+        assert_eq!(resolve_plain("nULL"), ScalarType::Str);
+        assert_eq!(resolve_plain("True"), ScalarType::Bool(true));
         assert_eq!(
             resolve_plain("yes"),
-            Resolved::Str,
+            ScalarType::Str,
             "YAML 1.1 words are strings"
         );
-        assert_eq!(resolve_plain("-.Inf"), Resolved::Float(f64::NEG_INFINITY));
-        assert_eq!(resolve_plain("<<"), Resolved::Merge);
+        assert_eq!(resolve_plain("-.Inf"), ScalarType::Float(f64::NEG_INFINITY));
+        assert_eq!(resolve_plain("<<"), ScalarType::Merge);
     }
 
     #[test]
     fn integers_follow_go_base_prefixes() {
-        assert_eq!(resolve_plain("0x1F"), Resolved::Int(31));
-        assert_eq!(resolve_plain("0o17"), Resolved::Int(15));
-        assert_eq!(resolve_plain("0b101"), Resolved::Int(5));
-        assert_eq!(resolve_plain("010"), Resolved::Int(8), "legacy octal");
+        assert_eq!(resolve_plain("0x1F"), ScalarType::Int(31));
+        assert_eq!(resolve_plain("0o17"), ScalarType::Int(15));
+        assert_eq!(resolve_plain("0b101"), ScalarType::Int(5));
+        assert_eq!(resolve_plain("010"), ScalarType::Int(8), "legacy octal");
         assert_eq!(
             resolve_plain("08"),
-            Resolved::Float(8.0),
+            ScalarType::Float(8.0),
             "not octal, but a float"
         );
-        assert_eq!(resolve_plain("1_000"), Resolved::Int(1000));
-        assert_eq!(resolve_plain("-0"), Resolved::Int(0));
-        assert_eq!(resolve_plain("+12"), Resolved::Int(12));
-        assert_eq!(resolve_plain("0x"), Resolved::Str);
-        assert_eq!(resolve_plain("_1"), Resolved::Str);
+        assert_eq!(resolve_plain("1_000"), ScalarType::Int(1000));
+        assert_eq!(resolve_plain("-0"), ScalarType::Int(0));
+        assert_eq!(resolve_plain("+12"), ScalarType::Int(12));
+        assert_eq!(resolve_plain("0x"), ScalarType::Str);
+        assert_eq!(resolve_plain("_1"), ScalarType::Str);
         assert_eq!(
             resolve_plain("18446744073709551615"),
-            Resolved::Uint(u64::MAX)
+            ScalarType::Uint(u64::MAX)
         );
         assert_eq!(
             resolve_plain("18446744073709551616"),
-            Resolved::Float(18446744073709551616.0)
+            ScalarType::Float(18446744073709551616.0)
         );
     }
 
     #[test]
     fn floats_follow_the_yaml_pattern_and_go_range() {
-        assert_eq!(resolve_plain("1e3"), Resolved::Float(1000.0));
-        assert_eq!(resolve_plain(".5"), Resolved::Float(0.5));
-        assert_eq!(resolve_plain("1."), Resolved::Float(1.0));
-        assert_eq!(resolve_plain(".5_5"), Resolved::Float(0.55));
-        assert_eq!(resolve_plain("._5"), Resolved::Str);
+        assert_eq!(resolve_plain("1e3"), ScalarType::Float(1000.0));
+        assert_eq!(resolve_plain(".5"), ScalarType::Float(0.5));
+        assert_eq!(resolve_plain("1."), ScalarType::Float(1.0));
+        assert_eq!(resolve_plain(".5_5"), ScalarType::Float(0.55));
+        assert_eq!(resolve_plain("._5"), ScalarType::Str);
         assert_eq!(
             resolve_plain("1e999"),
-            Resolved::Str,
+            ScalarType::Str,
             "out of range is not a float"
         );
-        assert_eq!(resolve_plain("1e"), Resolved::Str);
-        assert_eq!(resolve_plain("1.2.3"), Resolved::Str);
+        assert_eq!(resolve_plain("1e"), ScalarType::Str);
+        assert_eq!(resolve_plain("1.2.3"), ScalarType::Str);
     }
 
     #[test]
