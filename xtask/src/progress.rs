@@ -31,6 +31,12 @@ struct Watched {
     state: Weak<Mutex<LineState>>,
 }
 
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress::new()
+    }
+}
+
 impl Progress {
     /// Live lines when stderr is a terminal, plain lines otherwise.
     pub fn new() -> Progress {

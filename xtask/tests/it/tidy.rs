@@ -297,15 +297,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "tasks",
-        &[
-            "release",
-            "validate",
-            "release_notes",
-            "talos_catalog",
-            "bench",
-        ],
+        &["release", "validate", "release_notes", "talos_catalog"],
     ),
-    ("main", &["main"]),
+    ("root", &["lib", "main"]),
 ];
 
 /// Each source file as (module path, `crate::` and `super::` uses), comments left out.

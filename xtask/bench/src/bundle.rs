@@ -1,4 +1,4 @@
-//! `cargo xtask bench-bundle`: one image of `--layers` layers, `--size-mib` in all, served by a
+//! `cargo xtask-bench bundle`: one image of `--layers` layers, `--size-mib` in all, served by a
 //! loopback registry, fetched into a bundle (every blob by digest, hashed as it streams, to
 //! its own temporary file) and packed into the tar; against the download path on an ISO of
 //! the same size from the same kind of server. Memory must stay flat whatever the size.
@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::bundle::{Source, Store};
-use crate::util::hex;
-use crate::{cli, download, http};
+use crate::cli;
+use xtask::bundle::{Source, Store};
+use xtask::util::hex;
+use xtask::{download, http};
 
 /// What the registry serves: blobs are `block` repeated, each with its first bytes set to its
 /// index so no two are the same.
@@ -32,7 +33,7 @@ impl cli::BenchBundleArgs {
         let layers = self.layers.max(1);
         let image = Arc::new(Image::new(size / layers, layers));
         let registry = serve_registry(image.clone())?;
-        let iso = super::serve(size)?;
+        let iso = crate::download::serve(size)?;
         let dir = std::env::temp_dir().join(format!("xtask-bench-bundle-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let client = Arc::new(http::Client::new(http::Settings {
@@ -41,11 +42,11 @@ impl cli::BenchBundleArgs {
             first_retry_delay: Duration::from_millis(0),
             ca_file: None,
         })?);
-        let progress = crate::progress::Progress::new();
+        let progress = xtask::progress::Progress::new();
         let pace = (Duration::from_secs(30), 1024);
         let (mut fetch, mut whole, mut media) = (Duration::MAX, Duration::MAX, Duration::MAX);
         for _ in 0..self.runs {
-            super::flush_pending_writes();
+            crate::download::flush_pending_writes();
             let start = Instant::now();
             let store = Store::new(client.clone(), dir.join("bundle.oci.tar"), pace);
             let source = Source {
@@ -65,14 +66,14 @@ impl cli::BenchBundleArgs {
             tar.persist()?.keep();
             whole = whole.min(start.elapsed());
 
-            super::flush_pending_writes();
+            crate::download::flush_pending_writes();
             let start = Instant::now();
             let destination = dir.join("ours.iso");
             let target = download::Target {
                 url: &iso,
                 destination: &destination,
                 display: "bench",
-                magic: crate::talos::BootMedium::Iso.kind().magic,
+                magic: xtask::talos::BootMedium::Iso.kind().magic,
                 stall: pace.0,
                 min_rate: pace.1,
             };
@@ -99,7 +100,7 @@ impl cli::BenchBundleArgs {
         }
         println!(
             "peak RSS of this process (servers included): {} MiB (goal: under 64 MiB)",
-            super::peak_rss_mib().unwrap_or(0)
+            crate::download::peak_rss_mib().unwrap_or(0)
         );
         Ok(())
     }

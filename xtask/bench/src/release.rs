@@ -1,4 +1,4 @@
-//! `cargo xtask bench-release`: how much of the factory's build time a release and a check
+//! `cargo xtask-bench release`: how much of the factory's build time a release and a check
 //! pay. The real binary runs a release of ISO + disk image + installer (and then `--check`)
 //! on a scratch copy of the tree against a loopback factory that builds each asset for D on
 //! its first request; each is timed cold (every build to do) and warm (all built). The figure
@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use super::factory::BenchFactory;
 use crate::cli;
-use crate::plan::{Overrides, Plan};
-use crate::project;
-use crate::talos::BootMedium;
+use crate::factory::BenchFactory;
+use xtask::plan::{Overrides, Plan};
+use xtask::project;
+use xtask::talos::BootMedium;
 
 /// The assets a release of ISO + disk image asks the factory to build: two media, one installer.
 const BUILDS: u32 = 3;
@@ -27,12 +27,12 @@ impl cli::BenchReleaseArgs {
         let _ = std::fs::remove_dir_all(&scratch);
         copy_tree(&root.join("ee/appliance"), &scratch.join("ee/appliance"))?;
         let _ = std::fs::remove_dir_all(scratch.join(project::DIST_DIR));
-        let result = self.measure(&scratch);
+        let result = self.measure(root, &scratch);
         let _ = std::fs::remove_dir_all(&scratch);
         result
     }
 
-    fn measure(&self, scratch: &Path) -> anyhow::Result<()> {
+    fn measure(&self, root: &Path, scratch: &Path) -> anyhow::Result<()> {
         let overrides = Overrides {
             boot_media: Some(vec![BootMedium::Iso, BootMedium::DiskImage]),
             ..Overrides::default()
@@ -62,7 +62,7 @@ impl cli::BenchReleaseArgs {
         ];
         let exe = match &self.binary {
             Some(binary) => binary.clone(),
-            None => std::env::current_exe().context("finding the xtask binary")?,
+            None => xtask_binary(root)?,
         };
         let run = |args: &[&str]| run(&exe, scratch, args);
         let (mut cold_release, mut warm_release, mut cold_check, mut warm_check) =
@@ -174,4 +174,25 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `cargo xtask` binary of this checkout, built now in the dev profile (the one
+/// `cargo xtask` runs) beside this benchmark's own binary.
+fn xtask_binary(root: &Path) -> anyhow::Result<PathBuf> {
+    let shell = xshell::Shell::new()?;
+    shell.change_dir(root);
+    xshell::cmd!(shell, "cargo build --quiet -p xtask --bin xtask")
+        .run()
+        .context("building the xtask binary to measure")?;
+    let here = std::env::current_exe().context("finding this benchmark's binary")?;
+    let folder = here
+        .parent()
+        .context("the benchmark's binary has no folder")?;
+    // `cargo run -p xtask-bench` is the dev profile too; with --release, the dev build sits
+    // in the sibling `debug` folder.
+    let debug = match folder.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => folder.to_path_buf(),
+        _ => folder.with_file_name("debug"),
+    };
+    Ok(debug.join(format!("xtask{}", std::env::consts::EXE_SUFFIX)))
 }

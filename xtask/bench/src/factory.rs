@@ -1,4 +1,4 @@
-//! A loopback Image Factory for `bench-release`: just enough of the protocol for a release of
+//! A loopback Image Factory for `cargo xtask-bench release`: just enough of the protocol for a release of
 //! ISO + disk image + installer, with what makes the factory slow — each asset (a medium file,
 //! an installer tag) is built on its first request, `GET` or `HEAD`, and every request for it
 //! waits until that build is done, as the factory's singleflight does. The schematic ID and
@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest;
 
-use crate::plan::Plan;
-use crate::talos::BootMedium;
-use crate::util::hex;
+use xtask::plan::Plan;
+use xtask::talos::BootMedium;
+use xtask::util::hex;
 
 pub struct BenchFactory {
     pub url: String,
@@ -145,7 +145,11 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
             } else {
                 BootMedium::DiskImage
             };
-            super::send_repeated(&mut out, &super::medium_block(medium), state.media_size)
+            crate::download::send_repeated(
+                &mut out,
+                &crate::download::medium_block(medium),
+                state.media_size,
+            )
         }
         ("HEAD", p) if p.starts_with("/v2/") && p.contains("/manifests/v") => {
             state.built(p);

@@ -1,4 +1,4 @@
-//! `cargo xtask bench-build`: how long a contributor's first `cargo xtask` compiles, against
+//! `cargo xtask-bench build`: how long a contributor's first `cargo xtask` compiles, against
 //! the floor of its bare dependency set (`xtask/bench-baseline`, built with the versions of the
 //! workspace's Cargo.lock). Each build starts from an empty target folder; the two alternate so
 //! a machine that slows down slows both; the best of `--runs` is reported, with the slowest
@@ -79,7 +79,7 @@ fn measure(root: &Path, scratch: &Path, runs: u32) -> anyhow::Result<()> {
             let start = Instant::now();
             cargo(root, &args)?;
             let took = start.elapsed();
-            crate::util::say!(
+            crate::say!(
                 "run {run}/{runs}: {} built cold in {:.1} s",
                 build.name,
                 took.as_secs_f64()

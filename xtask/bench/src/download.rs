@@ -1,15 +1,6 @@
-//! The benchmarks, not tests: their figures go to docs/benchmarks.md.
-//! `cargo xtask bench-download` measures the ISO download path (stream, hash, write, rename)
-//! against `curl -o FILE URL && sha256sum FILE` on a loopback server, and reports throughput,
-//! the ratio and our peak memory; `cargo xtask bench-release` (release.rs) measures how much of
-//! the factory's build time a release and a check pay; `cargo xtask bench-build` (build.rs)
-//! measures a cold build of xtask against its bare dependency set; `cargo xtask bench-bundle`
-//! (bundle.rs) measures the air-gap bundle's fetch and pack against the download path.
-
-mod build;
-mod bundle;
-mod factory;
-mod release;
+//! `download`: the ISO download path (stream, hash, write, rename) against
+//! `curl -o FILE URL && sha256sum FILE` on a loopback server; also the loopback file server the
+//! other benchmarks share.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -19,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::cli;
-use crate::{download, http};
+use xtask::{download, http};
 
 impl cli::BenchDownloadArgs {
     pub fn run(self, _root: &Path) -> anyhow::Result<()> {
@@ -34,7 +25,7 @@ impl cli::BenchDownloadArgs {
             ca_file: None,
         })?;
         let shell = xshell::Shell::new()?;
-        let progress = crate::progress::Progress::new();
+        let progress = xtask::progress::Progress::new();
         let curl_file = dir.join("curl.iso");
         let mut ours = Duration::MAX;
         let mut theirs = Duration::MAX;
@@ -48,7 +39,7 @@ impl cli::BenchDownloadArgs {
                 url: &url,
                 destination: &destination,
                 display: "bench",
-                magic: crate::talos::BootMedium::Iso.kind().magic,
+                magic: xtask::talos::BootMedium::Iso.kind().magic,
                 stall: Duration::from_secs(30),
                 min_rate: 1024,
             };
@@ -102,10 +93,10 @@ impl cli::BenchDownloadArgs {
 }
 
 /// Serves `size` bytes shaped like an ISO to every GET, from one fixed buffer.
-fn serve(size: u64) -> anyhow::Result<String> {
+pub(crate) fn serve(size: u64) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/image.iso", listener.local_addr()?);
-    let block = medium_block(crate::talos::BootMedium::Iso);
+    let block = medium_block(xtask::talos::BootMedium::Iso);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let block = block.clone();
@@ -128,7 +119,7 @@ fn serve(size: u64) -> anyhow::Result<String> {
 }
 
 /// 1 MiB of noise shaped like `medium`: its magic bytes where a reader checks them.
-fn medium_block(medium: crate::talos::BootMedium) -> Vec<u8> {
+pub(crate) fn medium_block(medium: xtask::talos::BootMedium) -> Vec<u8> {
     let mut block = vec![0u8; 1024 * 1024];
     for (i, b) in block.iter_mut().enumerate() {
         *b = (i.wrapping_mul(2654435761) >> 13) as u8;
@@ -140,7 +131,7 @@ fn medium_block(medium: crate::talos::BootMedium) -> Vec<u8> {
 }
 
 /// `size` bytes made of `block` over and over: a large body from a small buffer.
-fn send_repeated(out: &mut impl Write, block: &[u8], size: u64) -> std::io::Result<()> {
+pub(crate) fn send_repeated(out: &mut impl Write, block: &[u8], size: u64) -> std::io::Result<()> {
     let mut left = size;
     while left > 0 {
         let n = left.min(block.len() as u64) as usize;
@@ -150,7 +141,7 @@ fn send_repeated(out: &mut impl Write, block: &[u8], size: u64) -> std::io::Resu
     out.flush()
 }
 
-fn peak_rss_mib() -> Option<u64> {
+pub(crate) fn peak_rss_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -158,7 +149,7 @@ fn peak_rss_mib() -> Option<u64> {
 }
 
 /// `sync(2)`: every pending write of the machine reaches the disk before a timed run.
-fn flush_pending_writes() {
+pub(crate) fn flush_pending_writes() {
     // SAFETY: sync takes no arguments and cannot fail.
     unsafe { libc::sync() };
 }
