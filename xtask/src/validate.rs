@@ -74,16 +74,7 @@ impl cli::ValidateArgs {
 
 fn validate_tree(root: &Path, artifacts: bool) -> Report {
     let mut report = Report::default();
-
-    report.checked.push(project::INTENT.to_string());
-    let intent = match Intent::load(root) {
-        Ok(intent) => Some(intent),
-        Err(e) => {
-            report.errors.push(format!("{e:#}"));
-            None
-        }
-    };
-
+    check_intent(root, &mut report);
     // Each schematic is parsed once; manifests are compared with these IDs.
     let mut schematic_ids = BTreeMap::new();
     for path in files_in(root, project::SCHEMATICS_DIR, &["yaml", "yml", "json"]) {
@@ -95,56 +86,84 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
             Err(e) => report.errors.push(format!("{e:#}")),
         }
     }
-
     let release_schema = load_schema(root, project::RELEASE_SCHEMA, &mut report);
     let channel_schema = load_schema(root, project::CHANNEL_SCHEMA, &mut report);
+    let recorded = check_manifests(
+        root,
+        release_schema.as_ref(),
+        &schematic_ids,
+        artifacts,
+        &mut report,
+    );
+    check_channels(root, channel_schema.as_ref(), &recorded.releases, &mut report);
+    leftovers(root, &recorded.named, &mut report);
+    report
+}
 
-    if let Some(intent) = &intent {
-        // The plan checks the pins against each other (schematic exists, channel exists,
-        // Kubernetes supported by the Talos minor) exactly as a release would.
-        // A release older than its channel's is the run's to refuse (it names the flag); the
-        // tree itself is consistent.
-        let overrides = crate::plan::Overrides {
-            allow: crate::channel_move::Allow {
-                rollback: true,
-                gap: false,
-                reinstall: false,
-            },
-            ..Default::default()
-        };
-        match crate::plan::Plan::from_intent(root, intent.clone(), &overrides) {
-            Ok(plan) => report.warnings.extend(
-                plan.warnings
-                    .iter()
-                    .map(|w| format!("{}: {w}", project::INTENT)),
-            ),
-            Err(e) => report.error(project::INTENT, format!("{e:#}")),
-        }
+/// release.yaml, read and planned as a release would (schematic exists, channel exists,
+/// Kubernetes supported by the Talos minor).
+fn check_intent(root: &Path, report: &mut Report) {
+    report.checked.push(project::INTENT.to_string());
+    let intent = match Intent::load(root) {
+        Ok(intent) => intent,
+        Err(e) => return report.errors.push(format!("{e:#}")),
+    };
+    // A release older than its channel's is the run's to refuse (it names the flag); the
+    // tree itself is consistent.
+    let overrides = crate::plan::Overrides {
+        allow: crate::channel_move::Allow {
+            rollback: true,
+            gap: false,
+            reinstall: false,
+        },
+        ..Default::default()
+    };
+    match crate::plan::Plan::from_intent(root, intent, &overrides) {
+        Ok(plan) => report.warnings.extend(
+            plan.warnings
+                .iter()
+                .map(|w| format!("{}: {w}", project::INTENT)),
+        ),
+        Err(e) => report.error(project::INTENT, format!("{e:#}")),
     }
+}
 
+/// What the manifests record: the release versions, and each file under `dist/` a manifest
+/// names.
+#[derive(Default)]
+struct Recorded {
+    releases: BTreeSet<String>,
+    named: BTreeSet<String>,
+}
+
+/// Every manifest against the schema and the consistency rules (and with `artifacts`, its
+/// files on disk).
+fn check_manifests(
+    root: &Path,
+    schema: Option<&Schema>,
+    schematic_ids: &BTreeMap<String, String>,
+    artifacts: bool,
+    report: &mut Report,
+) -> Recorded {
     // A past release cut from an older schematic is history; it is worth a warning only while
-    // a channel still offers it. The channel files themselves are checked below.
+    // a channel still offers it. The channel files themselves are checked later.
     let channels: Vec<Channel> = crate::channel::names(root)
         .iter()
         .filter_map(|name| Channel::read(root, name).ok())
         .collect();
     let offered = crate::channel::offered(&channels);
-    let mut releases = BTreeSet::new();
-    // Each release's files under dist/, as its manifest names them.
-    let mut named: BTreeSet<String> = BTreeSet::new();
+    let mut recorded = Recorded::default();
     for path in files_in(root, project::RELEASES_DIR, &["json"]) {
         report.checked.push(path.clone());
         let stem = file_stem(&path);
-        let Some(manifest) =
-            read_checked::<Manifest>(root, &path, release_schema.as_ref(), &mut report)
-        else {
+        let Some(manifest) = read_checked::<Manifest>(root, &path, schema, report) else {
             continue;
         };
         for problem in manifest.consistency_problems(&stem) {
             report.error(&path, problem);
         }
         if offered.contains(&manifest.release_version) {
-            warn_if_schematic_changed(root, &schematic_ids, &path, &manifest, &mut report);
+            warn_if_schematic_changed(root, schematic_ids, &path, &manifest, report);
         }
         if let Some(source) = manifest.source.as_ref().filter(|s| s.dirty) {
             let inputs: Vec<&str> = source.inputs.iter().map(|i| i.path.as_str()).collect();
@@ -156,26 +175,34 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
             ));
         }
         if artifacts {
-            check_artifacts(root, &path, &manifest, &mut report);
+            check_artifacts(root, &path, &manifest, report);
         }
-        named.extend(
-            manifest
-                .os
-                .media()
-                .iter()
-                .map(|(_, m)| m.local_path.clone()),
-        );
-        named.extend(manifest.air_gap.iter().map(|a| a.path.clone()));
-        named.insert(project::sums_path(&manifest.release_version));
-        releases.insert(manifest.release_version);
+        let media = manifest.os.media();
+        recorded
+            .named
+            .extend(media.iter().map(|(_, m)| m.local_path.clone()));
+        recorded
+            .named
+            .extend(manifest.air_gap.iter().map(|a| a.path.clone()));
+        recorded
+            .named
+            .insert(project::sums_path(&manifest.release_version));
+        recorded.releases.insert(manifest.release_version);
     }
+    recorded
+}
 
+/// Every channel file against its schema, its name, and the release it points at.
+fn check_channels(
+    root: &Path,
+    schema: Option<&Schema>,
+    releases: &BTreeSet<String>,
+    report: &mut Report,
+) {
     for path in files_in(root, project::CHANNELS_DIR, &["json"]) {
         report.checked.push(path.clone());
         let stem = file_stem(&path);
-        let Some(channel) =
-            read_checked::<Channel>(root, &path, channel_schema.as_ref(), &mut report)
-        else {
+        let Some(channel) = read_checked::<Channel>(root, &path, schema, report) else {
             continue;
         };
         if channel.channel != stem {
@@ -196,8 +223,6 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
             );
         }
     }
-    leftovers(root, &named, &mut report);
-    report
 }
 
 /// What interrupted runs and hand-work leave: a record step's journal or a temporary file

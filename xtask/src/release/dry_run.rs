@@ -15,19 +15,40 @@ pub fn show(plan: &Plan, source: Option<Source>, json: bool) -> anyhow::Result<(
         let planned = assemble::planned(plan, source);
         return print_out(&format!("{}\n", serde_json::to_string_pretty(&planned)?));
     }
-    let extensions = &plan.schematic.parsed.customization.official_extensions;
-    let manifest_state = if plan.path(&plan.outputs.manifest_path).exists() {
-        "exists: a real run refuses to overwrite it without --force"
-    } else {
-        "new"
-    };
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Release {} on channel {} (dry run: offline, nothing written)\n",
         plan.release.version, plan.release.channel
     );
-    let mut rows = vec![
+    let rows = [inputs(plan), media(plan), outputs(plan)].concat();
+    for (label, value) in rows {
+        let _ = writeln!(out, "  {label:<16} {value}");
+    }
+    let _ = writeln!(
+        out,
+        "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}{}.",
+        if plan.build.secure_boot {
+            ", the SecureBoot certificate"
+        } else {
+            ""
+        },
+        if plan.air_gap.is_some() {
+            ", the images' digests and blobs"
+        } else {
+            ""
+        }
+    );
+    print_out(&out)
+}
+
+/// A row of the table: its label and its value.
+type Row = (&'static str, String);
+
+/// What the release is built from.
+fn inputs(plan: &Plan) -> Vec<Row> {
+    let extensions = &plan.schematic.parsed.customization.official_extensions;
+    vec![
         ("schematic", plan.schematic.path.clone()),
         (
             "schematic ID",
@@ -51,7 +72,12 @@ pub fn show(plan: &Plan, source: Option<Source>, json: bool) -> anyhow::Result<(
                 None => "no (plain media and installer)".into(),
             },
         ),
-    ];
+    ]
+}
+
+/// Each medium with where it is saved, and the air-gap bundle with its images.
+fn media(plan: &Plan) -> Vec<Row> {
+    let mut rows = Vec::new();
     for medium in &plan.build.media {
         rows.push((medium.medium.kind().label, medium.url.clone()));
         rows.push(("  saved as", medium.path.clone()));
@@ -71,7 +97,17 @@ pub fn show(plan: &Plan, source: Option<Source>, json: bool) -> anyhow::Result<(
             rows.push(("", format!("{}{from}", image.name())));
         }
     }
-    rows.extend([
+    rows
+}
+
+/// What a real run would record, and where the channel would point.
+fn outputs(plan: &Plan) -> Vec<Row> {
+    let manifest_state = if plan.path(&plan.outputs.manifest_path).exists() {
+        "exists: a real run refuses to overwrite it without --force"
+    } else {
+        "new"
+    };
+    let mut rows = vec![
         ("checksums", plan.outputs.sums_path.clone()),
         ("installer image", plan.build.installer.image.clone()),
         (
@@ -95,26 +131,9 @@ pub fn show(plan: &Plan, source: Option<Source>, json: bool) -> anyhow::Result<(
                 plan.outputs.channel_path, plan.release.version
             ),
         ),
-    ]);
+    ];
     if let Some(upgrade) = &plan.upgrade_from {
         rows.push(("upgrade from", upgrade.describe()));
     }
-    for (label, value) in rows {
-        let _ = writeln!(out, "  {label:<16} {value}");
-    }
-    let _ = writeln!(
-        out,
-        "\nNot consulted offline: the factory's version list and extension catalogue, the media, the installer digest and its signature{}{}.",
-        if plan.build.secure_boot {
-            ", the SecureBoot certificate"
-        } else {
-            ""
-        },
-        if plan.air_gap.is_some() {
-            ", the images' digests and blobs"
-        } else {
-            ""
-        }
-    );
-    print_out(&out)
+    rows
 }
