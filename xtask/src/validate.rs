@@ -95,7 +95,12 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         artifacts,
         &mut report,
     );
-    check_channels(root, channel_schema.as_ref(), &recorded.releases, &mut report);
+    check_channels(
+        root,
+        channel_schema.as_ref(),
+        &recorded.releases,
+        &mut report,
+    );
     leftovers(root, &recorded.named, &mut report);
     report
 }

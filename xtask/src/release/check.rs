@@ -164,53 +164,69 @@ pub fn run(
         .map(|version| check(version, follows.as_ref() == Some(version)))
         .collect();
     let notices = channel_notices(&channels, &next_channel, &intent_plan);
-    if args.json {
-        let json = json!({
-            "matches": checked.iter().all(|c| matches!(&c.report, Ok(r) if r.facts.differences.is_empty())),
-            "channels": channels.iter().map(|c| {
-                let release = checked.iter().find(|k| Some(&k.version) == c.release_version.as_ref());
-                json!({
-                    "channel": c.channel,
-                    "releaseVersion": c.release_version,
-                    "result": match release.map(|k| &k.report) {
-                        None => "empty",
-                        Some(Ok(r)) if r.facts.differences.is_empty() => "matches",
-                        Some(Ok(_)) => "drift",
-                        Some(Err(_)) => "failed",
-                    },
-                    "error": release.and_then(|k| k.report.as_ref().err()).map(|e| format!("{e:#}")),
-                })
-            }).collect::<Vec<_>>(),
-            "notices": notices,
-            "releases": checked.iter().filter_map(|k| {
-                k.report.as_ref().ok().map(|r| r.to_json(&k.version, &k.manifest))
-            }).collect::<Vec<_>>(),
-        });
-        print_out(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+    print_out(&if args.json {
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&channels_json(&channels, &checked, &notices))?
+        )
     } else {
-        let mut out = String::new();
-        // A channel with no release is said once, by its notice below.
-        for channel in &channels {
-            if let Some(version) = &channel.release_version {
-                out.push_str(&format!("channel {}: release {version}\n", channel.channel));
-            }
-        }
-        for notice in &notices {
-            out.push_str(&format!("notice: {notice}\n"));
-        }
-        for k in &checked {
-            out.push('\n');
-            match &k.report {
-                Ok(report) => out.push_str(&report.to_text(&k.version, &k.manifest)),
-                Err(_) => out.push_str(&format!(
-                    "release {} ({}): the check could not run (the error follows)\n",
-                    k.version, k.manifest
-                )),
-            }
-        }
-        print_out(&out)?;
-    }
+        channels_text(&channels, &checked, &notices)
+    })?;
     outcome(checked)
+}
+
+/// The per-channel check as JSON: each channel's result, the notices, each release's report.
+fn channels_json(
+    channels: &[Channel],
+    checked: &[Checked],
+    notices: &[String],
+) -> serde_json::Value {
+    json!({
+        "matches": checked.iter().all(|c| matches!(&c.report, Ok(r) if r.facts.differences.is_empty())),
+        "channels": channels.iter().map(|c| {
+            let release = checked.iter().find(|k| Some(&k.version) == c.release_version.as_ref());
+            json!({
+                "channel": c.channel,
+                "releaseVersion": c.release_version,
+                "result": match release.map(|k| &k.report) {
+                    None => "empty",
+                    Some(Ok(r)) if r.facts.differences.is_empty() => "matches",
+                    Some(Ok(_)) => "drift",
+                    Some(Err(_)) => "failed",
+                },
+                "error": release.and_then(|k| k.report.as_ref().err()).map(|e| format!("{e:#}")),
+            })
+        }).collect::<Vec<_>>(),
+        "notices": notices,
+        "releases": checked.iter().filter_map(|k| {
+            k.report.as_ref().ok().map(|r| r.to_json(&k.version, &k.manifest))
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// The per-channel check as text: each channel's release, the notices, each release's report.
+fn channels_text(channels: &[Channel], checked: &[Checked], notices: &[String]) -> String {
+    let mut out = String::new();
+    // A channel with no release is said once, by its notice below.
+    for channel in channels {
+        if let Some(version) = &channel.release_version {
+            out.push_str(&format!("channel {}: release {version}\n", channel.channel));
+        }
+    }
+    for notice in notices {
+        out.push_str(&format!("notice: {notice}\n"));
+    }
+    for k in checked {
+        out.push('\n');
+        match &k.report {
+            Ok(report) => out.push_str(&report.to_text(&k.version, &k.manifest)),
+            Err(_) => out.push_str(&format!(
+                "release {} ({}): the check could not run (the error follows)\n",
+                k.version, k.manifest
+            )),
+        }
+    }
+    out
 }
 
 /// What the nightly will say of recorded release `version` (sizes, the installer digest and
