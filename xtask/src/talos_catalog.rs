@@ -101,7 +101,41 @@ fn update(
         }
     }
     tags.sort();
-    for (_, tag) in &tags {
+    add_patches(catalog, repo, &tags, &mut changes)?;
+    // The minors to read: known ones, the tags', the ones asked for, and a newer ref's newest.
+    let mut wanted: Vec<(u64, u64)> = catalog
+        .minors
+        .iter()
+        .map(|m| minor_of(&m.minor))
+        .collect::<anyhow::Result<_>>()?;
+    wanted.extend(tags.iter().map(|(v, _)| (v.major, v.minor)));
+    for minor in minors {
+        wanted.push(minor_of(minor).with_context(|| format!("--minor {minor}"))?);
+    }
+    let ordered_refs: Vec<&String> = tags.iter().map(|(_, t)| *t).chain(others.clone()).collect();
+    for reference in &others {
+        let commit = repo.commit(reference)?;
+        let newest = wanted.iter().max().copied();
+        for minor in tables_at(repo, &commit)? {
+            if newest.is_none_or(|n| minor > n) {
+                wanted.push(minor);
+            }
+        }
+    }
+    wanted.sort();
+    wanted.dedup();
+    update_minors(catalog, repo, wanted, &ordered_refs, &mut changes)?;
+    Ok(changes)
+}
+
+/// A row per tag, each checked against the row it already has (a tag does not move).
+fn add_patches(
+    catalog: &mut Catalog,
+    repo: &Repo,
+    tags: &[(TalosVersion, &String)],
+    changes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for (_, tag) in tags {
         let commit = repo.commit(tag)?;
         let row = Patch {
             tag: tag.to_string(),
@@ -128,28 +162,18 @@ fn update(
         .patches
         .sort_by_key(|p| TalosVersion::parse(&p.tag).expect("a tag the schema allows"));
 
-    // The minors to read: known ones, the tags', the ones asked for, and a newer ref's newest.
-    let mut wanted: Vec<(u64, u64)> = catalog
-        .minors
-        .iter()
-        .map(|m| minor_of(&m.minor))
-        .collect::<anyhow::Result<_>>()?;
-    wanted.extend(tags.iter().map(|(v, _)| (v.major, v.minor)));
-    for minor in minors {
-        wanted.push(minor_of(minor).with_context(|| format!("--minor {minor}"))?);
-    }
-    let ordered_refs: Vec<&String> = tags.iter().map(|(_, t)| *t).chain(others.clone()).collect();
-    for reference in &others {
-        let commit = repo.commit(reference)?;
-        let newest = wanted.iter().max().copied();
-        for minor in tables_at(repo, &commit)? {
-            if newest.is_none_or(|n| minor > n) {
-                wanted.push(minor);
-            }
-        }
-    }
-    wanted.sort();
-    wanted.dedup();
+    Ok(())
+}
+
+/// Each wanted minor's compatibility facts from the newest ref that has them, its naming and
+/// gates inherited from its row or the nearest older minor.
+fn update_minors(
+    catalog: &mut Catalog,
+    repo: &Repo,
+    wanted: Vec<(u64, u64)>,
+    ordered_refs: &[&String],
+    changes: &mut Vec<String>,
+) -> anyhow::Result<()> {
     for minor in wanted {
         let name = format!("v{}.{}", minor.0, minor.1);
         let mut found = None;
@@ -221,7 +245,7 @@ fn update(
     catalog
         .minors
         .sort_by_key(|m| minor_of(&m.minor).unwrap_or_default());
-    Ok(changes)
+    Ok(())
 }
 
 /// `v1.12` as numbers.
