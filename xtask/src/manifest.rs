@@ -349,16 +349,8 @@ impl Manifest {
                 return problems;
             }
         };
-        let id = &self.talos.schematic_id;
-        let os = &self.os;
-        let secure_boot = os.is_secure_boot();
-        let pairing = if secure_boot {
-            "os.secureBoot is true, so every medium and the installer must be the -secureboot variant"
-        } else {
-            "os.secureBoot is false, so no medium or installer may be a -secureboot variant"
-        };
         // The factory comes from the ISO's URL; every address is checked against it.
-        let iso_url = os.media.get(BootMedium::Iso).map_or("", |m| m.url.as_str());
+        let iso_url = (self.os.media.get(BootMedium::Iso)).map_or("", |m| m.url.as_str());
         let factory = match iso_url
             .split_once("/image/")
             .map(|(base, _)| FactoryUrl::parse(base))
@@ -375,11 +367,41 @@ impl Manifest {
                 None
             }
         };
+        problems.extend(self.media_problems(factory.as_ref(), &version));
+        let Some(factory) = factory else {
+            return problems;
+        };
+        problems.extend(self.factory_problems(&factory, &version));
+        if let Some(air_gap) = &self.air_gap {
+            problems.extend(self.air_gap_problems(air_gap));
+        }
+        if let Some(upgrade) = &self.upgrade_from {
+            problems.extend(self.upgrade_problems(upgrade, &version));
+        }
+        problems.extend(self.source_problems());
+        problems
+    }
+
+    /// Why every medium and the installer must (or must not) be the -secureboot variant.
+    fn pairing(&self) -> &'static str {
+        if self.os.is_secure_boot() {
+            "os.secureBoot is true, so every medium and the installer must be the -secureboot variant"
+        } else {
+            "os.secureBoot is false, so no medium or installer may be a -secureboot variant"
+        }
+    }
+
+    /// Each medium's URL (when the factory is known) and local path, as this manifest's
+    /// factory, schematic ID, Talos version, platform, architecture and release name them.
+    fn media_problems(&self, factory: Option<&FactoryUrl>, version: &TalosVersion) -> Vec<String> {
+        let (os, pairing) = (&self.os, self.pairing());
+        let mut problems = Vec::new();
         for (medium, recorded) in os.media() {
             let kind = medium.kind();
-            let file = talos::asset_file(&os.platform, &os.architecture, secure_boot, medium);
-            if let Some(factory) = &factory {
-                let expected = talos::asset_url(factory, id, &version, &file);
+            let file =
+                talos::asset_file(&os.platform, &os.architecture, os.is_secure_boot(), medium);
+            if let Some(factory) = factory {
+                let expected = talos::asset_url(factory, &self.talos.schematic_id, version, &file);
                 if recorded.url != expected {
                     problems.push(format!(
                         "/os/{}/url: expected {expected} (this manifest's factory, schematic ID, Talos version, platform and architecture; {pairing}), found {}",
@@ -395,19 +417,23 @@ impl Manifest {
                 ));
             }
         }
-        let Some(factory) = factory else {
-            return problems;
-        };
+        problems
+    }
+
+    /// The installer, the SecureBoot certificate, `talos.factoryUrl` and the Kubernetes
+    /// version, against the factory of the ISO and the catalogue's rules for the Talos version.
+    fn factory_problems(&self, factory: &FactoryUrl, version: &TalosVersion) -> Vec<String> {
+        let (os, pairing) = (&self.os, self.pairing());
+        let secure_boot = os.is_secure_boot();
+        let mut problems = Vec::new();
         let catalog = crate::catalog::catalog();
-        let naming = match catalog.factory_rules(&version) {
+        let naming = match catalog.factory_rules(version) {
             Ok(rules) => rules.installer,
-            Err(e) => {
-                problems.push(format!("/talos/version: {e:#}"));
-                return problems;
-            }
+            Err(e) => return vec![format!("/talos/version: {e:#}")],
         };
+        let id = &self.talos.schematic_id;
         let expected =
-            talos::installer_image(&factory, id, &version, naming, &os.platform, secure_boot);
+            talos::installer_image(factory, id, version, naming, &os.platform, secure_boot);
         if os.installer.image != expected {
             problems.push(format!(
                 "/os/installer/image: expected {expected} (same factory, schematic ID and Talos version as the ISO; {pairing}), found {}",
@@ -416,7 +442,7 @@ impl Manifest {
         }
         match (&os.secure_boot_certificate, secure_boot) {
             (Some(certificate), true) => {
-                let expected = talos::signing_certificate_url(&factory);
+                let expected = talos::signing_certificate_url(factory);
                 if certificate.url != expected {
                     problems.push(format!(
                         "/os/secureBootCertificate/url: expected {expected}, found {}",
@@ -440,30 +466,32 @@ impl Manifest {
                 factory.base
             ));
         }
-        if let Err(e) = (catalog.minor(&version))
+        if let Err(e) = (catalog.minor(version))
             .and_then(|minor| minor.check_kubernetes(&self.kubernetes.version))
         {
             problems.push(format!("/kubernetes/version: {e:#}"));
         }
-        if let Some(air_gap) = &self.air_gap {
-            problems.extend(self.air_gap_problems(air_gap));
+        problems
+    }
+
+    /// `source`: dirty with the inputs that differed, or clean with none; a commit, or why it
+    /// is unknown.
+    fn source_problems(&self) -> Vec<String> {
+        let Some(source) = &self.source else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        if source.dirty == source.inputs.is_empty() {
+            problems.push(
+                "/source: dirty and inputs go together: a dirty record lists the inputs that differed, a clean one none".into(),
+            );
         }
-        if let Some(upgrade) = &self.upgrade_from {
-            problems.extend(self.upgrade_problems(upgrade, &version));
-        }
-        if let Some(source) = &self.source {
-            if source.dirty == source.inputs.is_empty() {
-                problems.push(
-                    "/source: dirty and inputs go together: a dirty record lists the inputs that differed, a clean one none".into(),
-                );
-            }
-            if source.commit.is_some() == source.unknown.is_some()
-                || (source.unknown.is_some() && !source.dirty)
-            {
-                problems.push(
-                    "/source: a record names its commit, or says why it is unknown (then dirty, with every input)".into(),
-                );
-            }
+        if source.commit.is_some() == source.unknown.is_some()
+            || (source.unknown.is_some() && !source.dirty)
+        {
+            problems.push(
+                "/source: a record names its commit, or says why it is unknown (then dirty, with every input)".into(),
+            );
         }
         problems
     }
