@@ -121,8 +121,7 @@ impl AirGapPlan {
     pub fn new(
         release_version: &str,
         architecture: &str,
-        talos: &TalosVersion,
-        kubernetes: &str,
+        (talos, kubernetes): (&TalosVersion, &str),
         extra: &[ImageRef],
         mirrors: BTreeMap<String, String>,
     ) -> anyhow::Result<AirGapPlan> {
@@ -383,15 +382,8 @@ impl Plan {
             None => intent.talos.version,
         };
         let kubernetes_version = pick(&o.kubernetes_version, intent.kubernetes.version);
-        talos::check_kubernetes_version(&kubernetes_version)
-            .context("--kubernetes-version / kubernetes.version")?;
-        let catalog = catalog::catalog();
-        catalog
-            .minor(&talos_version)
-            .context("--talos-version / talos.version")?
-            .check_kubernetes(&kubernetes_version)
-            .context("--kubernetes-version / kubernetes.version")?;
-        let rules = catalog.factory_rules(&talos_version)?;
+        check_versions(&talos_version, &kubernetes_version)?;
+        let rules = catalog::catalog().factory_rules(&talos_version)?;
         let mut warnings = Vec::new();
         let app_version = pick(&o.app_version, intent.app.version);
         talos::check_semver("app version (--app-version)", &app_version)?;
@@ -421,68 +413,36 @@ impl Plan {
             );
         }
 
-        let schematic_path = match &o.schematic {
-            Some(path) => project::relative(root, path).with_context(|| {
-                format!(
-                    "--schematic {}: the schematic must be inside the repository",
-                    path.display()
-                )
-            })?,
-            None => intent.talos.schematic,
-        };
-        if std::fs::symlink_metadata(root.join(&schematic_path)).is_err() {
-            bail!(
-                "schematic {schematic_path} does not exist (set talos.schematic in {} or pass --schematic)",
-                project::INTENT
-            );
-        }
-        let schematic_text = project::read_input(root, &schematic_path, project::INPUT_CAP)
-            .with_context(|| format!("reading schematic {schematic_path}"))?;
-        let schematic = Schematic::from_text(&schematic_text, &schematic_path)?;
-        if !schematic
-            .customization
-            .embedded_machine_configuration
-            .is_empty()
-            && !rules.embedded_machine_configuration
-        {
-            bail!(
-                "schematic {schematic_path}: embeddedMachineConfiguration needs Talos {}.0 or later, not {talos_version}",
-                catalog
-                    .first_with_embedded_configuration()
-                    .unwrap_or("(no minor in the catalogue)")
-            );
-        }
-        if !schematic.owner.is_empty() && factory.is_public_factory() {
-            bail!(
-                "schematic {schematic_path}: `owner` is for Enterprise factories; {} answers 400 to it",
-                factory.base
-            );
-        }
-        if !secure_boot && schematic.customization.secureboot != Default::default() {
-            warnings.push(format!(
-                "{schematic_path} has customization.secureboot settings, but os.secureBoot is false: they change nothing on plain media"
-            ));
-        }
+        let (schematic_path, schematic_text, schematic) = read_schematic(
+            root,
+            o.schematic.as_deref(),
+            intent.talos.schematic,
+            Gates {
+                talos_version: &talos_version,
+                embedded_machine_configuration: rules.embedded_machine_configuration,
+                factory: &factory,
+                secure_boot,
+            },
+            &mut warnings,
+        )?;
         let signature_policy = match intent.installer_signature {
             None => None,
             Some(policy) => Some(trust::load_policy(root, policy)?),
         };
-        let mirrors = registry_mirrors(&intent.registry_mirrors, &o.registry_mirrors)?;
-        let air_gap = if intent.os.air_gap || o.air_gap {
-            Some(
+        let air_gap = (intent.os.air_gap || o.air_gap)
+            .then(|| {
+                let mirrors = registry_mirrors(&intent.registry_mirrors, &o.registry_mirrors)?;
+                let versions = (&talos_version, kubernetes_version.as_str());
                 AirGapPlan::new(
                     &release_version,
                     &architecture,
-                    &talos_version,
-                    &kubernetes_version,
+                    versions,
                     &intent.air_gap.extra_images,
                     mirrors,
                 )
-                .context("the air-gap bundle (os.airGap / --air-gap)")?,
-            )
-        } else {
-            None
-        };
+                .context("the air-gap bundle (os.airGap / --air-gap)")
+            })
+            .transpose()?;
         warnings.extend(unused_mirrors(air_gap.as_ref(), &o.registry_mirrors));
         let release = Release {
             version: release_version,
@@ -605,6 +565,86 @@ impl Plan {
     pub fn path(&self, relative: &str) -> PathBuf {
         self.root.join(relative)
     }
+}
+
+/// A Kubernetes version as such, and one the Talos minor supports (the catalogue says).
+fn check_versions(talos_version: &TalosVersion, kubernetes_version: &str) -> anyhow::Result<()> {
+    talos::check_kubernetes_version(kubernetes_version)
+        .context("--kubernetes-version / kubernetes.version")?;
+    catalog::catalog()
+        .minor(talos_version)
+        .context("--talos-version / talos.version")?
+        .check_kubernetes(kubernetes_version)
+        .context("--kubernetes-version / kubernetes.version")
+}
+
+/// What a schematic is checked against: the Talos version's gates, the factory and the media.
+struct Gates<'a> {
+    talos_version: &'a TalosVersion,
+    embedded_machine_configuration: bool,
+    factory: &'a FactoryUrl,
+    secure_boot: bool,
+}
+
+/// The schematic `--schematic` (else `talos.schematic`) names: its repository-relative path,
+/// its text and its parse, refused where the Talos version or the factory cannot build it;
+/// settings that change nothing are warnings.
+fn read_schematic(
+    root: &Path,
+    flag: Option<&Path>,
+    intent_path: String,
+    gates: Gates,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<(String, String, Schematic)> {
+    let Gates {
+        talos_version,
+        embedded_machine_configuration,
+        factory,
+        secure_boot,
+    } = gates;
+    let schematic_path = match flag {
+        Some(path) => project::relative(root, path).with_context(|| {
+            format!(
+                "--schematic {}: the schematic must be inside the repository",
+                path.display()
+            )
+        })?,
+        None => intent_path,
+    };
+    if std::fs::symlink_metadata(root.join(&schematic_path)).is_err() {
+        bail!(
+            "schematic {schematic_path} does not exist (set talos.schematic in {} or pass --schematic)",
+            project::INTENT
+        );
+    }
+    let schematic_text = project::read_input(root, &schematic_path, project::INPUT_CAP)
+        .with_context(|| format!("reading schematic {schematic_path}"))?;
+    let schematic = Schematic::from_text(&schematic_text, &schematic_path)?;
+    if !schematic
+        .customization
+        .embedded_machine_configuration
+        .is_empty()
+        && !embedded_machine_configuration
+    {
+        bail!(
+            "schematic {schematic_path}: embeddedMachineConfiguration needs Talos {}.0 or later, not {talos_version}",
+            catalog::catalog()
+                .first_with_embedded_configuration()
+                .unwrap_or("(no minor in the catalogue)")
+        );
+    }
+    if !schematic.owner.is_empty() && factory.is_public_factory() {
+        bail!(
+            "schematic {schematic_path}: `owner` is for Enterprise factories; {} answers 400 to it",
+            factory.base
+        );
+    }
+    if !secure_boot && schematic.customization.secureboot != Default::default() {
+        warnings.push(format!(
+            "{schematic_path} has customization.secureboot settings, but os.secureBoot is false: they change nothing on plain media"
+        ));
+    }
+    Ok((schematic_path, schematic_text, schematic))
 }
 
 /// How nodes on the release `release`'s channel offers get to it, as `channel_move` decides
