@@ -173,30 +173,7 @@ impl Builder<'_, '_> {
                     };
                     self.anchored(anchor, Node { kind, tag, mark })
                 }
-                EventKind::Alias { name } => {
-                    let target = self
-                        .anchors
-                        .get(&name)
-                        .cloned()
-                        .ok_or_else(|| SyntaxError {
-                            mark,
-                            message: format!("unknown anchor '{name}' referenced"),
-                        })?;
-                    self.expanded += count_nodes(&target);
-                    if self.expanded > MAX_EXPANDED_NODES {
-                        return Err(SyntaxError {
-                            mark,
-                            message: format!(
-                                "document contains excessive aliasing (more than {MAX_EXPANDED_NODES} nodes through aliases)"
-                            ),
-                        });
-                    }
-                    Node {
-                        kind: Kind::Alias { name, target },
-                        tag: None,
-                        mark,
-                    }
-                }
+                EventKind::Alias { name } => self.alias(name, mark)?,
                 _ => return Err(internal(mark, "unexpected event")),
             };
             match open.last_mut().map(|o| &mut o.body) {
@@ -209,6 +186,33 @@ impl Builder<'_, '_> {
             }
             event = self.parser.next()?;
         }
+    }
+
+    /// An alias of an anchored node; every node reached through aliases counts towards
+    /// `MAX_EXPANDED_NODES`, so a "billion laughs" document is refused at once.
+    fn alias(&mut self, name: String, mark: Mark) -> Result<Node, SyntaxError> {
+        let target = self
+            .anchors
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| SyntaxError {
+                mark,
+                message: format!("unknown anchor '{name}' referenced"),
+            })?;
+        self.expanded += count_nodes(&target);
+        if self.expanded > MAX_EXPANDED_NODES {
+            return Err(SyntaxError {
+                mark,
+                message: format!(
+                    "document contains excessive aliasing (more than {MAX_EXPANDED_NODES} nodes through aliases)"
+                ),
+            });
+        }
+        Ok(Node {
+            kind: Kind::Alias { name, target },
+            tag: None,
+            mark,
+        })
     }
 
     /// `node`, remembered under its anchor: later aliases decode as it.
