@@ -185,6 +185,148 @@ impl Workers {
     }
 }
 
+/// What every worker of the stage shares: the client and the factory's registration.
+struct Shared {
+    client: Arc<Client>,
+    registration: Arc<Registration>,
+}
+
+/// The installer's digest and signature, on a worker of their own.
+fn start_installer(
+    workers: &mut Workers,
+    plan: &Plan,
+    shared: &Shared,
+    requirements: Requirements,
+    purpose: &Purpose,
+    progress: &Progress,
+) {
+    let (client, registration) = (shared.client.clone(), shared.registration.clone());
+    let (reference, policy) = (plan.build.installer.clone(), plan.trust.clone());
+    let (purpose, line, out) = (
+        purpose.clone(),
+        progress.line("installer"),
+        progress.clone(),
+    );
+    workers.spawn(move || {
+        let wanted = installer::Wanted {
+            installer: &reference,
+            policy: policy.as_ref(),
+            requirements,
+        };
+        Event::Installer(installer::installer(
+            &wanted,
+            &client,
+            &registration,
+            &purpose,
+            &line,
+            &out,
+        ))
+    });
+}
+
+/// A `HEAD` on each medium, which builds it, each on a worker of its own; their lines.
+fn start_warming(
+    workers: &mut Workers,
+    plan: &Plan,
+    shared: &Shared,
+    media: &Media,
+    progress: &Progress,
+) -> BTreeMap<BootMedium, Arc<Line>> {
+    let mut lines = BTreeMap::new();
+    for medium in &plan.build.media {
+        let line = Arc::new(progress.line(&medium.file));
+        lines.insert(medium.medium, line.clone());
+        let (client, registration) = (shared.client.clone(), shared.registration.clone());
+        let (medium, media) = (medium.clone(), media.clone());
+        workers.spawn(move || {
+            let result = media::warm(&client, &registration, &medium, &media, &line);
+            Event::Warmed(medium.medium, result)
+        });
+    }
+    lines
+}
+
+/// Every medium's download, at once, once all of them are built and fit on the disk.
+fn start_downloads(
+    workers: &mut Workers,
+    plan: &Plan,
+    shared: &Shared,
+    downloads: &Downloads,
+    lines: &BTreeMap<BootMedium, Arc<Line>>,
+) {
+    for medium in &plan.build.media {
+        let (client, registration) = (shared.client.clone(), shared.registration.clone());
+        let (medium, line) = (medium.clone(), lines[&medium.medium].clone());
+        let destination = downloads.folder.join(&medium.file);
+        let pace = downloads.pace;
+        workers.spawn(move || {
+            let result = media::fetch(&client, &registration, &medium, destination, pace, &line);
+            Event::Downloaded(medium.medium, result)
+        });
+    }
+}
+
+/// A downloaded medium into what the stage resolved. The bytes hashed are what is recorded;
+/// a `HEAD` that announced another size is said, or the nightly check (which asks the
+/// `HEAD`) would report drift unexplained.
+fn absorb_download(
+    plan: &Plan,
+    progress: &Progress,
+    kind: BootMedium,
+    announced: Option<u64>,
+    downloaded: Downloaded,
+    resolved: &mut Resolved,
+) {
+    if let Some(announced) = announced
+        && announced != downloaded.size
+    {
+        let file = (plan.build.media.iter())
+            .find(|m| m.medium == kind)
+            .map_or(kind.kind().label, |m| m.file.as_str());
+        progress.println(&format!(
+            "warning: {file}: the factory's HEAD announced {announced} bytes, its GET sent {} bytes; the {} bytes downloaded and hashed are recorded, and `image --check` compares sizes with what HEAD says, so expect it to report {file} until the factory agrees with itself",
+            downloaded.size,
+            downloaded.size
+        ));
+    }
+    resolved.media.insert(
+        kind,
+        ResolvedMedium {
+            sha256: Some(downloaded.sha256),
+            size: downloaded.size,
+        },
+    );
+    resolved.files.push(downloaded.file);
+}
+
+/// The cluster's images, which need nothing from the factory, start with the builds; the
+/// store the bundle is packed from, when the run downloads.
+fn start_air_gap(
+    workers: &mut Workers,
+    plan: &Plan,
+    client: &Arc<Client>,
+    downloads: Option<&Downloads>,
+    progress: &Progress,
+) -> Option<Arc<Store>> {
+    let air_gap = plan.air_gap.as_ref()?;
+    let store = downloads.map(|downloads| {
+        Arc::new(Store::new(
+            client.clone(),
+            downloads.folder.join(&air_gap.file),
+            downloads.pace,
+        ))
+    });
+    air_gap::spawn_images(
+        workers,
+        &plan.build,
+        air_gap,
+        store.as_ref(),
+        client,
+        progress,
+    );
+    store
+}
+
 /// Runs the stage. Returns at the first failure, whatever the other workers are doing: they
 /// own only temporary files, which the run's clean-up removes (`interrupt::abandon`).
 pub fn resolve(
@@ -212,65 +354,14 @@ pub fn resolve(
     };
 
     let mut workers = Workers::new();
-    {
-        let (client, registration) = (client.clone(), registration.clone());
-        let (reference, policy) = (plan.build.installer.clone(), plan.trust.clone());
-        let (purpose, line, out) = (
-            purpose.clone(),
-            progress.line("installer"),
-            progress.clone(),
-        );
-        workers.spawn(move || {
-            let wanted = installer::Wanted {
-                installer: &reference,
-                policy: policy.as_ref(),
-                requirements,
-            };
-            Event::Installer(installer::installer(
-                &wanted,
-                &client,
-                &registration,
-                &purpose,
-                &line,
-                &out,
-            ))
-        });
-    }
-    let mut lines: BTreeMap<BootMedium, Arc<Line>> = BTreeMap::new();
-    for medium in &plan.build.media {
-        let line = Arc::new(progress.line(&medium.file));
-        lines.insert(medium.medium, line.clone());
-        let (medium, client, registration, media) = (
-            medium.clone(),
-            client.clone(),
-            registration.clone(),
-            media.clone(),
-        );
-        workers.spawn(move || {
-            let result = media::warm(&client, &registration, &medium, &media, &line);
-            Event::Warmed(medium.medium, result)
-        });
-    }
+    let shared = Shared {
+        client: client.clone(),
+        registration: registration.clone(),
+    };
+    start_installer(&mut workers, plan, &shared, requirements, purpose, progress);
+    let lines = start_warming(&mut workers, plan, &shared, &media, progress);
 
-    // The cluster's images need nothing from the factory: they start with the builds.
-    let store = plan.air_gap.as_ref().and_then(|air_gap| {
-        let store = downloads.as_ref().map(|downloads| {
-            Arc::new(Store::new(
-                client.clone(),
-                downloads.folder.join(&air_gap.file),
-                downloads.pace,
-            ))
-        });
-        air_gap::spawn_images(
-            &mut workers,
-            &plan.build,
-            air_gap,
-            store.as_ref(),
-            client,
-            progress,
-        );
-        store
-    });
+    let store = start_air_gap(&mut workers, plan, client, downloads.as_ref(), progress);
     let mut bundled: BTreeMap<BundlePart, bundle::Fetched> = BTreeMap::new();
 
     let mut resolved = Resolved {
@@ -322,46 +413,12 @@ pub fn resolve(
                     continue;
                 }
                 media::ensure_room_for_all(plan, &downloads.folder, &announced)?;
-                for medium in &plan.build.media {
-                    let (medium, client, registration, line) = (
-                        medium.clone(),
-                        client.clone(),
-                        registration.clone(),
-                        lines[&medium.medium].clone(),
-                    );
-                    let destination = downloads.folder.join(&medium.file);
-                    let pace = downloads.pace;
-                    workers.spawn(move || {
-                        let result =
-                            media::fetch(&client, &registration, &medium, destination, pace, &line);
-                        Event::Downloaded(medium.medium, result)
-                    });
-                }
+                start_downloads(&mut workers, plan, &shared, downloads, &lines);
             }
             Event::Downloaded(kind, result) => {
                 let downloaded = result?;
-                // The bytes hashed are what is recorded; a HEAD that announced another size is
-                // said, or the nightly check (which asks the HEAD) would report drift unexplained.
-                if let Some(Some(announced)) = announced.get(&kind)
-                    && *announced != downloaded.size
-                {
-                    let file = (plan.build.media.iter())
-                        .find(|m| m.medium == kind)
-                        .map_or(kind.kind().label, |m| m.file.as_str());
-                    progress.println(&format!(
-                        "warning: {file}: the factory's HEAD announced {announced} bytes, its GET sent {} bytes; the {} bytes downloaded and hashed are recorded, and `image --check` compares sizes with what HEAD says, so expect it to report {file} until the factory agrees with itself",
-                        downloaded.size,
-                        downloaded.size
-                    ));
-                }
-                resolved.media.insert(
-                    kind,
-                    ResolvedMedium {
-                        sha256: Some(downloaded.sha256),
-                        size: downloaded.size,
-                    },
-                );
-                resolved.files.push(downloaded.file);
+                let announced = announced.get(&kind).copied().flatten();
+                absorb_download(plan, progress, kind, announced, downloaded, &mut resolved);
             }
         }
     }
