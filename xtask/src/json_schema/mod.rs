@@ -183,232 +183,95 @@ impl Validator {
             Node::Checks(checks) => checks,
         };
         for check in checks {
-            match check {
-                Check::Ref(target) => self.check(*target, value, at, out),
-                Check::Type(types) => {
-                    if !types.iter().any(|t| t.admits(value)) {
-                        let names: Vec<String> =
-                            types.iter().map(|t| format!("\"{}\"", t.name())).collect();
-                        let noun = if types.len() == 1 { "type" } else { "types" };
-                        problem(
-                            out,
-                            at,
-                            format!("{} is not of {noun} {}", show(value), names.join(", ")),
-                        );
+            match value_problem(check, value) {
+                Some(message) => problem(out, at, message),
+                None => self.check_within(check, value, at, out),
+            }
+        }
+    }
+
+    /// The keywords that look into the value (its members, its items) or at other schemas.
+    fn check_within(&self, check: &Check, value: &Value, at: &mut String, out: &mut Vec<Problem>) {
+        match check {
+            Check::Ref(target) => self.check(*target, value, at, out),
+            Check::Required(names) => {
+                if let Value::Object(members) = value {
+                    for name in names.iter().filter(|name| !members.contains_key(*name)) {
+                        problem(out, at, format!("\"{name}\" is a required property"));
                     }
                 }
-                Check::Const(expected) => {
-                    if !json_equal(value, expected) {
-                        problem(out, at, format!("{} was expected", show(expected)));
-                    }
-                }
-                Check::Enum(options) => {
-                    if !options.iter().any(|option| json_equal(value, option)) {
-                        let shown: Vec<String> = options.iter().map(show).collect();
-                        problem(
-                            out,
-                            at,
-                            format!("{} is not one of {}", show(value), or_list(&shown)),
-                        );
-                    }
-                }
-                Check::Pattern { source, regex } => {
-                    if let Value::String(s) = value
-                        && !regex.is_match(s)
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!("{} does not match \"{source}\"", show(value)),
-                        );
-                    }
-                }
-                Check::Format(format) => {
-                    if let Value::String(s) = value
-                        && !format.admits(s)
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!("{} is not a \"{}\"", show(value), format.name()),
-                        );
-                    }
-                }
-                Check::MinLength(min) => {
-                    if let Value::String(s) = value
-                        && (s.chars().count() as u64) < *min
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!(
-                                "{} is shorter than {min} character{}",
-                                show(value),
-                                plural(*min)
-                            ),
-                        );
-                    }
-                }
-                Check::MaxLength(max) => {
-                    if let Value::String(s) = value
-                        && (s.chars().count() as u64) > *max
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!(
-                                "{} is longer than {max} character{}",
-                                show(value),
-                                plural(*max)
-                            ),
-                        );
-                    }
-                }
-                Check::Minimum(bound) => bounded(
-                    out,
-                    at,
-                    value,
-                    bound,
-                    Ordering::is_ge,
-                    "less than the minimum",
-                ),
-                Check::Maximum(bound) => bounded(
-                    out,
-                    at,
-                    value,
-                    bound,
-                    Ordering::is_le,
-                    "greater than the maximum",
-                ),
-                Check::ExclusiveMinimum(bound) => bounded(
-                    out,
-                    at,
-                    value,
-                    bound,
-                    Ordering::is_gt,
-                    "less than or equal to the minimum",
-                ),
-                Check::ExclusiveMaximum(bound) => bounded(
-                    out,
-                    at,
-                    value,
-                    bound,
-                    Ordering::is_lt,
-                    "greater than or equal to the maximum",
-                ),
-                Check::MinItems(min) => {
-                    if let Value::Array(items) = value
-                        && (items.len() as u64) < *min
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!("{} has less than {min} item{}", show(value), plural(*min)),
-                        );
-                    }
-                }
-                Check::MaxItems(max) => {
-                    if let Value::Array(items) = value
-                        && (items.len() as u64) > *max
-                    {
-                        problem(
-                            out,
-                            at,
-                            format!("{} has more than {max} item{}", show(value), plural(*max)),
-                        );
-                    }
-                }
-                Check::UniqueItems => {
-                    if let Value::Array(items) = value
-                        && items
-                            .iter()
-                            .enumerate()
-                            .any(|(i, a)| items[..i].iter().any(|b| json_equal(a, b)))
-                    {
-                        problem(out, at, format!("{} has non-unique elements", show(value)));
-                    }
-                }
-                Check::Required(names) => {
-                    if let Value::Object(members) = value {
-                        for name in names.iter().filter(|name| !members.contains_key(*name)) {
-                            problem(out, at, format!("\"{name}\" is a required property"));
-                        }
-                    }
-                }
-                Check::Properties(properties) => {
-                    if let Value::Object(members) = value {
-                        for (name, schema) in properties {
-                            if let Some(member) = members.get(name) {
-                                let len = push_pointer(at, name);
-                                self.check(*schema, member, at, out);
-                                at.truncate(len);
-                            }
-                        }
-                    }
-                }
-                Check::AdditionalProperties { named, schema } => {
-                    if let Value::Object(members) = value {
-                        self.additional_properties(members, named, *schema, at, out);
-                    }
-                }
-                Check::Items(schema) => {
-                    if let Value::Array(items) = value {
-                        for (i, item) in items.iter().enumerate() {
-                            let len = push_pointer(at, &i.to_string());
-                            self.check(*schema, item, at, out);
+            }
+            Check::Properties(properties) => {
+                if let Value::Object(members) = value {
+                    for (name, schema) in properties {
+                        if let Some(member) = members.get(name) {
+                            let len = push_pointer(at, name);
+                            self.check(*schema, member, at, out);
                             at.truncate(len);
                         }
                     }
                 }
-                Check::AllOf(schemas) => {
-                    for schema in schemas {
-                        self.check(*schema, value, at, out);
-                    }
+            }
+            Check::AdditionalProperties { named, schema } => {
+                if let Value::Object(members) = value {
+                    self.additional_properties(members, named, *schema, at, out);
                 }
-                Check::AnyOf(schemas) => {
-                    if !schemas.iter().any(|s| self.is_valid(*s, value, at)) {
-                        problem(
-                            out,
-                            at,
-                            format!(
-                                "{} is not valid under any of the schemas listed in the 'anyOf' keyword",
-                                show(value)
-                            ),
-                        );
-                    }
-                }
-                Check::OneOf(schemas) => {
-                    let valid = schemas
-                        .iter()
-                        .filter(|s| self.is_valid(**s, value, at))
-                        .count();
-                    let wrong = match valid {
-                        1 => continue,
-                        0 => "is not valid under any",
-                        _ => "is valid under more than one",
-                    };
-                    problem(
-                        out,
-                        at,
-                        format!(
-                            "{} {wrong} of the schemas listed in the 'oneOf' keyword",
-                            show(value)
-                        ),
-                    );
-                }
-                Check::Not(schema) => {
-                    if self.is_valid(*schema, value, at) {
-                        problem(
-                            out,
-                            at,
-                            format!(
-                                "{} is valid under the schema in the 'not' keyword",
-                                show(value)
-                            ),
-                        );
+            }
+            Check::Items(schema) => {
+                if let Value::Array(items) = value {
+                    for (i, item) in items.iter().enumerate() {
+                        let len = push_pointer(at, &i.to_string());
+                        self.check(*schema, item, at, out);
+                        at.truncate(len);
                     }
                 }
             }
+            Check::AllOf(schemas) => {
+                for schema in schemas {
+                    self.check(*schema, value, at, out);
+                }
+            }
+            Check::AnyOf(schemas) if !schemas.iter().any(|s| self.is_valid(*s, value, at)) => {
+                problem(
+                    out,
+                    at,
+                    format!(
+                        "{} is not valid under any of the schemas listed in the 'anyOf' keyword",
+                        show(value)
+                    ),
+                );
+            }
+            Check::OneOf(schemas) => {
+                let valid = schemas
+                    .iter()
+                    .filter(|s| self.is_valid(**s, value, at))
+                    .count();
+                let wrong = match valid {
+                    1 => return,
+                    0 => "is not valid under any",
+                    _ => "is valid under more than one",
+                };
+                problem(
+                    out,
+                    at,
+                    format!(
+                        "{} {wrong} of the schemas listed in the 'oneOf' keyword",
+                        show(value)
+                    ),
+                );
+            }
+            Check::Not(schema) if self.is_valid(*schema, value, at) => {
+                problem(
+                    out,
+                    at,
+                    format!(
+                        "{} is valid under the schema in the 'not' keyword",
+                        show(value)
+                    ),
+                );
+            }
+            // The value's own keywords: `value_problem`.
+            _ => {}
         }
     }
 
@@ -778,6 +641,86 @@ fn unique_strings(value: &Value) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// What is wrong with `value` itself under `check` (its type, its value, its length, its
+/// bounds, its items' count and uniqueness), or `None`: it passes, or `check` looks inside it
+/// (`check_within`).
+fn value_problem(check: &Check, value: &Value) -> Option<String> {
+    match check {
+        Check::Type(types) => (!types.iter().any(|t| t.admits(value))).then(|| {
+            let names: Vec<String> = types.iter().map(|t| format!("\"{}\"", t.name())).collect();
+            let noun = if types.len() == 1 { "type" } else { "types" };
+            format!("{} is not of {noun} {}", show(value), names.join(", "))
+        }),
+        Check::Const(expected) => {
+            (!json_equal(value, expected)).then(|| format!("{} was expected", show(expected)))
+        }
+        Check::Enum(options) => (!options.iter().any(|o| json_equal(value, o))).then(|| {
+            let shown: Vec<String> = options.iter().map(show).collect();
+            format!("{} is not one of {}", show(value), or_list(&shown))
+        }),
+        Check::Pattern { source, regex } => value
+            .as_str()
+            .filter(|s| !regex.is_match(s))
+            .map(|_| format!("{} does not match \"{source}\"", show(value))),
+        Check::Format(format) => value
+            .as_str()
+            .filter(|s| !format.admits(s))
+            .map(|_| format!("{} is not a \"{}\"", show(value), format.name())),
+        Check::MinLength(min) => value
+            .as_str()
+            .filter(|s| (s.chars().count() as u64) < *min)
+            .map(|_| {
+                format!(
+                    "{} is shorter than {min} character{}",
+                    show(value),
+                    plural(*min)
+                )
+            }),
+        Check::MaxLength(max) => value
+            .as_str()
+            .filter(|s| (s.chars().count() as u64) > *max)
+            .map(|_| {
+                format!(
+                    "{} is longer than {max} character{}",
+                    show(value),
+                    plural(*max)
+                )
+            }),
+        Check::Minimum(bound) => bounded(value, bound, Ordering::is_ge, "less than the minimum"),
+        Check::Maximum(bound) => bounded(value, bound, Ordering::is_le, "greater than the maximum"),
+        Check::ExclusiveMinimum(bound) => bounded(
+            value,
+            bound,
+            Ordering::is_gt,
+            "less than or equal to the minimum",
+        ),
+        Check::ExclusiveMaximum(bound) => bounded(
+            value,
+            bound,
+            Ordering::is_lt,
+            "greater than or equal to the maximum",
+        ),
+        Check::MinItems(min) => value
+            .as_array()
+            .filter(|items| (items.len() as u64) < *min)
+            .map(|_| format!("{} has less than {min} item{}", show(value), plural(*min))),
+        Check::MaxItems(max) => value
+            .as_array()
+            .filter(|items| (items.len() as u64) > *max)
+            .map(|_| format!("{} has more than {max} item{}", show(value), plural(*max))),
+        Check::UniqueItems => value
+            .as_array()
+            .filter(|items| {
+                items
+                    .iter()
+                    .enumerate()
+                    .any(|(i, a)| items[..i].iter().any(|b| json_equal(a, b)))
+            })
+            .map(|_| format!("{} has non-unique elements", show(value))),
+        _ => None,
+    }
+}
+
 fn problem(out: &mut Vec<Problem>, at: &str, message: String) {
     out.push(Problem {
         pointer: at.to_string(),
@@ -787,17 +730,16 @@ fn problem(out: &mut Vec<Problem>, at: &str, message: String) {
 
 /// A number whose order against `bound` is not `admitted` is `what` of the bound.
 fn bounded(
-    out: &mut Vec<Problem>,
-    at: &str,
     value: &Value,
     bound: &Number,
     admitted: fn(Ordering) -> bool,
     what: &str,
-) {
-    if let Value::Number(n) = value
-        && !admitted(compare(n, bound))
-    {
-        problem(out, at, format!("{n} is {what} of {bound}"));
+) -> Option<String> {
+    match value {
+        Value::Number(n) if !admitted(compare(n, bound)) => {
+            Some(format!("{n} is {what} of {bound}"))
+        }
+        _ => None,
     }
 }
 
