@@ -268,9 +268,27 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
             "{reference}"
         );
     }
-    // The reference the release notes give an air-gapped site resolves in its registry after
-    // the load, at the installer's platform digest; the index digest does not.
     let notes = stdout(&tree.xtask(&["release-notes"]));
+    let platform_digest = images[0]["platformDigest"].as_str().unwrap();
+    the_page_loads_the_site(&notes, site_host, platform_digest, &installer_digest);
+    // The installer's signature is in the bundle too, under cosign's tag for it.
+    let signature = format!(
+        "{}:sha256-{}.sig",
+        installer.rsplit_once(':').unwrap().0,
+        installer_digest.trim_start_matches("sha256:")
+    );
+    assert_eq!(load(bundle, &signature, site_host), signed.sig_manifest);
+    the_pages_lines_load_the_signature(&tree, &notes, site_host, &signature, &signed.sig_manifest);
+}
+
+/// The reference the release notes give an air-gapped site resolves in its registry after the
+/// load, at the installer's platform digest; the index digest does not.
+fn the_page_loads_the_site(
+    notes: &str,
+    site_host: &str,
+    platform_digest: &str,
+    installer_digest: &str,
+) {
     let given = notes
         .lines()
         .find_map(|l| l.trim().strip_prefix("image: $SITE/"))
@@ -286,10 +304,7 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
             &at_site,
         ],
     );
-    assert_eq!(
-        resolved.trim(),
-        images[0]["platformDigest"].as_str().unwrap()
-    );
+    assert_eq!(resolved.trim(), platform_digest);
     let by_index = format!(
         "docker://{site_host}/{}@{installer_digest}",
         given.split_once('@').unwrap().0
@@ -302,17 +317,17 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
         !index_lookup.status.success(),
         "the index digest resolves at the site after all: {by_index}"
     );
+}
 
-    // The installer's signature is in the bundle too, under cosign's tag for it.
-    let signature = format!(
-        "{}:sha256-{}.sig",
-        installer.rsplit_once(':').unwrap().0,
-        installer_digest.trim_start_matches("sha256:")
-    );
-    assert_eq!(load(bundle, &signature, site_host), signed.sig_manifest);
-
-    // The page's own lines load the signature too: into a fresh repository path of the
-    // site's registry, run as printed (with $SITE set, and TLS off for this registry).
+/// The page's own lines load the signature too: into a fresh repository path of the site's
+/// registry, run as printed (with $SITE set, and TLS off for this registry).
+fn the_pages_lines_load_the_signature(
+    tree: &Tree,
+    notes: &str,
+    site_host: &str,
+    signature: &str,
+    signature_manifest: &str,
+) {
     let block = notes
         .split("```sh\nskopeo copy")
         .nth(1)
@@ -345,7 +360,7 @@ fn an_air_gap_bundle_from_real_registries_loads_into_a_site_registry_with_skopeo
     );
     assert_eq!(
         sha256_hex(at_site.as_bytes()),
-        signed.sig_manifest.trim_start_matches("sha256:")
+        signature_manifest.trim_start_matches("sha256:")
     );
 }
 
