@@ -446,6 +446,74 @@ fn noise(size: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// One request, as a route sees it: the behaviour a test set at the moment it arrived.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    headers: &'a HashMap<String, String>,
+    port: u16,
+    iso: &'a [u8],
+    b: &'a Behaviour,
+    state: &'a State,
+}
+
+/// A route: the methods it answers, whether it takes the request, and its handler.
+type Route = (&'static [&'static str], fn(&Request) -> bool, Handler);
+type Handler = fn(&Request, TcpStream) -> std::io::Result<()>;
+
+/// The factory's endpoints, in order: the first route that takes a request answers it, and a
+/// test's faults live in the behaviour each handler reads.
+const ROUTES: &[Route] = &[
+    (&["POST"], |r| r.path == "/schematics", register),
+    (
+        &["GET"],
+        |r| r.path.starts_with("/schematics/"),
+        stored_schematic,
+    ),
+    (&["GET"], |r| r.path == "/versions", versions),
+    (
+        &["GET"],
+        |r| r.path.ends_with("/overlays/official"),
+        overlays,
+    ),
+    (
+        &["GET"],
+        |r| r.path.ends_with("/extensions/official"),
+        extensions,
+    ),
+    (&["GET", "HEAD"], |r| r.path.starts_with("/image/"), image),
+    (
+        &["GET"],
+        |r| r.path == "/secureboot/signing-cert.pem" && r.b.secure_boot_keys,
+        certificate,
+    ),
+    (&["GET"], |r| r.path.starts_with("/token"), token),
+    (
+        &["HEAD"],
+        |r| r.path.starts_with("/v2/") && matches!(r.b.registry, RegistryMode::Proxy(_)),
+        proxy_head_route,
+    ),
+    (
+        &["GET"],
+        |r| r.path.starts_with("/v2/") && matches!(r.b.registry, RegistryMode::Proxy(_)),
+        proxy_get,
+    ),
+    (
+        &["GET"],
+        |r| {
+            r.path.starts_with("/v2/")
+                && r.b.registry == RegistryMode::Bearer
+                && r.headers.get("authorization").map(String::as_str)
+                    != Some("Bearer anonymous-token")
+        },
+        bearer_unauthorized,
+    ),
+    (&["GET"], |r| r.path.starts_with("/v2/"), registry_get),
+    (&["GET"], |r| r.path.starts_with("/backing/v2/"), backing),
+    (&["HEAD"], |r| r.path.starts_with("/v2/"), registry_head),
+];
+
 fn serve(
     stream: TcpStream,
     port: u16,
@@ -475,7 +543,6 @@ fn serve(
     });
     let b = behaviour.lock().unwrap().clone();
     let mut out = stream;
-    let id_and_rest = path.strip_prefix("/image/");
     if let Some(hook) = b
         .on_digest_request
         .as_ref()
@@ -496,229 +563,404 @@ fn serve(
         }
         return Ok(());
     }
-    match (method.as_str(), path.as_str()) {
-        ("POST", "/schematics") => {
-            let answer = b
-                .register_answer
-                .unwrap_or_else(|| format!(r#"{{"id":"{APPLIANCE_ID}"}}"#));
-            let n = state.posts.fetch_add(1, Ordering::SeqCst);
-            if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&answer)
-                && let Some(id) = parsed.get("id").and_then(|id| id.as_str())
-                && let Some(canonical) = canonical_for(id, &parsed)
-                && n >= b.lose_after_register
-            {
-                state
-                    .schematics
-                    .lock()
-                    .unwrap()
-                    .insert(id.to_string(), canonical);
-            }
-            respond(
-                &mut out,
-                "201 Created",
-                &[("Content-Type", "application/json")],
-                answer.as_bytes(),
-            )
-        }
-        ("GET", p) if p.starts_with("/schematics/") => {
-            let id = &p["/schematics/".len()..];
-            match state.schematics.lock().unwrap().get(id) {
-                Some(canonical) => respond(&mut out, "200 OK", &[], canonical),
-                None => respond(&mut out, "404 Not Found", &[], b"schematic not found"),
-            }
-        }
-        ("GET", "/versions") => respond(
-            &mut out,
-            "200 OK",
-            &[],
-            serde_json::to_string(&b.versions).unwrap().as_bytes(),
-        ),
-        ("GET", p) if p.ends_with("/overlays/official") => respond(
-            &mut out,
-            "200 OK",
-            &[],
-            serde_json::to_string(&serde_json::json!([
-                {"name": "rpi_generic", "image": "siderolabs/sbc-raspberrypi", "ref": "ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0", "digest": format!("sha256:{}", "1".repeat(64))},
-                {"name": "rock5b", "image": "siderolabs/sbc-rockchip", "ref": "ghcr.io/siderolabs/sbc-rockchip:v0.1.0", "digest": format!("sha256:{}", "2".repeat(64))}
-            ]))
+    let request = Request {
+        method: &method,
+        path: &path,
+        headers: &headers,
+        port,
+        iso,
+        b: &b,
+        state,
+    };
+    let handler = ROUTES
+        .iter()
+        .find(|(methods, takes, _)| methods.contains(&request.method) && takes(&request))
+        .map_or(not_found as Handler, |(_, _, handler)| *handler);
+    handler(&request, out)
+}
+
+/// `POST /schematics`: the answer a test set, or the fixture's ID; kept (unless lost) for the read-back.
+fn register(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { b, state, .. } = *r;
+    let answer = b
+        .register_answer
+        .clone()
+        .unwrap_or_else(|| format!(r#"{{"id":"{APPLIANCE_ID}"}}"#));
+    let n = state.posts.fetch_add(1, Ordering::SeqCst);
+    if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&answer)
+        && let Some(id) = parsed.get("id").and_then(|id| id.as_str())
+        && let Some(canonical) = canonical_for(id, &parsed)
+        && n >= b.lose_after_register
+    {
+        state
+            .schematics
+            .lock()
             .unwrap()
-            .as_bytes(),
-        ),
-        ("GET", p) if p.ends_with("/extensions/official") => {
-            let list: Vec<serde_json::Value> = b
-                .extensions
-                .iter()
-                .map(|name| {
-                    serde_json::json!({
-                        "name": name,
-                        "ref": format!("{}/{name}:1.0.0", b.extension_ref_host),
-                        "digest": format!(
-                            "sha256:{}",
-                            hex(&Sha256::digest(format!("{name}{}", b.extension_digest_salt)))
-                        ),
-                        "author": "Sidero Labs",
-                        "description": "test"
-                    })
-                })
-                .collect();
-            respond(
-                &mut out,
-                "200 OK",
-                &[],
-                serde_json::to_string(&list).unwrap().as_bytes(),
-            )
-        }
-        ("GET" | "HEAD", _) if id_and_rest.is_some() => {
-            state.maybe_lose(&b);
-            let id = id_and_rest
-                .and_then(|rest| rest.split_once('/'))
-                .map(|(id, _)| id)
-                .unwrap_or_default();
-            if !state.knows(id) {
-                let message = format!("schematic ID {id:?} not found");
-                return respond(&mut out, "404 Not Found", &[], message.as_bytes());
-            }
-            state.build(&path, b.build_delay);
-            // The ISO's faults count its downloads only, so they stay deterministic while
-            // other media download beside it.
-            let n = if method == "GET" && path.ends_with(".iso") {
-                state.iso_requests.fetch_add(1, Ordering::SeqCst)
-            } else {
-                usize::MAX
-            };
-            let head_answer = (method == "HEAD" && path.ends_with(".iso"))
-                .then(|| b.iso_head_retry_after.clone())
-                .flatten()
-                .filter(|_| !state.iso_head_answered.swap(true, Ordering::SeqCst));
-            if let Some((status, retry_after)) = b.iso_retry_after.get(n).cloned().or(head_answer) {
-                let status = match status {
-                    429 => "429 Too Many Requests",
-                    503 => "503 Service Unavailable",
-                    _ => panic!("iso_retry_after takes 429 or 503"),
-                };
-                // `+N`: an HTTP date N seconds after this request arrived.
-                let retry_after = match retry_after.strip_prefix('+') {
-                    Some(seconds) => http_date_in(seconds.parse().expect("+<seconds>")),
-                    None => retry_after.clone(),
-                };
-                return respond(
-                    &mut out,
-                    status,
-                    &[("Retry-After", &retry_after)],
-                    b"building, come back later",
-                );
-            }
-            if n != usize::MAX && n < b.iso_failures_first {
-                return respond(
-                    &mut out,
-                    "500 Internal Server Error",
-                    &[],
-                    b"image build failed: try again",
-                );
-            }
-            let file = id_and_rest
-                .and_then(|rest| rest.split_once('/'))
-                .filter(|(id, _)| is_id(id))
-                // Any version the factory lists, as the real one builds what /versions names.
-                .and_then(|(_, rest)| rest.split_once('/'))
-                .filter(|(version, _)| b.versions.iter().any(|v| v == version))
-                .map(|(_, file)| file)
-                .unwrap_or_default();
-            let served = medium_bytes(file, iso, &b);
-            let fault = if file.ends_with(".raw.zst") {
-                &b.disk_image_fault
-            } else {
-                &b.iso_fault
-            };
-            let Some(served) = served.filter(|_| *fault != IsoFault::NotFound) else {
-                return respond(&mut out, "404 Not Found", &[], b"404 page not found");
-            };
-            let content_type = if file.ends_with(".iso") {
-                "application/x-iso9660-image"
-            } else {
-                "application/zstd"
-            };
-            if *fault == IsoFault::NoLength {
-                write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
-                )?;
-                if method == "GET" {
-                    out.write_all(&served)?;
-                }
-                return out.flush();
-            }
-            // HEAD announces the length GET would send, as the factory does.
-            if method == "HEAD" {
-                return write_response(
-                    &mut out,
-                    "200 OK",
-                    &[("Content-Type", content_type)],
-                    served.len() + b.head_extra_bytes,
-                    &[],
-                );
-            }
-            match fault {
-                IsoFault::Trickle => {
-                    write!(
-                        out,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
-                        served.len()
-                    )?;
-                    for byte in served.iter().take(30) {
-                        out.write_all(&[*byte])?;
-                        out.flush()?;
-                        std::thread::sleep(Duration::from_secs(2));
-                    }
-                    Ok(())
-                }
-                IsoFault::Html => respond(
-                    &mut out,
-                    "200 OK",
-                    &[("Content-Type", "text/html")],
-                    &[
-                        b"<html><body>".as_slice(),
-                        &vec![b'x'; 40_000],
-                        b"</body></html>",
-                    ]
-                    .concat(),
+            .insert(id.to_string(), canonical);
+    }
+    respond(
+        &mut out,
+        "201 Created",
+        &[("Content-Type", "application/json")],
+        answer.as_bytes(),
+    )
+}
+
+/// `GET /schematics/<id>`: the canonical YAML kept for it.
+fn stored_schematic(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { state, path, .. } = *r;
+    let p = path;
+    let id = &p["/schematics/".len()..];
+    match state.schematics.lock().unwrap().get(id) {
+        Some(canonical) => respond(&mut out, "200 OK", &[], canonical),
+        None => respond(&mut out, "404 Not Found", &[], b"schematic not found"),
+    }
+}
+
+/// `GET /versions`: the Talos versions the factory lists.
+fn versions(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { b, .. } = *r;
+    respond(
+        &mut out,
+        "200 OK",
+        &[],
+        serde_json::to_string(&b.versions).unwrap().as_bytes(),
+    )
+}
+
+/// `GET /version/<v>/overlays/official`: two overlays.
+fn overlays(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    respond(
+    &mut out,
+    "200 OK",
+    &[],
+    serde_json::to_string(&serde_json::json!([
+        {"name": "rpi_generic", "image": "siderolabs/sbc-raspberrypi", "ref": "ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0", "digest": format!("sha256:{}", "1".repeat(64))},
+        {"name": "rock5b", "image": "siderolabs/sbc-rockchip", "ref": "ghcr.io/siderolabs/sbc-rockchip:v0.1.0", "digest": format!("sha256:{}", "2".repeat(64))}
+    ]))
+    .unwrap()
+    .as_bytes(),
+)
+}
+
+/// `GET /version/<v>/extensions/official`: the catalogue, each digest from its name.
+fn extensions(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { b, .. } = *r;
+    let list: Vec<serde_json::Value> = b
+        .extensions
+        .iter()
+        .map(|name| {
+            serde_json::json!({
+                "name": name,
+                "ref": format!("{}/{name}:1.0.0", b.extension_ref_host),
+                "digest": format!(
+                    "sha256:{}",
+                    hex(&Sha256::digest(format!("{name}{}", b.extension_digest_salt)))
                 ),
-                IsoFault::CutMidBody | IsoFault::Stall => {
-                    write!(
-                        out,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
-                        served.len()
-                    )?;
-                    out.write_all(&served[..served.len() / 2])?;
-                    out.flush()?;
-                    if *fault == IsoFault::Stall {
-                        std::thread::sleep(Duration::from_secs(30));
-                    }
-                    Ok(())
-                }
-                _ => serve_iso(&mut out, &served, &headers, &b, state, n),
+                "author": "Sidero Labs",
+                "description": "test"
+            })
+        })
+        .collect();
+    respond(
+        &mut out,
+        "200 OK",
+        &[],
+        serde_json::to_string(&list).unwrap().as_bytes(),
+    )
+}
+
+/// `GET|HEAD /image/<id>/<version>/<file>`: a medium, built on its first request, with the faults a test asked for.
+fn image(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request {
+        method,
+        path,
+        b,
+        state,
+        ..
+    } = *r;
+    let id_and_rest = path.strip_prefix("/image/");
+    state.maybe_lose(b);
+    let id = id_and_rest
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(id, _)| id)
+        .unwrap_or_default();
+    if !state.knows(id) {
+        let message = format!("schematic ID {id:?} not found");
+        return respond(&mut out, "404 Not Found", &[], message.as_bytes());
+    }
+    state.build(path, b.build_delay);
+    // The ISO's faults count its downloads only, so they stay deterministic while
+    // other media download beside it.
+    let n = if method == "GET" && path.ends_with(".iso") {
+        state.iso_requests.fetch_add(1, Ordering::SeqCst)
+    } else {
+        usize::MAX
+    };
+    let head_answer = (method == "HEAD" && path.ends_with(".iso"))
+        .then(|| b.iso_head_retry_after.clone())
+        .flatten()
+        .filter(|_| !state.iso_head_answered.swap(true, Ordering::SeqCst));
+    if let Some((status, retry_after)) = b.iso_retry_after.get(n).cloned().or(head_answer) {
+        let status = match status {
+            429 => "429 Too Many Requests",
+            503 => "503 Service Unavailable",
+            _ => panic!("iso_retry_after takes 429 or 503"),
+        };
+        // `+N`: an HTTP date N seconds after this request arrived.
+        let retry_after = match retry_after.strip_prefix('+') {
+            Some(seconds) => http_date_in(seconds.parse().expect("+<seconds>")),
+            None => retry_after.clone(),
+        };
+        return respond(
+            &mut out,
+            status,
+            &[("Retry-After", &retry_after)],
+            b"building, come back later",
+        );
+    }
+    if n != usize::MAX && n < b.iso_failures_first {
+        return respond(
+            &mut out,
+            "500 Internal Server Error",
+            &[],
+            b"image build failed: try again",
+        );
+    }
+    serve_medium(r, out, n)
+}
+
+/// The medium a built `/image/` path names (404 for another version or file), with the fault
+/// a test put on it; `n`, the request's number among the ISO's downloads.
+fn serve_medium(r: &Request, mut out: TcpStream, n: usize) -> std::io::Result<()> {
+    let Request {
+        method,
+        path,
+        headers,
+        iso,
+        b,
+        state,
+        ..
+    } = *r;
+    let id_and_rest = path.strip_prefix("/image/");
+    let file = id_and_rest
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(id, _)| is_id(id))
+        // Any version the factory lists, as the real one builds what /versions names.
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .filter(|(version, _)| b.versions.iter().any(|v| v == version))
+        .map(|(_, file)| file)
+        .unwrap_or_default();
+    let served = medium_bytes(file, iso, b);
+    let fault = if file.ends_with(".raw.zst") {
+        &b.disk_image_fault
+    } else {
+        &b.iso_fault
+    };
+    let Some(served) = served.filter(|_| *fault != IsoFault::NotFound) else {
+        return respond(&mut out, "404 Not Found", &[], b"404 page not found");
+    };
+    let content_type = if file.ends_with(".iso") {
+        "application/x-iso9660-image"
+    } else {
+        "application/zstd"
+    };
+    if *fault == IsoFault::NoLength {
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
+        )?;
+        if method == "GET" {
+            out.write_all(&served)?;
+        }
+        return out.flush();
+    }
+    // HEAD announces the length GET would send, as the factory does.
+    if method == "HEAD" {
+        return write_response(
+            &mut out,
+            "200 OK",
+            &[("Content-Type", content_type)],
+            served.len() + b.head_extra_bytes,
+            &[],
+        );
+    }
+    match fault {
+        IsoFault::Trickle => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+                served.len()
+            )?;
+            for byte in served.iter().take(30) {
+                out.write_all(&[*byte])?;
+                out.flush()?;
+                std::thread::sleep(Duration::from_secs(2));
             }
+            Ok(())
         }
-        ("GET", "/secureboot/signing-cert.pem") if b.secure_boot_keys => {
-            respond(&mut out, "200 OK", &[], SIGNING_CERT.as_bytes())
+        IsoFault::Html => respond(
+            &mut out,
+            "200 OK",
+            &[("Content-Type", "text/html")],
+            &[
+                b"<html><body>".as_slice(),
+                &vec![b'x'; 40_000],
+                b"</body></html>",
+            ]
+            .concat(),
+        ),
+        IsoFault::CutMidBody | IsoFault::Stall => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+                served.len()
+            )?;
+            out.write_all(&served[..served.len() / 2])?;
+            out.flush()?;
+            if *fault == IsoFault::Stall {
+                std::thread::sleep(Duration::from_secs(30));
+            }
+            Ok(())
         }
-        ("GET", p) if p.starts_with("/token") => {
-            respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
-        }
-        ("HEAD", p) if p.starts_with("/v2/") && matches!(b.registry, RegistryMode::Proxy(_)) => {
-            let RegistryMode::Proxy(upstream) = &b.registry else {
-                unreachable!("matched above")
-            };
-            let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
-            proxy_head(&mut out, upstream, &path, &headers)
-        }
-        // As the factory does: manifests by digest or by a tag not starting with `v`, blobs and
-        // referrers are redirected to the backing registry.
-        ("GET", p) if p.starts_with("/v2/") && matches!(b.registry, RegistryMode::Proxy(_)) => {
-            let RegistryMode::Proxy(upstream) = &b.registry else {
-                unreachable!("matched above")
-            };
-            let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+        _ => serve_iso(&mut out, &served, headers, b, state, n),
+    }
+}
+
+/// `GET /secureboot/signing-cert.pem`, when the factory has SecureBoot keys.
+fn certificate(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    respond(&mut out, "200 OK", &[], SIGNING_CERT.as_bytes())
+}
+
+/// `GET /token…`: an anonymous registry token.
+fn token(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
+}
+
+/// `HEAD /v2/…` forwarded to a real registry.
+fn proxy_head_route(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request {
+        path, headers, b, ..
+    } = *r;
+    let p = path;
+    let RegistryMode::Proxy(upstream) = &b.registry else {
+        unreachable!("matched above")
+    };
+    let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+    proxy_head(&mut out, upstream, &path, headers)
+}
+
+/// `GET /v2/…` redirected to a real registry, as the factory does for manifests by digest (or a tag not starting with `v`), blobs and referrers.
+fn proxy_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { b, path, .. } = *r;
+    let p = path;
+    let RegistryMode::Proxy(upstream) = &b.registry else {
+        unreachable!("matched above")
+    };
+    let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+    respond(
+        &mut out,
+        "307 Temporary Redirect",
+        &[("Location", &location)],
+        b"",
+    )
+}
+
+/// `GET /v2/…` without the anonymous token, behind `RegistryMode::Bearer`: the challenge.
+fn bearer_unauthorized(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { port, b, .. } = *r;
+    let challenge = bearer_challenge(b, port, "metal-installer");
+    respond(
+        &mut out,
+        "401 Unauthorized",
+        &[("WWW-Authenticate", &challenge)],
+        b"",
+    )
+}
+
+/// `GET /v2/…`: blobs and manifests by digest redirected to the backing registry; a signature listing where a test put one.
+fn registry_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { path, b, .. } = *r;
+    let p = path;
+    let redirected = p
+        .rsplit_once("/manifests/")
+        .is_some_and(|(_, reference)| !reference.starts_with('v'))
+        || p.contains("/blobs/");
+    if redirected {
+        // A path on this host, so an https front keeps the scheme.
+        let origin = b.backing_origin.clone().unwrap_or_default();
+        let location = format!("{origin}/backing{p}");
+        return respond(
+            &mut out,
+            "307 Temporary Redirect",
+            &[("Location", &location)],
+            b"",
+        );
+    }
+    match bundle_listing(p, b) {
+        Some(index) => respond(
+            &mut out,
+            "200 OK",
+            &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+            &index,
+        ),
+        None => respond(&mut out, "404 Not Found", &[], b""),
+    }
+}
+
+/// `GET /backing/v2/…`: the backing registry's objects.
+fn backing(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { b, path, .. } = *r;
+    let p = path;
+    match backing_object(p, b) {
+        Some(bytes) => respond(&mut out, "200 OK", &[], &bytes),
+        None => respond(&mut out, "404 Not Found", &[], b""),
+    }
+}
+
+/// `HEAD /v2/<repo>/<id>/manifests/<version>`: the installer's digest, built on first request, as the registry mode says.
+fn registry_head(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request {
+        headers,
+        port,
+        b,
+        state,
+        path,
+        ..
+    } = *r;
+    let p = path;
+    let (repository, id) = p
+        .strip_prefix("/v2/")
+        .and_then(|rest| rest.rsplit_once("/manifests/"))
+        .filter(|(_, version)| b.versions.iter().any(|v| v == version))
+        .and_then(|(rest, _)| rest.split_once('/'))
+        .unwrap_or_default();
+    state.maybe_lose(b);
+    if is_id(id) && !state.knows(id) {
+        return respond(&mut out, "404 Not Found", &[], b"");
+    }
+    state.build(p, b.build_delay);
+    if let Some(delay) = b.installer_delay {
+        std::thread::sleep(delay);
+    }
+    let digest = match repository {
+        "metal-installer" => b.installer_digest.clone(),
+        "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),
+        _ => String::new(),
+    };
+    let accepts_oci = headers
+        .get("accept")
+        .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
+    if b.registry == RegistryMode::Down {
+        return respond(&mut out, "500 Internal Server Error", &[], b"down");
+    }
+    if !is_id(id) || digest.is_empty() || !accepts_oci || b.registry == RegistryMode::Missing {
+        return respond(&mut out, "404 Not Found", &[], b"");
+    }
+    match b.registry {
+        RegistryMode::Redirect => {
+            let location =
+                format!("https://registry.example.invalid/v2/{repository}/{id}/manifests/{digest}");
             respond(
                 &mut out,
                 "307 Temporary Redirect",
@@ -726,13 +968,11 @@ fn serve(
                 b"",
             )
         }
-        ("GET", p)
-            if p.starts_with("/v2/")
-                && b.registry == RegistryMode::Bearer
-                && headers.get("authorization").map(String::as_str)
-                    != Some("Bearer anonymous-token") =>
+        RegistryMode::Bearer
+            if headers.get("authorization").map(String::as_str)
+                != Some("Bearer anonymous-token") =>
         {
-            let challenge = bearer_challenge(&b, port, "metal-installer");
+            let challenge = bearer_challenge(b, port, &format!("{repository}/{id}"));
             respond(
                 &mut out,
                 "401 Unauthorized",
@@ -740,103 +980,18 @@ fn serve(
                 b"",
             )
         }
-        ("GET", p) if p.starts_with("/v2/") => {
-            let redirected = p
-                .rsplit_once("/manifests/")
-                .is_some_and(|(_, reference)| !reference.starts_with('v'))
-                || p.contains("/blobs/");
-            if redirected {
-                // A path on this host, so an https front keeps the scheme.
-                let origin = b.backing_origin.clone().unwrap_or_default();
-                let location = format!("{origin}/backing{p}");
-                return respond(
-                    &mut out,
-                    "307 Temporary Redirect",
-                    &[("Location", &location)],
-                    b"",
-                );
-            }
-            match bundle_listing(p, &b) {
-                Some(index) => respond(
-                    &mut out,
-                    "200 OK",
-                    &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
-                    &index,
-                ),
-                None => respond(&mut out, "404 Not Found", &[], b""),
-            }
-        }
-        ("GET", p) if p.starts_with("/backing/v2/") => match backing_object(p, &b) {
-            Some(bytes) => respond(&mut out, "200 OK", &[], &bytes),
-            None => respond(&mut out, "404 Not Found", &[], b""),
-        },
-        ("HEAD", p) if p.starts_with("/v2/") => {
-            let (repository, id) = p
-                .strip_prefix("/v2/")
-                .and_then(|rest| rest.rsplit_once("/manifests/"))
-                .filter(|(_, version)| b.versions.iter().any(|v| v == version))
-                .and_then(|(rest, _)| rest.split_once('/'))
-                .unwrap_or_default();
-            state.maybe_lose(&b);
-            if is_id(id) && !state.knows(id) {
-                return respond(&mut out, "404 Not Found", &[], b"");
-            }
-            state.build(p, b.build_delay);
-            if let Some(delay) = b.installer_delay {
-                std::thread::sleep(delay);
-            }
-            let digest = match repository {
-                "metal-installer" => b.installer_digest.clone(),
-                "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),
-                _ => String::new(),
-            };
-            let accepts_oci = headers
-                .get("accept")
-                .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
-            if b.registry == RegistryMode::Down {
-                return respond(&mut out, "500 Internal Server Error", &[], b"down");
-            }
-            if !is_id(id)
-                || digest.is_empty()
-                || !accepts_oci
-                || b.registry == RegistryMode::Missing
-            {
-                return respond(&mut out, "404 Not Found", &[], b"");
-            }
-            match b.registry {
-                RegistryMode::Redirect => {
-                    let location = format!(
-                        "https://registry.example.invalid/v2/{repository}/{id}/manifests/{digest}"
-                    );
-                    respond(
-                        &mut out,
-                        "307 Temporary Redirect",
-                        &[("Location", &location)],
-                        b"",
-                    )
-                }
-                RegistryMode::Bearer
-                    if headers.get("authorization").map(String::as_str)
-                        != Some("Bearer anonymous-token") =>
-                {
-                    let challenge = bearer_challenge(&b, port, &format!("{repository}/{id}"));
-                    respond(
-                        &mut out,
-                        "401 Unauthorized",
-                        &[("WWW-Authenticate", &challenge)],
-                        b"",
-                    )
-                }
-                _ => respond(
-                    &mut out,
-                    "200 OK",
-                    &[("Docker-Content-Digest", &digest)],
-                    b"",
-                ),
-            }
-        }
-        _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
+        _ => respond(
+            &mut out,
+            "200 OK",
+            &[("Docker-Content-Digest", &digest)],
+            b"",
+        ),
     }
+}
+
+/// Anything else.
+fn not_found(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    respond(&mut out, "404 Not Found", &[], b"404 page not found")
 }
 
 /// The ISO body: whole or from a range, optionally slow, optionally cut off at half.
