@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cluster_images::ImageRef;
+use crate::image_ref::ImageRef;
 use crate::talos::{InstallerNaming, TalosVersion};
 
 /// The catalogue as committed, compiled in.

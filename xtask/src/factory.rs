@@ -309,7 +309,7 @@ fn excerpt_of(bytes: &[u8]) -> String {
 /// trusted to be text a release record and its notes can carry as they are.
 fn recordable(entry: &CatalogueExtension, factory: &str, path: &str) -> anyhow::Result<Extension> {
     let shown = |text: &str| crate::util::one_line(text.as_bytes(), 120);
-    crate::cluster_images::ImageRef::parse(&entry.reference).with_context(|| {
+    crate::image_ref::ImageRef::parse(&entry.reference).with_context(|| {
         format!(
             "{factory}{path}: the catalogue gives extension {} the ref {:?}, which is not an image reference; refusing to record it",
             entry.name,

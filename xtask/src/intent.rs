@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::cluster_images::ImageRef;
+use crate::image_ref::ImageRef;
 use crate::talos::{
     Architecture, BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name,
     check_release_version, check_semver,
@@ -259,7 +259,7 @@ impl Written {
             policy.check()?;
         }
         for (host, url) in &self.registry_mirrors {
-            crate::cluster_images::mirror_base(host, url)
+            crate::image_ref::mirror_base(host, url)
                 .with_context(|| format!("registryMirrors.{host}"))?;
         }
         let extra_images = (self.air_gap.extra_images.iter().enumerate())

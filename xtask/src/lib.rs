@@ -11,7 +11,7 @@ mod catalog;
 mod channel;
 mod channel_move;
 pub mod cli;
-mod cluster_images;
+mod image_ref;
 pub mod digest;
 pub mod download;
 mod factory;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::catalog;
-use crate::cluster_images::{ImageRef, mirror_base, upstream_base};
+use crate::image_ref::{ImageRef, mirror_base, upstream_base};
 use crate::intent::{Intent, check_boot_media};
 use crate::manifest::Manifest;
 use crate::project;

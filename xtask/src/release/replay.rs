@@ -5,7 +5,7 @@
 
 use anyhow::{Context, bail};
 
-use crate::cluster_images::ImageRef;
+use crate::image_ref::ImageRef;
 use crate::factory::Factory;
 use crate::http::Client;
 use crate::intent::Intent;

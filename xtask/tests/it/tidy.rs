@@ -265,7 +265,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "project",
             "talos",
             "catalog",
-            "cluster_images",
+            "image_ref",
             "upgrade",
             "schematic",
             "intent",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::bundle::{self, Store};
-use crate::cluster_images::ImageRef;
+use crate::image_ref::ImageRef;
 use crate::digest::Digest;
 use crate::fsutil::PendingFile;
 use crate::manifest::{AirGap, BundledImage, Signature};
