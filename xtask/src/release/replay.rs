@@ -5,9 +5,9 @@
 
 use anyhow::{Context, bail};
 
-use crate::image_ref::ImageRef;
 use crate::factory::Factory;
 use crate::http::Client;
+use crate::image_ref::ImageRef;
 use crate::intent::Intent;
 use crate::manifest::Manifest;
 use crate::plan::{AirGapPlan, Overrides, Plan, registry_mirrors};

@@ -177,31 +177,6 @@ fn allow_upgrade_gap_records_the_skip_and_why() {
     );
 }
 
-/// Stable on 1.0.0 (Kubernetes `stable`), beta on 1.1.0 (v1.34.1) then 1.2.0 (v1.35.4).
-fn stable_behind_beta(stable: &str) -> (Factory, Tree) {
-    let factory = Factory::start(Behaviour::default());
-    let tree = Tree::copy();
-    for (version, channel, kubernetes) in [
-        ("1.0.0", "stable", stable),
-        ("1.1.0", "beta", "v1.34.1"),
-        ("1.2.0", "beta", "v1.35.4"),
-    ] {
-        let output = tree.image(
-            &factory,
-            &[
-                "--release-version",
-                version,
-                "--channel",
-                channel,
-                "--kubernetes-version",
-                kubernetes,
-            ],
-        );
-        assert!(output.status.success(), "{version}: {}", stderr(&output));
-    }
-    (factory, tree)
-}
-
 #[test]
 fn a_promotion_nodes_cannot_reach_is_refused_as_a_release_would_be() {
     let (_factory, tree) = stable_behind_beta("v1.33.5");

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::bundle::{self, Store};
-use crate::image_ref::ImageRef;
 use crate::digest::Digest;
 use crate::fsutil::PendingFile;
+use crate::image_ref::ImageRef;
 use crate::manifest::{AirGap, BundledImage, Signature};
 use crate::plan::{AirGapPlan, Build, InstallerRef};
 use crate::progress::Progress;

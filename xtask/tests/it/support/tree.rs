@@ -262,3 +262,28 @@ fn list(root: &Path, dir: &Path, out: &mut Vec<String>) {
         }
     }
 }
+
+/// Two channels apart, as a promotion finds them: stable on 1.0.0 (Kubernetes `stable`), beta on 1.1.0 (v1.34.1) then 1.2.0 (v1.35.4).
+pub fn stable_behind_beta(stable: &str) -> (Factory, Tree) {
+    let factory = Factory::start(Behaviour::default());
+    let tree = Tree::copy();
+    for (version, channel, kubernetes) in [
+        ("1.0.0", "stable", stable),
+        ("1.1.0", "beta", "v1.34.1"),
+        ("1.2.0", "beta", "v1.35.4"),
+    ] {
+        let output = tree.image(
+            &factory,
+            &[
+                "--release-version",
+                version,
+                "--channel",
+                channel,
+                "--kubernetes-version",
+                kubernetes,
+            ],
+        );
+        assert!(output.status.success(), "{version}: {}", stderr(&output));
+    }
+    (factory, tree)
+}
