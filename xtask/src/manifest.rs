@@ -497,8 +497,9 @@ impl Manifest {
     }
 
     /// Recorded steps are the ones the catalogue's rules give between the two releases'
-    /// versions; a release never upgrades from itself.
-    fn upgrade_problems(
+    /// versions; a release never upgrades from itself. For the manifest's own `upgradeFrom`,
+    /// and for a channel file's, which says how the channel's nodes reach this release.
+    pub fn upgrade_problems(
         &self,
         upgrade: &crate::upgrade::UpgradeFrom,
         version: &TalosVersion,

@@ -226,8 +226,52 @@ fn check_channels(
                 &path,
                 format!("/releaseVersion: points at release {release}, but {} does not exist or is invalid", project::manifest_path(release)),
             );
+            continue;
+        }
+        if let (Some(release), Some(upgrade)) = (&channel.release_version, &channel.upgrade_from) {
+            for problem in channel_upgrade_problems(root, release, upgrade, releases) {
+                report.error(&path, problem);
+            }
         }
     }
+}
+
+/// A channel file's `upgradeFrom`: from a recorded release, at the versions that release
+/// records, with the steps the catalogue gives from there to the release the channel offers.
+fn channel_upgrade_problems(
+    root: &Path,
+    release: &str,
+    upgrade: &crate::upgrade::UpgradeFrom,
+    releases: &BTreeSet<String>,
+) -> Vec<String> {
+    let from = &upgrade.release_version;
+    if !releases.contains(from) {
+        return vec![format!(
+            "/upgradeFrom/releaseVersion: {from} is not a recorded release ({} does not exist or is invalid)",
+            project::manifest_path(from)
+        )];
+    }
+    let (Ok(offered), Ok(previous)) = (
+        Manifest::load_recorded(root, release),
+        Manifest::load_recorded(root, from),
+    ) else {
+        return Vec::new(); // each manifest's own problems are reported with it
+    };
+    let mut problems = Vec::new();
+    if (
+        previous.talos.version.as_str(),
+        previous.kubernetes.version.as_str(),
+    ) != (upgrade.talos.as_str(), upgrade.kubernetes.as_str())
+    {
+        problems.push(format!(
+            "/upgradeFrom: release {from} records Talos {} and Kubernetes {}, the channel says {} and {}",
+            previous.talos.version, previous.kubernetes.version, upgrade.talos, upgrade.kubernetes
+        ));
+    }
+    if let Ok(version) = crate::talos::TalosVersion::parse(&offered.talos.version) {
+        problems.extend(offered.upgrade_problems(upgrade, &version));
+    }
+    problems
 }
 
 /// What interrupted runs and hand-work leave: a record step's journal or a temporary file

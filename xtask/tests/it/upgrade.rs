@@ -356,3 +356,38 @@ fn a_channel_move_to_another_boot_mode_is_a_reinstall_on_purpose() {
     let notes = stdout(&tree.xtask(&["release-notes", "--channel", "beta"]));
     assert!(notes.contains("## Reinstall from 0.1.0"), "{notes}");
 }
+
+#[test]
+fn validate_holds_a_channel_files_upgrade_path_to_the_records_and_the_catalogue() {
+    let (_factory, tree) = stable_behind_beta("v1.34.1");
+    let output = tree.xtask(&["channel", "stable", "1.2.0"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stable = "ee/appliance/releases/channels/stable.json";
+    let moved = tree.json(stable);
+    let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut channel = moved.clone();
+        edit(&mut channel);
+        tree.write(stable, &serde_json::to_string_pretty(&channel).unwrap());
+        let output = tree.xtask(&["validate"]);
+        assert_eq!(output.status.code(), Some(1), "{channel}");
+        stderr(&output)
+    };
+    let err = edited(&|c| c["upgradeFrom"]["steps"] = serde_json::json!([]));
+    assert!(
+        err.contains("/upgradeFrom/steps: the catalogue's rules give [Kubernetes to v1.35.4]"),
+        "{err}"
+    );
+    let err = edited(&|c| c["upgradeFrom"]["kubernetes"] = serde_json::json!("v1.33.5"));
+    assert!(
+        err.contains("/upgradeFrom: release 1.0.0 records Talos v1.12.11 and Kubernetes v1.34.1, the channel says v1.12.11 and v1.33.5"),
+        "{err}"
+    );
+    let err = edited(&|c| c["upgradeFrom"]["releaseVersion"] = serde_json::json!("0.9.0"));
+    assert!(
+        err.contains("/upgradeFrom/releaseVersion: 0.9.0 is not a recorded release"),
+        "{err}"
+    );
+    tree.write(stable, &serde_json::to_string_pretty(&moved).unwrap());
+    let output = tree.xtask(&["validate"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
