@@ -72,12 +72,20 @@ impl Page<'_> {
     /// The release page body. Pure: a function of the records.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        // What moved since the release the channel offered before: said, and the reason for a
+        // new installer.
+        let changes = self.previous.map(|previous| {
+            crate::release::changes_between(
+                &serde_json::to_value(previous).expect("a manifest serialises"),
+                &serde_json::to_value(self.m).expect("a manifest serialises"),
+            )
+        });
         self.summary(&mut out);
-        self.changes(&mut out);
+        self.changes(&mut out, changes.as_deref());
         self.get_it(&mut out);
         self.install(&mut out);
         if let Some(upgrade) = self.upgrade {
-            self.upgrade_section(&mut out, upgrade);
+            self.upgrade_section(&mut out, upgrade, changes.as_deref());
         }
         if let Some(air_gap) = &self.m.air_gap {
             air_gap_section(&mut out, self.m, air_gap);
@@ -110,8 +118,8 @@ impl Page<'_> {
     }
 
     /// Each input that moved since the release the channel offered before, from the records.
-    fn changes(&self, out: &mut String) {
-        let (Some(upgrade), Some(previous)) = (self.upgrade, self.previous) else {
+    fn changes(&self, out: &mut String, changes: Option<&[String]>) {
+        let (Some(upgrade), Some(changes)) = (self.upgrade, changes) else {
             let _ = writeln!(
                 out,
                 "\nThe first release on channel `{}`: install it from the media (\"Install\" below).",
@@ -120,10 +128,6 @@ impl Page<'_> {
             return;
         };
         let _ = writeln!(out, "\n## Changes since {}\n", upgrade.release_version);
-        let changes = crate::release::changes_between(
-            &serde_json::to_value(previous).expect("a manifest serialises"),
-            &serde_json::to_value(self.m).expect("a manifest serialises"),
-        );
         if changes.is_empty() {
             let _ = writeln!(out, "- no input changed; the factory built it again");
         }
@@ -217,7 +221,7 @@ impl Page<'_> {
     /// How a site on the channel's previous release gets to this one: the steps the release
     /// was checked for, in their order, as commands; a new installer at the same versions is a
     /// step too; another boot mode is a reinstall.
-    fn upgrade_section(&self, out: &mut String, upgrade: &UpgradeFrom) {
+    fn upgrade_section(&self, out: &mut String, upgrade: &UpgradeFrom, changes: Option<&[String]>) {
         let m = self.m;
         if let Some(why) = &upgrade.reinstall {
             let _ = writeln!(
@@ -289,7 +293,7 @@ impl Page<'_> {
             text
         };
         if new_installer && !talos_step {
-            let reasons = self.installer_reasons();
+            let reasons = self.installer_reasons(changes);
             items.push(talos_upgrade(format!(
                 "The new installer at the same Talos {} ({reasons}; Talos activates extensions only on install or upgrade)",
                 m.talos.version
@@ -312,17 +316,13 @@ impl Page<'_> {
     }
 
     /// Why the installer is new: the extensions added or removed, else the schematic.
-    fn installer_reasons(&self) -> String {
-        let Some(previous) = self.previous else {
+    fn installer_reasons(&self, changes: Option<&[String]>) -> String {
+        let Some(changes) = changes else {
             return "a new installer".into();
         };
-        let changes = crate::release::changes_between(
-            &serde_json::to_value(previous).expect("a manifest serialises"),
-            &serde_json::to_value(self.m).expect("a manifest serialises"),
-        );
-        let extensions: Vec<String> = changes
-            .into_iter()
+        let extensions: Vec<&str> = (changes.iter())
             .filter(|c| c.contains(" extension "))
+            .map(String::as_str)
             .collect();
         if extensions.is_empty() {
             format!("schematic {}", self.m.talos.schematic_id)
@@ -604,15 +604,12 @@ fn air_gap_section(out: &mut String, m: &Manifest, air_gap: &AirGap) {
     let platform = or_unknown(&installer.platform_digest);
     let name = repository(&installer.reference);
     let path = name.split_once('/').map_or(name, |(_, path)| path);
-    let mut hosts: Vec<&str> = air_gap
-        .images
-        .iter()
-        .filter_map(|i| i.reference.split_once('/').map(|(host, _)| host))
-        .collect();
-    hosts.dedup();
-    let mut unique = Vec::new();
-    for host in hosts {
-        if !unique.contains(&host) {
+    // Each upstream host once, in the bundle's order.
+    let mut unique: Vec<&str> = Vec::new();
+    for image in &air_gap.images {
+        if let Some((host, _)) = image.reference.split_once('/')
+            && !unique.contains(&host)
+        {
             unique.push(host);
         }
     }
