@@ -132,7 +132,7 @@ impl Page<'_> {
             let _ = writeln!(out, "- no input changed; the factory built it again");
         }
         for change in changes {
-            let _ = writeln!(out, "- {}", plain(&change));
+            let _ = writeln!(out, "- {}", plain(change));
         }
     }
 
