@@ -229,6 +229,19 @@ pub enum Signature {
 }
 
 impl Signature {
+    /// The name this signature of `image`@`digest` goes by in the air-gap bundle (and so at a
+    /// site that loads it): cosign's `sha256-<hex>.sig` tag for a legacy signature, the same
+    /// with `.sigstore` for a Sigstore bundle (which a registry with the referrers API finds
+    /// by its subject, whatever the tag).
+    pub fn bundle_name(&self, image: &str, digest: &crate::digest::Digest) -> String {
+        let base = image.rsplit_once(':').map_or(image, |(name, _)| name);
+        let suffix = match self {
+            Signature::PublicKey { .. } => "sig",
+            Signature::Keyless { .. } => "sigstore",
+        };
+        format!("{base}:sha256-{}.{suffix}", digest.hex())
+    }
+
     /// The digest of the manifest that carries the signature, in the installer's repository.
     pub fn manifest(&self) -> &str {
         match self {

@@ -562,15 +562,7 @@ fn air_gap_section(out: &mut String, m: &Manifest, air_gap: &AirGap) {
     // signature, the same with `.sigstore` for a Sigstore bundle.
     let signature = match (&m.os.installer.digest, &m.os.installer.signature) {
         (Some(digest), Some(signature)) => {
-            let suffix = match signature {
-                Signature::PublicKey { .. } => "sig",
-                Signature::Keyless { .. } => "sigstore",
-            };
-            Some(format!(
-                "{}:sha256-{}.{suffix}",
-                repository(&m.os.installer.image),
-                digest.hex()
-            ))
+            Some(signature.bundle_name(&m.os.installer.image, digest))
         }
         _ => None,
     };

@@ -12,7 +12,7 @@ use crate::digest::Digest;
 use crate::fsutil::PendingFile;
 use crate::image_ref::ImageRef;
 use crate::manifest::{AirGap, BundledImage, Signature};
-use crate::plan::{AirGapPlan, Build, InstallerRef};
+use crate::plan::{AirGapPlan, Build};
 use crate::progress::Progress;
 use crate::util::mib;
 
@@ -59,7 +59,7 @@ pub(super) fn spawn_installer(
         wanted.push((
             BundlePart::Signature,
             signature.manifest().to_string(),
-            signature_name(&build.installer, digest, signature),
+            signature.bundle_name(&build.installer.image, digest),
         ));
     }
     for (part, reference, name) in wanted {
@@ -115,22 +115,6 @@ pub(super) fn spawn_images(
             }
         }
     }
-}
-
-/// The name the installer's signature goes by in the bundle: cosign's `sha256-<hex>.sig` tag
-/// for a legacy signature, the same with `.sigstore` for a Sigstore bundle (which a registry
-/// with the referrers API finds by its subject, whatever the tag).
-fn signature_name(installer: &InstallerRef, digest: &Digest, signature: &Signature) -> String {
-    let hex_part = digest.hex();
-    let base = installer
-        .image
-        .rsplit_once(':')
-        .map_or(installer.image.as_str(), |(name, _)| name);
-    let suffix = match signature {
-        Signature::PublicKey { .. } => "sig",
-        Signature::Keyless { .. } => "sigstore",
-    };
-    format!("{base}:sha256-{hex_part}.{suffix}")
 }
 
 /// Packs the fetched images, in the bundle's order, and says what the manifest records.
