@@ -95,12 +95,7 @@ fn validate_tree(root: &Path, artifacts: bool) -> Report {
         artifacts,
         &mut report,
     );
-    check_channels(
-        root,
-        channel_schema.as_ref(),
-        &recorded.releases,
-        &mut report,
-    );
+    check_channels(root, channel_schema.as_ref(), &recorded, &mut report);
     leftovers(root, &recorded.named, &mut report);
     report
 }
@@ -133,11 +128,13 @@ fn check_intent(root: &Path, report: &mut Report) {
     }
 }
 
-/// What the manifests record: the release versions, and each file under `dist/` a manifest
-/// names.
+/// What the manifests record: the release versions, the manifests that pass their own
+/// consistency rules (by version, read once for the channels' checks), and each file under
+/// `dist/` a manifest names.
 #[derive(Default)]
 struct Recorded {
     releases: BTreeSet<String>,
+    consistent: BTreeMap<String, Manifest>,
     named: BTreeSet<String>,
 }
 
@@ -164,7 +161,9 @@ fn check_manifests(
         let Some(manifest) = read_checked::<Manifest>(root, &path, schema, report) else {
             continue;
         };
-        for problem in manifest.consistency_problems(&stem) {
+        let problems = manifest.consistency_problems(&stem);
+        let consistent = problems.is_empty();
+        for problem in problems {
             report.error(&path, problem);
         }
         if offered.contains(&manifest.release_version) {
@@ -192,18 +191,18 @@ fn check_manifests(
         recorded
             .named
             .insert(project::sums_path(&manifest.release_version));
-        recorded.releases.insert(manifest.release_version);
+        recorded.releases.insert(manifest.release_version.clone());
+        if consistent {
+            recorded
+                .consistent
+                .insert(manifest.release_version.clone(), manifest);
+        }
     }
     recorded
 }
 
 /// Every channel file against its schema, its name, and the release it points at.
-fn check_channels(
-    root: &Path,
-    schema: Option<&Schema>,
-    releases: &BTreeSet<String>,
-    report: &mut Report,
-) {
+fn check_channels(root: &Path, schema: Option<&Schema>, recorded: &Recorded, report: &mut Report) {
     for path in files_in(root, project::CHANNELS_DIR, &["json"]) {
         report.checked.push(path.clone());
         let stem = file_stem(&path);
@@ -220,7 +219,7 @@ fn check_channels(
             );
         }
         if let Some(release) = &channel.release_version
-            && !releases.contains(release)
+            && !recorded.releases.contains(release)
         {
             report.error(
                 &path,
@@ -229,7 +228,7 @@ fn check_channels(
             continue;
         }
         if let (Some(release), Some(upgrade)) = (&channel.release_version, &channel.upgrade_from) {
-            for problem in channel_upgrade_problems(root, release, upgrade, releases) {
+            for problem in channel_upgrade_problems(release, upgrade, recorded) {
                 report.error(&path, problem);
             }
         }
@@ -239,21 +238,20 @@ fn check_channels(
 /// A channel file's `upgradeFrom`: from a recorded release, at the versions that release
 /// records, with the steps the catalogue gives from there to the release the channel offers.
 fn channel_upgrade_problems(
-    root: &Path,
     release: &str,
     upgrade: &crate::upgrade::UpgradeFrom,
-    releases: &BTreeSet<String>,
+    recorded: &Recorded,
 ) -> Vec<String> {
     let from = &upgrade.release_version;
-    if !releases.contains(from) {
+    if !recorded.releases.contains(from) {
         return vec![format!(
             "/upgradeFrom/releaseVersion: {from} is not a recorded release ({} does not exist or is invalid)",
             project::manifest_path(from)
         )];
     }
-    let (Ok(offered), Ok(previous)) = (
-        Manifest::load_recorded(root, release),
-        Manifest::load_recorded(root, from),
+    let (Some(offered), Some(previous)) = (
+        recorded.consistent.get(release),
+        recorded.consistent.get(from),
     ) else {
         return Vec::new(); // each manifest's own problems are reported with it
     };
