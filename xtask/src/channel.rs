@@ -25,11 +25,12 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// The release `name` points at; an error naming the file if none, or no such channel.
-    pub fn release_on(root: &Path, name: &str) -> anyhow::Result<String> {
-        let path = project::channel_path(name);
-        match Channel::read(root, name)?.release_version {
-            Some(version) => Ok(version),
+    /// The release this channel points at; an error naming its file if none (`root`: the tree
+    /// whose recorded releases the error lists).
+    pub fn offered_release(&self, root: &Path) -> anyhow::Result<String> {
+        let (name, path) = (&self.channel, project::channel_path(&self.channel));
+        match &self.release_version {
+            Some(version) => Ok(version.clone()),
             None => bail!(
                 "channel {name} points at no release yet ({path} has releaseVersion null): record one with `cargo xtask image`, or name a recorded release instead ({})",
                 crate::manifest::recorded_releases(root)

@@ -28,7 +28,7 @@ impl cli::ReleaseNotesArgs {
         let channel = channel.map(|name| Channel::read(root, &name)).transpose()?;
         let version = match (self.release_version, &channel) {
             (Some(version), _) => version,
-            (None, Some(channel)) => Channel::release_on(root, &channel.channel)?,
+            (None, Some(channel)) => channel.offered_release(root)?,
             (None, None) => unreachable!("a channel is read when no release is named"),
         };
         crate::talos::check_release_version("release version (--release-version)", &version)?;
