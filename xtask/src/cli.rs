@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::talos::{Architecture, BootMedium};
+use crate::image::talos::{Architecture, BootMedium};
 
 /// Turns the appliance's image intent (ee/appliance) into verified Talos Linux boot media from
 /// the Sidero Labs Image Factory.

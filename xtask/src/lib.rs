@@ -6,38 +6,18 @@
 //! module is in which layer is `LAYERS` in `tests/it/tidy.rs`, which fails `cargo test` when a
 //! module is in none or imports upwards. The modules the benchmarks use are `pub`.
 
-pub mod bundle;
-mod catalog;
-mod channel;
-mod channel_move;
 pub mod cli;
-pub mod digest;
-pub mod download;
-mod factory;
-pub mod fsutil;
-pub mod http;
-mod image_ref;
-mod intent;
-pub mod interrupt;
+pub mod host;
+pub mod image;
 mod json_schema;
-mod manifest;
 #[cfg(test)]
 mod mutate;
-pub mod plan;
-pub mod progress;
 pub mod project;
-mod registry;
 mod release;
-mod release_lock;
 mod release_notes;
 mod schematic;
-mod signature;
-mod sigstore_ring;
-pub mod talos;
 mod talos_catalog;
 mod test_hooks;
-mod trust;
-mod upgrade;
 pub mod util;
 mod validate;
 
@@ -60,7 +40,7 @@ pub fn run() -> ExitCode {
         Err(error) => {
             // Workers of a failed run may still be waiting on the network with temporary
             // files open: those files go now, and nothing is put in place any more.
-            interrupt::abandon();
+            host::interrupt::abandon();
             crate::util::say!("error: {error:#}");
             if error.downcast_ref::<release::Drift>().is_some() {
                 ExitCode::from(3)

@@ -6,7 +6,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-use crate::intent::Intent;
+use crate::image::intent::Intent;
 use crate::schematic::Schematic;
 
 /// A small deterministic generator (xorshift64*), so a failing case can be replayed by seed.

@@ -8,14 +8,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::channel::Channel;
 use crate::cli;
-use crate::digest::or_unknown;
-use crate::intent::Intent;
-use crate::manifest::{AirGap, Manifest, Signature, known};
+use crate::image::channel::Channel;
+use crate::image::digest::or_unknown;
+use crate::image::intent::Intent;
+use crate::image::manifest::{AirGap, Manifest, Signature, known};
+use crate::image::talos::BootMedium;
+use crate::image::upgrade::{Component, UpgradeFrom};
 use crate::project::file_name;
-use crate::talos::BootMedium;
-use crate::upgrade::{Component, UpgradeFrom};
 use crate::util::mib;
 
 impl cli::ReleaseNotesArgs {
@@ -31,7 +31,10 @@ impl cli::ReleaseNotesArgs {
             (None, Some(channel)) => channel.offered_release(root)?,
             (None, None) => unreachable!("a channel is read when no release is named"),
         };
-        crate::talos::check_release_version("release version (--release-version)", &version)?;
+        crate::image::talos::check_release_version(
+            "release version (--release-version)",
+            &version,
+        )?;
         let manifest = Manifest::load_recorded(root, &version)?;
         // A channel that offers this release says where its nodes come from (a promotion starts
         // from what that channel offered, not from the release this one was cut after).

@@ -12,9 +12,9 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::catalog::{self, Catalog, HostUpgrade, KubernetesRange, Minor, Patch};
 use crate::cli::TalosCatalogArgs;
-use crate::talos::TalosVersion;
+use crate::image::catalog::{self, Catalog, HostUpgrade, KubernetesRange, Minor, Patch};
+use crate::image::talos::TalosVersion;
 
 impl TalosCatalogArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
@@ -31,7 +31,7 @@ impl TalosCatalogArgs {
             println!("{}: nothing to add", catalog::PATH);
             return Ok(());
         }
-        crate::fsutil::write_atomic(&path, out.as_bytes())
+        crate::host::fsutil::write_atomic(&path, out.as_bytes())
             .with_context(|| format!("writing {}", catalog::PATH))?;
         for change in changes {
             println!("{change}");

@@ -7,13 +7,13 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::channel::Channel;
 use crate::cli;
-use crate::intent::Intent;
-use crate::manifest::{AirGap, Manifest, Schema, known};
+use crate::image::channel::Channel;
+use crate::image::intent::Intent;
+use crate::image::manifest::{AirGap, Manifest, Schema, known};
 use crate::schematic::Schematic;
 use crate::util::print_out;
-use crate::{bundle, fsutil, project};
+use crate::{host::fsutil, image::bundle, project};
 
 /// Problems (which fail the run) and warnings (which do not), each naming its file.
 #[derive(Default)]
@@ -110,15 +110,15 @@ fn check_intent(root: &Path, report: &mut Report) {
     };
     // A release older than its channel's is the run's to refuse (it names the flag); the
     // tree itself is consistent.
-    let overrides = crate::plan::Overrides {
-        allow: crate::channel_move::Allow {
+    let overrides = crate::image::plan::Overrides {
+        allow: crate::image::channel_move::Allow {
             rollback: true,
             gap: false,
             reinstall: false,
         },
         ..Default::default()
     };
-    match crate::plan::Plan::from_intent(root, intent, &overrides) {
+    match crate::image::plan::Plan::from_intent(root, intent, &overrides) {
         Ok(plan) => report.warnings.extend(
             plan.warnings
                 .iter()
@@ -149,11 +149,11 @@ fn check_manifests(
 ) -> Recorded {
     // A past release cut from an older schematic is history; it is worth a warning only while
     // a channel still offers it. The channel files themselves are checked later.
-    let channels: Vec<Channel> = crate::channel::names(root)
+    let channels: Vec<Channel> = crate::image::channel::names(root)
         .iter()
         .filter_map(|name| Channel::read(root, name).ok())
         .collect();
-    let offered = crate::channel::offered(&channels);
+    let offered = crate::image::channel::offered(&channels);
     let mut recorded = Recorded::default();
     for path in files_in(root, project::RELEASES_DIR, &["json"]) {
         report.checked.push(path.clone());
@@ -239,7 +239,7 @@ fn check_channels(root: &Path, schema: Option<&Schema>, recorded: &Recorded, rep
 /// records, with the steps the catalogue gives from there to the release the channel offers.
 fn channel_upgrade_problems(
     release: &str,
-    upgrade: &crate::upgrade::UpgradeFrom,
+    upgrade: &crate::image::upgrade::UpgradeFrom,
     recorded: &Recorded,
 ) -> Vec<String> {
     let from = &upgrade.release_version;
@@ -266,7 +266,7 @@ fn channel_upgrade_problems(
             previous.talos.version, previous.kubernetes.version, upgrade.talos, upgrade.kubernetes
         ));
     }
-    if let Ok(version) = crate::talos::TalosVersion::parse(&offered.talos.version) {
+    if let Ok(version) = crate::image::talos::TalosVersion::parse(&offered.talos.version) {
         problems.extend(offered.upgrade_problems(upgrade, &version));
     }
     problems
@@ -413,7 +413,7 @@ fn check_artifacts(root: &Path, path: &str, manifest: &Manifest, report: &mut Re
     let mut listed: Vec<(String, String)> = Vec::new();
     for (number, line) in text.lines().enumerate() {
         match line.split_once("  ") {
-            Some((hex, name)) if crate::digest::is_sha256_hex(hex) => {
+            Some((hex, name)) if crate::image::digest::is_sha256_hex(hex) => {
                 listed.push((name.to_string(), hex.to_string()));
             }
             _ => report.error(

@@ -12,9 +12,9 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::cli;
-use xtask::bundle::{Source, Store};
+use xtask::image::bundle::{Source, Store};
 use xtask::util::hex;
-use xtask::{download, http};
+use xtask::{host::http, image::download};
 
 /// What the registry serves: blobs are `block` repeated, each with its first bytes set to its
 /// index so no two are the same.
@@ -42,7 +42,7 @@ impl cli::BenchBundleArgs {
             first_retry_delay: Duration::from_millis(0),
             ca_file: None,
         })?);
-        let progress = xtask::progress::Progress::new();
+        let progress = xtask::host::progress::Progress::new();
         let pace = (Duration::from_secs(30), 1024);
         let (mut fetch, mut whole, mut media) = (Duration::MAX, Duration::MAX, Duration::MAX);
         for _ in 0..self.runs {
@@ -73,7 +73,7 @@ impl cli::BenchBundleArgs {
                 url: &iso,
                 destination: &destination,
                 display: "bench",
-                magic: xtask::talos::BootMedium::Iso.kind().magic,
+                magic: xtask::image::talos::BootMedium::Iso.kind().magic,
                 stall: pace.0,
                 min_rate: pace.1,
             };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::cli;
-use xtask::{download, http};
+use xtask::{host::http, image::download};
 
 impl cli::BenchDownloadArgs {
     pub fn run(self, _root: &Path) -> anyhow::Result<()> {
@@ -25,7 +25,7 @@ impl cli::BenchDownloadArgs {
             ca_file: None,
         })?;
         let shell = xshell::Shell::new()?;
-        let progress = xtask::progress::Progress::new();
+        let progress = xtask::host::progress::Progress::new();
         let curl_file = dir.join("curl.iso");
         let mut ours = Duration::MAX;
         let mut theirs = Duration::MAX;
@@ -39,7 +39,7 @@ impl cli::BenchDownloadArgs {
                 url: &url,
                 destination: &destination,
                 display: "bench",
-                magic: xtask::talos::BootMedium::Iso.kind().magic,
+                magic: xtask::image::talos::BootMedium::Iso.kind().magic,
                 stall: Duration::from_secs(30),
                 min_rate: 1024,
             };
@@ -96,7 +96,7 @@ impl cli::BenchDownloadArgs {
 pub(crate) fn serve(size: u64) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}/image.iso", listener.local_addr()?);
-    let block = medium_block(xtask::talos::BootMedium::Iso);
+    let block = medium_block(xtask::image::talos::BootMedium::Iso);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let block = block.clone();
@@ -119,7 +119,7 @@ pub(crate) fn serve(size: u64) -> anyhow::Result<String> {
 }
 
 /// 1 MiB of noise shaped like `medium`: its magic bytes where a reader checks them.
-pub(crate) fn medium_block(medium: xtask::talos::BootMedium) -> Vec<u8> {
+pub(crate) fn medium_block(medium: xtask::image::talos::BootMedium) -> Vec<u8> {
     let mut block = vec![0u8; 1024 * 1024];
     for (i, b) in block.iter_mut().enumerate() {
         *b = (i.wrapping_mul(2654435761) >> 13) as u8;

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest;
 
-use xtask::plan::Plan;
-use xtask::talos::BootMedium;
+use xtask::image::plan::Plan;
+use xtask::image::talos::BootMedium;
 use xtask::util::hex;
 
 pub struct BenchFactory {

@@ -13,9 +13,9 @@ use anyhow::{Context, bail};
 
 use crate::cli;
 use crate::factory::BenchFactory;
-use xtask::plan::{Overrides, Plan};
+use xtask::image::plan::{Overrides, Plan};
+use xtask::image::talos::BootMedium;
 use xtask::project;
-use xtask::talos::BootMedium;
 
 /// The assets a release of ISO + disk image asks the factory to build: two media, one installer.
 const BUILDS: u32 = 3;

@@ -4,12 +4,12 @@
 
 use serde_json::Value;
 
-use crate::manifest::{
+use crate::image::manifest::{
     AirGap, App, BundledImage, Certificate, Installer, Kubernetes, Manifest, Media, Medium, Os,
     Source, Talos,
 };
-use crate::plan::Plan;
-use crate::talos::{self, BootMedium};
+use crate::image::plan::Plan;
+use crate::image::talos::{self, BootMedium};
 
 use super::resolve::Resolved;
 

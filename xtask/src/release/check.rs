@@ -14,15 +14,15 @@ use std::sync::Arc;
 use anyhow::bail;
 use serde_json::{Value, json};
 
-use crate::channel::Channel;
 use crate::cli;
-use crate::http::Client;
-use crate::intent::Intent;
-use crate::manifest::Manifest;
-use crate::plan::{Overrides, Plan};
-use crate::progress::Progress;
+use crate::host::http::Client;
+use crate::host::progress::Progress;
+use crate::image::channel::Channel;
+use crate::image::intent::Intent;
+use crate::image::manifest::Manifest;
+use crate::image::plan::{Overrides, Plan};
 use crate::util::print_out;
-use crate::{interrupt, project};
+use crate::{host::interrupt, project};
 
 use super::assemble;
 use super::facts::{self, Comparison, Notice, Unreleased};
@@ -107,7 +107,7 @@ pub fn run(
             release_version: None,
             // Only what the intent would record is compared; whether its channel may move
             // there is the real run's decision.
-            allow: crate::channel_move::Allow {
+            allow: crate::image::channel_move::Allow {
                 rollback: true,
                 gap: false,
                 reinstall: false,
@@ -159,7 +159,7 @@ pub fn run(
         .iter()
         .find(|c| c.channel == next_channel)
         .and_then(|c| c.release_version.clone());
-    let checked: Vec<Checked> = crate::channel::offered(&channels)
+    let checked: Vec<Checked> = crate::image::channel::offered(&channels)
         .iter()
         .map(|version| check(version, follows.as_ref() == Some(version)))
         .collect();
@@ -238,10 +238,12 @@ pub fn moved_under(
     version: &str,
     network: &cli::Network,
 ) -> anyhow::Result<Vec<String>> {
-    let client = Arc::new(Client::new(crate::http::Settings::from_flags(network))?);
+    let client = Arc::new(Client::new(crate::host::http::Settings::from_flags(
+        network,
+    ))?);
     let intent = Intent::load(root)?;
     let overrides = Overrides {
-        factory_url: crate::plan::factory_url_given(None),
+        factory_url: crate::image::plan::factory_url_given(None),
         ..Overrides::default()
     };
     let report = check_release(
@@ -333,7 +335,9 @@ fn check_release(
     // them: removed on success, failure and signals.
     let scratch = if hashes {
         interrupt::install()?;
-        Some(crate::fsutil::private_folder(&format!("check-{version}"))?)
+        Some(crate::host::fsutil::private_folder(&format!(
+            "check-{version}"
+        ))?)
     } else {
         None
     };
@@ -498,9 +502,9 @@ mod tests {
     fn digest(digit: char) -> Digest {
         Digest::parse(&format!("sha256:{}", digit.to_string().repeat(64))).unwrap()
     }
-    use crate::digest::Digest;
-    use crate::manifest::{AirGap, Extension, Medium};
-    use crate::talos::BootMedium;
+    use crate::image::digest::Digest;
+    use crate::image::manifest::{AirGap, Extension, Medium};
+    use crate::image::talos::BootMedium;
 
     fn manifest() -> Manifest {
         serde_json::from_value(json!({
@@ -614,7 +618,7 @@ mod tests {
 
     fn bundle(etcd: Option<Digest>, platform: Option<Digest>) -> AirGap {
         let image = |reference: &str, digest: Option<Digest>, platform: Option<Digest>| {
-            crate::manifest::BundledImage {
+            crate::image::manifest::BundledImage {
                 reference: reference.into(),
                 digest,
                 platform_digest: platform,
@@ -684,7 +688,7 @@ mod tests {
     #[test]
     fn a_whole_object_an_older_record_lacks_is_not_recorded() {
         let mut now = manifest();
-        now.os.secure_boot_certificate = Some(crate::manifest::Certificate {
+        now.os.secure_boot_certificate = Some(crate::image::manifest::Certificate {
             url: "u".into(),
             sha256: Some("cc".into()),
         });

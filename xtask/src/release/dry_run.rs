@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::manifest::Source;
-use crate::plan::Plan;
+use crate::image::manifest::Source;
+use crate::image::plan::Plan;
 use crate::project;
 use crate::util::print_out;
 

@@ -10,17 +10,17 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use crate::channel::Channel;
 use crate::cli;
-use crate::fsutil::write_atomic;
-use crate::http::{self, Client};
-use crate::intent::Intent;
-use crate::interrupt::{self, Provisional};
-use crate::manifest::known;
-use crate::plan::{Overrides, factory_url_given};
-use crate::progress::Progress;
+use crate::host::fsutil::write_atomic;
+use crate::host::http::{self, Client};
+use crate::host::interrupt::{self, Provisional};
+use crate::host::progress::Progress;
+use crate::image::channel::Channel;
+use crate::image::intent::Intent;
+use crate::image::manifest::known;
+use crate::image::plan::{Overrides, factory_url_given};
 use crate::util::mib;
-use crate::{project, release_lock};
+use crate::{image::release_lock, project};
 
 use super::check::Drift;
 use super::record;
@@ -33,7 +33,7 @@ impl cli::FetchArgs {
         let root = root.path.as_path();
         let versions = match &self.release_version {
             Some(version) => {
-                crate::talos::check_release_version(
+                crate::image::talos::check_release_version(
                     "release version (--release-version)",
                     version,
                 )?;
@@ -149,7 +149,7 @@ impl cli::FetchArgs {
 
 /// The releases the channels point at, each once; an error when none does.
 fn channel_releases(root: &Path) -> anyhow::Result<Vec<String>> {
-    let versions = crate::channel::offered(&Channel::all(root)?);
+    let versions = crate::image::channel::offered(&Channel::all(root)?);
     if versions.is_empty() {
         bail!(
             "no channel points at a release yet ({}): nothing to fetch; name a recorded release with --release-version",
@@ -160,7 +160,7 @@ fn channel_releases(root: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Each downloaded file whose bytes are not the recorded ones, in words.
-fn differences(recorded: &crate::manifest::Manifest, resolved: &Resolved) -> Vec<String> {
+fn differences(recorded: &crate::image::manifest::Manifest, resolved: &Resolved) -> Vec<String> {
     let mut out = Vec::new();
     for (kind, medium) in recorded.os.media() {
         match resolved.media.get(&kind) {

@@ -24,12 +24,12 @@ pub use facts::changes_between;
 pub use record::read_journal;
 
 use crate::cli;
-use crate::factory::Factory;
-use crate::intent::Intent;
-use crate::manifest::{Manifest, Schema, known};
-use crate::plan::{Overrides, Plan};
-use crate::progress::Progress;
-use crate::{http, interrupt, project, release_lock};
+use crate::host::progress::Progress;
+use crate::image::factory::Factory;
+use crate::image::intent::Intent;
+use crate::image::manifest::{Manifest, Schema, known};
+use crate::image::plan::{Overrides, Plan};
+use crate::{host::http, host::interrupt, image::release_lock, project};
 
 use resolve::{Media, Purpose};
 
@@ -44,7 +44,7 @@ impl cli::ImageArgs {
             return check::run(&self, root, &client);
         }
         let overrides = Overrides {
-            allow: crate::channel_move::Allow {
+            allow: crate::image::channel_move::Allow {
                 rollback: self.allow_channel_rollback,
                 gap: self.allow_upgrade_gap,
                 reinstall: self.allow_reinstall,
@@ -53,7 +53,7 @@ impl cli::ImageArgs {
             ..Overrides::from_flags(&self.pins)
         };
         // The release.yaml the plan reads, as a file: `--update-intent` edits only that one.
-        let intent_seen = crate::fsutil::Identity::of(&root.join(project::INTENT));
+        let intent_seen = crate::host::fsutil::Identity::of(&root.join(project::INTENT));
         let plan = Plan::build(root, &overrides)?;
         for warning in &plan.warnings {
             crate::util::say!("warning: {warning}");
@@ -97,7 +97,7 @@ impl cli::ImageArgs {
         &self,
         plan: &Plan,
         client: &Arc<http::Client>,
-        intent_seen: Option<crate::fsutil::Identity>,
+        intent_seen: Option<crate::host::fsutil::Identity>,
     ) -> anyhow::Result<Manifest> {
         interrupt::install()?;
         let _lock = release_lock::acquire(&plan.root)?;
@@ -161,7 +161,10 @@ impl cli::ImageArgs {
     /// What stops a run before its first request, for the run and for `--preflight` alike: a
     /// release already recorded (without `--force`), a re-cut from other inputs, and inputs
     /// that are not the commit's (the source the record names, returned).
-    fn before_requests(&self, plan: &Plan) -> anyhow::Result<Option<crate::manifest::Source>> {
+    fn before_requests(
+        &self,
+        plan: &Plan,
+    ) -> anyhow::Result<Option<crate::image::manifest::Source>> {
         if plan.path(&plan.outputs.manifest_path).exists() && !self.force {
             bail!(
                 "release {} is already recorded in {}; pick another --release-version, or pass --force to replace it",

@@ -7,10 +7,10 @@
 
 use anyhow::Context;
 
-use crate::fsutil::write_atomic;
-use crate::manifest::Manifest;
-use crate::talos::{TalosVersion, check_release_version};
-use crate::{channel_move, cli, project, release_lock};
+use crate::host::fsutil::write_atomic;
+use crate::image::manifest::Manifest;
+use crate::image::talos::{TalosVersion, check_release_version};
+use crate::{cli, image::channel_move, image::release_lock, project};
 
 impl cli::ChannelArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {

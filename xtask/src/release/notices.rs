@@ -2,8 +2,8 @@
 //! patch of the pinned minor (or newer minors) on the factory's `/versions`, and a catalogue
 //! that names an extension on a host no node outside the factory can reach.
 
-use crate::manifest::Extension;
-use crate::talos::TalosVersion;
+use crate::image::manifest::Extension;
+use crate::image::talos::TalosVersion;
 
 /// Newer releases than `pinned` among `listed`: patches of its minor, then later minors (the
 /// newest patch of each). Pre-releases are left out.

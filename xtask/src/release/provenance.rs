@@ -12,10 +12,10 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::manifest::{DirtyInput, Source};
-use crate::plan::Plan;
+use crate::image::manifest::{DirtyInput, Source};
+use crate::image::plan::Plan;
+use crate::image::trust::Policy;
 use crate::project;
-use crate::trust::Policy;
 
 /// The source a run records for `plan`: `None` outside a git checkout.
 pub fn source(plan: &Plan, allow_dirty: bool) -> anyhow::Result<Option<Source>> {

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::channel::Channel;
-use crate::fsutil::{self, Identity, PendingFile, pending_with, write_atomic};
-use crate::manifest::{Manifest, Schema, known};
-use crate::plan::Plan;
+use crate::host::fsutil::{self, Identity, PendingFile, pending_with, write_atomic};
+use crate::image::channel::Channel;
+use crate::image::manifest::{Manifest, Schema, known};
+use crate::image::plan::Plan;
 use crate::project;
 
 /// Marks a journal file in `ee/appliance/dist`: `.record-<token>.journal`.
@@ -117,7 +117,7 @@ fn place_all(
     // The channel as it is now, under the lock: the move is dated after the one it replaces.
     let previous = Channel::read(&plan.root, &plan.release.channel)
         .with_context(|| format!("moving channel {}", plan.outputs.channel_path))?;
-    let channel = crate::channel_move::moved(
+    let channel = crate::image::channel_move::moved(
         &previous,
         &plan.release.version,
         plan.upgrade_from.clone(),

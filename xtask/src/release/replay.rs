@@ -5,14 +5,14 @@
 
 use anyhow::{Context, bail};
 
-use crate::factory::Factory;
-use crate::http::Client;
-use crate::image_ref::ImageRef;
-use crate::intent::Intent;
-use crate::manifest::Manifest;
-use crate::plan::{AirGapPlan, Overrides, Plan, registry_mirrors};
-use crate::progress::Progress;
-use crate::{project, trust};
+use crate::host::http::Client;
+use crate::host::progress::Progress;
+use crate::image::factory::Factory;
+use crate::image::image_ref::ImageRef;
+use crate::image::intent::Intent;
+use crate::image::manifest::Manifest;
+use crate::image::plan::{AirGapPlan, Overrides, Plan, registry_mirrors};
+use crate::{image::trust, project};
 
 /// A recorded release and the plan that asks the factory for the same things again.
 pub struct Replay {
@@ -88,8 +88,9 @@ fn recorded_schematic(
     progress: &Progress,
 ) -> anyhow::Result<(String, String)> {
     let id = &recorded.talos.schematic_id;
-    let factory_url = crate::plan::recorded_factory(recorded, overrides.factory_url.as_ref())
-        .context("the factory of the recorded release")?;
+    let factory_url =
+        crate::image::plan::recorded_factory(recorded, overrides.factory_url.as_ref())
+            .context("the factory of the recorded release")?;
     if let Some(stored) = Factory::new(client, &factory_url).stored_schematic(id)? {
         let text = String::from_utf8(stored)
             .with_context(|| format!("{}/schematics/{id} is not UTF-8", factory_url.base))?;

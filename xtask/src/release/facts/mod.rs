@@ -12,8 +12,8 @@ mod unreleased;
 
 use serde_json::Value;
 
-use crate::catalog;
-use crate::talos::{MEDIA, TalosVersion};
+use crate::image::catalog;
+use crate::image::talos::{MEDIA, TalosVersion};
 use crate::util::mib;
 
 pub use compare::{Comparison, Notice, compare};

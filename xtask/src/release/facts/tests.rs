@@ -120,8 +120,8 @@ fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Value {
         *node = serde_yaml::from_str(value).unwrap();
     }
     let text = serde_yaml::to_string(&yaml).unwrap();
-    let intent = crate::intent::Intent::from_text(&text, project::INTENT).unwrap();
-    let plan = crate::plan::Plan::from_intent(root, intent, &Default::default())
+    let intent = crate::image::intent::Intent::from_text(&text, project::INTENT).unwrap();
+    let plan = crate::image::plan::Plan::from_intent(root, intent, &Default::default())
         .unwrap_or_else(|e| panic!("{edits:?}: {e:#}"));
     crate::release::assemble::planned(&plan, None)
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::bundle::{self, Store};
-use crate::digest::Digest;
-use crate::fsutil::PendingFile;
-use crate::image_ref::ImageRef;
-use crate::manifest::{AirGap, BundledImage, Signature};
-use crate::plan::{AirGapPlan, Build};
-use crate::progress::Progress;
+use crate::host::fsutil::PendingFile;
+use crate::host::progress::Progress;
+use crate::image::bundle::{self, Store};
+use crate::image::digest::Digest;
+use crate::image::image_ref::ImageRef;
+use crate::image::manifest::{AirGap, BundledImage, Signature};
+use crate::image::plan::{AirGapPlan, Build};
 use crate::util::mib;
 
 use super::{Event, Workers};
@@ -79,7 +79,7 @@ pub(super) fn spawn_images(
     build: &Build,
     air_gap: &AirGapPlan,
     store: Option<&Arc<Store>>,
-    client: &Arc<crate::http::Client>,
+    client: &Arc<crate::host::http::Client>,
     progress: &Progress,
 ) {
     for (i, image) in air_gap.images.iter().enumerate() {

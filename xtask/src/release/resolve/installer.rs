@@ -5,13 +5,13 @@
 use anyhow::{Context, bail};
 
 use crate::cli::Requirements;
-use crate::digest::Digest;
-use crate::http::Client;
-use crate::manifest::Signature;
-use crate::plan::InstallerRef;
-use crate::progress::{Line, Progress};
-use crate::trust::Policy;
-use crate::{registry, signature};
+use crate::host::http::Client;
+use crate::host::progress::{Line, Progress};
+use crate::image::digest::Digest;
+use crate::image::manifest::Signature;
+use crate::image::plan::InstallerRef;
+use crate::image::trust::Policy;
+use crate::{image::registry, image::signature};
 
 use super::Purpose;
 use super::registration::Registration;

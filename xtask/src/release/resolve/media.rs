@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::download::{self, Downloaded};
-use crate::fsutil;
-use crate::http::{Client, Failure};
-use crate::plan::{Plan, PlannedMedium};
-use crate::progress::Line;
-use crate::talos::BootMedium;
+use crate::host::fsutil;
+use crate::host::http::{Client, Failure};
+use crate::host::progress::Line;
+use crate::image::download::{self, Downloaded};
+use crate::image::plan::{Plan, PlannedMedium};
+use crate::image::talos::BootMedium;
 use crate::util::mib;
 
 use super::Media;
@@ -90,7 +90,7 @@ pub(super) fn ensure_room_for_all(
     announced: &BTreeMap<BootMedium, Option<u64>>,
 ) -> anyhow::Result<()> {
     let needed: u64 = announced.values().flatten().sum();
-    crate::interrupt::create_dir_all(folder)
+    crate::host::interrupt::create_dir_all(folder)
         .with_context(|| format!("creating folder {}", folder.display()))?;
     let available = fsutil::available_space(folder)?;
     if needed > available {

@@ -24,17 +24,17 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::bundle::{self, Store};
 use crate::cli::Requirements;
-use crate::digest::Digest;
-use crate::download::Downloaded;
-use crate::factory::Factory;
-use crate::fsutil::PendingFile;
-use crate::http::Client;
-use crate::manifest::{AirGap, Extension, Signature};
-use crate::plan::Plan;
-use crate::progress::{Line, Progress};
-use crate::talos::BootMedium;
+use crate::host::fsutil::PendingFile;
+use crate::host::http::Client;
+use crate::host::progress::{Line, Progress};
+use crate::image::bundle::{self, Store};
+use crate::image::digest::Digest;
+use crate::image::download::Downloaded;
+use crate::image::factory::Factory;
+use crate::image::manifest::{AirGap, Extension, Signature};
+use crate::image::plan::Plan;
+use crate::image::talos::BootMedium;
 use crate::util::mib;
 
 use air_gap::BundlePart;
@@ -88,14 +88,14 @@ pub enum Purpose {
 impl Purpose {
     /// `fetch`: the media of `recorded` again, checked against its SHA-256s alone; what the
     /// registry says of the installer is only worth a warning.
-    pub fn fetch_of(recorded: &crate::manifest::Manifest) -> Purpose {
+    pub fn fetch_of(recorded: &crate::image::manifest::Manifest) -> Purpose {
         Purpose::Fetch {
             manifest_path: crate::project::manifest_path(&recorded.release_version),
         }
     }
 
     /// Asking the factory again for what `recorded` holds (`--check`).
-    pub fn check_of(recorded: &crate::manifest::Manifest) -> Purpose {
+    pub fn check_of(recorded: &crate::image::manifest::Manifest) -> Purpose {
         Purpose::Check {
             manifest_path: crate::project::manifest_path(&recorded.release_version),
             recorded_digest: recorded.os.installer.digest.is_some(),

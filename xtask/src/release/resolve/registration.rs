@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
 
-use crate::factory::Factory;
-use crate::http::{self, Client};
-use crate::plan::SchematicPlan;
-use crate::progress::Progress;
-use crate::talos::FactoryUrl;
+use crate::host::http::{self, Client};
+use crate::host::progress::Progress;
+use crate::image::factory::Factory;
+use crate::image::plan::SchematicPlan;
+use crate::image::talos::FactoryUrl;
 
 /// The schematic as registered with the factory, shared by the workers: a factory can lose a
 /// schematic it answered 201 to (image-factory #535), which shows as a 404 on a later request.

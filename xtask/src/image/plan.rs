@@ -7,15 +7,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::catalog;
-use crate::image_ref::{ImageRef, mirror_base, upstream_base};
-use crate::intent::{Intent, check_boot_media};
-use crate::manifest::Manifest;
+use crate::image::catalog;
+use crate::image::image_ref::{ImageRef, mirror_base, upstream_base};
+use crate::image::intent::{Intent, check_boot_media};
+use crate::image::manifest::Manifest;
+use crate::image::talos::{
+    self, Architecture, BootMedium, FactoryUrl, InstallerNaming, TalosVersion,
+};
+use crate::image::trust::{self, Policy};
+use crate::image::upgrade::UpgradeFrom;
 use crate::project;
 use crate::schematic::Schematic;
-use crate::talos::{self, Architecture, BootMedium, FactoryUrl, InstallerNaming, TalosVersion};
-use crate::trust::{self, Policy};
-use crate::upgrade::UpgradeFrom;
 
 /// Values given on the command line; each replaces the same field of `release.yaml`.
 #[derive(Clone, Debug, Default)]
@@ -38,7 +40,7 @@ pub struct Overrides {
     pub registry_mirrors: Vec<String>,
     /// `--allow-channel-rollback`, `--allow-upgrade-gap`: the channel move the operator
     /// allowed on purpose (`channel_move`).
-    pub allow: crate::channel_move::Allow,
+    pub allow: crate::image::channel_move::Allow,
     /// `--force --allow-changed-inputs`: a recorded release is cut anew from today's
     /// intent, so its upgrade path is worked out again from the release it started from.
     pub recompute_upgrade: bool,
@@ -62,7 +64,7 @@ impl Overrides {
             factory_url: factory_url_given(pins.factory_url.as_ref()),
             air_gap: pins.air_gap,
             registry_mirrors: pins.registry_mirror.clone(),
-            allow: crate::channel_move::Allow::default(),
+            allow: crate::image::channel_move::Allow::default(),
             recompute_upgrade: false,
         }
     }
@@ -409,7 +411,7 @@ impl Plan {
         if !root.join(&channel_path).is_file() {
             bail!(
                 "unknown channel {channel:?}: {channel_path} does not exist (channels: {})",
-                crate::channel::names(root).join(", ")
+                crate::image::channel::names(root).join(", ")
             );
         }
 
@@ -658,11 +660,11 @@ fn upgrade_from(
     build: &Build,
     o: &Overrides,
 ) -> anyhow::Result<Option<UpgradeFrom>> {
-    let offered = crate::channel_move::Offered {
+    let offered = crate::image::channel_move::Offered {
         version: &release.version,
         talos: &build.talos_version,
         kubernetes: &build.kubernetes_version,
-        boot: crate::channel_move::Boot {
+        boot: crate::image::channel_move::Boot {
             platform: &build.platform,
             architecture: &build.architecture,
             secure_boot: build.secure_boot,
@@ -682,12 +684,13 @@ fn upgrade_from(
                             release.version, was.release_version
                         )
                     })?;
-                crate::channel_move::upgrade(&from, &offered, &release.channel, o.allow).map(Some)
+                crate::image::channel_move::upgrade(&from, &offered, &release.channel, o.allow)
+                    .map(Some)
             }
             recorded => Ok(recorded),
         };
     }
-    Ok(crate::channel_move::decide(root, &release.channel, &offered, o.allow)?.upgrade_from)
+    Ok(crate::image::channel_move::decide(root, &release.channel, &offered, o.allow)?.upgrade_from)
 }
 
 /// The factory a recorded release came from (`talos.factoryUrl`, else its ISO's URL), unless

@@ -98,7 +98,7 @@ impl Policy {
 /// ECDSA P-256 public key) or the pinned trusted root (present, inside, a Sigstore trusted root).
 pub fn load_policy(
     root: &Path,
-    intent: crate::intent::InstallerSignatureIntent,
+    intent: crate::image::intent::InstallerSignatureIntent,
 ) -> anyhow::Result<Policy> {
     let field = format!("installerSignature in {}", project::INTENT);
     if let Some(keyless) = intent.keyless {

@@ -7,9 +7,9 @@
 use anyhow::anyhow;
 use serde::Deserialize;
 
-use crate::digest::Digest;
-use crate::http::{self, Client, Failure};
-use crate::plan::InstallerRef;
+use crate::host::http::{self, Client, Failure};
+use crate::image::digest::Digest;
+use crate::image::plan::InstallerRef;
 use crate::util::header;
 
 /// Without these, a registry may answer 404 for OCI content, or give one platform's digest.

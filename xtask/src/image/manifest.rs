@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::digest::Digest;
+use crate::image::digest::Digest;
+use crate::image::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 use crate::json_schema;
-use crate::talos::{self, BootMedium, FactoryUrl, TalosVersion};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -25,7 +25,7 @@ pub struct Manifest {
     /// The release the channel pointed at when this one was cut, and how its nodes get here;
     /// absent for a channel's first release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upgrade_from: Option<crate::upgrade::UpgradeFrom>,
+    pub upgrade_from: Option<crate::image::upgrade::UpgradeFrom>,
     /// Present exactly when the release produced the air-gap bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub air_gap: Option<AirGap>,
@@ -233,7 +233,7 @@ impl Signature {
     /// site that loads it): cosign's `sha256-<hex>.sig` tag for a legacy signature, the same
     /// with `.sigstore` for a Sigstore bundle (which a registry with the referrers API finds
     /// by its subject, whatever the tag).
-    pub fn bundle_name(&self, image: &str, digest: &crate::digest::Digest) -> String {
+    pub fn bundle_name(&self, image: &str, digest: &crate::image::digest::Digest) -> String {
         let base = image.rsplit_once(':').map_or(image, |(name, _)| name);
         let suffix = match self {
             Signature::PublicKey { .. } => "sig",
@@ -278,7 +278,7 @@ pub struct Source {
 /// "the recorded releases are 0.1.0, 0.2.0", or that there is none, for a message.
 pub fn recorded_releases(root: &Path) -> String {
     let mut versions = crate::project::json_stems(root, crate::project::RELEASES_DIR);
-    versions.sort_by(|a, b| crate::talos::semver_order(a, b));
+    versions.sort_by(|a, b| crate::image::talos::semver_order(a, b));
     if versions.is_empty() {
         "no release is recorded yet".to_string()
     } else {
@@ -439,7 +439,7 @@ impl Manifest {
         let (os, pairing) = (&self.os, self.pairing());
         let secure_boot = os.is_secure_boot();
         let mut problems = Vec::new();
-        let catalog = crate::catalog::catalog();
+        let catalog = crate::image::catalog::catalog();
         let naming = match catalog.factory_rules(version) {
             Ok(rules) => rules.installer,
             Err(e) => return vec![format!("/talos/version: {e:#}")],
@@ -514,7 +514,7 @@ impl Manifest {
     /// and for a channel file's, which says how the channel's nodes reach this release.
     pub fn upgrade_problems(
         &self,
-        upgrade: &crate::upgrade::UpgradeFrom,
+        upgrade: &crate::image::upgrade::UpgradeFrom,
         version: &TalosVersion,
     ) -> Vec<String> {
         if upgrade.release_version == self.release_version {
@@ -532,13 +532,13 @@ impl Manifest {
                 upgrade.talos
             )];
         };
-        let path = crate::upgrade::path(
-            crate::catalog::catalog(),
-            crate::upgrade::Versions {
+        let path = crate::image::upgrade::path(
+            crate::image::catalog::catalog(),
+            crate::image::upgrade::Versions {
                 talos: &from,
                 kubernetes: &upgrade.kubernetes,
             },
-            crate::upgrade::Versions {
+            crate::image::upgrade::Versions {
                 talos: version,
                 kubernetes: &self.kubernetes.version,
             },
@@ -658,7 +658,7 @@ mod tests {
     #[test]
     fn the_schema_names_every_medium_of_the_table_and_no_other() {
         let schema: serde_json::Value = serde_json::from_str(include_str!(
-            "../../ee/appliance/schemas/release.schema.json"
+            "../../../ee/appliance/schemas/release.schema.json"
         ))
         .unwrap();
         let os = schema["properties"]["os"]["properties"]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::interrupt::Provisional;
+use crate::host::interrupt::Provisional;
 
 /// Marks a temporary file; the writer's run token follows it.
 pub const PARTIAL_MARK: &str = ".partial-";
@@ -92,7 +92,7 @@ impl PendingFile {
         let parent = destination
             .parent()
             .context("destination has no parent folder")?;
-        crate::interrupt::create_dir_all(parent)
+        crate::host::interrupt::create_dir_all(parent)
             .with_context(|| format!("creating folder {}", parent.display()))?;
         let name = destination
             .file_name()

@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, core, kubernetes_core};
-use crate::talos::TalosVersion;
+use crate::image::catalog::{Catalog, core, kubernetes_core};
+use crate::image::talos::TalosVersion;
 
 /// What a release was checked against: the release its channel pointed at, its versions, and
 /// the steps from there in order; or why the check was skipped (`--allow-upgrade-gap`).
@@ -41,7 +41,7 @@ pub struct UpgradeFrom {
 pub struct InstallerFrom {
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<crate::digest::Digest>,
+    pub digest: Option<crate::image::digest::Digest>,
 }
 
 impl UpgradeFrom {
@@ -229,7 +229,7 @@ fn bridge<'c>(catalog: &'c Catalog, from: &TalosVersion, to: &TalosVersion) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::catalog;
+    use crate::image::catalog::catalog;
 
     fn steps(from: (&str, &str), to: (&str, &str)) -> anyhow::Result<Vec<String>> {
         let (a, b) = (

@@ -9,11 +9,11 @@ use std::sync::OnceLock;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::image_ref::ImageRef;
-use crate::talos::{InstallerNaming, TalosVersion};
+use crate::image::image_ref::ImageRef;
+use crate::image::talos::{InstallerNaming, TalosVersion};
 
 /// The catalogue as committed, compiled in.
-pub const TEXT: &str = include_str!("../data/talos.json");
+pub const TEXT: &str = include_str!("../../data/talos.json");
 /// Where the catalogue lives, for messages.
 pub const PATH: &str = "xtask/data/talos.json";
 
@@ -205,7 +205,7 @@ pub fn core(text: &str) -> anyhow::Result<(u64, u64, u64)> {
 mod tests {
     use super::*;
 
-    use crate::talos::{FactoryUrl, MEDIA, asset_file, asset_url, installer_image};
+    use crate::image::talos::{FactoryUrl, MEDIA, asset_file, asset_url, installer_image};
 
     /// The installer naming the catalogue gives a version.
     fn naming(version: &TalosVersion) -> InstallerNaming {
@@ -258,14 +258,14 @@ mod tests {
                 }
             }
         }
-        let golden = include_str!("../tests/data/boot-media-names.txt");
+        let golden = include_str!("../../tests/data/boot-media-names.txt");
         assert_eq!(lines.join("\n") + "\n", golden);
     }
 
     #[test]
     fn the_catalogue_is_valid_under_its_schema_and_in_order() {
         let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../data/talos.schema.json")).unwrap();
+            serde_json::from_str(include_str!("../../data/talos.schema.json")).unwrap();
         let validator = crate::json_schema::Validator::compile(&schema)
             .unwrap_or_else(|p| panic!("talos.schema.json: {p:?}"));
         let value: serde_json::Value = serde_json::from_str(TEXT).unwrap();

@@ -130,7 +130,7 @@ impl Client {
     pub fn with_retries_noted<T>(
         &self,
         what: &str,
-        line: &crate::progress::Line,
+        line: &crate::host::progress::Line,
         attempt: impl FnMut() -> Result<T, Failure>,
     ) -> anyhow::Result<T> {
         self.retrying(what, &|message| line.note(message), attempt)

@@ -12,12 +12,12 @@ use anyhow::{Context, anyhow, bail};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::digest::Digest;
-use crate::http::Client;
-use crate::manifest::Signature;
-use crate::plan::InstallerRef;
-use crate::registry;
-use crate::trust::{PinnedRoot, Policy, PublicKey};
+use crate::host::http::Client;
+use crate::image::digest::Digest;
+use crate::image::manifest::Signature;
+use crate::image::plan::InstallerRef;
+use crate::image::registry;
+use crate::image::trust::{PinnedRoot, Policy, PublicKey};
 
 /// The OCI `artifactType` (and layer media type) of a Sigstore bundle.
 const BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -274,7 +274,7 @@ fn verify_signed(
     root: Root,
 ) -> anyhow::Result<()> {
     use sigstore_verify::trust_root::TrustedRoot;
-    crate::sigstore_ring::install();
+    crate::image::sigstore_ring::install();
     let text = std::str::from_utf8(bundle_json).context("the bundle is not UTF-8 JSON")?;
     let bundle =
         sigstore_verify::types::Bundle::from_json(text).context("not a Sigstore bundle")?;
@@ -582,21 +582,21 @@ mod tests {
     // Real Sigstore bundles, vendored from the sigstore-rust repository's test data
     // (sigstore-verify/test_data/bundles, Apache-2.0); see xtask/tests/data/sigstore/SOURCE.md.
     const REKOR_V2_BUNDLE: &str =
-        include_str!("../tests/data/sigstore/conda-attestation-rekor2.sigstore.json");
+        include_str!("../../tests/data/sigstore/conda-attestation-rekor2.sigstore.json");
     const REKOR_V1_BUNDLE: &str =
-        include_str!("../tests/data/sigstore/conda-attestation.sigstore.json");
-    const STAGING_ROOT: &str = include_str!("../tests/data/sigstore/staging-trusted-root.json");
+        include_str!("../../tests/data/sigstore/conda-attestation.sigstore.json");
+    const STAGING_ROOT: &str = include_str!("../../tests/data/sigstore/staging-trusted-root.json");
     /// The statement subject of both: the conda package they attest.
     const SUBJECT: &str = "54303491a8418fbed24344b513546182c29b43bf282ceb433af65e2299f9271f";
 
     /// Real cosign keyless signatures (tests/data/sigstore/SOURCE.md): each bundle signs its
     /// manifest, by albert.kostusev@siderolabs.com through Google, logged in Rekor v1.
     const CATALOG_BUNDLE: &str =
-        include_str!("../tests/data/sigstore/image-factory-extensions-catalog.sigstore.json");
+        include_str!("../../tests/data/sigstore/image-factory-extensions-catalog.sigstore.json");
     const CATALOG_MANIFEST: &[u8] =
-        include_bytes!("../tests/data/sigstore/image-factory-extensions-catalog.manifest.json");
+        include_bytes!("../../tests/data/sigstore/image-factory-extensions-catalog.manifest.json");
     const EXTENSION_MANIFEST: &[u8] =
-        include_bytes!("../tests/data/sigstore/image-factory-my-extension.manifest.json");
+        include_bytes!("../../tests/data/sigstore/image-factory-my-extension.manifest.json");
     const SIGNER: (&str, &str) = (
         "https://accounts.google.com",
         "albert.kostusev@siderolabs.com",

@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::image_ref::ImageRef;
-use crate::talos::{
+use crate::image::image_ref::ImageRef;
+use crate::image::talos::{
     Architecture, BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name,
     check_release_version, check_semver,
 };
@@ -259,7 +259,7 @@ impl Written {
             policy.check()?;
         }
         for (host, url) in &self.registry_mirrors {
-            crate::image_ref::mirror_base(host, url)
+            crate::image::image_ref::mirror_base(host, url)
                 .with_context(|| format!("registryMirrors.{host}"))?;
         }
         let extra_images = (self.air_gap.extra_images.iter().enumerate())
@@ -340,7 +340,7 @@ mod tests {
 
     #[test]
     fn a_recorded_release_is_written_back_keeping_every_other_byte() {
-        let fixture = include_str!("../tests/data/appliance/release.yaml");
+        let fixture = include_str!("../../tests/data/appliance/release.yaml");
         let edited = Intent::with_release(fixture, "release.yaml", "10.20.30", "stable").unwrap();
         let changed: Vec<(&str, &str)> = fixture
             .lines()

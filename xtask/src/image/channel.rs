@@ -21,7 +21,7 @@ pub struct Channel {
     /// (`channel_move`); absent before the first release, and in files written before it was
     /// recorded here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upgrade_from: Option<crate::upgrade::UpgradeFrom>,
+    pub upgrade_from: Option<crate::image::upgrade::UpgradeFrom>,
 }
 
 impl Channel {
@@ -33,7 +33,7 @@ impl Channel {
             Some(version) => Ok(version.clone()),
             None => bail!(
                 "channel {name} points at no release yet ({path} has releaseVersion null): record one with `cargo xtask image`, or name a recorded release instead ({})",
-                crate::manifest::recorded_releases(root)
+                crate::image::manifest::recorded_releases(root)
             ),
         }
     }
@@ -41,7 +41,7 @@ impl Channel {
     /// The channel file of `name`; an error naming the file if there is none or it is not one.
     pub fn read(root: &Path, name: &str) -> anyhow::Result<Channel> {
         let path = project::channel_path(name);
-        crate::talos::check_name("channel", name).with_context(|| {
+        crate::image::talos::check_name("channel", name).with_context(|| {
             format!("{path}: a channel's file is named after it; rename or remove it")
         })?;
         if std::fs::symlink_metadata(root.join(&path)).is_err() {

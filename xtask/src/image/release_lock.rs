@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::interrupt::Provisional;
+use crate::host::interrupt::Provisional;
 use crate::project;
 
 pub const LOCK_FILE: &str = "ee/appliance/dist/.release.lock";

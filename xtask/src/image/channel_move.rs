@@ -10,11 +10,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::catalog;
-use crate::channel::Channel;
-use crate::manifest::Manifest;
-use crate::talos::{TalosVersion, semver_order};
-use crate::upgrade::{self, UpgradeFrom};
+use crate::image::catalog;
+use crate::image::channel::Channel;
+use crate::image::manifest::Manifest;
+use crate::image::talos::{TalosVersion, semver_order};
+use crate::image::upgrade::{self, UpgradeFrom};
 
 /// The release about to be offered.
 pub struct Offered<'a> {
@@ -151,7 +151,7 @@ pub fn upgrade(
         steps: None,
         skipped: None,
         reinstall: None,
-        installer: Some(crate::upgrade::InstallerFrom {
+        installer: Some(crate::image::upgrade::InstallerFrom {
             image: from.os.installer.image.clone(),
             digest: from.os.installer.digest.clone(),
         }),

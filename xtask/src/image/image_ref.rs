@@ -6,7 +6,7 @@ use std::fmt;
 
 use anyhow::{bail, ensure};
 
-use crate::digest::Digest;
+use crate::image::digest::Digest;
 
 /// An image by registry host, repository and tag, optionally pinned to an index digest.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -128,7 +128,7 @@ pub fn mirror_base(host: &str, url: &str) -> anyhow::Result<String> {
         }
     });
     ensure!(
-        scheme == "https" || crate::talos::is_loopback(name),
+        scheme == "https" || crate::image::talos::is_loopback(name),
         "refusing plain-http mirror URL {url:?} for {host}: use https:// (plain http is only for a registry on this machine: 127.0.0.0/8, [::1], localhost)"
     );
     Ok(format!("{scheme}://{authority}"))

@@ -6,11 +6,11 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use sha2::Digest;
 
-use crate::digest::is_sha256_hex;
-use crate::http::{self, Client};
-use crate::manifest::Extension;
-use crate::plan::{Build, SchematicPlan};
-use crate::talos::{FactoryUrl, TalosVersion};
+use crate::host::http::{self, Client};
+use crate::image::digest::is_sha256_hex;
+use crate::image::manifest::Extension;
+use crate::image::plan::{Build, SchematicPlan};
+use crate::image::talos::{FactoryUrl, TalosVersion};
 use crate::util::{closest, one_line};
 
 /// What the preflight learned: the factory's Talos versions, and the catalogue's entry for each
@@ -309,14 +309,14 @@ fn excerpt_of(bytes: &[u8]) -> String {
 /// trusted to be text a release record and its notes can carry as they are.
 fn recordable(entry: &CatalogueExtension, factory: &str, path: &str) -> anyhow::Result<Extension> {
     let shown = |text: &str| crate::util::one_line(text.as_bytes(), 120);
-    crate::image_ref::ImageRef::parse(&entry.reference).with_context(|| {
+    crate::image::image_ref::ImageRef::parse(&entry.reference).with_context(|| {
         format!(
             "{factory}{path}: the catalogue gives extension {} the ref {:?}, which is not an image reference; refusing to record it",
             entry.name,
             shown(&entry.reference)
         )
     })?;
-    crate::digest::Digest::parse(&entry.digest).with_context(|| {
+    crate::image::digest::Digest::parse(&entry.digest).with_context(|| {
         format!(
             "{factory}{path}: the catalogue gives extension {} the digest {:?}, which is not sha256:<64 hex>; refusing to record it",
             entry.name,

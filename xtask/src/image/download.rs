@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use anyhow::anyhow;
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::{self, PendingFile};
-use crate::http::{self, Client, Failure};
-use crate::progress::Line;
-use crate::talos::Magic;
+use crate::host::fsutil::{self, PendingFile};
+use crate::host::http::{self, Client, Failure};
+use crate::host::progress::Line;
+use crate::image::talos::Magic;
 use crate::util::{header, hex, mib};
 
 /// Size of each buffer handed from the reader to the hasher.
@@ -433,7 +433,7 @@ mod tests {
             for (i, piece) in image.chunks(chunk).enumerate() {
                 collect_magic(
                     &mut magic,
-                    crate::talos::BootMedium::Iso.kind().magic,
+                    crate::image::talos::BootMedium::Iso.kind().magic,
                     (i * chunk) as u64,
                     piece,
                 );

@@ -13,12 +13,12 @@ use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::digest::Digest;
-use crate::download::{self, Pace};
-use crate::fsutil::PendingFile;
-use crate::http::{self, Client, Failure};
-use crate::progress::Line;
-use crate::registry::{self, MANIFEST_TYPES, Token};
+use crate::host::fsutil::PendingFile;
+use crate::host::http::{self, Client, Failure};
+use crate::host::progress::Line;
+use crate::image::digest::Digest;
+use crate::image::download::{self, Pace};
+use crate::image::registry::{self, MANIFEST_TYPES, Token};
 use crate::util::{header, hex, mib};
 
 /// The annotation that names an entry of `index.json`; `skopeo copy oci-archive:<tar>:<name>`
