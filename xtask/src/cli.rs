@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::image::talos::{Architecture, BootMedium};
+use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion};
 
 /// Turns the appliance's image intent (ee/appliance) into verified Talos Linux boot media from
 /// the Sidero Labs Image Factory.
@@ -133,13 +134,13 @@ pub struct Pins {
     pub schematic: Option<PathBuf>,
     /// Talos version, e.g. v1.12.11 [default: talos.version]
     #[arg(long, value_name = "VERSION")]
-    pub talos_version: Option<String>,
+    pub talos_version: Option<TalosVersion>,
     /// Kubernetes version, e.g. v1.35.4 [default: kubernetes.version]
     #[arg(long, value_name = "VERSION")]
-    pub kubernetes_version: Option<String>,
+    pub kubernetes_version: Option<KubernetesVersion>,
     /// Release version, SemVer without v, e.g. 1.4.0 [default: releaseVersion]
     #[arg(long, value_name = "SEMVER")]
-    pub release_version: Option<String>,
+    pub release_version: Option<ReleaseVersion>,
     /// Application version, SemVer [default: app.version]
     #[arg(long, value_name = "SEMVER")]
     pub app_version: Option<String>,
@@ -236,7 +237,7 @@ pub struct Requirements {
 pub struct FetchArgs {
     /// The recorded release [default: every release a channel points at]
     #[arg(long, value_name = "SEMVER")]
-    pub release_version: Option<String>,
+    pub release_version: Option<ReleaseVersion>,
     /// Image Factory base URL [default: the TALOS_FACTORY_URL environment variable, else the
     /// record's factoryUrl]
     #[arg(long, value_name = "URL")]
@@ -264,7 +265,7 @@ pub struct ChannelArgs {
     pub name: String,
     /// The recorded release it is to offer
     #[arg(value_name = "RELEASE_VERSION")]
-    pub release_version: String,
+    pub release_version: ReleaseVersion,
     /// Move the channel back to a release older than the one it offers (as for `image`).
     #[arg(long)]
     pub allow_channel_rollback: bool,
@@ -320,7 +321,7 @@ pub struct ValidateArgs {
 pub struct ReleaseNotesArgs {
     /// The recorded release [default: the one the channel points at]
     #[arg(long, value_name = "SEMVER")]
-    pub release_version: Option<String>,
+    pub release_version: Option<ReleaseVersion>,
     /// The channel whose release to describe when --release-version is not given
     /// [default: channel in ee/appliance/release.yaml]
     #[arg(long, value_name = "NAME")]

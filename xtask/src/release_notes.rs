@@ -31,15 +31,10 @@ impl cli::ReleaseNotesArgs {
             (None, Some(channel)) => channel.offered_release(root)?,
             (None, None) => unreachable!("a channel is read when no release is named"),
         };
-        crate::image::talos::check_release_version(
-            "release version (--release-version)",
-            &version,
-        )?;
         let manifest = Manifest::load_recorded(root, &version)?;
         // A channel that offers this release says where its nodes come from (a promotion starts
         // from what that channel offered, not from the release this one was cut after).
-        let offered_here =
-            channel.filter(|c| c.release_version.as_deref() == Some(version.as_str()));
+        let offered_here = channel.filter(|c| c.release_version.as_ref() == Some(&version));
         let channel_name = offered_here
             .as_ref()
             .map_or(manifest.channel.clone(), |c| c.channel.clone());
@@ -442,7 +437,7 @@ impl Page<'_> {
                         "- extension {}: {} at {}",
                         code(&e.name),
                         code(&e.reference),
-                        code(&e.digest)
+                        code(e.digest.as_str())
                     );
                 }
             }

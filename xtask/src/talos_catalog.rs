@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::TalosCatalogArgs;
 use crate::image::catalog::{self, Catalog, HostUpgrade, KubernetesRange, Minor, Patch};
-use crate::image::talos::TalosVersion;
+use crate::image::version::TalosVersion;
 
 impl TalosCatalogArgs {
     pub fn run(self, root: &Path) -> anyhow::Result<()> {
@@ -318,7 +318,7 @@ fn semver_var(source: &str, name: &str) -> Option<String> {
         .lines()
         .find_map(|l| l.trim().strip_prefix(&prefix))?;
     let value = line.strip_suffix("\")")?;
-    catalog::core(value).ok()?;
+    crate::image::version::core(value).ok()?;
     Some(value.to_string())
 }
 
@@ -336,7 +336,7 @@ fn denied_var(source: &str) -> Option<Vec<String>> {
         .skip(1)
         .map(|item| {
             let value = item.split('"').next()?;
-            catalog::core(value).ok()?;
+            crate::image::version::core(value).ok()?;
             Some(value.to_string())
         })
         .collect()

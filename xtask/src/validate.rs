@@ -11,6 +11,7 @@ use crate::cli;
 use crate::image::channel::Channel;
 use crate::image::intent::Intent;
 use crate::image::manifest::{AirGap, Manifest, Schema, known};
+use crate::image::version::ReleaseVersion;
 use crate::schematic::Schematic;
 use crate::util::print_out;
 use crate::{host::fsutil, image::bundle, project};
@@ -110,15 +111,12 @@ fn check_intent(root: &Path, report: &mut Report) {
     };
     // A release older than its channel's is the run's to refuse (it names the flag); the
     // tree itself is consistent.
-    let overrides = crate::image::plan::Overrides {
-        allow: crate::image::channel_move::Allow {
-            rollback: true,
-            gap: false,
-            reinstall: false,
-        },
+    let allow = crate::image::channel_move::Allow {
+        rollback: true,
         ..Default::default()
     };
-    match crate::image::plan::Plan::from_intent(root, intent, &overrides) {
+    let pins = crate::cli::Pins::default();
+    match crate::image::plan::Plan::from_intent(root, intent, &pins, allow) {
         Ok(plan) => report.warnings.extend(
             plan.warnings
                 .iter()
@@ -133,8 +131,8 @@ fn check_intent(root: &Path, report: &mut Report) {
 /// `dist/` a manifest names.
 #[derive(Default)]
 struct Recorded {
-    releases: BTreeSet<String>,
-    consistent: BTreeMap<String, Manifest>,
+    releases: BTreeSet<ReleaseVersion>,
+    consistent: BTreeMap<ReleaseVersion, Manifest>,
     named: BTreeSet<String>,
 }
 
@@ -238,7 +236,7 @@ fn check_channels(root: &Path, schema: Option<&Schema>, recorded: &Recorded, rep
 /// A channel file's `upgradeFrom`: from a recorded release, at the versions that release
 /// records, with the steps the catalogue gives from there to the release the channel offers.
 fn channel_upgrade_problems(
-    release: &str,
+    release: &ReleaseVersion,
     upgrade: &crate::image::upgrade::UpgradeFrom,
     recorded: &Recorded,
 ) -> Vec<String> {
@@ -256,19 +254,15 @@ fn channel_upgrade_problems(
         return Vec::new(); // each manifest's own problems are reported with it
     };
     let mut problems = Vec::new();
-    if (
-        previous.talos.version.as_str(),
-        previous.kubernetes.version.as_str(),
-    ) != (upgrade.talos.as_str(), upgrade.kubernetes.as_str())
+    if (&previous.talos.version, &previous.kubernetes.version)
+        != (&upgrade.talos, &upgrade.kubernetes)
     {
         problems.push(format!(
             "/upgradeFrom: release {from} records Talos {} and Kubernetes {}, the channel says {} and {}",
             previous.talos.version, previous.kubernetes.version, upgrade.talos, upgrade.kubernetes
         ));
     }
-    if let Ok(version) = crate::image::talos::TalosVersion::parse(&offered.talos.version) {
-        problems.extend(offered.upgrade_problems(upgrade, &version));
-    }
+    problems.extend(offered.upgrade_problems(upgrade));
     problems
 }
 

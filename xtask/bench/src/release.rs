@@ -13,7 +13,8 @@ use anyhow::{Context, bail};
 
 use crate::cli;
 use crate::factory::BenchFactory;
-use xtask::image::plan::{Overrides, Plan};
+use xtask::cli::Pins;
+use xtask::image::plan::Plan;
 use xtask::image::talos::BootMedium;
 use xtask::project;
 
@@ -33,11 +34,11 @@ impl cli::BenchReleaseArgs {
     }
 
     fn measure(&self, root: &Path, scratch: &Path) -> anyhow::Result<()> {
-        let overrides = Overrides {
+        let pins = Pins {
             boot_media: Some(vec![BootMedium::Iso, BootMedium::DiskImage]),
-            ..Overrides::default()
+            ..Pins::default()
         };
-        let plan = Plan::build(scratch, &overrides)?;
+        let plan = Plan::build(scratch, &pins, Default::default())?;
         let build = Duration::from_millis(self.build_delay_ms);
         let factory = BenchFactory::start(&plan, build, self.size_mib * 1024 * 1024)?;
         let release = [

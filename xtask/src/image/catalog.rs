@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::image::image_ref::ImageRef;
-use crate::image::talos::{InstallerNaming, TalosVersion};
+use crate::image::talos::InstallerNaming;
+use crate::image::version::{KubernetesVersion, TalosVersion, core};
 
 /// The catalogue as committed, compiled in.
 pub const TEXT: &str = include_str!("../../data/talos.json");
@@ -154,8 +155,8 @@ impl Catalog {
 
 impl Minor {
     /// `Ok` when the minor runs Kubernetes `kubernetes` (`vX.Y.Z`), else why not, with the range.
-    pub fn check_kubernetes(&self, kubernetes: &str) -> anyhow::Result<()> {
-        let version = kubernetes_core(kubernetes)?;
+    pub fn check_kubernetes(&self, kubernetes: &KubernetesVersion) -> anyhow::Result<()> {
+        let version = kubernetes.core();
         let (low, high) = (
             core(&self.kubernetes.minimum)?,
             core(&self.kubernetes.maximum)?,
@@ -175,7 +176,7 @@ impl Minor {
 
 impl Patch {
     /// The cluster's images of the tag, with `kubernetes` for the Kubernetes ones.
-    pub fn images(&self, kubernetes: &str) -> anyhow::Result<Vec<ImageRef>> {
+    pub fn images(&self, kubernetes: &KubernetesVersion) -> anyhow::Result<Vec<ImageRef>> {
         (self.images.iter())
             .map(|image| {
                 let reference = image.replace(KUBERNETES, kubernetes);
@@ -183,21 +184,6 @@ impl Patch {
                     .with_context(|| format!("{PATH}: an image of Talos {}", self.tag))
             })
             .collect()
-    }
-}
-
-/// A Kubernetes version (`v1.35.4`) as numbers.
-pub fn kubernetes_core(version: &str) -> anyhow::Result<(u64, u64, u64)> {
-    core(version.strip_prefix('v').unwrap_or(version))
-        .with_context(|| format!("Kubernetes version {version}"))
-}
-
-/// `1.30.0` as numbers.
-pub fn core(text: &str) -> anyhow::Result<(u64, u64, u64)> {
-    let numbers: Vec<Option<u64>> = text.split('.').map(|n| n.parse().ok()).collect();
-    match numbers[..] {
-        [Some(major), Some(minor), Some(patch)] => Ok((major, minor, patch)),
-        _ => bail!("{text:?} is not a version core (X.Y.Z)"),
     }
 }
 
@@ -288,7 +274,7 @@ mod tests {
             catalog
                 .minor(&version)
                 .expect("every tag's minor has a row");
-            patch.images("v1.35.4").unwrap();
+            patch.images(&"v1.35.4".parse().unwrap()).unwrap();
         }
     }
 
@@ -312,7 +298,7 @@ mod tests {
                 .unwrap();
             let listed: Vec<String> = (catalog().patch(&TalosVersion::parse(&tag).unwrap()))
                 .unwrap()
-                .images(kubernetes)
+                .images(&kubernetes.parse().unwrap())
                 .unwrap()
                 .iter()
                 .map(ImageRef::name)
@@ -348,13 +334,18 @@ mod tests {
         let minor = catalog()
             .minor(&TalosVersion::parse("v1.13.9").unwrap())
             .unwrap();
-        minor.check_kubernetes("v1.36.3").unwrap();
-        minor.check_kubernetes("v1.31.0").unwrap();
-        let error = minor.check_kubernetes("v1.37.0").unwrap_err().to_string();
+        minor.check_kubernetes(&"v1.36.3".parse().unwrap()).unwrap();
+        minor.check_kubernetes(&"v1.31.0".parse().unwrap()).unwrap();
+        let error = minor
+            .check_kubernetes(&"v1.37.0".parse().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("Talos v1.13 supports Kubernetes 1.31.x through 1.36.x"),
             "{error}"
         );
-        minor.check_kubernetes("v1.30.9").unwrap_err();
+        minor
+            .check_kubernetes(&"v1.30.9".parse().unwrap())
+            .unwrap_err();
     }
 }

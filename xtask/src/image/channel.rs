@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::image::version::ReleaseVersion;
 use crate::project;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -13,7 +14,7 @@ use crate::project;
 pub struct Channel {
     pub channel: String,
     /// `null` until a release is recorded on this channel.
-    pub release_version: Option<String>,
+    pub release_version: Option<ReleaseVersion>,
     /// When the channel last moved (RFC 3339 UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
@@ -27,7 +28,7 @@ pub struct Channel {
 impl Channel {
     /// The release this channel points at; an error naming its file if none (`root`: the tree
     /// whose recorded releases the error lists).
-    pub fn offered_release(&self, root: &Path) -> anyhow::Result<String> {
+    pub fn offered_release(&self, root: &Path) -> anyhow::Result<ReleaseVersion> {
         let (name, path) = (&self.channel, project::channel_path(&self.channel));
         match &self.release_version {
             Some(version) => Ok(version.clone()),
@@ -41,7 +42,7 @@ impl Channel {
     /// The channel file of `name`; an error naming the file if there is none or it is not one.
     pub fn read(root: &Path, name: &str) -> anyhow::Result<Channel> {
         let path = project::channel_path(name);
-        crate::image::talos::check_name("channel", name).with_context(|| {
+        crate::image::version::check_name("channel", name).with_context(|| {
             format!("{path}: a channel's file is named after it; rename or remove it")
         })?;
         if std::fs::symlink_metadata(root.join(&path)).is_err() {
@@ -73,8 +74,8 @@ impl Channel {
 }
 
 /// The releases `channels` point at, each once, in the channels' order.
-pub fn offered(channels: &[Channel]) -> Vec<String> {
-    let mut releases: Vec<String> = Vec::new();
+pub fn offered(channels: &[Channel]) -> Vec<ReleaseVersion> {
+    let mut releases: Vec<ReleaseVersion> = Vec::new();
     for version in channels.iter().filter_map(|c| c.release_version.as_ref()) {
         if !releases.contains(version) {
             releases.push(version.clone());

@@ -5,7 +5,6 @@
 //! (`upgradeFrom`), so a promotion's notes start from the release the channel offered, not
 //! from the one R was cut after, and its `updatedAt` never goes back in time.
 
-use std::cmp::Ordering;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -13,15 +12,15 @@ use anyhow::{Context, bail};
 use crate::image::catalog;
 use crate::image::channel::Channel;
 use crate::image::manifest::Manifest;
-use crate::image::talos::{TalosVersion, semver_order};
+use crate::image::talos::Architecture;
 use crate::image::upgrade::{self, UpgradeFrom};
+use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion};
 
 /// The release about to be offered.
 pub struct Offered<'a> {
-    pub version: &'a str,
+    pub version: &'a ReleaseVersion,
     pub talos: &'a TalosVersion,
-    /// `v1.35.4`
-    pub kubernetes: &'a str,
+    pub kubernetes: &'a KubernetesVersion,
     /// How its nodes boot: a node booted otherwise cannot get there by `talosctl upgrade`.
     pub boot: Boot<'a>,
 }
@@ -30,7 +29,7 @@ pub struct Offered<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Boot<'a> {
     pub platform: &'a str,
-    pub architecture: &'a str,
+    pub architecture: Architecture,
     pub secure_boot: bool,
 }
 
@@ -39,7 +38,7 @@ impl Boot<'_> {
     pub fn of(manifest: &Manifest) -> Boot<'_> {
         Boot {
             platform: &manifest.os.platform,
-            architecture: &manifest.os.architecture,
+            architecture: manifest.os.architecture,
             secure_boot: manifest.os.is_secure_boot(),
         }
     }
@@ -80,6 +79,9 @@ pub struct Allow {
     pub gap: bool,
     /// `--allow-reinstall`
     pub reinstall: bool,
+    /// `--force --allow-changed-inputs`: a recorded release cut anew from today's intent has
+    /// its upgrade path worked out again, from the release it started from.
+    pub changed_inputs: bool,
 }
 
 /// A move the policy allows.
@@ -104,14 +106,14 @@ pub fn decide(root: &Path, channel: &str, to: &Offered, allow: Allow) -> anyhow:
             upgrade_from: None,
         });
     };
-    if current == to.version {
+    if current == *to.version {
         return Ok(Decision {
             previous,
             rollback: false,
             upgrade_from: None,
         });
     }
-    let rollback = semver_order(to.version, &current) == Ordering::Less;
+    let rollback = *to.version < current;
     if rollback && !allow.rollback {
         bail!(
             "channel {channel} points at {current}; offering {} on it would roll it back to an older release. Pass --allow-channel-rollback to do that on purpose (the same flag for `cargo xtask image` and `cargo xtask channel`)",
@@ -141,9 +143,6 @@ pub fn upgrade(
     allow: Allow,
 ) -> anyhow::Result<UpgradeFrom> {
     let previous = &from.release_version;
-    let file = crate::project::manifest_path(previous);
-    let from_talos = TalosVersion::parse(&from.talos.version)
-        .with_context(|| format!("{file}: /talos/version"))?;
     let mut upgrade = UpgradeFrom {
         release_version: previous.clone(),
         talos: from.talos.version.clone(),
@@ -173,7 +172,7 @@ pub fn upgrade(
     let path = upgrade::path(
         catalog::catalog(),
         upgrade::Versions {
-            talos: &from_talos,
+            talos: &from.talos.version,
             kubernetes: &from.kubernetes.version,
         },
         upgrade::Versions {
@@ -201,7 +200,7 @@ pub fn upgrade(
 /// back), reached by `upgrade_from`.
 pub fn moved(
     previous: &Channel,
-    release_version: &str,
+    release_version: &ReleaseVersion,
     upgrade_from: Option<UpgradeFrom>,
     at: &str,
 ) -> Channel {
@@ -212,7 +211,7 @@ pub fn moved(
     };
     Channel {
         channel: previous.channel.clone(),
-        release_version: Some(release_version.to_string()),
+        release_version: Some(release_version.clone()),
         updated_at: Some(updated_at),
         upgrade_from,
     }
@@ -225,7 +224,7 @@ mod tests {
     fn channel(updated_at: Option<&str>) -> Channel {
         Channel {
             channel: "stable".into(),
-            release_version: Some("1.0.0".into()),
+            release_version: Some("1.0.0".parse().unwrap()),
             updated_at: updated_at.map(str::to_string),
             upgrade_from: None,
         }
@@ -251,7 +250,7 @@ mod tests {
                 "2026-12-07T10:00:00Z",
             ),
         ] {
-            let moved = moved(&channel(before), "1.2.0", None, at);
+            let moved = moved(&channel(before), &"1.2.0".parse().unwrap(), None, at);
             assert_eq!(
                 moved.updated_at.as_deref(),
                 Some(expected),

@@ -10,7 +10,8 @@ use crate::host::http::{self, Client};
 use crate::image::digest::is_sha256_hex;
 use crate::image::manifest::Extension;
 use crate::image::plan::{Build, SchematicPlan};
-use crate::image::talos::{FactoryUrl, TalosVersion};
+use crate::image::talos::FactoryUrl;
+use crate::image::version::TalosVersion;
 use crate::util::{closest, one_line};
 
 /// What the preflight learned: the factory's Talos versions, and the catalogue's entry for each
@@ -316,7 +317,7 @@ fn recordable(entry: &CatalogueExtension, factory: &str, path: &str) -> anyhow::
             shown(&entry.reference)
         )
     })?;
-    crate::image::digest::Digest::parse(&entry.digest).with_context(|| {
+    let digest = crate::image::digest::Digest::parse(&entry.digest).with_context(|| {
         format!(
             "{factory}{path}: the catalogue gives extension {} the digest {:?}, which is not sha256:<64 hex>; refusing to record it",
             entry.name,
@@ -326,6 +327,6 @@ fn recordable(entry: &CatalogueExtension, factory: &str, path: &str) -> anyhow::
     Ok(Extension {
         name: entry.name.clone(),
         reference: entry.reference.clone(),
-        digest: entry.digest.clone(),
+        digest,
     })
 }

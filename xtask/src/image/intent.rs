@@ -8,9 +8,9 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::image::image_ref::ImageRef;
-use crate::image::talos::{
-    Architecture, BootMedium, FactoryUrl, TalosVersion, check_kubernetes_version, check_name,
-    check_release_version, check_semver,
+use crate::image::talos::{Architecture, BootMedium, FactoryUrl};
+use crate::image::version::{
+    KubernetesVersion, ReleaseVersion, TalosVersion, check_name, check_semver,
 };
 
 /// `release.yaml`: as written (`Written`, the values that need parsing as text), then checked
@@ -19,7 +19,7 @@ use crate::image::talos::{
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Intent<Version = TalosVersion, Url = FactoryUrl, Image = ImageRef> {
-    pub release_version: String,
+    pub release_version: ReleaseVersion,
     pub channel: String,
     pub talos: TalosIntent<Version>,
     pub kubernetes: KubernetesIntent,
@@ -85,7 +85,7 @@ pub struct TalosIntent<Version = TalosVersion> {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesIntent {
-    pub version: String,
+    pub version: KubernetesVersion,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -168,7 +168,7 @@ impl Intent {
     pub fn with_release(
         text: &str,
         display: &str,
-        release_version: &str,
+        release_version: &ReleaseVersion,
         channel: &str,
     ) -> anyhow::Result<String> {
         let (bom, body) = match text.strip_prefix(BOM) {
@@ -176,7 +176,10 @@ impl Intent {
             None => ("", text),
         };
         let mut out = body.to_string();
-        for (key, value) in [("releaseVersion", release_version), ("channel", channel)] {
+        for (key, value) in [
+            ("releaseVersion", release_version.as_str()),
+            ("channel", channel),
+        ] {
             let prefix = format!("{key}:");
             let Some(start) = line_starts(&out).find(|&at| out[at..].starts_with(&prefix)) else {
                 anyhow::bail!(
@@ -219,7 +222,7 @@ impl Intent {
         }
         let intent = Intent::from_text(&out, display)?;
         anyhow::ensure!(
-            intent.release_version == release_version && intent.channel == channel,
+            intent.release_version == *release_version && intent.channel == channel,
             "{display}: setting releaseVersion and channel did not read back as {release_version} and {channel}; set them by hand"
         );
         Ok(format!("{bom}{out}"))
@@ -246,10 +249,8 @@ impl Written {
     /// Field rules that the YAML shape alone does not enforce; the values parsed into their
     /// types.
     fn check(self) -> anyhow::Result<Intent> {
-        check_release_version("releaseVersion", &self.release_version)?;
         check_name("channel", &self.channel)?;
         let version = TalosVersion::parse(&self.talos.version).context("talos.version")?;
-        check_kubernetes_version(&self.kubernetes.version).context("kubernetes.version")?;
         check_name("os.platform", &self.os.platform)?;
         check_boot_media("os.bootMedia", &self.os.boot_media)?;
         check_semver("app.version", &self.app.version)?;
@@ -341,7 +342,13 @@ mod tests {
     #[test]
     fn a_recorded_release_is_written_back_keeping_every_other_byte() {
         let fixture = include_str!("../../tests/data/appliance/release.yaml");
-        let edited = Intent::with_release(fixture, "release.yaml", "10.20.30", "stable").unwrap();
+        let edited = Intent::with_release(
+            fixture,
+            "release.yaml",
+            &"10.20.30".parse().unwrap(),
+            "stable",
+        )
+        .unwrap();
         let changed: Vec<(&str, &str)> = fixture
             .lines()
             .zip(edited.lines())
@@ -364,12 +371,18 @@ mod tests {
         // Without comments, and back again.
         let bare = "releaseVersion: 1.0.0\nchannel: beta\n";
         let rest = &fixture[fixture.find("talos:").unwrap()..];
-        let edited =
-            Intent::with_release(&format!("{bare}{rest}"), "r", "1.0.1-rc.1", "beta").unwrap();
+        let edited = Intent::with_release(
+            &format!("{bare}{rest}"),
+            "r",
+            &"1.0.1-rc.1".parse().unwrap(),
+            "beta",
+        )
+        .unwrap();
         assert!(edited.starts_with("releaseVersion: 1.0.1-rc.1\nchannel: beta\ntalos:"));
         // Flow syntax is left to a person.
         let flow = format!("releaseVersion: [1.0.0]\nchannel: beta\n{rest}");
-        let error = Intent::with_release(&flow, "r", "1.0.1", "beta").unwrap_err();
+        let error =
+            Intent::with_release(&flow, "r", &"1.0.1".parse().unwrap(), "beta").unwrap_err();
         assert!(error.to_string().contains("set it by hand"), "{error}");
     }
 
@@ -380,11 +393,11 @@ mod tests {
             "\u{feff}releaseVersion: '1.0.0'\r\nchannel: \"stable\"   # the guide allows quotes\r\ntalos:{}",
             rest.replace('\n', "\r\n")
         );
-        let edited = Intent::with_release(&text, "r", "1.0.1", "stable").unwrap();
+        let edited = Intent::with_release(&text, "r", &"1.0.1".parse().unwrap(), "stable").unwrap();
         assert_eq!(edited, text.replacen("'1.0.0'", "'1.0.1'", 1));
         // Nothing to change: the same bytes.
         assert_eq!(
-            Intent::with_release(&edited, "r", "1.0.1", "stable").unwrap(),
+            Intent::with_release(&edited, "r", &"1.0.1".parse().unwrap(), "stable").unwrap(),
             edited
         );
         // Without a comment, the line keeps its \r too.
@@ -392,7 +405,7 @@ mod tests {
             "releaseVersion: 1.0.0\r\nchannel: beta\r\ntalos:{}",
             rest.replace('\n', "\r\n")
         );
-        let edited = Intent::with_release(&bare, "r", "1.0.1", "beta").unwrap();
+        let edited = Intent::with_release(&bare, "r", &"1.0.1".parse().unwrap(), "beta").unwrap();
         assert!(
             edited.starts_with("releaseVersion: 1.0.1\r\nchannel: beta\r\n"),
             "{edited:?}"

@@ -9,13 +9,14 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::image::digest::Digest;
-use crate::image::talos::{self, BootMedium, FactoryUrl, TalosVersion};
+use crate::image::talos::{self, Architecture, BootMedium, FactoryUrl};
+use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion};
 use crate::json_schema;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    pub release_version: String,
+    pub release_version: ReleaseVersion,
     pub generated_at: String,
     pub channel: String,
     pub talos: Talos,
@@ -81,7 +82,7 @@ pub struct BundledImage {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Talos {
-    pub version: String,
+    pub version: TalosVersion,
     pub schematic_id: String,
     pub schematic_path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,19 +97,19 @@ pub struct Extension {
     pub name: String,
     #[serde(rename = "ref")]
     pub reference: String,
-    pub digest: String,
+    pub digest: Digest,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Kubernetes {
-    pub version: String,
+    pub version: KubernetesVersion,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Os {
     pub platform: String,
-    pub architecture: String,
+    pub architecture: Architecture,
     /// Absent in manifests written before SecureBoot media existed: `false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure_boot: Option<bool>,
@@ -277,12 +278,17 @@ pub struct Source {
 
 /// "the recorded releases are 0.1.0, 0.2.0", or that there is none, for a message.
 pub fn recorded_releases(root: &Path) -> String {
-    let mut versions = crate::project::json_stems(root, crate::project::RELEASES_DIR);
-    versions.sort_by(|a, b| crate::image::talos::semver_order(a, b));
+    let mut versions: Vec<ReleaseVersion> =
+        crate::project::json_stems(root, crate::project::RELEASES_DIR)
+            .iter()
+            .filter_map(|stem| stem.parse().ok())
+            .collect();
+    versions.sort();
     if versions.is_empty() {
         "no release is recorded yet".to_string()
     } else {
-        format!("the recorded releases are {}", versions.join(", "))
+        let names: Vec<&str> = versions.iter().map(|v| v.as_str()).collect();
+        format!("the recorded releases are {}", names.join(", "))
     }
 }
 
@@ -349,19 +355,13 @@ impl Manifest {
     /// manifest's file name without `.json`.
     pub fn consistency_problems(&self, file_stem: &str) -> Vec<String> {
         let mut problems = Vec::new();
-        if file_stem != self.release_version {
+        if *file_stem != *self.release_version {
             problems.push(format!(
                 "file name says release {file_stem} but releaseVersion is {}",
                 self.release_version
             ));
         }
-        let version = match TalosVersion::parse(&self.talos.version) {
-            Ok(v) => v,
-            Err(e) => {
-                problems.push(format!("/talos/version: {e:#}"));
-                return problems;
-            }
-        };
+        let version = &self.talos.version;
         // The factory comes from the ISO's URL; every address is checked against it.
         let iso_url = (self.os.media.get(BootMedium::Iso)).map_or("", |m| m.url.as_str());
         let factory = match iso_url
@@ -380,16 +380,16 @@ impl Manifest {
                 None
             }
         };
-        problems.extend(self.media_problems(factory.as_ref(), &version));
+        problems.extend(self.media_problems(factory.as_ref(), version));
         let Some(factory) = factory else {
             return problems;
         };
-        problems.extend(self.factory_problems(&factory, &version));
+        problems.extend(self.factory_problems(&factory, version));
         if let Some(air_gap) = &self.air_gap {
             problems.extend(self.air_gap_problems(air_gap));
         }
         if let Some(upgrade) = &self.upgrade_from {
-            problems.extend(self.upgrade_problems(upgrade, &version));
+            problems.extend(self.upgrade_problems(upgrade));
         }
         problems.extend(self.source_problems());
         problems
@@ -411,8 +411,12 @@ impl Manifest {
         let mut problems = Vec::new();
         for (medium, recorded) in os.media() {
             let kind = medium.kind();
-            let file =
-                talos::asset_file(&os.platform, &os.architecture, os.is_secure_boot(), medium);
+            let file = talos::asset_file(
+                &os.platform,
+                os.architecture.as_str(),
+                os.is_secure_boot(),
+                medium,
+            );
             if let Some(factory) = factory {
                 let expected = talos::asset_url(factory, &self.talos.schematic_id, version, &file);
                 if recorded.url != expected {
@@ -512,11 +516,7 @@ impl Manifest {
     /// Recorded steps are the ones the catalogue's rules give between the two releases'
     /// versions; a release never upgrades from itself. For the manifest's own `upgradeFrom`,
     /// and for a channel file's, which says how the channel's nodes reach this release.
-    pub fn upgrade_problems(
-        &self,
-        upgrade: &crate::image::upgrade::UpgradeFrom,
-        version: &TalosVersion,
-    ) -> Vec<String> {
+    pub fn upgrade_problems(&self, upgrade: &crate::image::upgrade::UpgradeFrom) -> Vec<String> {
         if upgrade.release_version == self.release_version {
             return vec![format!(
                 "/upgradeFrom/releaseVersion: {} is this release itself",
@@ -526,20 +526,14 @@ impl Manifest {
         let Some(recorded) = &upgrade.steps else {
             return Vec::new();
         };
-        let Ok(from) = TalosVersion::parse(&upgrade.talos) else {
-            return vec![format!(
-                "/upgradeFrom/talos: {} is not a Talos version",
-                upgrade.talos
-            )];
-        };
         let path = crate::image::upgrade::path(
             crate::image::catalog::catalog(),
             crate::image::upgrade::Versions {
-                talos: &from,
+                talos: &upgrade.talos,
                 kubernetes: &upgrade.kubernetes,
             },
             crate::image::upgrade::Versions {
-                talos: version,
+                talos: &self.talos.version,
                 kubernetes: &self.kubernetes.version,
             },
         );

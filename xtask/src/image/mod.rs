@@ -20,3 +20,4 @@ pub(crate) mod sigstore_ring;
 pub mod talos;
 pub(crate) mod trust;
 pub(crate) mod upgrade;
+pub mod version;

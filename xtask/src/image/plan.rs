@@ -7,68 +7,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::cli::Pins;
 use crate::image::catalog;
+use crate::image::channel_move::Allow;
 use crate::image::image_ref::{ImageRef, mirror_base, upstream_base};
 use crate::image::intent::{Intent, check_boot_media};
 use crate::image::manifest::Manifest;
-use crate::image::talos::{
-    self, Architecture, BootMedium, FactoryUrl, InstallerNaming, TalosVersion,
-};
+use crate::image::talos::{self, Architecture, BootMedium, FactoryUrl, InstallerNaming};
 use crate::image::trust::{self, Policy};
 use crate::image::upgrade::UpgradeFrom;
+use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion};
 use crate::project;
 use crate::schematic::Schematic;
-
-/// Values given on the command line; each replaces the same field of `release.yaml`.
-#[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    pub schematic: Option<PathBuf>,
-    pub talos_version: Option<String>,
-    pub kubernetes_version: Option<String>,
-    pub release_version: Option<String>,
-    pub app_version: Option<String>,
-    pub values_profile: Option<String>,
-    pub channel: Option<String>,
-    pub architecture: Option<Architecture>,
-    pub secure_boot: Option<bool>,
-    pub boot_media: Option<Vec<BootMedium>>,
-    /// The factory URL and where it came from, for the message if it is refused.
-    pub factory_url: Option<(String, FactorySource)>,
-    /// `--air-gap`: produce the bundle even where `os.airGap` is false.
-    pub air_gap: bool,
-    /// `--registry-mirror HOST=URL`, as given.
-    pub registry_mirrors: Vec<String>,
-    /// `--allow-channel-rollback`, `--allow-upgrade-gap`: the channel move the operator
-    /// allowed on purpose (`channel_move`).
-    pub allow: crate::image::channel_move::Allow,
-    /// `--force --allow-changed-inputs`: a recorded release is cut anew from today's
-    /// intent, so its upgrade path is worked out again from the release it started from.
-    pub recompute_upgrade: bool,
-}
-
-impl Overrides {
-    /// The pins given as flags; the factory URL from `--factory-url`, else `TALOS_FACTORY_URL`,
-    /// remembering which, so a refusal can name the source.
-    pub fn from_flags(pins: &crate::cli::Pins) -> Overrides {
-        Overrides {
-            schematic: pins.schematic.clone(),
-            talos_version: pins.talos_version.clone(),
-            kubernetes_version: pins.kubernetes_version.clone(),
-            release_version: pins.release_version.clone(),
-            app_version: pins.app_version.clone(),
-            values_profile: pins.values_profile.clone(),
-            channel: pins.channel.clone(),
-            architecture: pins.architecture,
-            secure_boot: pins.secure_boot,
-            boot_media: pins.boot_media.clone(),
-            factory_url: factory_url_given(pins.factory_url.as_ref()),
-            air_gap: pins.air_gap,
-            registry_mirrors: pins.registry_mirror.clone(),
-            allow: crate::image::channel_move::Allow::default(),
-            recompute_upgrade: false,
-        }
-    }
-}
 
 /// The factory URL a command was given: `--factory-url`, else `TALOS_FACTORY_URL`, with which.
 pub fn factory_url_given(flag: Option<&String>) -> Option<(String, FactorySource)> {
@@ -121,9 +71,9 @@ impl AirGapPlan {
     /// The images of a release of `talos` with `kubernetes` and the application's `extra`,
     /// each once, in the order the bundle lists them.
     pub fn new(
-        release_version: &str,
-        architecture: &str,
-        (talos, kubernetes): (&TalosVersion, &str),
+        release_version: &ReleaseVersion,
+        architecture: Architecture,
+        (talos, kubernetes): (&TalosVersion, &KubernetesVersion),
         extra: &[ImageRef],
         mirrors: BTreeMap<String, String>,
     ) -> anyhow::Result<AirGapPlan> {
@@ -137,7 +87,7 @@ impl AirGapPlan {
             }
             images.push(image.clone());
         }
-        let file = format!("airgap-{architecture}.oci.tar");
+        let file = format!("airgap-{}.oci.tar", architecture.as_str());
         Ok(AirGapPlan {
             path: project::medium_path(release_version, &file),
             file,
@@ -212,7 +162,7 @@ pub enum FactorySource {
 /// What a release is: its version, channel and application, and when its manifest is dated.
 #[derive(Clone, Debug)]
 pub struct Release {
-    pub version: String,
+    pub version: ReleaseVersion,
     pub channel: String,
     pub app_version: String,
     pub values_profile: String,
@@ -226,9 +176,9 @@ pub struct Image {
     pub talos_version: TalosVersion,
     /// How the factory names the installer of that version (the catalogue says).
     pub naming: InstallerNaming,
-    pub kubernetes_version: String,
+    pub kubernetes_version: KubernetesVersion,
     pub platform: String,
-    pub architecture: String,
+    pub architecture: Architecture,
     pub secure_boot: bool,
 }
 
@@ -237,9 +187,9 @@ pub struct Image {
 #[derive(Clone, Debug)]
 pub struct Build {
     pub talos_version: TalosVersion,
-    pub kubernetes_version: String,
+    pub kubernetes_version: KubernetesVersion,
     pub platform: String,
-    pub architecture: String,
+    pub architecture: Architecture,
     pub secure_boot: bool,
     pub factory: FactoryUrl,
     /// The media to download, the ISO first, each with its name, URL and local path.
@@ -257,7 +207,7 @@ impl Build {
         factory: FactoryUrl,
         boot_media: &[BootMedium],
         schematic_id: &str,
-        release_version: &str,
+        release_version: &ReleaseVersion,
     ) -> Build {
         let Image {
             talos_version,
@@ -270,7 +220,7 @@ impl Build {
         let media = boot_media
             .iter()
             .map(|&medium| {
-                let file = talos::asset_file(&platform, &architecture, secure_boot, medium);
+                let file = talos::asset_file(&platform, architecture.as_str(), secure_boot, medium);
                 PlannedMedium {
                     medium,
                     url: talos::asset_url(&factory, schematic_id, &talos_version, &file),
@@ -368,39 +318,41 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn build(root: &Path, overrides: &Overrides) -> anyhow::Result<Plan> {
+    /// The plan of the tree's intent with `pins` (the flags) over it; `allow` is what the
+    /// operator allowed of the channel move.
+    pub fn build(root: &Path, pins: &Pins, allow: Allow) -> anyhow::Result<Plan> {
         let intent = Intent::load(root)?;
-        Plan::from_intent(root, intent, overrides)
+        Plan::from_intent(root, intent, pins, allow)
     }
 
-    pub fn from_intent(root: &Path, intent: Intent, o: &Overrides) -> anyhow::Result<Plan> {
-        let pick = |flag: &Option<String>, field: String| flag.clone().unwrap_or(field);
+    pub fn from_intent(
+        root: &Path,
+        intent: Intent,
+        o: &Pins,
+        allow: Allow,
+    ) -> anyhow::Result<Plan> {
+        fn pick<T: Clone>(flag: &Option<T>, field: T) -> T {
+            flag.clone().unwrap_or(field)
+        }
+        // A `--factory-url` (or `TALOS_FACTORY_URL`) is checked below, naming its source.
         let release_version = pick(&o.release_version, intent.release_version);
-        talos::check_release_version("release version (--release-version)", &release_version)?;
         let channel = pick(&o.channel, intent.channel);
-        talos::check_name("channel (--channel)", &channel)?;
-        let talos_version = match &o.talos_version {
-            Some(version) => TalosVersion::parse(version).context("--talos-version")?,
-            None => intent.talos.version,
-        };
+        crate::image::version::check_name("channel (--channel)", &channel)?;
+        let talos_version = pick(&o.talos_version, intent.talos.version);
         let kubernetes_version = pick(&o.kubernetes_version, intent.kubernetes.version);
         check_versions(&talos_version, &kubernetes_version)?;
         let rules = catalog::catalog().factory_rules(&talos_version)?;
         let mut warnings = Vec::new();
         let app_version = pick(&o.app_version, intent.app.version);
-        talos::check_semver("app version (--app-version)", &app_version)?;
+        crate::image::version::check_semver("app version (--app-version)", &app_version)?;
         let values_profile = pick(&o.values_profile, intent.app.values_profile);
-        talos::check_name("values profile (--values-profile)", &values_profile)?;
-        let factory = match &o.factory_url {
-            Some(given) => factory_url_from(given)?,
+        crate::image::version::check_name("values profile (--values-profile)", &values_profile)?;
+        let factory = match factory_url_given(o.factory_url.as_ref()) {
+            Some(given) => factory_url_from(&given)?,
             None => intent.factory,
         };
         let platform = intent.os.platform;
-        let architecture = o
-            .architecture
-            .unwrap_or(intent.os.architecture)
-            .as_str()
-            .to_string();
+        let architecture = o.architecture.unwrap_or(intent.os.architecture);
         let secure_boot = o.secure_boot.unwrap_or(intent.os.secure_boot);
         let mut boot_media = o.boot_media.clone().unwrap_or(intent.os.boot_media);
         check_boot_media("--boot-media / os.bootMedia", &boot_media)?;
@@ -433,11 +385,11 @@ impl Plan {
         };
         let air_gap = (intent.os.air_gap || o.air_gap)
             .then(|| {
-                let mirrors = registry_mirrors(&intent.registry_mirrors, &o.registry_mirrors)?;
-                let versions = (&talos_version, kubernetes_version.as_str());
+                let mirrors = registry_mirrors(&intent.registry_mirrors, &o.registry_mirror)?;
+                let versions = (&talos_version, &kubernetes_version);
                 AirGapPlan::new(
                     &release_version,
-                    &architecture,
+                    architecture,
                     versions,
                     &intent.air_gap.extra_images,
                     mirrors,
@@ -445,7 +397,7 @@ impl Plan {
                 .context("the air-gap bundle (os.airGap / --air-gap)")
             })
             .transpose()?;
-        warnings.extend(unused_mirrors(air_gap.as_ref(), &o.registry_mirrors));
+        warnings.extend(unused_mirrors(air_gap.as_ref(), &o.registry_mirror));
         let release = Release {
             version: release_version,
             channel,
@@ -463,7 +415,7 @@ impl Plan {
             secure_boot,
         };
         let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
-        let upgrade_from = upgrade_from(root, &release, &build, o)?;
+        let upgrade_from = upgrade_from(root, &release, &build, allow)?;
         let mut plan = Plan::new(
             root,
             release,
@@ -492,8 +444,7 @@ impl Plan {
     ) -> anyhow::Result<Plan> {
         let file = project::manifest_path(&manifest.release_version);
         let factory = recorded_factory(manifest, factory_override)?;
-        let talos_version = TalosVersion::parse(&manifest.talos.version)
-            .with_context(|| format!("{file}: /talos/version"))?;
+        let talos_version = manifest.talos.version.clone();
         let schematic = Schematic::from_text(&schematic_text, schematic_source)?;
         if schematic.id() != manifest.talos.schematic_id {
             bail!(
@@ -524,7 +475,7 @@ impl Plan {
             talos_version,
             kubernetes_version: manifest.kubernetes.version.clone(),
             platform: manifest.os.platform.clone(),
-            architecture: manifest.os.architecture.clone(),
+            architecture: manifest.os.architecture,
             secure_boot: manifest.os.is_secure_boot(),
         };
         let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
@@ -570,9 +521,10 @@ impl Plan {
 }
 
 /// A Kubernetes version as such, and one the Talos minor supports (the catalogue says).
-fn check_versions(talos_version: &TalosVersion, kubernetes_version: &str) -> anyhow::Result<()> {
-    talos::check_kubernetes_version(kubernetes_version)
-        .context("--kubernetes-version / kubernetes.version")?;
+fn check_versions(
+    talos_version: &TalosVersion,
+    kubernetes_version: &KubernetesVersion,
+) -> anyhow::Result<()> {
     catalog::catalog()
         .minor(talos_version)
         .context("--talos-version / talos.version")?
@@ -658,7 +610,7 @@ fn upgrade_from(
     root: &Path,
     release: &Release,
     build: &Build,
-    o: &Overrides,
+    allow: Allow,
 ) -> anyhow::Result<Option<UpgradeFrom>> {
     let offered = crate::image::channel_move::Offered {
         version: &release.version,
@@ -666,7 +618,7 @@ fn upgrade_from(
         kubernetes: &build.kubernetes_version,
         boot: crate::image::channel_move::Boot {
             platform: &build.platform,
-            architecture: &build.architecture,
+            architecture: build.architecture,
             secure_boot: build.secure_boot,
         },
     };
@@ -676,7 +628,7 @@ fn upgrade_from(
     {
         let recorded = Manifest::load_recorded(root, &release.version)?.upgrade_from;
         return match recorded {
-            Some(was) if o.recompute_upgrade => {
+            Some(was) if allow.changed_inputs => {
                 let from =
                     Manifest::load_recorded(root, &was.release_version).with_context(|| {
                         format!(
@@ -684,13 +636,13 @@ fn upgrade_from(
                             release.version, was.release_version
                         )
                     })?;
-                crate::image::channel_move::upgrade(&from, &offered, &release.channel, o.allow)
+                crate::image::channel_move::upgrade(&from, &offered, &release.channel, allow)
                     .map(Some)
             }
             recorded => Ok(recorded),
         };
     }
-    Ok(crate::image::channel_move::decide(root, &release.channel, &offered, o.allow)?.upgrade_from)
+    Ok(crate::image::channel_move::decide(root, &release.channel, &offered, allow)?.upgrade_from)
 }
 
 /// The factory a recorded release came from (`talos.factoryUrl`, else its ISO's URL), unless

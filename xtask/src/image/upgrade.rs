@@ -8,17 +8,17 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::image::catalog::{Catalog, core, kubernetes_core};
-use crate::image::talos::TalosVersion;
+use crate::image::catalog::Catalog;
+use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion, core};
 
 /// What a release was checked against: the release its channel pointed at, its versions, and
 /// the steps from there in order; or why the check was skipped (`--allow-upgrade-gap`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpgradeFrom {
-    pub release_version: String,
-    pub talos: String,
-    pub kubernetes: String,
+    pub release_version: ReleaseVersion,
+    pub talos: TalosVersion,
+    pub kubernetes: KubernetesVersion,
     /// In order; absent when the check was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<Step>>,
@@ -98,8 +98,7 @@ impl fmt::Display for Step {
 #[derive(Clone, Copy, Debug)]
 pub struct Versions<'a> {
     pub talos: &'a TalosVersion,
-    /// `v1.35.4`
-    pub kubernetes: &'a str,
+    pub kubernetes: &'a KubernetesVersion,
 }
 
 /// The steps from `from` to `to`, in order, or every reason there is no path with the
@@ -135,10 +134,7 @@ pub fn path(catalog: &Catalog, from: Versions, to: Versions) -> anyhow::Result<V
             ));
         }
     }
-    let (was, is) = (
-        kubernetes_core(from.kubernetes)?,
-        kubernetes_core(to.kubernetes)?,
-    );
+    let (was, is) = (from.kubernetes.core(), to.kubernetes.core());
     let kubernetes_moves = was != is;
     if is < was {
         gaps.push(format!(
@@ -176,7 +172,7 @@ pub fn path(catalog: &Catalog, from: Versions, to: Versions) -> anyhow::Result<V
         (true, true) => {
             // Talos first needs the new Talos to run the old Kubernetes; Kubernetes first needs
             // the old Talos to run the new Kubernetes.
-            let runs = |talos: &TalosVersion, kubernetes: &str| {
+            let runs = |talos: &TalosVersion, kubernetes: &KubernetesVersion| {
                 catalog
                     .minor(talos)
                     .is_ok_and(|m| m.check_kubernetes(kubernetes).is_ok())
@@ -236,15 +232,17 @@ mod tests {
             TalosVersion::parse(from.0).unwrap(),
             TalosVersion::parse(to.0).unwrap(),
         );
+        let (k, l): (KubernetesVersion, KubernetesVersion) =
+            (from.1.parse().unwrap(), to.1.parse().unwrap());
         let path = path(
             catalog(),
             Versions {
                 talos: &a,
-                kubernetes: from.1,
+                kubernetes: &k,
             },
             Versions {
                 talos: &b,
-                kubernetes: to.1,
+                kubernetes: &l,
             },
         )?;
         Ok(path.iter().map(Step::to_string).collect())

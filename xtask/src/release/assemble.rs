@@ -30,7 +30,7 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source: Option<Source>) -> Man
         generated_at: plan.release.generated_at.clone(),
         channel: plan.release.channel.clone(),
         talos: Talos {
-            version: plan.build.talos_version.to_string(),
+            version: plan.build.talos_version.clone(),
             schematic_id: plan.schematic.id.clone(),
             schematic_path: plan.schematic.path.clone(),
             factory_url: Some(plan.build.factory.base.clone()),
@@ -41,7 +41,7 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source: Option<Source>) -> Man
         },
         os: Os {
             platform: plan.build.platform.clone(),
-            architecture: plan.build.architecture.clone(),
+            architecture: plan.build.architecture,
             secure_boot: Some(plan.build.secure_boot),
             media: Media(
                 talos::MEDIA

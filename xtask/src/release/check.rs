@@ -15,12 +15,14 @@ use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::cli;
+use crate::cli::Pins;
 use crate::host::http::Client;
 use crate::host::progress::Progress;
 use crate::image::channel::Channel;
 use crate::image::intent::Intent;
 use crate::image::manifest::Manifest;
-use crate::image::plan::{Overrides, Plan};
+use crate::image::plan::Plan;
+use crate::image::version::ReleaseVersion;
 use crate::util::print_out;
 use crate::{host::interrupt, project};
 
@@ -35,7 +37,7 @@ use super::resolve::{self, Media, Purpose};
 #[derive(Debug)]
 pub struct Drift {
     /// Each release the factory moved under: version, manifest, how many facts differ.
-    releases: Vec<(String, String, usize)>,
+    releases: Vec<(ReleaseVersion, String, usize)>,
 }
 
 impl fmt::Display for Drift {
@@ -59,9 +61,9 @@ impl std::error::Error for Drift {}
 
 impl Drift {
     /// One release whose recorded facts differ from what the factory gives now.
-    pub fn of(release: &str, manifest: &str, fields: usize) -> Drift {
+    pub fn of(release: &ReleaseVersion, manifest: &str, fields: usize) -> Drift {
         Drift {
-            releases: vec![(release.into(), manifest.into(), fields)],
+            releases: vec![(release.clone(), manifest.into(), fields)],
         }
     }
 
@@ -85,7 +87,7 @@ pub struct Report {
 
 /// One release checked: its report, or why the check could not run.
 struct Checked {
-    version: String,
+    version: ReleaseVersion,
     manifest: String,
     report: anyhow::Result<Report>,
 }
@@ -97,33 +99,31 @@ pub fn run(
     root: &std::path::Path,
     client: &Arc<Client>,
 ) -> anyhow::Result<()> {
-    let overrides = Overrides::from_flags(&args.pins);
     let intent = Intent::load(root)?;
     // The intent as the team has it now (without --release-version, which names the record).
     let intent_plan = Plan::from_intent(
         root,
         intent.clone(),
-        &Overrides {
+        &Pins {
             release_version: None,
-            // Only what the intent would record is compared; whether its channel may move
-            // there is the real run's decision.
-            allow: crate::image::channel_move::Allow {
-                rollback: true,
-                gap: false,
-                reinstall: false,
-            },
-            ..overrides.clone()
+            ..args.pins.clone()
+        },
+        // Only what the intent would record is compared; whether its channel may move
+        // there is the real run's decision.
+        crate::image::channel_move::Allow {
+            rollback: true,
+            ..Default::default()
         },
     );
     let progress = Progress::new();
-    let check = |version: &str, with_unreleased: bool| Checked {
-        version: version.to_string(),
+    let check = |version: &ReleaseVersion, with_unreleased: bool| Checked {
+        version: version.clone(),
         manifest: project::manifest_path(version),
         report: check_release(
             (args.hashes, &args.network, args.requirements),
             root,
             client,
-            (&intent, &overrides, &intent_plan),
+            (&intent, &args.pins, &intent_plan),
             version,
             with_unreleased,
             &progress,
@@ -235,22 +235,22 @@ fn channels_text(channels: &[Channel], checked: &[Checked], notices: &[String]) 
 /// a channel back, so the move does not turn the next nightly red unannounced.
 pub fn moved_under(
     root: &std::path::Path,
-    version: &str,
+    version: &ReleaseVersion,
     network: &cli::Network,
 ) -> anyhow::Result<Vec<String>> {
     let client = Arc::new(Client::new(crate::host::http::Settings::from_flags(
         network,
     ))?);
     let intent = Intent::load(root)?;
-    let overrides = Overrides {
-        factory_url: crate::image::plan::factory_url_given(None),
-        ..Overrides::default()
-    };
     let report = check_release(
         (false, network, cli::Requirements::default()),
         root,
         &client,
-        (&intent, &overrides, &Err(anyhow::anyhow!("not asked"))),
+        (
+            &intent,
+            &Pins::default(),
+            &Err(anyhow::anyhow!("not asked")),
+        ),
         version,
         false,
         &Progress::new(),
@@ -323,13 +323,12 @@ fn check_release(
     (hashes, network, requirements): (bool, &cli::Network, cli::Requirements),
     root: &std::path::Path,
     client: &Arc<Client>,
-    (intent, overrides, intent_plan): (&Intent, &Overrides, &anyhow::Result<Plan>),
-    version: &str,
+    (intent, pins, intent_plan): (&Intent, &Pins, &anyhow::Result<Plan>),
+    version: &ReleaseVersion,
     with_unreleased: bool,
     progress: &Progress,
 ) -> anyhow::Result<Report> {
-    let Replay { recorded, plan } =
-        replay::replay(root, intent, overrides, version, client, progress)?;
+    let Replay { recorded, plan } = replay::replay(root, intent, pins, version, client, progress)?;
 
     // With --hashes the media are downloaded into a private folder of this run, only to hash
     // them: removed on success, failure and signals.
@@ -516,7 +515,7 @@ mod tests {
                 "schematicId": "6".repeat(64),
                 "schematicPath": "ee/appliance/schematics/metal-amd64.yaml",
                 "factoryUrl": "https://factory.talos.dev",
-                "extensions": [{"name": "a", "ref": "ghcr.io/a:1", "digest": "sha256:1"}]
+                "extensions": [{"name": "a", "ref": "ghcr.io/a:1", "digest": digest('1')}]
             },
             "kubernetes": {"version": "v1.35.4"},
             "os": {
@@ -554,7 +553,7 @@ mod tests {
         now.talos.extensions = Some(vec![Extension {
             name: "a".into(),
             reference: "ghcr.io/a:1".into(),
-            digest: "sha256:2".into(),
+            digest: digest('2'),
         }]);
         let report = compare(&manifest(), &now, false);
         let paths = paths(&report);

@@ -63,7 +63,7 @@ fn inputs(plan: &Plan) -> Vec<Row> {
             },
         ),
         ("Talos", plan.build.talos_version.to_string()),
-        ("Kubernetes", plan.build.kubernetes_version.clone()),
+        ("Kubernetes", plan.build.kubernetes_version.to_string()),
         ("factory", plan.build.factory.base.clone()),
         (
             "SecureBoot",

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::cli;
+use crate::cli::Pins;
 use crate::host::fsutil::write_atomic;
 use crate::host::http::{self, Client};
 use crate::host::interrupt::{self, Provisional};
@@ -18,7 +19,7 @@ use crate::host::progress::Progress;
 use crate::image::channel::Channel;
 use crate::image::intent::Intent;
 use crate::image::manifest::known;
-use crate::image::plan::{Overrides, factory_url_given};
+use crate::image::version::ReleaseVersion;
 use crate::util::mib;
 use crate::{image::release_lock, project};
 
@@ -32,20 +33,14 @@ impl cli::FetchArgs {
         crate::util::say!("{}", root.note);
         let root = root.path.as_path();
         let versions = match &self.release_version {
-            Some(version) => {
-                crate::image::talos::check_release_version(
-                    "release version (--release-version)",
-                    version,
-                )?;
-                vec![version.clone()]
-            }
+            Some(version) => vec![version.clone()],
             None => channel_releases(root)?,
         };
         let intent = Intent::load(root)?;
-        let overrides = Overrides {
-            factory_url: factory_url_given(self.factory_url.as_ref()),
-            registry_mirrors: self.registry_mirror.clone(),
-            ..Overrides::default()
+        let pins = Pins {
+            factory_url: self.factory_url.clone(),
+            registry_mirror: self.registry_mirror.clone(),
+            ..Pins::default()
         };
         let client = Arc::new(Client::new(http::Settings::from_flags(&self.network))?);
         interrupt::install()?;
@@ -58,7 +53,7 @@ impl cli::FetchArgs {
         // from being restored.
         let (mut drifts, mut failures) = (Vec::new(), Vec::new());
         for version in &versions {
-            let fetched = replay::replay(root, &intent, &overrides, version, &client, &progress)
+            let fetched = replay::replay(root, &intent, &pins, version, &client, &progress)
                 .and_then(|replay| self.fetch(replay, &client, &progress));
             match fetched {
                 Ok(()) => {}
@@ -78,7 +73,11 @@ impl cli::FetchArgs {
         if !failures.is_empty() {
             bail!(
                 "release(s) {} could not be fetched (each said above){}; the others are in place",
-                failures.join(", "),
+                failures
+                    .iter()
+                    .map(|v: &ReleaseVersion| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 match Drift::joined(drifts) {
                     Some(drift) => format!(", and {drift}"),
                     None => String::new(),
@@ -148,7 +147,7 @@ impl cli::FetchArgs {
 }
 
 /// The releases the channels point at, each once; an error when none does.
-fn channel_releases(root: &Path) -> anyhow::Result<Vec<String>> {
+fn channel_releases(root: &Path) -> anyhow::Result<Vec<ReleaseVersion>> {
     let versions = crate::image::channel::offered(&Channel::all(root)?);
     if versions.is_empty() {
         bail!(

@@ -28,7 +28,7 @@ use crate::host::progress::Progress;
 use crate::image::factory::Factory;
 use crate::image::intent::Intent;
 use crate::image::manifest::{Manifest, Schema, known};
-use crate::image::plan::{Overrides, Plan};
+use crate::image::plan::Plan;
 use crate::{host::http, host::interrupt, image::release_lock, project};
 
 use resolve::{Media, Purpose};
@@ -43,18 +43,15 @@ impl cli::ImageArgs {
             ))?);
             return check::run(&self, root, &client);
         }
-        let overrides = Overrides {
-            allow: crate::image::channel_move::Allow {
-                rollback: self.allow_channel_rollback,
-                gap: self.allow_upgrade_gap,
-                reinstall: self.allow_reinstall,
-            },
-            recompute_upgrade: self.allow_changed_inputs,
-            ..Overrides::from_flags(&self.pins)
+        let allow = crate::image::channel_move::Allow {
+            rollback: self.allow_channel_rollback,
+            gap: self.allow_upgrade_gap,
+            reinstall: self.allow_reinstall,
+            changed_inputs: self.allow_changed_inputs,
         };
         // The release.yaml the plan reads, as a file: `--update-intent` edits only that one.
         let intent_seen = crate::host::fsutil::Identity::of(&root.join(project::INTENT));
-        let plan = Plan::build(root, &overrides)?;
+        let plan = Plan::build(root, &self.pins, allow)?;
         for warning in &plan.warnings {
             crate::util::say!("warning: {warning}");
         }

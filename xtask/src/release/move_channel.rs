@@ -9,14 +9,12 @@ use anyhow::Context;
 
 use crate::host::fsutil::write_atomic;
 use crate::image::manifest::Manifest;
-use crate::image::talos::{TalosVersion, check_release_version};
 use crate::{cli, image::channel_move, image::release_lock, project};
 
 impl cli::ChannelArgs {
     pub fn run(self, root: &project::Root) -> anyhow::Result<()> {
         crate::util::say!("{}", root.note);
         let root = root.path.as_path();
-        check_release_version("release version", &self.release_version)?;
         let lock = release_lock::acquire(root)?;
         // A record step a killed run left is rolled back first: its roll-back restores the
         // channel file, which would undo this move if it came later.
@@ -25,15 +23,9 @@ impl cli::ChannelArgs {
         let recorded = Manifest::load_recorded(root, &self.release_version).with_context(|| {
             format!("channel {} can only point at a recorded release", self.name)
         })?;
-        let talos = TalosVersion::parse(&recorded.talos.version).with_context(|| {
-            format!(
-                "{}: /talos/version",
-                project::manifest_path(&self.release_version)
-            )
-        })?;
         let offered = channel_move::Offered {
             version: &self.release_version,
-            talos: &talos,
+            talos: &recorded.talos.version,
             kubernetes: &recorded.kubernetes.version,
             boot: channel_move::Boot::of(&recorded),
         };
@@ -41,6 +33,7 @@ impl cli::ChannelArgs {
             rollback: self.allow_channel_rollback,
             gap: self.allow_upgrade_gap,
             reinstall: self.allow_reinstall,
+            changed_inputs: false,
         };
         let decision = channel_move::decide(root, &self.name, &offered, allow)?;
         if decision.previous.release_version.as_ref() == Some(&self.release_version) {

@@ -3,7 +3,7 @@
 //! that names an extension on a host no node outside the factory can reach.
 
 use crate::image::manifest::Extension;
-use crate::image::talos::TalosVersion;
+use crate::image::version::TalosVersion;
 
 /// Newer releases than `pinned` among `listed`: patches of its minor, then later minors (the
 /// newest patch of each). Pre-releases are left out.
@@ -116,7 +116,7 @@ mod tests {
         let ext = |reference: &str| Extension {
             name: "siderolabs/iscsi-tools".into(),
             reference: reference.into(),
-            digest: "sha256:1".into(),
+            digest: crate::image::digest::Digest::of(b"1"),
         };
         for public in [
             "ghcr.io/siderolabs/iscsi-tools:v0.2.0",

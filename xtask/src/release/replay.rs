@@ -5,13 +5,15 @@
 
 use anyhow::{Context, bail};
 
+use crate::cli::Pins;
 use crate::host::http::Client;
 use crate::host::progress::Progress;
 use crate::image::factory::Factory;
 use crate::image::image_ref::ImageRef;
 use crate::image::intent::Intent;
 use crate::image::manifest::Manifest;
-use crate::image::plan::{AirGapPlan, Overrides, Plan, registry_mirrors};
+use crate::image::plan::{AirGapPlan, Plan, factory_url_given, registry_mirrors};
+use crate::image::version::ReleaseVersion;
 use crate::{image::trust, project};
 
 /// A recorded release and the plan that asks the factory for the same things again.
@@ -21,12 +23,12 @@ pub struct Replay {
 }
 
 /// Plans `version` again from its record; the signature policy and registry mirrors are
-/// today's (`intent`, `overrides`), as is the factory URL when one is given.
+/// today's (`intent`, `pins`), as is the factory URL when one is given.
 pub fn replay(
     root: &std::path::Path,
     intent: &Intent,
-    overrides: &Overrides,
-    version: &str,
+    pins: &Pins,
+    version: &ReleaseVersion,
     client: &Client,
     progress: &Progress,
 ) -> anyhow::Result<Replay> {
@@ -36,15 +38,14 @@ pub fn replay(
         .clone()
         .map(|policy| trust::load_policy(root, policy))
         .transpose()?;
-    let (schematic_text, source) =
-        recorded_schematic(root, &recorded, overrides, client, progress)?;
-    let air_gap = recorded_air_gap(&recorded, intent, overrides)?;
+    let (schematic_text, source) = recorded_schematic(root, &recorded, pins, client, progress)?;
+    let air_gap = recorded_air_gap(&recorded, intent, pins)?;
     let plan = Plan::from_record(
         root,
         &recorded,
         schematic_text,
         &source,
-        overrides.factory_url.as_ref(),
+        factory_url_given(pins.factory_url.as_ref()).as_ref(),
         policy,
         air_gap,
     )?;
@@ -56,7 +57,7 @@ pub fn replay(
 fn recorded_air_gap(
     recorded: &Manifest,
     intent: &Intent,
-    overrides: &Overrides,
+    pins: &Pins,
 ) -> anyhow::Result<Option<AirGapPlan>> {
     let Some(air_gap) = &recorded.air_gap else {
         return Ok(None);
@@ -73,7 +74,7 @@ fn recorded_air_gap(
         file: project::file_name(&air_gap.path).to_string(),
         path: air_gap.path.clone(),
         images,
-        mirrors: registry_mirrors(&intent.registry_mirrors, &overrides.registry_mirrors)?,
+        mirrors: registry_mirrors(&intent.registry_mirrors, &pins.registry_mirror)?,
     }))
 }
 
@@ -83,14 +84,16 @@ fn recorded_air_gap(
 fn recorded_schematic(
     root: &std::path::Path,
     recorded: &Manifest,
-    overrides: &Overrides,
+    pins: &Pins,
     client: &Client,
     progress: &Progress,
 ) -> anyhow::Result<(String, String)> {
     let id = &recorded.talos.schematic_id;
-    let factory_url =
-        crate::image::plan::recorded_factory(recorded, overrides.factory_url.as_ref())
-            .context("the factory of the recorded release")?;
+    let factory_url = crate::image::plan::recorded_factory(
+        recorded,
+        factory_url_given(pins.factory_url.as_ref()).as_ref(),
+    )
+    .context("the factory of the recorded release")?;
     if let Some(stored) = Factory::new(client, &factory_url).stored_schematic(id)? {
         let text = String::from_utf8(stored)
             .with_context(|| format!("{}/schematics/{id} is not UTF-8", factory_url.base))?;

@@ -271,12 +271,16 @@ fn an_unresolvable_digest_is_recorded_as_absent_with_a_warning() {
 fn an_installer_reference_that_cannot_be_derived_fails_in_the_plan() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
-    let output = fails_cleanly(&tree, &factory, &["--talos-version", "latest"]);
+    let before = tree.contents();
+    // A flag value that does not parse is a wrong command line: exit 2, as clap's own.
+    let output = tree.image(&factory, &["--talos-version", "latest"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("invalid Talos version \"latest\""),
         "{}",
         stderr(&output)
     );
+    assert_unchanged(&tree, &before);
     assert!(factory.requests.lock().unwrap().is_empty());
 }
 
@@ -391,26 +395,37 @@ fn dry_run_is_offline_and_writes_nothing() {
 #[test]
 fn bad_flags_fail_with_the_fix() {
     let tree = Tree::copy();
-    for (args, expected) in [
+    // A value that does not parse is a wrong command line (2); one that parses but the tree
+    // or the catalogue refuses is a failed run (1).
+    for (args, code, expected) in [
         (
             vec!["image", "--dry-run", "--release-version", "v1.0"],
+            2,
             "SemVer without a leading v",
         ),
         (
+            vec!["image", "--dry-run", "--kubernetes-version", "1.35.4"],
+            2,
+            "expected v + SemVer",
+        ),
+        (
             vec!["image", "--dry-run", "--channel", "nightly"],
+            1,
             "channels: beta, stable",
         ),
         (
             vec!["image", "--dry-run", "--kubernetes-version", "v1.29.0"],
+            1,
             "1.30.x through 1.35.x",
         ),
         (
             vec!["image", "--dry-run", "--factory-url", "factory.talos.dev"],
+            1,
             "http(s)://host",
         ),
     ] {
         let output = tree.xtask(&args);
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(output.status.code(), Some(code), "{args:?}");
         assert!(
             stderr(&output).contains(expected),
             "{args:?}: {}",

@@ -268,6 +268,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "json_schema",
             "schematic",
             "image::digest",
+            "image::version",
             "image::talos",
             "image::catalog",
             "image::image_ref",

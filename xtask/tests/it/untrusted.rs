@@ -261,7 +261,8 @@ fn a_release_version_too_long_for_a_file_name_is_refused_while_planning() {
         vec!["release-notes", "--release-version", &long],
     ] {
         let output = tree.xtask(&args);
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        // Parsed with the command line (clap's value parser): a wrong command line.
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(
             stderr(&output).contains("206 characters long; at most 128"),
             "{args:?}: {}",

@@ -13,7 +13,8 @@ mod unreleased;
 use serde_json::Value;
 
 use crate::image::catalog;
-use crate::image::talos::{MEDIA, TalosVersion};
+use crate::image::talos::MEDIA;
+use crate::image::version::TalosVersion;
 use crate::util::mib;
 
 pub use compare::{Comparison, Notice, compare};
@@ -474,7 +475,9 @@ fn extra_images(manifest: &Value) -> String {
         .ok()
         .and_then(|talos| {
             let patch = catalog::catalog().patch(&talos).ok()?;
-            patch.images(&text(manifest, "/kubernetes/version")).ok()
+            patch
+                .images(&text(manifest, "/kubernetes/version").parse().ok()?)
+                .ok()
         })
         .into_iter()
         .flatten()

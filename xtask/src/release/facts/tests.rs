@@ -121,8 +121,13 @@ fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Value {
     }
     let text = serde_yaml::to_string(&yaml).unwrap();
     let intent = crate::image::intent::Intent::from_text(&text, project::INTENT).unwrap();
-    let plan = crate::image::plan::Plan::from_intent(root, intent, &Default::default())
-        .unwrap_or_else(|e| panic!("{edits:?}: {e:#}"));
+    let plan = crate::image::plan::Plan::from_intent(
+        root,
+        intent,
+        &Default::default(),
+        Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{edits:?}: {e:#}"));
     crate::release::assemble::planned(&plan, None)
 }
 

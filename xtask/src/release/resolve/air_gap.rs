@@ -64,9 +64,16 @@ pub(super) fn spawn_installer(
     }
     for (part, reference, name) in wanted {
         let (store, source) = (store.clone(), source.clone());
-        let (line, architecture) = (progress.line(&name), build.architecture.clone());
+        let (line, architecture) = (progress.line(&name), build.architecture);
         workers.spawn(move || {
-            let result = store.image(&source, &reference, &name, None, &architecture, &line);
+            let result = store.image(
+                &source,
+                &reference,
+                &name,
+                None,
+                architecture.as_str(),
+                &line,
+            );
             Event::Bundled(part, result)
         });
     }
@@ -88,8 +95,7 @@ pub(super) fn spawn_images(
         match store {
             Some(store) => {
                 let store = store.clone();
-                let (line, architecture) =
-                    (progress.line(&image.name()), build.architecture.clone());
+                let (line, architecture) = (progress.line(&image.name()), build.architecture);
                 // The store is let go when the work returns, before the report: the packing
                 // takes it back from the last one.
                 workers.spawn(move || {
@@ -98,7 +104,7 @@ pub(super) fn spawn_images(
                         &image.tag,
                         &image.name(),
                         image.pinned.as_ref(),
-                        &architecture,
+                        architecture.as_str(),
                         &line,
                     );
                     Event::Bundled(BundlePart::Image(i), result)
