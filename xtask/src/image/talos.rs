@@ -1,5 +1,5 @@
-//! Talos and Image Factory naming rules: version strings, the factory's base URL, and the
-//! addresses derived from a schematic ID and version (ISO URL, installer image reference).
+//! The factory's side of Talos naming: architectures, the boot media (`MEDIA`), the factory's
+//! base URL, and the addresses derived from a schematic ID and version (asset URLs, installer).
 
 use std::fmt;
 

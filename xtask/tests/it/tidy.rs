@@ -502,6 +502,63 @@ fn modules_import_only_down_their_layers_and_never_in_a_cycle() {
     );
 }
 
+/// docs/reference.md's module map lists every module of `LAYERS` with its layer, and nothing
+/// else: a module added, moved or removed without the map is red here.
+#[test]
+fn the_module_map_in_the_reference_names_every_module_and_its_layer() {
+    let reference = read_repo("docs/reference.md");
+    let map = reference
+        .split("## The code: a module map")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/reference.md has no module map");
+    let mut listed = Vec::new();
+    for line in map.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        for module in cells[1].split(", ") {
+            listed.push((module.trim_matches('`').to_string(), cells[2].to_string()));
+        }
+    }
+    let mut expected: Vec<(String, String)> = LAYERS
+        .iter()
+        .flat_map(|(layer, modules)| modules.iter().map(|m| (m.to_string(), layer.to_string())))
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "docs/reference.md's module map against LAYERS"
+    );
+    // A source file the docs name by path exists.
+    let mut named = 0;
+    for doc in [
+        "README.md",
+        "docs/reference.md",
+        "docs/dependencies.md",
+        "docs/benchmarks.md",
+    ] {
+        let text = read_repo(doc);
+        for (at, _) in text.match_indices("xtask/src/") {
+            let path: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "_/.".contains(*c))
+                .collect();
+            if let Some(path) = path
+                .strip_suffix('.')
+                .or(Some(&path))
+                .filter(|p| p.ends_with(".rs"))
+            {
+                named += 1;
+                assert!(
+                    repo_root().join(path).is_file(),
+                    "{doc} names {path}, which does not exist"
+                );
+            }
+        }
+    }
+    assert!(named >= 5, "only {named} source paths found in the docs");
+}
+
 /// `lib.rs` declares at most 15 top-level modules: the domain sits in folders, so the crate
 /// root shows the design (issue 38).
 #[test]
