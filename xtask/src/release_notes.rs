@@ -72,12 +72,9 @@ impl Page<'_> {
         let mut out = String::new();
         // What moved since the release the channel offered before: said, and the reason for a
         // new installer.
-        let changes = self.previous.map(|previous| {
-            crate::release::changes_between(
-                &serde_json::to_value(previous).expect("a manifest serialises"),
-                &serde_json::to_value(self.m).expect("a manifest serialises"),
-            )
-        });
+        let changes = self
+            .previous
+            .map(|previous| crate::release::changes_between(previous, self.m));
         self.summary(&mut out);
         self.changes(&mut out, changes.as_deref());
         self.get_it(&mut out);

@@ -86,10 +86,15 @@ pub fn manifest(plan: &Plan, resolved: &Resolved, source: Option<Source>) -> Man
 }
 
 /// The manifest a run would write, as `--dry-run --json` shows it: what only a real run can
-/// know is null.
+/// know is null. The factory's facts are `None` in a plan, which a manifest writes as null,
+/// but for the two a record leaves out when a run found none (the installer's digest, and the
+/// extensions, which the factory names: unknown whole); those and the record's date are set
+/// to null here.
 pub fn planned(plan: &Plan, source: Option<Source>) -> Value {
     let mut value = serde_json::to_value(manifest(plan, &Resolved::default(), source))
         .expect("a manifest serialises");
-    super::facts::unknown_until_run(&mut value);
+    value["generatedAt"] = Value::Null;
+    value["os"]["installer"]["digest"] = Value::Null;
+    value["talos"]["extensions"] = Value::Null;
     value
 }

@@ -396,9 +396,8 @@ fn check_release(
 
 /// The facts the factory gives, recorded against now (`facts::compare`).
 pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
-    let json = |m: &Manifest| serde_json::to_value(m).expect("a manifest serialises");
     Report {
-        facts: facts::compare(&json(recorded), &json(now), hashes),
+        facts: facts::compare(recorded, now, hashes),
         ..Report::default()
     }
 }
@@ -406,8 +405,8 @@ pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Report {
 /// Where the committed intent (with flags) differs from the record, over every input
 /// (`facts::unreleased`).
 pub fn unreleased(recorded: &Manifest, intent: &Plan) -> Vec<Unreleased> {
-    let recorded = serde_json::to_value(recorded).expect("a manifest serialises");
-    facts::unreleased(&recorded, &assemble::planned(intent, None))
+    let planned = assemble::manifest(intent, &Default::default(), None);
+    facts::unreleased(recorded, &planned)
 }
 
 impl Report {

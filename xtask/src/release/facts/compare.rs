@@ -1,10 +1,19 @@
-//! The factory's facts, recorded against now, read off `FACTORY_FACTS`: what moved (drift),
-//! what moved and is only metadata (a notice), what the record lacks (an older tool wrote it)
-//! and what this check does not compare.
+//! The factory's facts, recorded against now: what moved (drift), what moved and is only
+//! metadata (a notice), what the record lacks (an older tool wrote it) and what this check does
+//! not compare. Plain code over the manifest's types: each item (a medium, the installer, an
+//! image of the bundle, the bundle, an extension, the certificate) is destructured whole, and
+//! its facts compared in order.
 
+use serde::Serialize;
 use serde_json::Value;
 
-use super::{Change, Compared, FACTORY_FACTS, Fact, ITEMS, NOT_COMPARED_INPUTS, RECORD, expand};
+use crate::image::manifest::{
+    AirGap, BundledImage, Certificate, Extension, Installer, Manifest, Medium,
+};
+use crate::image::talos::MEDIA;
+use crate::util::mib;
+
+use super::{BUNDLE_NOT_COMPARED, HASHES_NOT_COMPARED, NOT_COMPARED_INPUTS, RECORD};
 
 /// One fact the factory gives, recorded one way and now another.
 #[derive(Debug, PartialEq)]
@@ -38,45 +47,95 @@ pub struct Comparison {
     pub not_compared: Vec<(String, &'static str)>,
 }
 
-/// One item the facts are about (a medium, the installer, an image, the bundle, an
-/// extension), at its pointer in the record and in the manifest made now.
-struct Item {
-    recorded: String,
-    now: String,
+/// How a fact is compared.
+#[derive(Clone, Copy, PartialEq)]
+enum How {
+    /// Drift when it moved.
+    Drift,
+    /// Drift only when no fact before it in its item moved: it follows them.
+    Alone,
+    /// A notice, not drift, when it moved and no fact before it in its item did.
+    Notice,
 }
 
-/// Every fact of `FACTORY_FACTS` in `recorded` against `now` (both manifests as JSON); media
-/// and bundle hashes only with `hashes`. What `now` does not have (the check did not fetch it)
-/// is not compared.
-pub fn compare(recorded: &Value, now: &Value, hashes: bool) -> Comparison {
-    let mut out = Comparison::default();
-    // Rows of one item, in the table's order; items in the order the table first names them.
-    let mut groups: Vec<(&str, Vec<&Fact>)> = Vec::new();
-    for fact in FACTORY_FACTS {
-        let (parent, _) = fact.pointer.rsplit_once('/').unwrap_or_default();
-        match groups.iter_mut().find(|(p, _)| *p == parent) {
-            Some((_, facts)) => facts.push(fact),
-            None => groups.push((parent, vec![fact])),
+/// The facts of one item, compared in order.
+struct Item<'a> {
+    out: &'a mut Comparison,
+    /// Whether a fact of the item moved already.
+    moved: bool,
+}
+
+impl Item<'_> {
+    /// The fact at `path`: unknown now (not fetched) is skipped, unknown in the record is not
+    /// recorded, and a move is said by `words(recorded, now)`.
+    fn fact<T: PartialEq + Serialize>(
+        &mut self,
+        path: String,
+        (was, now): (Option<&T>, Option<&T>),
+        how: How,
+        words: impl FnOnce(&T, &T) -> String,
+    ) {
+        let counted = match how {
+            How::Drift => true,
+            How::Alone => !self.moved,
+            How::Notice => false,
+        };
+        if !counted && how != How::Notice {
+            return;
         }
-    }
-    for (parent, facts) in groups {
-        for item in items(parent, recorded, now, &mut out.not_recorded) {
-            compare_item(&item, &facts, recorded, now, hashes, &mut out);
+        let Some(now) = now else { return };
+        let Some(was) = was else {
+            return self.out.not_recorded.push(path);
+        };
+        if counted {
+            self.out.compared += 1;
         }
-        // What only --hashes compares is listed as not compared where the record has it.
-        if !hashes && !items(parent, recorded, recorded, &mut Vec::new()).is_empty() {
-            for fact in &facts {
-                if let Compared::WithHashes(why) = fact.compared {
-                    let (_, field) = fact.pointer.rsplit_once('/').unwrap_or_default();
-                    let shown = format!("{}/{field}", parent.replace("{medium}", "*"));
-                    if !out.not_compared.iter().any(|(p, _)| *p == shown) {
-                        out.not_compared.push((shown, why));
-                    }
-                }
+        if was == now {
+            return;
+        }
+        let meaning = words(was, now);
+        if how == How::Notice {
+            if !self.moved {
+                let path = Some(path);
+                self.out.notices.push(Notice {
+                    path,
+                    message: meaning,
+                });
             }
+            return;
         }
+        self.moved = true;
+        let json = |v: &T| serde_json::to_value(v).expect("a fact serialises");
+        let (recorded, now) = (json(was), json(now));
+        self.out.differences.push(Finding {
+            path,
+            recorded,
+            now,
+            meaning,
+        });
     }
-    let record = RECORD.iter().map(|r| (r.pointer.to_string(), r.why));
+}
+
+/// Every fact the factory gives in `recorded` against `now`; media and bundle hashes only with
+/// `hashes`. What `now` does not have (the check did not fetch it) is not compared.
+pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Comparison {
+    let mut out = Comparison::default();
+    media(recorded, now, hashes, &mut out);
+    let installer = (&recorded.os.installer, &now.os.installer);
+    installer_facts(installer, &mut item(&mut out));
+    bundle(recorded, now, hashes, &mut out);
+    extensions(recorded, now, &mut out);
+    match (
+        &recorded.os.secure_boot_certificate,
+        &now.os.secure_boot_certificate,
+    ) {
+        (Some(was), Some(is)) => certificate(was, is, &mut item(&mut out)),
+        (None, Some(_)) => out.not_recorded.push("/os/secureBootCertificate".into()),
+        _ => {}
+    }
+    let record = RECORD
+        .iter()
+        .map(|(pointer, why)| (pointer.to_string(), *why));
     out.not_compared = std::iter::once((NOT_COMPARED_INPUTS.0.to_string(), NOT_COMPARED_INPUTS.1))
         .chain(record)
         .chain(out.not_compared)
@@ -84,123 +143,194 @@ pub fn compare(recorded: &Value, now: &Value, hashes: bool) -> Comparison {
     out
 }
 
-/// The items `parent` (a pattern) stands for that both manifests have; one `recorded` lacks
-/// and `now` has is not recorded.
-fn items(parent: &str, recorded: &Value, now: &Value, not_recorded: &mut Vec<String>) -> Vec<Item> {
-    let present =
-        |manifest: &Value, pointer: &str| manifest.pointer(pointer).is_some_and(|v| !v.is_null());
-    if let Some(array) = parent.strip_suffix("/*") {
-        if !present(recorded, array) {
-            if present(now, array) {
-                not_recorded.push(array.to_string());
-            }
-            return Vec::new();
-        }
-        let rule = ITEMS
-            .iter()
-            .find(|i| i.array == array)
-            .expect("an ITEMS row for each array");
-        let except = rule.except.and_then(|pointer| recorded.pointer(pointer));
-        let list = |manifest: &Value| {
-            manifest
-                .pointer(array)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
-        let now_items = list(now);
-        return list(recorded)
-            .iter()
-            .enumerate()
-            .filter(|(_, item)| except.is_none_or(|except| item[rule.key] != *except))
-            .filter_map(|(index, item)| {
-                let found = now_items
-                    .iter()
-                    .position(|n| n[rule.key] == item[rule.key])?;
-                Some(Item {
-                    recorded: format!("{array}/{index}"),
-                    now: format!("{array}/{found}"),
-                })
-            })
-            .collect();
-    }
-    let mut found = Vec::new();
-    for pointer in expand(parent) {
-        match (present(recorded, &pointer), present(now, &pointer)) {
-            (true, true) => found.push(Item {
-                recorded: pointer.clone(),
-                now: pointer,
-            }),
-            (false, true) => not_recorded.push(pointer),
+fn item(out: &mut Comparison) -> Item<'_> {
+    Item { out, moved: false }
+}
+
+/// A size as a person reads it: `1.0 MiB (1048576 bytes)`.
+fn bytes(size: u64) -> String {
+    format!("{} ({size} bytes)", mib(size))
+}
+
+/// Each medium's size, then (with `--hashes`) its SHA-256. A medium the record lacks is said
+/// before any is compared.
+fn media(recorded: &Manifest, now: &Manifest, hashes: bool, out: &mut Comparison) {
+    let mut both = Vec::new();
+    for kind in MEDIA {
+        let at = format!("/os/{}", kind.field);
+        match (
+            recorded.os.media.get(kind.medium),
+            now.os.media.get(kind.medium),
+        ) {
+            (Some(was), Some(is)) => both.push((at, was, is)),
+            (None, Some(_)) => out.not_recorded.push(at),
             _ => {}
         }
     }
-    found
+    for (at, was, is) in both {
+        let Medium {
+            url: _,
+            local_path,
+            sha256,
+            size,
+        } = was;
+        let file = crate::project::file_name(local_path).to_string();
+        let mut item = item(out);
+        item.fact(
+            format!("{at}/size"),
+            (size.as_ref(), is.size.as_ref()),
+            How::Drift,
+            |a, b| {
+                format!(
+                    "{file} is now {}, was {}: the factory builds it anew",
+                    bytes(*b),
+                    bytes(*a)
+                )
+            },
+        );
+        if hashes {
+            let same_size = if *size == is.size {
+                " at the same size"
+            } else {
+                ""
+            };
+            item.fact(format!("{at}/sha256"), (sha256.as_ref(), is.sha256.as_ref()), How::Drift, |a, b| {
+                format!("{file} now has other bytes{same_size}: sha256 {a} → {b} (the factory rebuilt it, with newer imager code after an upgrade?)")
+            });
+        }
+    }
+    if !hashes && !recorded.os.media.0.is_empty() {
+        out.not_compared
+            .push(("/os/*/sha256".into(), HASHES_NOT_COMPARED));
+    }
 }
 
-fn compare_item(
-    item: &Item,
-    facts: &[&Fact],
-    recorded: &Value,
-    now: &Value,
-    hashes: bool,
-    out: &mut Comparison,
-) {
-    let mut moved = false;
-    for fact in facts {
-        let (_, field) = fact.pointer.rsplit_once('/').unwrap_or_default();
-        let counted = match fact.compared {
-            Compared::Yes => true,
-            Compared::WithHashes(_) => hashes,
-            Compared::Alone => !moved,
-            Compared::NoticeAlone => false,
-            Compared::Key | Compared::Through => continue,
-        };
-        if !counted && !matches!(fact.compared, Compared::NoticeAlone) {
-            continue;
+/// The installer's digest, then its signature.
+fn installer_facts((was, is): (&Installer, &Installer), item: &mut Item) {
+    let Installer {
+        image: _,
+        digest,
+        signature,
+    } = was;
+    let signed = match &is.signature {
+        Some(_) => "the new one verifies under the policy",
+        None => "the new one's signature is not verified",
+    };
+    item.fact(
+        "/os/installer/digest".into(),
+        (digest.as_ref(), is.digest.as_ref()),
+        How::Drift,
+        |a, b| format!("the factory rebuilt the installer: digest {a} → {b} ({signed})"),
+    );
+    item.fact(
+        "/os/installer/signature".into(),
+        (signature.as_ref(), is.signature.as_ref()),
+        How::Drift,
+        |_, _| "the installer is signed anew (the new signature verifies under the policy)".into(),
+    );
+}
+
+/// The bundle's images (but the installer, whose digest is `/os/installer/digest`), each found
+/// again by its ref, then the bundle's own SHA-256 (with `--hashes`; it covers the size).
+fn bundle(recorded: &Manifest, now: &Manifest, hashes: bool, out: &mut Comparison) {
+    let (was, is) = match (&recorded.air_gap, &now.air_gap) {
+        (Some(was), Some(is)) => (was, is),
+        (None, Some(_)) => {
+            out.not_recorded.push("/airGap/images".into());
+            out.not_recorded.push("/airGap".into());
+            return;
         }
-        let path = format!("{}/{field}", item.recorded);
-        let null = Value::Null;
-        let was = recorded.pointer(&path).unwrap_or(&null);
-        let is = now
-            .pointer(&format!("{}/{field}", item.now))
-            .unwrap_or(&null);
-        if is.is_null() {
-            // The check did not fetch it.
-            continue;
-        }
-        if was.is_null() {
-            out.not_recorded.push(path);
-            continue;
-        }
-        if counted {
-            out.compared += 1;
-        }
-        if was == is {
-            continue;
-        }
-        let change = Change {
-            was,
-            now: is,
-            item: recorded.pointer(&item.recorded).unwrap_or(&null),
-            item_now: now.pointer(&item.now).unwrap_or(&null),
-            manifest_now: now,
-        };
-        if matches!(fact.compared, Compared::NoticeAlone) {
-            if !moved {
-                out.notices.push(Notice {
-                    path: Some(path),
-                    message: (fact.words)(&change),
-                });
+        (Some(_), None) => {
+            if !hashes {
+                out.not_compared
+                    .push(("/airGap/sha256".into(), BUNDLE_NOT_COMPARED));
             }
+            return;
+        }
+        (None, None) => return,
+    };
+    let AirGap {
+        path,
+        sha256,
+        size: _,
+        images,
+    } = was;
+    for (index, image) in images.iter().enumerate() {
+        let BundledImage {
+            reference,
+            digest,
+            platform_digest,
+        } = image;
+        if *reference == recorded.os.installer.image {
             continue;
         }
-        moved = true;
-        out.differences.push(Finding {
-            path,
-            recorded: was.clone(),
-            now: is.clone(),
-            meaning: (fact.words)(&change),
+        let Some(found) = is.images.iter().position(|i| i.reference == *reference) else {
+            continue;
+        };
+        let now = &is.images[found];
+        let at = format!("/airGap/images/{index}");
+        let mut item = item(out);
+        item.fact(
+            format!("{at}/digest"),
+            (digest.as_ref(), now.digest.as_ref()),
+            How::Drift,
+            |a, b| format!("{reference}: the tag moved: digest {a} → {b}"),
+        );
+        let platform = (platform_digest.as_ref(), now.platform_digest.as_ref());
+        item.fact(
+            format!("{at}/platformDigest"),
+            platform,
+            How::Alone,
+            |a, b| format!("{reference}: the platform manifest changed: {a} → {b}"),
+        );
+    }
+    if hashes {
+        item(out).fact(
+            "/airGap/sha256".into(),
+            (sha256.as_ref(), is.sha256.as_ref()),
+            How::Drift,
+            |a, b| format!("{path} packed again has other bytes: sha256 {a} → {b}"),
+        );
+    } else {
+        out.not_compared
+            .push(("/airGap/sha256".into(), BUNDLE_NOT_COMPARED));
+    }
+}
+
+/// Each extension found again by name: its digest, then its ref (metadata: a notice).
+fn extensions(recorded: &Manifest, now: &Manifest, out: &mut Comparison) {
+    let (was, is) = match (&recorded.talos.extensions, &now.talos.extensions) {
+        (Some(was), Some(is)) => (was, is),
+        (None, Some(_)) => return out.not_recorded.push("/talos/extensions".into()),
+        _ => return,
+    };
+    for (index, extension) in was.iter().enumerate() {
+        let Extension {
+            name,
+            reference,
+            digest,
+        } = extension;
+        let Some(now) = is.iter().find(|e| e.name == *name) else {
+            continue;
+        };
+        let at = format!("/talos/extensions/{index}");
+        let mut item = item(out);
+        item.fact(
+            format!("{at}/digest"),
+            (Some(digest), Some(&now.digest)),
+            How::Drift,
+            |a, b| format!("extension {name}: the catalogue's image moved: digest {a} → {b}"),
+        );
+        item.fact(format!("{at}/ref"), (Some(reference), Some(&now.reference)), How::Notice, |a, b| {
+            format!("notice: extension {name}: catalogue metadata changed, not the image: ref {a} → {b}, digest {digest} unchanged")
         });
     }
+}
+
+/// The SecureBoot signing certificate's fingerprint.
+fn certificate(was: &Certificate, is: &Certificate, item: &mut Item) {
+    let Certificate { url: _, sha256 } = was;
+    item.fact("/os/secureBootCertificate/sha256".into(), (sha256.as_ref(), is.sha256.as_ref()), How::Drift, |a, b| {
+        format!("the factory's SecureBoot signing certificate changed: sha256 {a} → {b}; media built now are signed by another key")
+    });
 }

@@ -1,3 +1,5 @@
+use serde_json::Value;
+
 use super::*;
 use crate::project;
 
@@ -50,16 +52,26 @@ fn schema_fields() -> Vec<String> {
     out
 }
 
+/// A recorded manifest with every optional part (the bundle, extensions, the upgrade path).
+fn full_manifest() -> Manifest {
+    serde_json::from_str(include_str!(
+        "../../../tests/data/golden/manifest-air-gap.json"
+    ))
+    .unwrap()
+}
+
 /// Every pointer the tables name, with the table.
 /// (`{medium}` stands for each medium of `talos::MEDIA`.)
 fn named() -> Vec<(String, &'static str)> {
-    let inputs = INPUTS
+    let inputs: Vec<(&str, &str)> = inputs(&full_manifest())
         .iter()
-        .flat_map(|i| i.pointers.iter().map(|p| (*p, "INPUTS")));
-    let facts = FACTORY_FACTS.iter().map(|f| (f.pointer, "FACTORY_FACTS"));
+        .flat_map(|i| i.pointers.iter().map(|p| (*p, "inputs")))
+        .collect();
+    let facts = FACTS.iter().map(|f| (*f, "FACTS"));
     let derived = DERIVED.iter().map(|(p, _)| (*p, "DERIVED"));
-    let record = RECORD.iter().map(|r| (r.pointer, "RECORD"));
+    let record = RECORD.iter().map(|(p, _)| (*p, "RECORD"));
     inputs
+        .into_iter()
         .chain(facts)
         .chain(derived)
         .chain(record)
@@ -82,12 +94,12 @@ fn every_field_of_the_release_schema_is_an_input_a_fact_derived_or_about_the_rec
         // decides whether the object is there.
         let tables: Vec<&str> = named
             .iter()
-            .filter(|(p, t)| p == field || (*t != "INPUTS" && field.starts_with(&format!("{p}/"))))
+            .filter(|(p, t)| p == field || (*t != "inputs" && field.starts_with(&format!("{p}/"))))
             .map(|(_, t)| *t)
             .collect();
         assert!(
             tables.len() == 1,
-            "{field} is named by {tables:?} in release/facts/mod.rs: name it in exactly one of INPUTS (so unreleased lists it), FACTORY_FACTS, DERIVED or RECORD"
+            "{field} is named by {tables:?} in release/facts/mod.rs: name it in exactly one of inputs (so unreleased lists it), FACTS (and compare it in compare.rs), DERIVED or RECORD"
         );
     }
     // No table names a field the schema does not have (an input may decide a whole object:
@@ -103,9 +115,53 @@ fn every_field_of_the_release_schema_is_an_input_a_fact_derived_or_about_the_rec
     }
 }
 
-/// The manifest the fixture's intent, with `field` set to `value` (YAML), would plan, as
-/// `--dry-run --json` shows it; in a scratch copy of the appliance tree at `root`.
-fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Value {
+/// Every leaf a manifest with every optional part writes is named by the tables: the types
+/// `inputs` and `compare` destructure and the pointers the schema test reads are one list.
+#[test]
+fn every_field_a_manifest_writes_is_named_by_the_tables() {
+    fn leaves(value: &Value, path: String, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (key, child) in map {
+                    leaves(child, format!("{path}/{key}"), out);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for item in items {
+                    leaves(item, format!("{path}/*"), out);
+                }
+            }
+            _ => out.push(path),
+        }
+    }
+    let mut manifest = full_manifest();
+    manifest.source = Some(crate::image::manifest::Source {
+        commit: Some("a".repeat(40)),
+        unknown: None,
+        dirty: false,
+        inputs: Vec::new(),
+    });
+    let mut written = Vec::new();
+    leaves(
+        &serde_json::to_value(&manifest).unwrap(),
+        String::new(),
+        &mut written,
+    );
+    assert!(written.len() > 30, "{written:?}");
+    let named = named();
+    for leaf in written {
+        assert!(
+            named
+                .iter()
+                .any(|(p, t)| leaf == *p || (*t != "inputs" && leaf.starts_with(&format!("{p}/")))),
+            "{leaf} is written by a manifest but named by no table in release/facts/mod.rs"
+        );
+    }
+}
+
+/// The manifest the fixture's intent, with `field` set to `value` (YAML), would plan (the
+/// factory's facts unknown); in a scratch copy of the appliance tree at `root`.
+fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Manifest {
     use serde_yaml::Value as Yaml;
     let intent = root.join(project::INTENT);
     let mut yaml: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&intent).unwrap()).unwrap();
@@ -128,7 +184,7 @@ fn planned_with(root: &std::path::Path, edits: &[(&str, &str)]) -> Value {
         Default::default(),
     )
     .unwrap_or_else(|e| panic!("{edits:?}: {e:#}"));
-    crate::release::assemble::planned(&plan, None)
+    crate::release::assemble::manifest(&plan, &Default::default(), None)
 }
 
 #[test]

@@ -1,11 +1,10 @@
 //! The next release in preparation: where the manifest the committed intent plans differs from
-//! a record, over every input row of the table.
+//! a record, over every input (`inputs`).
 
-use serde_json::Value;
-
+use crate::image::manifest::Manifest;
 use crate::project;
 
-use super::{INPUTS, Words, text};
+use super::{Words, inputs};
 
 /// Where the committed intent (with flags) differs from a record: the next release in
 /// preparation, not drift.
@@ -17,17 +16,23 @@ pub struct Unreleased {
     pub message: String,
 }
 
-/// Every input where `planned` (the manifest the committed intent would produce, as
-/// `--dry-run --json` shows it) differs from `recorded`, in words.
-pub fn unreleased(recorded: &Value, planned: &Value) -> Vec<Unreleased> {
-    INPUTS
-        .iter()
-        .filter_map(|input| {
-            let (was, is) = ((input.read)(recorded), (input.read)(planned));
-            if was == is {
-                return None;
-            }
-            let field = input.field;
+/// Each input whose value differs between `a` and `b`, with both values, in the table's order.
+fn changed(a: &Manifest, b: &Manifest) -> Vec<(super::Input, String)> {
+    inputs(a)
+        .into_iter()
+        .zip(inputs(b))
+        .filter(|(was, is)| was.value != is.value)
+        .map(|(was, is)| (was, is.value))
+        .collect()
+}
+
+/// Every input where `planned` (the manifest the committed intent would produce) differs from
+/// `recorded`, in words.
+pub fn unreleased(recorded: &Manifest, planned: &Manifest) -> Vec<Unreleased> {
+    changed(recorded, planned)
+        .into_iter()
+        .filter_map(|(input, is)| {
+            let (field, was) = (input.field, input.value);
             let message = match input.words {
                 Words::Arrow => format!("{field} {was} → {is}"),
                 Words::ArrowIfRecorded if was.is_empty() => return None,
@@ -37,7 +42,7 @@ pub fn unreleased(recorded: &Value, planned: &Value) -> Vec<Unreleased> {
                 }
                 Words::SchematicId => format!(
                     "schematic changed: {} has ID {is}, the release has {was} (not released)",
-                    text(planned, "/talos/schematicPath")
+                    planned.talos.schematic_path
                 ),
             };
             Some(Unreleased {
@@ -51,23 +56,21 @@ pub fn unreleased(recorded: &Value, planned: &Value) -> Vec<Unreleased> {
 }
 
 /// What moved between two recorded releases, in words, for the notes' "Changes since": every
-/// input row of the table that differs (the release version and the channel aside: they name
-/// the releases), then the extensions each schematic added or removed.
-pub fn changes_between(previous: &Value, this: &Value) -> Vec<String> {
-    let mut changes: Vec<String> = INPUTS
-        .iter()
-        .filter(|input| !matches!(input.field, "releaseVersion" | "channel"))
-        .filter_map(|input| {
-            let (was, is) = ((input.read)(previous), (input.read)(this));
-            (was != is && !(was.is_empty() && matches!(input.words, Words::ArrowIfRecorded)))
-                .then(|| format!("{} {was} → {is}", input.field))
+/// input that differs (the release version and the channel aside: they name the releases),
+/// then the extensions each schematic added or removed.
+pub fn changes_between(previous: &Manifest, this: &Manifest) -> Vec<String> {
+    let mut changes: Vec<String> = changed(previous, this)
+        .into_iter()
+        .filter(|(input, _)| !matches!(input.field, "releaseVersion" | "channel"))
+        .filter(|(input, _)| {
+            !(input.value.is_empty() && matches!(input.words, Words::ArrowIfRecorded))
         })
+        .map(|(input, is)| format!("{} {} → {is}", input.field, input.value))
         .collect();
-    let names = |m: &Value| -> Vec<String> {
-        m.pointer("/talos/extensions")
-            .and_then(Value::as_array)
-            .map(|list| list.iter().map(|e| text(e, "/name")).collect())
-            .unwrap_or_default()
+    let names = |m: &Manifest| -> Vec<String> {
+        (m.talos.extensions.iter().flatten())
+            .map(|e| e.name.clone())
+            .collect()
     };
     let (was, is) = (names(previous), names(this));
     changes.extend(
