@@ -7,9 +7,10 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use crate::host::http::{self, Client};
+use crate::image::build::Build;
 use crate::image::digest::is_sha256_hex;
 use crate::image::manifest::Extension;
-use crate::image::plan::{Build, SchematicPlan};
+use crate::image::plan::SchematicPlan;
 use crate::image::talos::FactoryUrl;
 use crate::image::version::TalosVersion;
 use crate::util::{closest, one_line};

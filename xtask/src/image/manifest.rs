@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::image::build::{Build, Image};
 use crate::image::digest::Digest;
 use crate::image::talos::{self, Architecture, BootMedium, FactoryUrl};
 use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion};
@@ -368,23 +369,19 @@ impl Manifest {
             .split_once("/image/")
             .map(|(base, _)| FactoryUrl::parse(base))
         {
-            Some(Ok(factory)) => Some(factory),
+            Some(Ok(factory)) => factory,
             Some(Err(e)) => {
                 problems.push(format!("/os/iso/url: {e:#}"));
-                None
+                return problems;
             }
             None => {
                 problems.push(format!(
                     "/os/iso/url: {iso_url} is not <factory>/image/<schematic ID>/<Talos version>/<file>"
                 ));
-                None
+                return problems;
             }
         };
-        problems.extend(self.media_problems(factory.as_ref(), version));
-        let Some(factory) = factory else {
-            return problems;
-        };
-        problems.extend(self.factory_problems(&factory, version));
+        problems.extend(self.build_problems(factory, version));
         if let Some(air_gap) = &self.air_gap {
             problems.extend(self.air_gap_problems(air_gap));
         }
@@ -395,6 +392,86 @@ impl Manifest {
         problems
     }
 
+    /// The names this record's own inputs give (`Build::new`, the plan's derivation, with the
+    /// factory of its ISO and the catalogue's installer naming for its Talos version) against
+    /// the names it records; `talos.factoryUrl` and the Kubernetes version against the same.
+    fn build_problems(&self, factory: FactoryUrl, version: &TalosVersion) -> Vec<String> {
+        let image = match self.image() {
+            Ok(image) => image,
+            Err(e) => return vec![format!("/talos/version: {e:#}")],
+        };
+        let os = &self.os;
+        let kinds: Vec<BootMedium> = os.media().iter().map(|(kind, _)| *kind).collect();
+        let id = &self.talos.schematic_id;
+        let build = Build::new(image, factory, &kinds, id, &self.release_version);
+        let pairing = self.pairing();
+        let mut problems = Vec::new();
+        for (planned, (medium, recorded)) in build.media.iter().zip(os.media()) {
+            let field = medium.kind().field;
+            if recorded.url != planned.url {
+                problems.push(format!(
+                    "/os/{field}/url: expected {} (this manifest's factory, schematic ID, Talos version, platform and architecture; {pairing}), found {}",
+                    planned.url, recorded.url
+                ));
+            }
+            if recorded.local_path != planned.path {
+                problems.push(format!(
+                    "/os/{field}/localPath: expected {} (the factory's file name; {pairing}), found {}",
+                    planned.path, recorded.local_path
+                ));
+            }
+        }
+        if os.installer.image != build.installer.image {
+            problems.push(format!(
+                "/os/installer/image: expected {} (same factory, schematic ID and Talos version as the ISO; {pairing}), found {}",
+                build.installer.image, os.installer.image
+            ));
+        }
+        match (&os.secure_boot_certificate, &build.certificate_url) {
+            (Some(certificate), Some(expected)) if certificate.url != *expected => {
+                problems.push(format!(
+                    "/os/secureBootCertificate/url: expected {expected}, found {}",
+                    certificate.url
+                ));
+            }
+            (None, Some(_)) => problems.push(
+                "/os/secureBootCertificate: missing; a SecureBoot release records the certificate that signs its boot chain".into(),
+            ),
+            (Some(_), None) => problems.push(
+                "/os/secureBootCertificate: present, but os.secureBoot is not true".into(),
+            ),
+            _ => {}
+        }
+        if let Some(recorded) = &self.talos.factory_url
+            && FactoryUrl::parse(recorded).ok().map(|f| f.base) != Some(build.factory.base.clone())
+        {
+            problems.push(format!(
+                "/talos/factoryUrl: {recorded} is not the factory of /os/iso/url ({})",
+                build.factory.base
+            ));
+        }
+        if let Err(e) = (crate::image::catalog::catalog().minor(version))
+            .and_then(|minor| minor.check_kubernetes(&self.kubernetes.version))
+        {
+            problems.push(format!("/kubernetes/version: {e:#}"));
+        }
+        problems
+    }
+
+    /// The Talos image this record was built as: its versions and boot, with the installer
+    /// naming the catalogue gives its Talos version.
+    pub fn image(&self) -> anyhow::Result<Image> {
+        let naming = crate::image::catalog::catalog().factory_rules(&self.talos.version)?;
+        Ok(Image {
+            talos_version: self.talos.version.clone(),
+            naming: naming.installer,
+            kubernetes_version: self.kubernetes.version.clone(),
+            platform: self.os.platform.clone(),
+            architecture: self.os.architecture,
+            secure_boot: self.os.is_secure_boot(),
+        })
+    }
+
     /// Why every medium and the installer must (or must not) be the -secureboot variant.
     fn pairing(&self) -> &'static str {
         if self.os.is_secure_boot() {
@@ -402,93 +479,6 @@ impl Manifest {
         } else {
             "os.secureBoot is false, so no medium or installer may be a -secureboot variant"
         }
-    }
-
-    /// Each medium's URL (when the factory is known) and local path, as this manifest's
-    /// factory, schematic ID, Talos version, platform, architecture and release name them.
-    fn media_problems(&self, factory: Option<&FactoryUrl>, version: &TalosVersion) -> Vec<String> {
-        let (os, pairing) = (&self.os, self.pairing());
-        let mut problems = Vec::new();
-        for (medium, recorded) in os.media() {
-            let kind = medium.kind();
-            let file = talos::asset_file(
-                &os.platform,
-                os.architecture.as_str(),
-                os.is_secure_boot(),
-                medium,
-            );
-            if let Some(factory) = factory {
-                let expected = talos::asset_url(factory, &self.talos.schematic_id, version, &file);
-                if recorded.url != expected {
-                    problems.push(format!(
-                        "/os/{}/url: expected {expected} (this manifest's factory, schematic ID, Talos version, platform and architecture; {pairing}), found {}",
-                        kind.field, recorded.url
-                    ));
-                }
-            }
-            let expected_path = crate::project::medium_path(&self.release_version, &file);
-            if recorded.local_path != expected_path {
-                problems.push(format!(
-                    "/os/{}/localPath: expected {expected_path} (the factory's file name; {pairing}), found {}",
-                    kind.field, recorded.local_path
-                ));
-            }
-        }
-        problems
-    }
-
-    /// The installer, the SecureBoot certificate, `talos.factoryUrl` and the Kubernetes
-    /// version, against the factory of the ISO and the catalogue's rules for the Talos version.
-    fn factory_problems(&self, factory: &FactoryUrl, version: &TalosVersion) -> Vec<String> {
-        let (os, pairing) = (&self.os, self.pairing());
-        let secure_boot = os.is_secure_boot();
-        let mut problems = Vec::new();
-        let catalog = crate::image::catalog::catalog();
-        let naming = match catalog.factory_rules(version) {
-            Ok(rules) => rules.installer,
-            Err(e) => return vec![format!("/talos/version: {e:#}")],
-        };
-        let id = &self.talos.schematic_id;
-        let expected =
-            talos::installer_image(factory, id, version, naming, &os.platform, secure_boot);
-        if os.installer.image != expected {
-            problems.push(format!(
-                "/os/installer/image: expected {expected} (same factory, schematic ID and Talos version as the ISO; {pairing}), found {}",
-                os.installer.image
-            ));
-        }
-        match (&os.secure_boot_certificate, secure_boot) {
-            (Some(certificate), true) => {
-                let expected = talos::signing_certificate_url(factory);
-                if certificate.url != expected {
-                    problems.push(format!(
-                        "/os/secureBootCertificate/url: expected {expected}, found {}",
-                        certificate.url
-                    ));
-                }
-            }
-            (None, true) => problems.push(
-                "/os/secureBootCertificate: missing; a SecureBoot release records the certificate that signs its boot chain".into(),
-            ),
-            (Some(_), false) => problems.push(
-                "/os/secureBootCertificate: present, but os.secureBoot is not true".into(),
-            ),
-            (None, false) => {}
-        }
-        if let Some(recorded) = &self.talos.factory_url
-            && FactoryUrl::parse(recorded).ok().map(|f| f.base) != Some(factory.base.clone())
-        {
-            problems.push(format!(
-                "/talos/factoryUrl: {recorded} is not the factory of /os/iso/url ({})",
-                factory.base
-            ));
-        }
-        if let Err(e) = (catalog.minor(version))
-            .and_then(|minor| minor.check_kubernetes(&self.kubernetes.version))
-        {
-            problems.push(format!("/kubernetes/version: {e:#}"));
-        }
-        problems
     }
 
     /// `source`: dirty with the inputs that differed, or clean with none; a commit, or why it

@@ -2,6 +2,7 @@
 //! and the Talos catalogue (data), through the plan, to the stages that talk to the factory and
 //! its registry and write the media. The commands in `release` drive these.
 
+pub mod build;
 pub mod bundle;
 pub(crate) mod catalog;
 pub(crate) mod channel;

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::cli::Pins;
+use crate::image::build::{Build, Image};
 use crate::image::catalog;
 use crate::image::channel_move::Allow;
 use crate::image::image_ref::{ImageRef, mirror_base, upstream_base};
 use crate::image::intent::{Intent, check_boot_media};
 use crate::image::manifest::Manifest;
-use crate::image::talos::{self, Architecture, BootMedium, FactoryUrl, InstallerNaming};
+use crate::image::talos::{Architecture, BootMedium, FactoryUrl};
 use crate::image::trust::{self, Policy};
 use crate::image::upgrade::UpgradeFrom;
 use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion};
@@ -27,30 +28,6 @@ pub fn factory_url_given(flag: Option<&String>) -> Option<(String, FactorySource
         (None, Ok(url)) => Some((url, FactorySource::Environment)),
         (None, Err(_)) => None,
     }
-}
-
-/// The installer image as the registry steps need it, and nothing more of the plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InstallerRef {
-    /// `<host[:port]>/<repository>:<tag>`, as recorded.
-    pub image: String,
-    /// The registry's base URL: the factory's scheme and host.
-    pub registry: String,
-    /// Without host or tag: `metal-installer/<id>`.
-    pub repository: String,
-    /// The Talos version.
-    pub tag: String,
-}
-
-/// One boot medium as a release will fetch and record it.
-#[derive(Clone, Debug)]
-pub struct PlannedMedium {
-    pub medium: BootMedium,
-    /// The factory's file name, also the local one: `metal-amd64-secureboot.iso`.
-    pub file: String,
-    pub url: String,
-    /// Repository-relative.
-    pub path: String,
 }
 
 /// The air-gap bundle a release produces besides its media.
@@ -169,91 +146,6 @@ pub struct Release {
     /// The manifest's `generatedAt` (RFC 3339 UTC), fixed while planning: from
     /// `SOURCE_DATE_EPOCH` when set, so a wrong value stops the run before its first request.
     pub generated_at: String,
-}
-
-/// The Talos image a release is built as: what `Build` derives its names from.
-pub struct Image {
-    pub talos_version: TalosVersion,
-    /// How the factory names the installer of that version (the catalogue says).
-    pub naming: InstallerNaming,
-    pub kubernetes_version: KubernetesVersion,
-    pub platform: String,
-    pub architecture: Architecture,
-    pub secure_boot: bool,
-}
-
-/// What is built, and by which factory: the image, and the media, certificate and installer
-/// that follow from it.
-#[derive(Clone, Debug)]
-pub struct Build {
-    pub talos_version: TalosVersion,
-    pub kubernetes_version: KubernetesVersion,
-    pub platform: String,
-    pub architecture: Architecture,
-    pub secure_boot: bool,
-    pub factory: FactoryUrl,
-    /// The media to download, the ISO first, each with its name, URL and local path.
-    pub media: Vec<PlannedMedium>,
-    /// The certificate that signs SecureBoot media, when `secure_boot`.
-    pub certificate_url: Option<String>,
-    pub installer: InstallerRef,
-}
-
-impl Build {
-    /// Every name the build has: `boot_media` in the table's order (the ISO first), for the
-    /// schematic `schematic_id`, downloaded for release `release_version`.
-    pub fn new(
-        image: Image,
-        factory: FactoryUrl,
-        boot_media: &[BootMedium],
-        schematic_id: &str,
-        release_version: &ReleaseVersion,
-    ) -> Build {
-        let Image {
-            talos_version,
-            naming,
-            kubernetes_version,
-            platform,
-            architecture,
-            secure_boot,
-        } = image;
-        let media = boot_media
-            .iter()
-            .map(|&medium| {
-                let file = talos::asset_file(&platform, architecture.as_str(), secure_boot, medium);
-                PlannedMedium {
-                    medium,
-                    url: talos::asset_url(&factory, schematic_id, &talos_version, &file),
-                    path: project::medium_path(release_version, &file),
-                    file,
-                }
-            })
-            .collect();
-        let installer = InstallerRef {
-            image: talos::installer_image(
-                &factory,
-                schematic_id,
-                &talos_version,
-                naming,
-                &platform,
-                secure_boot,
-            ),
-            registry: factory.base.clone(),
-            repository: talos::installer_repository(schematic_id, naming, &platform, secure_boot),
-            tag: talos_version.to_string(),
-        };
-        Build {
-            certificate_url: secure_boot.then(|| talos::signing_certificate_url(&factory)),
-            media,
-            installer,
-            talos_version,
-            kubernetes_version,
-            platform,
-            architecture,
-            secure_boot,
-            factory,
-        }
-    }
 }
 
 /// The schematic a release is built from.
@@ -444,7 +336,6 @@ impl Plan {
     ) -> anyhow::Result<Plan> {
         let file = project::manifest_path(&manifest.release_version);
         let factory = recorded_factory(manifest, factory_override)?;
-        let talos_version = manifest.talos.version.clone();
         let schematic = Schematic::from_text(&schematic_text, schematic_source)?;
         if schematic.id() != manifest.talos.schematic_id {
             bail!(
@@ -467,17 +358,9 @@ impl Plan {
             schematic_text,
             schematic,
         );
-        let naming = (catalog::catalog().factory_rules(&talos_version))
-            .with_context(|| format!("{file}: /talos/version"))?
-            .installer;
-        let image = Image {
-            naming,
-            talos_version,
-            kubernetes_version: manifest.kubernetes.version.clone(),
-            platform: manifest.os.platform.clone(),
-            architecture: manifest.os.architecture,
-            secure_boot: manifest.os.is_secure_boot(),
-        };
+        let image = manifest
+            .image()
+            .with_context(|| format!("{file}: /talos/version"))?;
         let build = Build::new(image, factory, &boot_media, &schematic.id, &release.version);
         let mut plan = Plan::new(
             root,

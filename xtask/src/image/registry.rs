@@ -8,8 +8,8 @@ use anyhow::anyhow;
 use serde::Deserialize;
 
 use crate::host::http::{self, Client, Failure};
+use crate::image::build::InstallerRef;
 use crate::image::digest::Digest;
-use crate::image::plan::InstallerRef;
 use crate::util::header;
 
 /// Without these, a registry may answer 404 for OCI content, or give one platform's digest.

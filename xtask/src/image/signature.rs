@@ -13,9 +13,9 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::host::http::Client;
+use crate::image::build::InstallerRef;
 use crate::image::digest::Digest;
 use crate::image::manifest::Signature;
-use crate::image::plan::InstallerRef;
 use crate::image::registry;
 use crate::image::trust::{PinnedRoot, Policy, PublicKey};
 

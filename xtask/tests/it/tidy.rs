@@ -273,6 +273,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "image::catalog",
             "image::image_ref",
             "image::upgrade",
+            "image::build",
             "image::intent",
             "image::trust",
             "image::manifest",

@@ -9,11 +9,12 @@ use anyhow::Context;
 
 use crate::host::fsutil::PendingFile;
 use crate::host::progress::Progress;
+use crate::image::build::Build;
 use crate::image::bundle::{self, Store};
 use crate::image::digest::Digest;
 use crate::image::image_ref::ImageRef;
 use crate::image::manifest::{AirGap, BundledImage, Signature};
-use crate::image::plan::{AirGapPlan, Build};
+use crate::image::plan::AirGapPlan;
 use crate::util::mib;
 
 use super::{Event, Workers};

@@ -7,9 +7,9 @@ use anyhow::{Context, bail};
 use crate::cli::Requirements;
 use crate::host::http::Client;
 use crate::host::progress::{Line, Progress};
+use crate::image::build::InstallerRef;
 use crate::image::digest::Digest;
 use crate::image::manifest::Signature;
-use crate::image::plan::InstallerRef;
 use crate::image::trust::Policy;
 use crate::{image::registry, image::signature};
 

@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 use crate::host::fsutil;
 use crate::host::http::{Client, Failure};
 use crate::host::progress::Line;
+use crate::image::build::PlannedMedium;
 use crate::image::download::{self, Downloaded};
-use crate::image::plan::{Plan, PlannedMedium};
+use crate::image::plan::Plan;
 use crate::image::talos::BootMedium;
 use crate::util::mib;
 
