@@ -27,6 +27,18 @@ impl std::error::Error for StdoutClosed {}
 
 /// Writes a task's output to stdout. `print!` panics when the reader has gone; this returns
 /// `StdoutClosed` instead, so the run ends quietly.
+/// A value deserialised through its parser (`FromStr`), with the parser's whole message as
+/// serde's error, so a YAML or JSON error names the field, the line and the rule.
+pub fn deserialize_parsed<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = anyhow::Error>,
+{
+    let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+    text.parse()
+        .map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{e:#}")))
+}
+
 pub fn print_out(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

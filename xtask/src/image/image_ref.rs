@@ -19,6 +19,19 @@ pub struct ImageRef {
     pub pinned: Option<Digest>,
 }
 
+impl std::str::FromStr for ImageRef {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> anyhow::Result<Self> {
+        ImageRef::parse(text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ImageRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::util::deserialize_parsed(deserializer)
+    }
+}
+
 impl ImageRef {
     /// `host/repository:tag[@sha256:<hex>]`, the host spelled out: a bare `nginx:1.27` would
     /// silently mean Docker Hub, so it is refused with the full name to write instead.

@@ -13,19 +13,19 @@ use crate::image::version::{
     KubernetesVersion, ReleaseVersion, TalosVersion, check_name, check_semver,
 };
 
-/// `release.yaml`: as written (`Written`, the values that need parsing as text), then checked
-/// into its types (`Intent`), so the Talos version, the factory URL and the bundle's extra
-/// images are parsed once, where the file is read, with the field named in the message.
+/// `release.yaml`, its values parsed into their types as the file is read (the versions, the
+/// factory URL, the bundle's extra images: a bad one is an error with its field and line),
+/// then checked for the rules the types alone do not hold (`Intent::check`).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Intent<Version = TalosVersion, Url = FactoryUrl, Image = ImageRef> {
+pub struct Intent {
     pub release_version: ReleaseVersion,
     pub channel: String,
-    pub talos: TalosIntent<Version>,
+    pub talos: TalosIntent,
     pub kubernetes: KubernetesIntent,
     pub os: OsIntent,
     pub app: AppIntent,
-    pub factory: Url,
+    pub factory: FactoryUrl,
     /// The trust policy the installer's signature must verify under; none: not verified.
     #[serde(default)]
     pub installer_signature: Option<InstallerSignatureIntent>,
@@ -35,18 +35,15 @@ pub struct Intent<Version = TalosVersion, Url = FactoryUrl, Image = ImageRef> {
     pub registry_mirrors: BTreeMap<String, String>,
     /// What the air-gap bundle holds besides the installer and Talos's cluster images.
     #[serde(default)]
-    pub air_gap: AirGapIntent<Image>,
+    pub air_gap: AirGapIntent,
 }
-
-/// The intent as the file writes it, before `Written::check`.
-type Written = Intent<String, String, String>;
 
 /// `airGap`: the application's images, as `host/repository:tag[@sha256:<hex>]`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AirGapIntent<Image = ImageRef> {
+pub struct AirGapIntent {
     #[serde(default)]
-    pub extra_images: Vec<Image>,
+    pub extra_images: Vec<ImageRef>,
 }
 
 /// `installerSignature`: exactly one of `keyless` (factory.talos.dev) or `publicKey` (a
@@ -76,8 +73,8 @@ pub struct KeylessIntent {
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct TalosIntent<Version = TalosVersion> {
-    pub version: Version,
+pub struct TalosIntent {
+    pub version: TalosVersion,
     /// Repository-relative path of the schematic.
     pub schematic: String,
 }
@@ -148,7 +145,7 @@ impl Intent {
     pub fn from_text(text: &str, display: &str) -> anyhow::Result<Intent> {
         let text = text.strip_prefix(BOM).unwrap_or(text);
         crate::schematic::check_yaml_limits(text, display)?;
-        let intent: Written = serde_yaml::from_str(text).map_err(|e| {
+        let intent: Intent = serde_yaml::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!("{}:{}: ", l.line(), l.column()))
@@ -157,7 +154,8 @@ impl Intent {
         })?;
         intent
             .check()
-            .with_context(|| format!("{display}: invalid release intent"))
+            .with_context(|| format!("{display}: invalid release intent"))?;
+        Ok(intent)
     }
 
     /// `text` (the intent file) with its top-level `releaseVersion` and `channel` set to what a
@@ -245,17 +243,14 @@ fn unquoted(value: &str) -> (&str, &str) {
     ("", value)
 }
 
-impl Written {
-    /// Field rules that the YAML shape alone does not enforce; the values parsed into their
-    /// types.
-    fn check(self) -> anyhow::Result<Intent> {
+impl Intent {
+    /// Field rules that the YAML shape and the types alone do not enforce.
+    fn check(&self) -> anyhow::Result<()> {
         check_name("channel", &self.channel)?;
-        let version = TalosVersion::parse(&self.talos.version).context("talos.version")?;
         check_name("os.platform", &self.os.platform)?;
         check_boot_media("os.bootMedia", &self.os.boot_media)?;
         check_semver("app.version", &self.app.version)?;
         check_name("app.valuesProfile", &self.app.values_profile)?;
-        let factory = FactoryUrl::parse(&self.factory).context("factory")?;
         if let Some(policy) = &self.installer_signature {
             policy.check()?;
         }
@@ -263,26 +258,7 @@ impl Written {
             crate::image::image_ref::mirror_base(host, url)
                 .with_context(|| format!("registryMirrors.{host}"))?;
         }
-        let extra_images = (self.air_gap.extra_images.iter().enumerate())
-            .map(|(i, image)| {
-                ImageRef::parse(image).with_context(|| format!("airGap.extraImages[{i}]"))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Intent {
-            release_version: self.release_version,
-            channel: self.channel,
-            talos: TalosIntent {
-                version,
-                schematic: self.talos.schematic,
-            },
-            kubernetes: self.kubernetes,
-            os: self.os,
-            app: self.app,
-            factory,
-            installer_signature: self.installer_signature,
-            registry_mirrors: self.registry_mirrors,
-            air_gap: AirGapIntent { extra_images },
-        })
+        Ok(())
     }
 }
 
@@ -335,8 +311,7 @@ mod tests {
     const GOOD: &str = "releaseVersion: 1.0.0\nchannel: beta\ntalos: {version: v1.12.11, schematic: s.yaml}\nkubernetes: {version: v1.35.4}\nos: {platform: metal, architecture: amd64}\napp: {version: 1.0.0, valuesProfile: appliance}\nfactory: https://factory.talos.dev\n";
 
     fn parse(text: &str) -> anyhow::Result<Intent> {
-        let intent: Written = serde_yaml::from_str(text)?;
-        intent.check()
+        Intent::from_text(text, "release.yaml")
     }
 
     #[test]

@@ -17,6 +17,19 @@ pub struct FactoryUrl {
     pub authority: String,
 }
 
+impl std::str::FromStr for FactoryUrl {
+    type Err = anyhow::Error;
+    fn from_str(text: &str) -> anyhow::Result<Self> {
+        FactoryUrl::parse(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for FactoryUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::util::deserialize_parsed(deserializer)
+    }
+}
+
 impl FactoryUrl {
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let help = "expected http(s)://host[:port], e.g. https://factory.talos.dev";

@@ -223,8 +223,7 @@ macro_rules! string_version {
 
         impl<'de> serde::Deserialize<'de> for $type {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                $parse(&text).map_err(|e: anyhow::Error| serde::de::Error::custom(format!("{e:#}")))
+                crate::util::deserialize_parsed(deserializer)
             }
         }
     };
@@ -251,8 +250,7 @@ impl serde::Serialize for TalosVersion {
 
 impl<'de> serde::Deserialize<'de> for TalosVersion {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        TalosVersion::parse(&text).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+        crate::util::deserialize_parsed(deserializer)
     }
 }
 
