@@ -57,7 +57,7 @@ impl cli::BenchDownloadArgs {
                 .quiet()
                 .read()?;
             theirs = theirs.min(start.elapsed());
-            if !sum.starts_with(&got.sha256) {
+            if !sum.starts_with(got.sha256.as_str()) {
                 bail!(
                     "the two paths disagree on the SHA-256: {} vs {sum}",
                     got.sha256

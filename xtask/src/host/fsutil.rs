@@ -38,7 +38,7 @@ pub struct Identity {
     pub inode: u64,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    pub sha256: Option<crate::image::digest::Sha256Hex>,
 }
 
 /// Files up to this size are also identified by their content.
@@ -230,7 +230,7 @@ pub fn pending_with(destination: &Path, content: &[u8]) -> anyhow::Result<Pendin
 }
 
 /// The SHA-256 (lowercase hex) and size of a file, read in large pieces.
-pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+pub fn sha256_file(path: &Path) -> std::io::Result<(crate::image::digest::Sha256Hex, u64)> {
     use sha2::Digest;
     use std::io::Read;
     let mut file = File::open(path)?;
@@ -245,7 +245,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
         hasher.update(&buffer[..n]);
         size += n as u64;
     }
-    Ok((crate::util::hex(&hasher.finalize()), size))
+    Ok((crate::image::digest::Sha256Hex::finish(hasher), size))
 }
 
 /// Bytes available to an unprivileged writer on the filesystem holding `folder`.

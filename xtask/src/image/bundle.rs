@@ -16,10 +16,10 @@ use sha2::{Digest as _, Sha256};
 use crate::host::fsutil::PendingFile;
 use crate::host::http::{self, Client, Failure};
 use crate::host::progress::Line;
-use crate::image::digest::Digest;
+use crate::image::digest::{Digest, Sha256Hex};
 use crate::image::download::{self, Pace};
 use crate::image::registry::{self, MANIFEST_TYPES, Token};
-use crate::util::{header, hex, mib};
+use crate::util::{header, mib};
 
 /// The annotation that names an entry of `index.json`; `skopeo copy oci-archive:<tar>:<name>`
 /// finds an image by it.
@@ -375,7 +375,7 @@ impl Store {
     /// Writes the OCI image layout with `entries` in its `index.json` as a tar beside its
     /// final name; the blobs' temporary files go as it ends. Returns the tar, its sha256 and
     /// size.
-    pub fn pack(self, entries: &[Entry]) -> anyhow::Result<(PendingFile, String, u64)> {
+    pub fn pack(self, entries: &[Entry]) -> anyhow::Result<(PendingFile, Sha256Hex, u64)> {
         let blobs = self.blobs.into_inner().unwrap_or_else(|e| e.into_inner());
         let index = index_json(entries);
         let mut tar = PendingFile::create(&self.bundle)?;
@@ -554,8 +554,8 @@ impl<W: Write> Hashing<W> {
         }
     }
 
-    fn finish(self) -> (W, String, u64) {
-        (self.inner, hex(&self.hasher.finalize()), self.written)
+    fn finish(self) -> (W, Sha256Hex, u64) {
+        (self.inner, Sha256Hex::finish(self.hasher), self.written)
     }
 }
 

@@ -1,6 +1,8 @@
-//! Content digests as OCI registries write them, `sha256:` and 64 lowercase hex digits: parsed
-//! once at the edge (a registry's answer, a manifest, a pinned reference), then passed around as
-//! a type that cannot hold anything else. Serialised as the same string.
+//! SHA-256 values: content digests as OCI registries write them (`sha256:` and 64 lowercase hex
+//! digits), and the bare hex the manifest records for media, bundles, certificates and dirty
+//! inputs. Parsed once at the edge (a registry's answer, a manifest, a pinned reference) or
+//! computed, then passed around as a type that cannot hold anything else. Serialised as the
+//! same string.
 
 use std::fmt;
 
@@ -66,6 +68,60 @@ impl<'de> Deserialize<'de> for Digest {
         Digest::parse(&text).ok_or_else(|| {
             serde::de::Error::custom(format!(
                 "{text:?} is not a digest: sha256: and 64 lowercase hex digits"
+            ))
+        })
+    }
+}
+
+/// A SHA-256 as 64 lowercase hex digits: of a medium, a bundle, a certificate, a file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    /// `text` when it is 64 lowercase hex digits, else `None`.
+    pub fn parse(text: &str) -> Option<Sha256Hex> {
+        is_sha256_hex(text).then(|| Sha256Hex(text.to_string()))
+    }
+
+    /// The SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Sha256Hex {
+        Sha256Hex::finish(Sha256::new_with_prefix(bytes))
+    }
+
+    /// The SHA-256 of what `hasher` was fed.
+    pub fn finish(hasher: Sha256) -> Sha256Hex {
+        Sha256Hex(hex(&hasher.finalize()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Sha256Hex {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Sha256Hex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sha256Hex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Sha256Hex, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Sha256Hex::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a SHA-256: 64 lowercase hex digits"
             ))
         })
     }

@@ -21,7 +21,7 @@ use crate::host::fsutil::{self, PendingFile};
 use crate::host::http::{self, Client, Failure};
 use crate::host::progress::Line;
 use crate::image::talos::Magic;
-use crate::util::{header, hex, mib};
+use crate::util::{header, mib};
 
 /// Size of each buffer handed from the reader to the hasher.
 const CHUNK: usize = 256 * 1024;
@@ -30,7 +30,7 @@ const BUFFERS: usize = 8;
 
 /// A finished download: hashed, checked and flushed, still at its temporary name.
 pub struct Downloaded {
-    pub sha256: String,
+    pub sha256: crate::image::digest::Sha256Hex,
     pub size: u64,
     /// Removed when dropped (or on a signal) unless the record step persists it.
     pub file: PendingFile,
@@ -128,7 +128,7 @@ fn attempt(
     target: &Target,
     partial: &mut Option<Partial>,
     progress: &Line,
-) -> Result<(String, u64), Failure> {
+) -> Result<(crate::image::digest::Sha256Hex, u64), Failure> {
     let url = target.url;
     // Only a server that promised ranges for this very file can continue it.
     if partial.as_ref().is_some_and(|p| p.validator.is_none()) {
@@ -203,7 +203,7 @@ fn attempt(
             target.magic.missing
         )));
     }
-    let sha256 = hex(&p.hasher.clone().finalize());
+    let sha256 = crate::image::digest::Sha256Hex::finish(p.hasher.clone());
     progress.finish(&format!("downloaded {}, sha256 {sha256}", mib(p.received)));
     Ok((sha256, p.received))
 }

@@ -8,7 +8,7 @@ use sha2::Digest;
 
 use crate::host::http::{self, Client};
 use crate::image::build::Build;
-use crate::image::digest::is_sha256_hex;
+use crate::image::digest::{Sha256Hex, is_sha256_hex};
 use crate::image::manifest::Extension;
 use crate::image::plan::SchematicPlan;
 use crate::image::talos::FactoryUrl;
@@ -141,7 +141,7 @@ impl<'c> Factory<'c> {
     /// With SecureBoot, the certificate that signs the boot chain, asked for before anything
     /// is registered or built: a factory without SecureBoot keys answers 404 and could not
     /// build the media. Returns the SHA-256 of its DER bytes (its fingerprint).
-    pub fn secure_boot_certificate(&self, build: &Build) -> anyhow::Result<Option<String>> {
+    pub fn secure_boot_certificate(&self, build: &Build) -> anyhow::Result<Option<Sha256Hex>> {
         let Some(url) = &build.certificate_url else {
             return Ok(None);
         };
@@ -174,9 +174,7 @@ impl<'c> Factory<'c> {
                     excerpt_of(&pem)
                 )
             })?;
-        Ok(Some(crate::util::hex(&sha2::Sha256::digest(
-            certificate.der(),
-        ))))
+        Ok(Some(Sha256Hex::of(certificate.der())))
     }
 
     /// Registers the schematic and checks the factory's ID (and canonical form, where it

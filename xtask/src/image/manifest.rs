@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::image::build::{Build, Image};
-use crate::image::digest::Digest;
+use crate::image::digest::{Digest, Sha256Hex};
 use crate::image::talos::{self, Architecture, BootMedium, FactoryUrl};
 use crate::image::version::{KubernetesVersion, ReleaseVersion, TalosVersion};
 use crate::json_schema;
@@ -42,15 +42,15 @@ pub struct AirGap {
     pub path: String,
     /// Of the tar as packed; unknown (null) before it is (a dry run, a check without
     /// `--hashes`).
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256Hex>,
     pub size: Option<u64>,
     /// The installer first, then the cluster's images, then `airGap.extraImages`.
     pub images: Vec<BundledImage>,
 }
 
 /// A recorded fact for a message: its value, or "unknown" where a manifest lacks it.
-pub fn known(fact: &Option<String>) -> &str {
-    fact.as_deref().unwrap_or("unknown")
+pub fn known<T: AsRef<str>>(fact: &Option<T>) -> &str {
+    fact.as_ref().map_or("unknown", AsRef::as_ref)
 }
 
 impl AirGap {
@@ -187,7 +187,7 @@ pub struct Medium {
     pub local_path: String,
     /// Of the bytes as received; unknown (null) before they are (a dry run, a check without
     /// `--hashes`).
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256Hex>,
     /// Absent in manifests written before sizes were recorded; unknown (null) in a dry run.
     #[serde(default)]
     pub size: Option<u64>,
@@ -198,7 +198,7 @@ pub struct Certificate {
     pub url: String,
     /// SHA-256 of the certificate's DER bytes, lowercase hex: its fingerprint; unknown (null)
     /// in a dry run.
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256Hex>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -225,7 +225,7 @@ pub enum Signature {
     },
     #[serde(rename = "publicKey")]
     PublicKey {
-        public_key_sha256: String,
+        public_key_sha256: Sha256Hex,
         signature: String,
     },
 }
@@ -308,7 +308,7 @@ impl Source {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DirtyInput {
     pub path: String,
-    pub sha256: String,
+    pub sha256: Sha256Hex,
 }
 
 impl Manifest {
@@ -667,7 +667,7 @@ mod tests {
         let medium = |name: &str| Medium {
             url: format!("u/{name}"),
             local_path: format!("p/{name}"),
-            sha256: Some("aa".into()),
+            sha256: Some(crate::image::digest::Sha256Hex::of(b"a")),
             size: Some(1),
         };
         let media = Media(BTreeMap::from([
@@ -681,7 +681,7 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Media>(&json).unwrap(), media);
         let error = serde_json::from_str::<Media>(
-            r#"{"floppy": {"url": "u", "localPath": "p", "sha256": "aa"}}"#,
+            r#"{"floppy": {"url": "u", "localPath": "p", "sha256": null}}"#,
         )
         .unwrap_err()
         .to_string();

@@ -5,10 +5,8 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use sha2::Digest;
 
 use crate::project;
-use crate::util::hex;
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point: SEQUENCE { SEQUENCE
 /// { id-ecPublicKey, prime256v1 }, BIT STRING (65 bytes) }.
@@ -46,7 +44,7 @@ pub struct PublicKey {
     /// The DER SubjectPublicKeyInfo.
     pub spki: Vec<u8>,
     /// SHA-256 of `spki`, lowercase hex: what the manifest records.
-    pub sha256: String,
+    pub sha256: crate::image::digest::Sha256Hex,
 }
 
 impl PublicKey {
@@ -62,7 +60,7 @@ impl PublicKey {
                 "{display}: the public key is not ECDSA P-256 (prime256v1, uncompressed), which is what cosign and self-hosted factories sign with"
             );
         }
-        let sha256 = hex(&sha2::Sha256::digest(&spki));
+        let sha256 = crate::image::digest::Sha256Hex::of(&spki);
         Ok(PublicKey { spki, sha256 })
     }
 

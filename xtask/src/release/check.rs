@@ -496,6 +496,11 @@ mod tests {
         manifest.os.media.0.get_mut(&BootMedium::Iso).unwrap()
     }
 
+    /// A SHA-256 made of one repeated hex digit, for readable test data.
+    fn hash(digit: char) -> crate::image::digest::Sha256Hex {
+        crate::image::digest::Sha256Hex::parse(&digit.to_string().repeat(64)).unwrap()
+    }
+
     /// A digest made of one repeated hex digit, for readable test data.
     fn digest(digit: char) -> Digest {
         Digest::parse(&format!("sha256:{}", digit.to_string().repeat(64))).unwrap()
@@ -521,7 +526,7 @@ mod tests {
                 "platform": "metal",
                 "architecture": "amd64",
                 "secureBoot": false,
-                "iso": {"url": "u", "localPath": "ee/appliance/dist/1.0.0/metal-amd64.iso", "sha256": "aa", "size": 10},
+                "iso": {"url": "u", "localPath": "ee/appliance/dist/1.0.0/metal-amd64.iso", "sha256": "a".repeat(64), "size": 10},
                 "installer": {"image": "i", "digest": digest('d')}
             },
             "app": {"version": "1.0.0", "valuesProfile": "appliance"}
@@ -582,7 +587,7 @@ mod tests {
         let mut now = manifest();
         now.talos.extensions.as_mut().unwrap()[0].reference =
             "cache-registry.image-factory.svc/a:1".into();
-        iso(&mut now).sha256 = Some("bb".into());
+        iso(&mut now).sha256 = Some(hash('b'));
         let report = compare(&manifest(), &now, false);
         assert_eq!(report.facts.differences, vec![]);
         assert_eq!(report.facts.notices.len(), 1);
@@ -624,7 +629,7 @@ mod tests {
         };
         AirGap {
             path: "ee/appliance/dist/1.0.0/airgap-amd64.oci.tar".into(),
-            sha256: Some("aa".into()),
+            sha256: Some(hash('a')),
             size: Some(1),
             images: vec![
                 // The installer's entry, found by its reference: `/os/installer/digest`'s.
@@ -688,7 +693,7 @@ mod tests {
         let mut now = manifest();
         now.os.secure_boot_certificate = Some(crate::image::manifest::Certificate {
             url: "u".into(),
-            sha256: Some("cc".into()),
+            sha256: Some(hash('c')),
         });
         let report = compare(&manifest(), &now, false);
         assert_eq!(report.facts.not_recorded, ["/os/secureBootCertificate"]);

@@ -25,10 +25,9 @@ pub fn source(plan: &Plan, allow_dirty: bool) -> anyhow::Result<Option<Source>> 
     let inputs = inputs(plan);
     let hashed = |path: &String| -> anyhow::Result<DirtyInput> {
         let now = project::read_input_bytes(&plan.root, path, project::INPUT_CAP)?;
-        use sha2::Digest as _;
         Ok(DirtyInput {
             path: path.clone(),
-            sha256: crate::util::hex(&sha2::Sha256::digest(&now)),
+            sha256: crate::image::digest::Sha256Hex::of(&now),
         })
     };
     let (commit, differing) = match ask_git(&plan.root, &inputs) {

@@ -110,7 +110,7 @@ pub struct Resolved {
     /// The factory's Talos versions, oldest first.
     pub versions: Vec<String>,
     pub extensions: Vec<Extension>,
-    pub certificate_sha256: Option<String>,
+    pub certificate_sha256: Option<crate::image::digest::Sha256Hex>,
     pub media: BTreeMap<BootMedium, ResolvedMedium>,
     pub installer_digest: Option<Digest>,
     pub installer_signature: Option<Signature>,
@@ -126,7 +126,7 @@ pub struct Resolved {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ResolvedMedium {
     /// `None` where the bytes were not downloaded (a check).
-    pub sha256: Option<String>,
+    pub sha256: Option<crate::image::digest::Sha256Hex>,
     pub size: u64,
 }
 
