@@ -17,7 +17,103 @@ use crate::image::manifest::{AirGap, BundledImage, Signature};
 use crate::image::plan::AirGapPlan;
 use crate::util::mib;
 
-use super::{Event, Workers};
+use super::{Downloads, Event as Reported, Run, Workers};
+
+/// What a worker of the bundle reports.
+pub(super) enum Event {
+    /// A part of the bundle, fetched into the store.
+    Bundled(BundlePart, anyhow::Result<bundle::Fetched>),
+    /// A check: the digest an image's reference resolves to now.
+    Looked(String, anyhow::Result<Digest>),
+}
+
+/// The bundle's part of the stage: the store its images are fetched into (a run that
+/// downloads), and the parts fetched so far. Without an air gap, it does nothing.
+pub(super) struct Stage {
+    store: Option<Arc<Store>>,
+    bundled: BTreeMap<BundlePart, bundle::Fetched>,
+}
+
+impl Stage {
+    /// The cluster's images, which need nothing from the factory, start with the builds; the
+    /// store the bundle is packed from, when the run downloads.
+    pub(super) fn start(run: &mut Run, downloads: Option<&Downloads>) -> Stage {
+        let mut stage = Stage {
+            store: None,
+            bundled: BTreeMap::new(),
+        };
+        let Some(air_gap) = &run.plan.air_gap else {
+            return stage;
+        };
+        stage.store = downloads.map(|downloads| {
+            Arc::new(Store::new(
+                run.shared.client.clone(),
+                downloads.folder.join(&air_gap.file),
+                downloads.pace,
+            ))
+        });
+        spawn_images(
+            &mut run.workers,
+            &run.plan.build,
+            air_gap,
+            stage.store.as_ref(),
+            &run.shared.client,
+            run.progress,
+        );
+        stage
+    }
+
+    /// Once the installer's digest is resolved: the installer and its signature into the
+    /// bundle. A bundle cannot be made without it.
+    pub(super) fn installer_resolved(&mut self, run: &mut Run) -> anyhow::Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let Some(digest) = run.resolved.installer_digest.clone() else {
+            anyhow::bail!(
+                "the air-gap bundle needs the installer, whose digest of {} was not resolved; nothing is recorded",
+                run.plan.build.installer.image
+            );
+        };
+        let signature = run.resolved.installer_signature.as_ref();
+        let build = &run.plan.build;
+        spawn_installer(
+            &mut run.workers,
+            build,
+            store,
+            &digest,
+            signature,
+            run.progress,
+        );
+        Ok(())
+    }
+
+    /// A part fetched, or (a check) an image's digest now.
+    pub(super) fn absorb(&mut self, event: Event, run: &mut Run) -> anyhow::Result<()> {
+        match event {
+            Event::Bundled(part, fetched) => {
+                self.bundled.insert(part, fetched?);
+            }
+            Event::Looked(name, digest) => {
+                run.resolved.image_digests.insert(name, digest?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every part fetched: the bundle packed, for the record step.
+    pub(super) fn pack(self, run: &mut Run) -> anyhow::Result<()> {
+        let (Some(store), Some(air_gap)) = (self.store, &run.plan.air_gap) else {
+            return Ok(());
+        };
+        let store =
+            Arc::into_inner(store).expect("every worker let go of the store before it reported");
+        let (file, record) = pack(store, air_gap, self.bundled, run.progress)?;
+        run.resolved.files.push(file);
+        run.resolved.air_gap = Some(record);
+        Ok(())
+    }
+}
 
 /// A part of the air-gap bundle, in the bundle's order: the installer, its signature, then
 /// the plan's images (the cluster's, then `airGap.extraImages`) by their place in the plan.
@@ -39,7 +135,7 @@ pub(super) fn source(air_gap: &AirGapPlan, image: &ImageRef) -> bundle::Source {
 
 /// The installer (by the digest just resolved and, where one verified, its signature's
 /// manifest) into the bundle, each a worker of its own.
-pub(super) fn spawn_installer(
+fn spawn_installer(
     workers: &mut Workers,
     build: &Build,
     store: &Arc<Store>,
@@ -75,14 +171,14 @@ pub(super) fn spawn_installer(
                 architecture.as_str(),
                 &line,
             );
-            Event::Bundled(part, result)
+            Reported::AirGap(Event::Bundled(part, result))
         });
     }
 }
 
 /// Every image of the plan's bundle (the installer waits for its digest), each a worker of its
 /// own: fetched into `store`, or, for a check (`store` is `None`), only resolved again.
-pub(super) fn spawn_images(
+fn spawn_images(
     workers: &mut Workers,
     build: &Build,
     air_gap: &AirGapPlan,
@@ -108,7 +204,7 @@ pub(super) fn spawn_images(
                         architecture.as_str(),
                         &line,
                     );
-                    Event::Bundled(BundlePart::Image(i), result)
+                    Reported::AirGap(Event::Bundled(BundlePart::Image(i), result))
                 });
             }
             None => {
@@ -117,7 +213,7 @@ pub(super) fn spawn_images(
                     let name = image.name();
                     let result = Store::resolve(&client, &source, &image.tag)
                         .with_context(|| format!("resolving {name} again"));
-                    Event::Looked(name, result)
+                    Reported::AirGap(Event::Looked(name, result))
                 });
             }
         }
@@ -125,7 +221,7 @@ pub(super) fn spawn_images(
 }
 
 /// Packs the fetched images, in the bundle's order, and says what the manifest records.
-pub(super) fn pack(
+fn pack(
     store: Store,
     air_gap: &AirGapPlan,
     bundled: BTreeMap<BundlePart, bundle::Fetched>,

@@ -13,12 +13,51 @@ use crate::image::manifest::Signature;
 use crate::image::trust::Policy;
 use crate::{image::registry, image::signature};
 
-use super::Purpose;
 use super::registration::Registration;
+use super::{Event, Purpose, Run};
+
+/// What the installer's worker reports: its digest and the signature that verified it.
+pub(super) type Outcome = anyhow::Result<(Option<Digest>, Option<Signature>)>;
+
+/// The installer's digest and signature, on a worker of its own.
+pub(super) fn start(run: &mut Run, requirements: Requirements, purpose: &Purpose) {
+    let shared = run.shared.clone();
+    let (reference, policy) = (run.plan.build.installer.clone(), run.plan.trust.clone());
+    let (purpose, line, out) = (
+        purpose.clone(),
+        run.progress.line("installer"),
+        run.progress.clone(),
+    );
+    run.workers.spawn(move || {
+        let wanted = Wanted {
+            installer: &reference,
+            policy: policy.as_ref(),
+            requirements,
+        };
+        let outcome = installer(
+            &wanted,
+            &shared.client,
+            &shared.registration,
+            &purpose,
+            &line,
+            &out,
+        );
+        Event::Installer(outcome)
+    });
+}
+
+/// The installer's outcome into what the stage resolved; a failure ends the stage.
+pub(super) fn absorb(outcome: Outcome, run: &mut Run) -> anyhow::Result<()> {
+    (
+        run.resolved.installer_digest,
+        run.resolved.installer_signature,
+    ) = outcome?;
+    Ok(())
+}
 
 /// What the installer must be: its reference, the policy its signature must verify under
 /// (`None`: not verified) and what the run insists on.
-pub(super) struct Wanted<'a> {
+struct Wanted<'a> {
     pub installer: &'a InstallerRef,
     pub policy: Option<&'a Policy>,
     pub requirements: Requirements,
@@ -26,14 +65,14 @@ pub(super) struct Wanted<'a> {
 
 /// The installer's digest, then its signature under the plan's policy; what is missing is a
 /// warning or an error as the requirements (and, for a check, the record) say.
-pub(super) fn installer(
+fn installer(
     wanted: &Wanted,
     client: &Client,
     registration: &Registration,
     purpose: &Purpose,
     line: &Line,
     out: &Progress,
-) -> anyhow::Result<(Option<Digest>, Option<Signature>)> {
+) -> Outcome {
     let Wanted {
         installer,
         requirements,

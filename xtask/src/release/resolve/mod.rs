@@ -7,10 +7,11 @@
 //! run then downloads every medium concurrently, to temporary files the record step renames;
 //! a check keeps the sizes the `HEAD`s announced. The first failure ends the stage at once.
 //!
-//! Each artifact kind has its module (`registration`, `media`, `installer`, `air_gap`), each
-//! piece of work is one `Workers::spawn`, and the mode (download or sizes) is taken apart once,
-//! before the loop that takes the workers' reports as they come. `installer` is the one place
-//! where an outcome becomes a warning or an error ("warn, or fail under `--require-*`").
+//! Each artifact kind has its module (`registration`, `media`, `installer`, `air_gap`), which
+//! starts its work on the stage's `Workers` and absorbs its workers' reports into `Resolved`;
+//! the loop here only routes each report to its module. The media's mode (download or sizes)
+//! is taken apart once, in `media::Stage::start`. `installer` is the one place where an
+//! outcome becomes a warning or an error ("warn, or fail under `--require-*`").
 
 mod air_gap;
 mod installer;
@@ -22,22 +23,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use anyhow::bail;
-
 use crate::cli::Requirements;
 use crate::host::fsutil::PendingFile;
 use crate::host::http::Client;
-use crate::host::progress::{Line, Progress};
-use crate::image::bundle::{self, Store};
+use crate::host::progress::Progress;
 use crate::image::digest::Digest;
-use crate::image::download::Downloaded;
 use crate::image::factory::Factory;
 use crate::image::manifest::{AirGap, Extension, Signature};
 use crate::image::plan::Plan;
 use crate::image::talos::BootMedium;
-use crate::util::mib;
 
-use air_gap::BundlePart;
 use registration::Registration;
 
 /// What the stage does with the media.
@@ -130,16 +125,12 @@ pub struct ResolvedMedium {
     pub size: u64,
 }
 
-/// What each worker thread reports.
+/// What each worker thread reports, by the module that started it; each module absorbs its
+/// own.
 enum Event {
-    /// A medium's build answered its `HEAD` with this size (`None`: not known).
-    Warmed(BootMedium, anyhow::Result<Option<u64>>),
-    Downloaded(BootMedium, anyhow::Result<Downloaded>),
-    Installer(anyhow::Result<(Option<Digest>, Option<Signature>)>),
-    /// An image of the bundle, by the part it is.
-    Bundled(BundlePart, anyhow::Result<bundle::Fetched>),
-    /// A check: the digest an image's reference resolves to now.
-    Looked(String, anyhow::Result<Digest>),
+    Media(media::Event),
+    Installer(installer::Outcome),
+    AirGap(air_gap::Event),
 }
 
 /// The stage's worker threads: each runs one task on a thread of its own and reports one
@@ -186,145 +177,21 @@ impl Workers {
 }
 
 /// What every worker of the stage shares: the client and the factory's registration.
+#[derive(Clone)]
 struct Shared {
     client: Arc<Client>,
     registration: Arc<Registration>,
 }
 
-/// The installer's digest and signature, on a worker of their own.
-fn start_installer(
-    workers: &mut Workers,
-    plan: &Plan,
-    shared: &Shared,
-    requirements: Requirements,
-    purpose: &Purpose,
-    progress: &Progress,
-) {
-    let (client, registration) = (shared.client.clone(), shared.registration.clone());
-    let (reference, policy) = (plan.build.installer.clone(), plan.trust.clone());
-    let (purpose, line, out) = (
-        purpose.clone(),
-        progress.line("installer"),
-        progress.clone(),
-    );
-    workers.spawn(move || {
-        let wanted = installer::Wanted {
-            installer: &reference,
-            policy: policy.as_ref(),
-            requirements,
-        };
-        Event::Installer(installer::installer(
-            &wanted,
-            &client,
-            &registration,
-            &purpose,
-            &line,
-            &out,
-        ))
-    });
-}
-
-/// A `HEAD` on each medium, which builds it, each on a worker of its own; their lines.
-fn start_warming(
-    workers: &mut Workers,
-    plan: &Plan,
-    shared: &Shared,
-    media: &Media,
-    progress: &Progress,
-) -> BTreeMap<BootMedium, Arc<Line>> {
-    let mut lines = BTreeMap::new();
-    for medium in &plan.build.media {
-        let line = Arc::new(progress.line(&medium.file));
-        lines.insert(medium.medium, line.clone());
-        let (client, registration) = (shared.client.clone(), shared.registration.clone());
-        let (medium, media) = (medium.clone(), media.clone());
-        workers.spawn(move || {
-            let result = media::warm(&client, &registration, &medium, &media, &line);
-            Event::Warmed(medium.medium, result)
-        });
-    }
-    lines
-}
-
-/// Every medium's download, at once, once all of them are built and fit on the disk.
-fn start_downloads(
-    workers: &mut Workers,
-    plan: &Plan,
-    shared: &Shared,
-    downloads: &Downloads,
-    lines: &BTreeMap<BootMedium, Arc<Line>>,
-) {
-    for medium in &plan.build.media {
-        let (client, registration) = (shared.client.clone(), shared.registration.clone());
-        let (medium, line) = (medium.clone(), lines[&medium.medium].clone());
-        let destination = downloads.folder.join(&medium.file);
-        let pace = downloads.pace;
-        workers.spawn(move || {
-            let result = media::fetch(&client, &registration, &medium, destination, pace, &line);
-            Event::Downloaded(medium.medium, result)
-        });
-    }
-}
-
-/// A downloaded medium into what the stage resolved. The bytes hashed are what is recorded;
-/// a `HEAD` that announced another size is said, or the nightly check (which asks the
-/// `HEAD`) would report drift unexplained.
-fn absorb_download(
-    plan: &Plan,
-    progress: &Progress,
-    kind: BootMedium,
-    announced: Option<u64>,
-    downloaded: Downloaded,
-    resolved: &mut Resolved,
-) {
-    if let Some(announced) = announced
-        && announced != downloaded.size
-    {
-        let file = (plan.build.media.iter())
-            .find(|m| m.medium == kind)
-            .map_or(kind.kind().label, |m| m.file.as_str());
-        progress.println(&format!(
-            "warning: {file}: the factory's HEAD announced {announced} bytes, its GET sent {} bytes; the {} bytes downloaded and hashed are recorded, and `image --check` compares sizes with what HEAD says, so expect it to report {file} until the factory agrees with itself",
-            downloaded.size,
-            downloaded.size
-        ));
-    }
-    resolved.media.insert(
-        kind,
-        ResolvedMedium {
-            sha256: Some(downloaded.sha256),
-            size: downloaded.size,
-        },
-    );
-    resolved.files.push(downloaded.file);
-}
-
-/// The cluster's images, which need nothing from the factory, start with the builds; the
-/// store the bundle is packed from, when the run downloads.
-fn start_air_gap(
-    workers: &mut Workers,
-    plan: &Plan,
-    client: &Arc<Client>,
-    downloads: Option<&Downloads>,
-    progress: &Progress,
-) -> Option<Arc<Store>> {
-    let air_gap = plan.air_gap.as_ref()?;
-    let store = downloads.map(|downloads| {
-        Arc::new(Store::new(
-            client.clone(),
-            downloads.folder.join(&air_gap.file),
-            downloads.pace,
-        ))
-    });
-    air_gap::spawn_images(
-        workers,
-        &plan.build,
-        air_gap,
-        store.as_ref(),
-        client,
-        progress,
-    );
-    store
+/// The stage as it runs: what it works from, its workers, and what it resolved so far. Each
+/// artifact module starts its work on `workers` and absorbs its workers' reports into
+/// `resolved`.
+struct Run<'a> {
+    plan: &'a Plan,
+    progress: &'a Progress,
+    shared: Shared,
+    workers: Workers,
+    resolved: Resolved,
 }
 
 /// Runs the stage. Returns at the first failure, whatever the other workers are doing: they
@@ -347,87 +214,39 @@ pub fn resolve(
         progress,
     ));
     registration.register()?;
-    // The mode, chosen once: downloads for a real run (and `--check --hashes`), else sizes.
+    let mut run = Run {
+        plan,
+        progress,
+        shared: Shared {
+            client: client.clone(),
+            registration,
+        },
+        workers: Workers::new(),
+        resolved: Resolved {
+            versions: preflight.versions,
+            extensions: preflight.extensions,
+            certificate_sha256,
+            ..Resolved::default()
+        },
+    };
+    installer::start(&mut run, requirements, purpose);
     let downloads = match &media {
         Media::Download(downloads) => Some(downloads.clone()),
         Media::Sizes => None,
     };
-
-    let mut workers = Workers::new();
-    let shared = Shared {
-        client: client.clone(),
-        registration: registration.clone(),
-    };
-    start_installer(&mut workers, plan, &shared, requirements, purpose, progress);
-    let lines = start_warming(&mut workers, plan, &shared, &media, progress);
-
-    let store = start_air_gap(&mut workers, plan, client, downloads.as_ref(), progress);
-    let mut bundled: BTreeMap<BundlePart, bundle::Fetched> = BTreeMap::new();
-
-    let mut resolved = Resolved {
-        versions: preflight.versions,
-        extensions: preflight.extensions,
-        certificate_sha256,
-        ..Resolved::default()
-    };
-    let mut announced: BTreeMap<BootMedium, Option<u64>> = BTreeMap::new();
-    while let Some(event) = workers.next() {
+    let mut media = media::Stage::start(&mut run, media);
+    let mut air_gap = air_gap::Stage::start(&mut run, downloads.as_ref());
+    while let Some(event) = run.workers.next() {
         match event {
-            Event::Installer(result) => {
-                (resolved.installer_digest, resolved.installer_signature) = result?;
-                if let Some(store) = &store {
-                    let Some(digest) = resolved.installer_digest.clone() else {
-                        bail!(
-                            "the air-gap bundle needs the installer, whose digest of {} was not resolved; nothing is recorded",
-                            plan.build.installer.image
-                        );
-                    };
-                    air_gap::spawn_installer(
-                        &mut workers,
-                        &plan.build,
-                        store,
-                        &digest,
-                        resolved.installer_signature.as_ref(),
-                        progress,
-                    );
-                }
+            Event::Media(event) => media.absorb(event, &mut run)?,
+            Event::Installer(outcome) => {
+                installer::absorb(outcome, &mut run)?;
+                // The bundle holds the installer, by the digest just resolved.
+                air_gap.installer_resolved(&mut run)?;
             }
-            Event::Bundled(part, result) => {
-                bundled.insert(part, result?);
-            }
-            Event::Looked(name, result) => {
-                resolved.image_digests.insert(name, result?);
-            }
-            Event::Warmed(kind, result) => {
-                let size = result?;
-                let Some(downloads) = &downloads else {
-                    let size = size.expect("a check's HEAD fails rather than answer no size");
-                    resolved
-                        .media
-                        .insert(kind, ResolvedMedium { sha256: None, size });
-                    lines[&kind].finish(&format!("built, {} ({size} bytes)", mib(size)));
-                    continue;
-                };
-                announced.insert(kind, size);
-                if announced.len() < plan.build.media.len() {
-                    continue;
-                }
-                media::ensure_room_for_all(plan, &downloads.folder, &announced)?;
-                start_downloads(&mut workers, plan, &shared, downloads, &lines);
-            }
-            Event::Downloaded(kind, result) => {
-                let downloaded = result?;
-                let announced = announced.get(&kind).copied().flatten();
-                absorb_download(plan, progress, kind, announced, downloaded, &mut resolved);
-            }
+            Event::AirGap(event) => air_gap.absorb(event, &mut run)?,
         }
     }
-    if let (Some(store), Some(air_gap)) = (store, &plan.air_gap) {
-        let store =
-            Arc::into_inner(store).expect("every worker let go of the store before it reported");
-        let (file, record) = air_gap::pack(store, air_gap, bundled, progress)?;
-        resolved.files.push(file);
-        resolved.air_gap = Some(record);
-    }
-    Ok(resolved)
+    air_gap.pack(&mut run)?;
+    Ok(run.resolved)
 }
