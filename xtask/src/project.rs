@@ -134,7 +134,6 @@ pub fn read_input(root: &Path, relative: &str, cap: u64) -> anyhow::Result<Strin
 /// `read_input`, as bytes.
 pub fn read_input_bytes(root: &Path, relative: &str, cap: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = root.join(relative);
     let real = match path.canonicalize() {
         Ok(real) => real,
@@ -153,28 +152,13 @@ pub fn read_input_bytes(root: &Path, relative: &str, cap: u64) -> anyhow::Result
         );
     }
     // The real path, not followed again, and never blocking on a FIFO.
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&real)
-        .with_context(|| format!("reading {relative}"))?;
+    let file = crate::host::os::open_input(&real).with_context(|| format!("reading {relative}"))?;
     let kind = file
         .metadata()
         .with_context(|| format!("reading {relative}"))?
         .file_type();
     if !kind.is_file() {
-        use std::os::unix::fs::FileTypeExt as _;
-        let what = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else if kind.is_dir() {
-            "a folder"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "not a file"
-        };
+        let what = crate::host::os::kind_of(kind);
         bail!("{relative} is {what}, not a regular file; refusing to read it");
     }
     let mut bytes = Vec::new();

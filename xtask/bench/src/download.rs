@@ -141,11 +141,26 @@ pub(crate) fn send_repeated(out: &mut impl Write, block: &[u8], size: u64) -> st
     out.flush()
 }
 
+/// This process's peak resident memory, in MiB (getrusage: Linux and macOS).
 pub(crate) fn peak_rss_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: getrusage fills `usage` when it returns 0.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: getrusage returned 0, so it filled `usage`.
+    let usage = unsafe { usage.assume_init() };
+    Some(max_rss_kib(usage.ru_maxrss) / 1024)
+}
+
+/// `ru_maxrss` in KiB: Linux gives KiB, macOS bytes.
+pub(crate) fn max_rss_kib(max_rss: libc::c_long) -> u64 {
+    let max_rss = u64::try_from(max_rss).unwrap_or(0);
+    if cfg!(target_os = "macos") {
+        max_rss / 1024
+    } else {
+        max_rss
+    }
 }
 
 /// `sync(2)`: every pending write of the machine reaches the disk before a timed run.

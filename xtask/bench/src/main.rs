@@ -10,6 +10,9 @@
 //! - `build` measures a cold build of xtask against its bare dependency set (build.rs);
 //! - `bundle` measures the air-gap bundle's fetch and pack against the download path
 //!   (bundle.rs).
+//!
+//! Unix only (Linux, macOS): they take a child's peak memory from `wait4` and flush the page
+//! cache with `sync`. On Windows the binary says so and exits 1.
 
 /// A line on stderr that never panics (a closed reader loses the line, not the run).
 macro_rules! say {
@@ -18,22 +21,37 @@ macro_rules! say {
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
 }
+#[cfg(unix)]
 pub(crate) use say;
 
+#[cfg(unix)]
 mod build;
+#[cfg(unix)]
 mod bundle;
+#[cfg(unix)]
 mod cli;
+#[cfg(unix)]
 mod download;
+#[cfg(unix)]
 mod factory;
+#[cfg(unix)]
 mod release;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use cli::{Cli, Command};
-
+#[cfg(not(unix))]
 fn main() -> ExitCode {
+    say!(
+        "error: the benchmarks run on Linux and macOS (they measure with wait4, getrusage and sync)"
+    );
+    ExitCode::FAILURE
+}
+
+#[cfg(unix)]
+fn main() -> ExitCode {
+    use clap::Parser;
+    use cli::{Cli, Command};
+
     let cli = Cli::parse();
     let result = xtask::project::root().and_then(|root| {
         let root = root.path.as_path();

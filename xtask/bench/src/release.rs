@@ -157,8 +157,7 @@ fn run(exe: &Path, scratch: &Path, args: &[&str]) -> anyhow::Result<Measured> {
     }
     Ok(Measured {
         took,
-        // ru_maxrss is in KiB on Linux.
-        peak_rss_kib: usage.ru_maxrss as u64,
+        peak_rss_kib: crate::download::max_rss_kib(usage.ru_maxrss),
     })
 }
 

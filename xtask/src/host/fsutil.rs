@@ -20,11 +20,11 @@ pub const PARTIAL_MARK: &str = ".partial-";
 pub fn run_token() -> &'static str {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN.get_or_init(|| {
-        use std::io::Read;
+        use ring::rand::SecureRandom as _;
         let mut bytes = [0u8; 8];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut random| random.read_exact(&mut bytes))
-            .expect("reading /dev/urandom for a run token");
+        ring::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the system's random source for a run token");
         crate::util::hex(&bytes)
     })
 }
@@ -47,18 +47,19 @@ const HASHED_UP_TO: u64 = 1024 * 1024;
 impl Identity {
     /// The regular file at `path` itself (a link, a folder or anything else is none), or `None`.
     pub fn of(path: &Path) -> Option<Identity> {
-        use std::os::unix::fs::MetadataExt;
         let metadata = std::fs::symlink_metadata(path).ok()?;
         if !metadata.file_type().is_file() {
             return None;
         }
-        let sha256 = (metadata.size() <= HASHED_UP_TO)
+        let (device, inode) =
+            crate::host::os::file_id(&crate::host::os::open_input(path).ok()?).ok()?;
+        let sha256 = (metadata.len() <= HASHED_UP_TO)
             .then(|| sha256_file(path).ok().map(|(hex, _)| hex))
             .flatten();
         Some(Identity {
-            device: metadata.dev(),
-            inode: metadata.ino(),
-            size: metadata.size(),
+            device,
+            inode,
+            size: metadata.len(),
             sha256,
         })
     }
@@ -66,15 +67,12 @@ impl Identity {
 
 /// A private folder for files that live outside the tree for the length of a run (the media
 /// `--check --hashes` downloads only to hash them): a fresh random name under the system's
-/// temporary folder, made with mode 0700 and never an existing one, removed once empty when
-/// dropped or on a signal (its files, registered after it, go first).
+/// temporary folder, made private (mode 0700 on unix) and never an existing one, removed once
+/// empty when dropped or on a signal (its files, registered after it, go first).
 pub fn private_folder(purpose: &str) -> anyhow::Result<Provisional> {
-    use std::os::unix::fs::DirBuilderExt as _;
     let path = std::env::temp_dir().join(format!("xtask-{purpose}-{}", run_token()));
-    let (folder, ()) = Provisional::create(&path, |path| {
-        std::fs::DirBuilder::new().mode(0o700).create(path)
-    })
-    .with_context(|| format!("creating the private folder {}", path.display()))?;
+    let (folder, ()) = Provisional::create(&path, crate::host::os::create_private_folder)
+        .with_context(|| format!("creating the private folder {}", path.display()))?;
     Ok(folder)
 }
 
@@ -105,17 +103,7 @@ impl PendingFile {
         // Readable too: the air-gap bundle reads its blobs back to pack them. A new file only
         // (O_EXCL), never through a link (O_NOFOLLOW): a name planted in a shared folder is
         // refused, not written through.
-        let open = |path: &Path| {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .mode(0o644)
-                .open(path)
-        };
-        let (temp, file) = Provisional::create(&temp, open)
+        let (temp, file) = Provisional::create(&temp, crate::host::os::create_new)
             .with_context(|| format!("creating {}", temp.display()))?;
         Ok(PendingFile {
             temp,
@@ -199,11 +187,11 @@ impl PendingFile {
     }
 }
 
-/// Flushes the folder holding `path`, so that a rename into it survives a power loss.
+/// Flushes the folder holding `path`, so that a rename into it survives a power loss (a
+/// no-op on Windows: `host::os::sync_folder`).
 pub fn sync_parent(path: &Path) -> anyhow::Result<()> {
     let parent = path.parent().context("a file has a parent folder")?;
-    File::open(parent)
-        .and_then(|dir| dir.sync_all())
+    crate::host::os::sync_folder(parent)
         .with_context(|| format!("flushing folder {}", parent.display()))
 }
 
@@ -250,21 +238,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(crate::image::digest::Sha256
 
 /// Bytes available to an unprivileged writer on the filesystem holding `folder`.
 pub fn available_space(folder: &Path) -> anyhow::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(folder.as_os_str().as_bytes())
-        .context("a folder path without NUL bytes")?;
-    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `path` is NUL-terminated and `stats` is written by statvfs before it is read.
-    let status = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
-    if status != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("asking the free space of {}", folder.display()));
-    }
-    // SAFETY: statvfs returned 0, so it filled `stats`.
-    let stats = unsafe { stats.assume_init() };
-    // The field types differ between platforms (u32 on some, u64 on Linux).
-    #[allow(clippy::unnecessary_cast)]
-    Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
+    crate::host::os::available_space(folder)
+        .with_context(|| format!("asking the free space of {}", folder.display()))
 }
 
 /// Removes the partial files in `folder` (and `below` it) that another run left (a run killed by SIGKILL

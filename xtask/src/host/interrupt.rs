@@ -1,7 +1,8 @@
 //! What a cancelled run leaves behind: nothing. A real run registers every file that must not
 //! outlive it (a partial download, a downloaded medium no manifest names yet, the release
-//! lock); on SIGINT, SIGTERM or SIGHUP a handler thread removes them and exits with 128 + the
-//! signal number at once, even while the main thread is blocked on the network. The record
+//! lock); on SIGINT, SIGTERM or SIGHUP (on Windows: Ctrl+C as SIGINT, Ctrl+Break, closing the
+//! console, logging off or shutting down as SIGTERM) a handler thread removes them and exits
+//! with 128 + the signal number at once, even while the main thread is blocked on the network. The record
 //! step is a critical section: a signal that arrives during it waits for it to finish, so a
 //! manifest is never left without its channel move (the step itself rolls back on failure).
 
@@ -10,7 +11,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Context;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+/// The signals a run stops on, by their unix numbers (the exit code is 128 + the number).
+const SIGHUP: i32 = 1;
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 
 /// Files to remove if the run is interrupted, in registration order.
 static PROVISIONAL: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
@@ -24,11 +29,54 @@ static RECORDING: Mutex<Option<String>> = Mutex::new(None);
 
 /// Starts the handler thread. Called once, by a real run only: `--dry-run`, `--check` and
 /// `validate` write nothing, so the default (die at once) is right for them.
+#[cfg(unix)]
 pub fn install() -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("installing the SIGINT/SIGTERM/SIGHUP handler")?;
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
+            stop(signal);
+        }
+    });
+    Ok(())
+}
+
+/// Starts the handler thread: Windows calls the console's control handler on a thread of its
+/// own, which hands the event to ours and waits (the process ends when the handler returns,
+/// for a closed console), so the clean-up runs as on unix.
+#[cfg(windows)]
+pub fn install() -> anyhow::Result<()> {
+    use windows_sys::Win32::System::Console::{CTRL_C_EVENT, SetConsoleCtrlHandler};
+    static EVENTS: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<i32>>> =
+        std::sync::OnceLock::new();
+    unsafe extern "system" fn handler(event: u32) -> windows_sys::core::BOOL {
+        let signal = if event == CTRL_C_EVENT {
+            SIGINT
+        } else {
+            SIGTERM
+        };
+        if let Some(events) = EVENTS.get() {
+            let _ = events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(signal);
+        }
+        // The handler thread exits the process; until then, Windows must not end it.
+        loop {
+            std::thread::park();
+        }
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    if EVENTS.set(Mutex::new(sender)).is_err() {
+        return Ok(()); // installed already
+    }
+    // SAFETY: `handler` is a plain function that stays for the process's life.
+    if unsafe { SetConsoleCtrlHandler(Some(handler), 1) } == 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("installing the console control handler");
+    }
+    std::thread::spawn(move || {
+        if let Ok(signal) = receiver.recv() {
             stop(signal);
         }
     });

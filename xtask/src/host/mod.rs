@@ -5,4 +5,5 @@
 pub mod fsutil;
 pub mod http;
 pub mod interrupt;
+pub mod os;
 pub mod progress;

@@ -6,7 +6,6 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -60,8 +59,8 @@ pub fn acquire(root: &Path) -> anyhow::Result<ReleaseLock> {
         }
         // The previous holder removes the file as it lets go; if we locked a file that is no
         // longer at the path, lock the one that is.
-        let ours = file.metadata().map(|m| (m.dev(), m.ino()));
-        let current = std::fs::metadata(&path).map(|m| (m.dev(), m.ino()));
+        let ours = crate::host::os::file_id(&file);
+        let current = File::open(&path).and_then(|f| crate::host::os::file_id(&f));
         if matches!((ours, current), (Ok(a), Ok(b)) if a == b) {
             let registered = Provisional::new(&path)
                 .with_context(|| format!("registering {LOCK_FILE} for clean-up"))?;

@@ -262,6 +262,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "util",
             "test_hooks",
+            "host::os",
             "project",
             "cli",
             "mutate",
