@@ -30,3 +30,4 @@ mod tls;
 mod untrusted;
 mod upgrade;
 mod validate;
+mod wine;

@@ -136,9 +136,26 @@ impl Tree {
     /// `cargo xtask <args>` on this tree, to spawn: no proxy, a fixed SOURCE_DATE_EPOCH.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command.args(args);
+        self.environment(&mut command, self.root.as_os_str());
         command
-            .args(args)
-            .env("XTASK_PROJECT_ROOT", &self.root)
+    }
+
+    /// The Windows build `exe` under wine with `args` on this tree, whose path it is given as
+    /// wine's `Z:` drive (the Unix root) names it.
+    pub fn wine_command(&self, exe: &str, args: &[String]) -> Command {
+        let mut command = Command::new("wine");
+        command.arg(exe).args(args).env("WINEDEBUG", "-all");
+        let root = format!("Z:{}", self.root.display()).replace('/', "\\");
+        self.environment(&mut command, std::ffi::OsStr::new(&root));
+        command
+    }
+
+    /// What every run on this tree is given: the tree (`root`, as the binary names it), no
+    /// proxy, a fixed SOURCE_DATE_EPOCH.
+    fn environment(&self, command: &mut Command, root: &std::ffi::OsStr) {
+        command
+            .env("XTASK_PROJECT_ROOT", root)
             .env("SOURCE_DATE_EPOCH", "1767225600")
             .env_remove("TALOS_FACTORY_URL")
             .env_remove("XTASK_TEST_RECORD_PAUSE_MS")
@@ -146,7 +163,6 @@ impl Tree {
             .env_remove("HTTP_PROXY")
             .env_remove("http_proxy")
             .env_remove("ALL_PROXY");
-        command
     }
 
     /// The arguments of `cargo xtask image` against `factory`, with short retry delays and
