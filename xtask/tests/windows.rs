@@ -4,7 +4,7 @@
 #![cfg(windows)]
 
 #[test]
-#[ignore = "the integration tests (tests/it) need Unix programs and signals; Linux and macOS run them, and .ci/windows runs the Windows build under wine"]
+#[ignore = "the integration tests (tests/it) need Unix programs and signals; Linux and macOS run them, and .ci/other-platforms runs the Windows build under wine"]
 fn integration_tests_run_on_unix_only() {
     unreachable!("ignored on purpose: see the reason");
 }

@@ -1,8 +1,6 @@
 //! Boot media variants against the loopback factory: SecureBoot pairs, a disk image beside
 //! the ISO, SHA256SUMS, the pairing rules of `validate` and `validate --artifacts`.
 
-use std::process::Command;
-
 use crate::support::*;
 
 const MANIFEST: &str = "ee/appliance/releases/0.1.0.json";
@@ -14,11 +12,7 @@ fn manifest(tree: &Tree) -> serde_json::Value {
 
 /// `sha256sum -c SHA256SUMS` in the release's folder, as someone writing a stick would run it.
 fn sha256sum_check(tree: &Tree) -> std::process::Output {
-    Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(tree.path(DIST))
-        .output()
-        .expect("run sha256sum")
+    crate::support::sha256sum_check(&tree.path(DIST))
 }
 
 #[test]

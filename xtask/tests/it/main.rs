@@ -4,7 +4,7 @@
 //! Unix only: the tests drive the binary with Unix programs (git, kill, sh, sha256sum, tar,
 //! unshare) and signals, and build trees with symlinks and modes. On Windows they are not
 //! compiled, and `tests/windows.rs` reports them as ignored; what runs on Windows is the unit
-//! tests, and under wine (`.ci/windows`) `validate`, `image --dry-run` and a real release
+//! tests, and under wine (`.ci/other-platforms`) `validate`, `image --dry-run` and a real release
 //! against the loopback factory (`wine::`, below).
 #![cfg(unix)]
 

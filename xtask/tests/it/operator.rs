@@ -133,11 +133,7 @@ fn fetch_restores_the_media_of_the_channels_release_equal_to_the_record() {
     // The record is read, never written; `sha256sum -c` agrees.
     assert_eq!(tree.read(MANIFEST), record);
     assert_eq!(tree.read(BETA), channel);
-    let check = Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(tree.path("ee/appliance/dist/0.1.0"))
-        .output()
-        .unwrap();
+    let check = sha256sum_check(&tree.path("ee/appliance/dist/0.1.0"));
     assert!(check.status.success(), "{}", stdout(&check));
     let validate = tree.xtask(&["validate", "--artifacts"]);
     assert!(validate.status.success(), "{}", stderr(&validate));

@@ -140,6 +140,10 @@ fn namespace_init(outer: u32) -> u32 {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "needs Linux: user, mount and PID namespaces (unshare) and /proc"
+)]
 fn a_run_that_is_pid_1_recovers_the_killed_pid_1_before_it() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::recorded(&factory, &[]);

@@ -430,6 +430,10 @@ exit $code"#;
 /// both: the run must fail before the first body, naming what is needed and what is there,
 /// and leave nothing there.
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "needs Linux: user, mount and PID namespaces (unshare) and /proc"
+)]
 fn a_disk_too_small_for_the_announced_media_fails_before_the_body() {
     for (size, media, expected) in [
         (
@@ -461,6 +465,10 @@ fn a_disk_too_small_for_the_announced_media_fails_before_the_body() {
 /// A server that announces no length cannot be checked against the free space first: the
 /// write fails when the disk is full, and the partial file is removed.
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "needs Linux: user, mount and PID namespaces (unshare) and /proc"
+)]
 fn a_disk_that_fills_up_during_an_unannounced_body_leaves_nothing() {
     let factory = Factory::start(Behaviour {
         iso_fault: IsoFault::NoLength,

@@ -61,7 +61,8 @@ fn every_reliability_and_trust_row_names_a_test_that_exists() {
                     before
                         .trim_end()
                         .rsplit('\n')
-                        .take(2)
+                        // The attributes above it (a `cfg_attr` may span lines).
+                        .take_while(|l| !l.trim().is_empty() && !l.starts_with('}'))
                         .any(|l| l.starts_with("#[test]"))
                 });
             assert!(
@@ -95,6 +96,7 @@ fn docs_name_only_flags_that_exist() {
     .collect();
     for doc in [
         "README.md",
+        "CONTRIBUTING.md",
         "docs/operator-guide.md",
         "docs/reference.md",
         "docs/image-factory.md",
@@ -125,6 +127,8 @@ fn docs_name_only_flags_that_exist() {
                         "--name-only",
                         "--platform",
                         "--test",
+                        "--lib",
+                        "--check",
                         "--ignored",
                         "--all",
                         "--all-files",
@@ -719,6 +723,7 @@ fn anchor(heading: &str) -> String {
 fn links_between_the_docs_land_on_a_file_and_heading_that_exist() {
     let docs = [
         "README.md",
+        "CONTRIBUTING.md",
         "docs/operator-guide.md",
         "docs/reference.md",
         "docs/image-factory.md",

@@ -1,18 +1,18 @@
 //! The Windows build under wine, against the loopback factory: a real release, recorded with
-//! the same bytes as the Linux build records. Ignored unless asked: `.ci/windows` builds the
+//! the same bytes as the Linux build records. Ignored unless asked: `.ci/other-platforms` builds the
 //! binary for x86_64-pc-windows-gnu, prepares a wine prefix and runs these with
 //! `XTASK_WINDOWS_EXE` set; a run without them reports them as ignored.
 
 use crate::support::*;
 
-/// The Windows build of xtask, from `.ci/windows`.
+/// The Windows build of xtask, from `.ci/other-platforms`.
 fn windows_exe() -> String {
     std::env::var("XTASK_WINDOWS_EXE")
-        .expect("XTASK_WINDOWS_EXE: the Windows build of xtask (.ci/windows builds it)")
+        .expect("XTASK_WINDOWS_EXE: the Windows build of xtask (.ci/other-platforms builds it)")
 }
 
 #[test]
-#[ignore = "needs the Windows build and wine: .ci/windows builds them and runs this"]
+#[ignore = "needs the Windows build and wine: .ci/other-platforms builds them and runs this"]
 fn the_windows_build_records_the_release_the_linux_build_records() {
     let factory = Factory::start(Behaviour::default());
     let (linux, windows) = (Tree::copy(), Tree::copy());
@@ -52,10 +52,13 @@ fn the_windows_build_records_the_release_the_linux_build_records() {
 }
 
 #[test]
-#[ignore = "needs the Windows build and wine: .ci/windows builds them and runs this"]
+#[ignore = "needs the Windows build and wine: .ci/other-platforms builds them and runs this"]
 fn the_windows_build_plans_what_the_linux_build_plans() {
     let tree = Tree::copy();
-    for args in [&["image", "--dry-run"][..], &["image", "--dry-run", "--json"]] {
+    for args in [
+        &["image", "--dry-run"][..],
+        &["image", "--dry-run", "--json"],
+    ] {
         let linux = tree.xtask(args);
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let windows = tree
@@ -69,4 +72,34 @@ fn the_windows_build_plans_what_the_linux_build_plans() {
             "{args:?}"
         );
     }
+}
+
+#[test]
+#[ignore = "needs the Windows build and wine: .ci/other-platforms builds them and runs this"]
+fn a_crlf_checkout_plans_and_validates_as_the_linux_checkout_does() {
+    // What Git for Windows checks out (core.autocrlf=true): every text file with CRLF.
+    let (lf, crlf) = (Tree::copy(), Tree::copy());
+    for file in crlf.files() {
+        if [".yaml", ".json", ".pub"].iter().any(|e| file.ends_with(e)) {
+            let text = crlf.read(&file);
+            crlf.write(&file, &text.replace("\r\n", "\n").replace('\n', "\r\n"));
+        }
+    }
+    let validate = crlf
+        .wine_command(&windows_exe(), &["validate".to_string()])
+        .output()
+        .expect("run wine");
+    assert!(validate.status.success(), "{}", stderr(&validate));
+    let args = ["image", "--dry-run", "--json"];
+    let windows = crlf
+        .wine_command(&windows_exe(), &args.map(String::from))
+        .output()
+        .expect("run wine");
+    assert!(windows.status.success(), "{}", stderr(&windows));
+    let linux = lf.xtask(&args);
+    // The same plan: the schematic ID, every name and the upgrade path.
+    assert_eq!(
+        String::from_utf8_lossy(&windows.stdout),
+        String::from_utf8_lossy(&linux.stdout)
+    );
 }

@@ -117,13 +117,16 @@ pub fn stderr(output: &Output) -> String {
 /// process had before it (`signal->maxrss`), and a child spawned straight from this test
 /// binary starts in this binary's memory (vfork), so `wait4` on it would report the test
 /// harness's peak, which grows with every test run beside it. A small Python process forks
-/// the command instead and reports its children's peak, at most its own ~10 MiB too high.
+/// the command instead and reports its children's peak, at most its own ~10 MiB too high
+/// (`ru_maxrss` is KiB on Linux and bytes on macOS; the script reports KiB on both).
 pub fn run_measured(command: Command) -> (Option<i32>, String, u64) {
     const MEASURE: &str = "import os, resource, sys\n\
 pid = os.fork()\n\
 if pid == 0:\n    os.execvp(sys.argv[2], sys.argv[2:])\n\
 _, status = os.waitpid(pid, 0)\n\
-open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n\
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n\
+peak = peak // 1024 if sys.platform == 'darwin' else peak\n\
+open(sys.argv[1], 'w').write(str(peak))\n\
 sys.exit(os.waitstatus_to_exitcode(status) % 256)\n";
     let report = std::env::temp_dir().join(format!(
         "xtask-peak-{}-{:?}",
@@ -158,4 +161,21 @@ pub fn wrap(mut outer: Command, inner: &Command) -> Command {
         outer.current_dir(dir);
     }
     outer
+}
+
+/// `sha256sum -c SHA256SUMS` in `folder`, as someone writing a stick would run it (macOS:
+/// `shasum -a 256 -c`, which reads the same file).
+pub fn sha256sum_check(folder: &std::path::Path) -> Output {
+    let mut command = if cfg!(target_os = "macos") {
+        let mut shasum = std::process::Command::new("shasum");
+        shasum.args(["-a", "256"]);
+        shasum
+    } else {
+        std::process::Command::new("sha256sum")
+    };
+    command
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(folder)
+        .output()
+        .expect("run sha256sum")
 }
