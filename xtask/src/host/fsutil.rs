@@ -86,12 +86,13 @@ pub struct PendingFile {
 }
 
 impl PendingFile {
+    /// A new temporary file beside `destination`, whose folder exists: a run makes the folders
+    /// it writes into as `Provisional` ones first (`Provisional::folder`, `private_folder`), so
+    /// a failed run removes them, and a worker never makes one again behind the clean-up.
     pub fn create(destination: &Path) -> anyhow::Result<PendingFile> {
         let parent = destination
             .parent()
             .context("destination has no parent folder")?;
-        crate::host::interrupt::create_dir_all(parent)
-            .with_context(|| format!("creating folder {}", parent.display()))?;
         let name = destination
             .file_name()
             .context("destination has no file name")?;
@@ -282,6 +283,7 @@ mod tests {
     fn persist_new_refuses_an_existing_destination_and_leaves_no_temp() {
         let dir = std::env::temp_dir().join(format!("fsutil-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
         let target = dir.join("a.json");
         let write_new = |content: &[u8]| pending_with(&target, content)?.persist_new();
         write_new(b"first").unwrap().keep();

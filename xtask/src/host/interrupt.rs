@@ -238,17 +238,6 @@ fn remove(path: &Path) -> std::io::Result<()> {
     std::fs::remove_file(path).or_else(|_| std::fs::remove_dir(path))
 }
 
-/// Makes `folder` and its missing parents while holding the registry, unless the run is
-/// ending: a worker can never make a folder again behind the clean-up that just removed it (a
-/// check's private folder, left empty, was seen so once in six runs).
-pub fn create_dir_all(folder: &Path) -> std::io::Result<()> {
-    let _registry = lock();
-    if CLOSED.load(Ordering::SeqCst) {
-        return Err(closed());
-    }
-    std::fs::create_dir_all(folder)
-}
-
 fn lock() -> std::sync::MutexGuard<'static, Vec<(u64, PathBuf)>> {
     PROVISIONAL.lock().unwrap_or_else(|e| e.into_inner())
 }

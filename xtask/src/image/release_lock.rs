@@ -26,6 +26,7 @@ pub struct ReleaseLock {
 /// Takes the lock or fails at once, naming the holder.
 pub fn acquire(root: &Path) -> anyhow::Result<ReleaseLock> {
     let path = root.join(LOCK_FILE);
+    // The tree's git-ignored folder, not a run's: it stays (a run's folders are below it).
     let folder = root.join(project::DIST_DIR);
     std::fs::create_dir_all(&folder)
         .with_context(|| format!("creating folder {}", project::DIST_DIR))?;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use crate::host::fsutil;
 use crate::host::http::{Client, Failure};
@@ -223,8 +223,6 @@ fn ensure_room_for_all(
     announced: &BTreeMap<BootMedium, Option<u64>>,
 ) -> anyhow::Result<()> {
     let needed: u64 = announced.values().flatten().sum();
-    crate::host::interrupt::create_dir_all(folder)
-        .with_context(|| format!("creating folder {}", folder.display()))?;
     let available = fsutil::available_space(folder)?;
     if needed > available {
         let shown = crate::project::relative(&plan.root, folder)
