@@ -141,8 +141,16 @@ pub(crate) fn send_repeated(out: &mut impl Write, block: &[u8], size: u64) -> st
     out.flush()
 }
 
-/// This process's peak resident memory, in MiB (getrusage: Linux and macOS).
+/// This process's peak resident memory, in MiB. Linux: `VmHWM` of /proc/self/status, this
+/// process image's own (`getrusage` would report cargo's, which this process was forked from:
+/// Linux keeps a parent's peak across fork and exec). Elsewhere (macOS): `getrusage`.
 pub(crate) fn peak_rss_mib() -> Option<u64> {
+    if cfg!(target_os = "linux") {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        return Some(kib / 1024);
+    }
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
     // SAFETY: getrusage fills `usage` when it returns 0.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
