@@ -1,5 +1,7 @@
 //! The in-process Image Factory on 127.0.0.1: schematics, versions, catalogue, media with
-//! exact lengths, and the registry's 307/200/Bearer answers, each with its faults.
+//! exact lengths, and the registry's 307/200/Bearer answers, each with its faults. `ROUTES`
+//! sends a request (method and path) to its handler; the handlers live in a module per
+//! endpoint family: `schematics`, `catalogue`, `media`, `registry`.
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,19 +13,34 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
+mod catalogue;
+mod media;
+mod registry;
+mod schematics;
+
+use catalogue::*;
+use media::*;
+use registry::*;
+use schematics::*;
+
 /// The ID the factory assigns to the fixture's schematic (iscsi-tools, util-linux-tools):
 /// an anchor from shared/image-factory.md, not computed by the code under test.
 pub const APPLIANCE_ID: &str = "613e1592b2da41ae5e265e8789429f22e121aab91cb4deb6bc3c0b6262961245";
+
 pub const TALOS: &str = "v1.12.11";
+
 pub const INSTALLER_DIGEST: &str =
     "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
 /// What the registry answers for the SecureBoot installer: another repository, another digest.
 pub const SECUREBOOT_INSTALLER_DIGEST: &str =
     "sha256:5ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b0075ec0b007";
+
 /// The certificate the factory serves at /secureboot/signing-cert.pem, and the SHA-256 of its
 /// DER form as `openssl x509 -outform der | sha256sum` computed it when the file was made.
-pub const SIGNING_CERT: &str = include_str!("../../data/signing-cert.pem");
-pub const SIGNING_CERT_SHA256: &str = include_str!("../../data/signing-cert.sha256");
+pub const SIGNING_CERT: &str = include_str!("../../../data/signing-cert.pem");
+
+pub const SIGNING_CERT_SHA256: &str = include_str!("../../../data/signing-cert.sha256");
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum IsoFault {
@@ -276,7 +293,7 @@ fn canonical_for(id: &str, answer: &serde_json::Value) -> Option<Vec<u8>> {
         return Some(APPLIANCE_CANONICAL.as_bytes().to_vec());
     }
     let vectors: serde_json::Value =
-        serde_json::from_str(include_str!("../../data/schematic-ids.json")).unwrap();
+        serde_json::from_str(include_str!("../../../data/schematic-ids.json")).unwrap();
     vectors["vectors"]
         .as_array()?
         .iter()
@@ -393,47 +410,6 @@ pub fn make_iso(size: usize) -> Vec<u8> {
     bytes
 }
 
-/// What the factory serves under `/image/<id>/<version>/<file>`: the plain ISO as given,
-/// other ISOs and disk images made of other noise with their magic bytes; `None` for a file
-/// name the factory does not build.
-fn medium_bytes(file: &str, iso: &[u8], b: &Behaviour) -> Option<Vec<u8>> {
-    let (stem, iso_like) = match file.strip_suffix(".iso") {
-        Some(stem) => (stem, true),
-        None => (file.strip_suffix(".raw.zst")?, false),
-    };
-    let stem = stem.strip_prefix("metal-")?;
-    let (arch, secure) = match stem.strip_suffix("-secureboot") {
-        Some(arch) => (arch, true),
-        None => (stem, false),
-    };
-    if !matches!(arch, "amd64" | "arm64") {
-        return None;
-    }
-    let seed = 0x9e37_79b9
-        ^ (file.len() as u32) << 8
-        ^ u32::from(secure)
-        ^ u32::from(arch == "arm64") << 1;
-    Some(match (iso_like, secure, arch) {
-        (true, false, "amd64") => {
-            let mut bytes = iso.to_vec();
-            if b.iso_flip_byte {
-                *bytes.last_mut().expect("an ISO has bytes") ^= 0xff;
-            }
-            bytes
-        }
-        (true, _, _) => {
-            let mut bytes = noise(iso.len() + 4096, seed);
-            bytes[0x8001..0x8006].copy_from_slice(b"CD001");
-            bytes
-        }
-        (false, _, _) => {
-            let mut bytes = noise(b.disk_image_size, seed);
-            bytes[..4].copy_from_slice(&[0x28, 0xB5, 0x2F, 0xFD]);
-            bytes
-        }
-    })
-}
-
 fn noise(size: usize, seed: u32) -> Vec<u8> {
     let mut state: u32 = seed | 1;
     (0..size)
@@ -460,6 +436,7 @@ struct Request<'a> {
 
 /// A route: the methods it answers, whether it takes the request, and its handler.
 type Route = (&'static [&'static str], fn(&Request) -> bool, Handler);
+
 type Handler = fn(&Request, TcpStream) -> std::io::Result<()>;
 
 /// The factory's endpoints, in order: the first route that takes a request answers it, and a
@@ -579,505 +556,9 @@ fn serve(
     handler(&request, out)
 }
 
-/// `POST /schematics`: the answer a test set, or the fixture's ID; kept (unless lost) for the read-back.
-fn register(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { b, state, .. } = *r;
-    let answer = b
-        .register_answer
-        .clone()
-        .unwrap_or_else(|| format!(r#"{{"id":"{APPLIANCE_ID}"}}"#));
-    let n = state.posts.fetch_add(1, Ordering::SeqCst);
-    if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&answer)
-        && let Some(id) = parsed.get("id").and_then(|id| id.as_str())
-        && let Some(canonical) = canonical_for(id, &parsed)
-        && n >= b.lose_after_register
-    {
-        state
-            .schematics
-            .lock()
-            .unwrap()
-            .insert(id.to_string(), canonical);
-    }
-    respond(
-        &mut out,
-        "201 Created",
-        &[("Content-Type", "application/json")],
-        answer.as_bytes(),
-    )
-}
-
-/// `GET /schematics/<id>`: the canonical YAML kept for it.
-fn stored_schematic(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { state, path, .. } = *r;
-    let p = path;
-    let id = &p["/schematics/".len()..];
-    match state.schematics.lock().unwrap().get(id) {
-        Some(canonical) => respond(&mut out, "200 OK", &[], canonical),
-        None => respond(&mut out, "404 Not Found", &[], b"schematic not found"),
-    }
-}
-
-/// `GET /versions`: the Talos versions the factory lists.
-fn versions(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { b, .. } = *r;
-    respond(
-        &mut out,
-        "200 OK",
-        &[],
-        serde_json::to_string(&b.versions).unwrap().as_bytes(),
-    )
-}
-
-/// `GET /version/<v>/overlays/official`: two overlays.
-fn overlays(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    respond(
-    &mut out,
-    "200 OK",
-    &[],
-    serde_json::to_string(&serde_json::json!([
-        {"name": "rpi_generic", "image": "siderolabs/sbc-raspberrypi", "ref": "ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0", "digest": format!("sha256:{}", "1".repeat(64))},
-        {"name": "rock5b", "image": "siderolabs/sbc-rockchip", "ref": "ghcr.io/siderolabs/sbc-rockchip:v0.1.0", "digest": format!("sha256:{}", "2".repeat(64))}
-    ]))
-    .unwrap()
-    .as_bytes(),
-)
-}
-
-/// `GET /version/<v>/extensions/official`: the catalogue, each digest from its name.
-fn extensions(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { b, .. } = *r;
-    let list: Vec<serde_json::Value> = b
-        .extensions
-        .iter()
-        .map(|name| {
-            serde_json::json!({
-                "name": name,
-                "ref": format!("{}/{name}:1.0.0", b.extension_ref_host),
-                "digest": format!(
-                    "sha256:{}",
-                    hex(&Sha256::digest(format!("{name}{}", b.extension_digest_salt)))
-                ),
-                "author": "Sidero Labs",
-                "description": "test"
-            })
-        })
-        .collect();
-    respond(
-        &mut out,
-        "200 OK",
-        &[],
-        serde_json::to_string(&list).unwrap().as_bytes(),
-    )
-}
-
-/// `GET|HEAD /image/<id>/<version>/<file>`: a medium, built on its first request, with the faults a test asked for.
-fn image(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request {
-        method,
-        path,
-        b,
-        state,
-        ..
-    } = *r;
-    let id_and_rest = path.strip_prefix("/image/");
-    state.maybe_lose(b);
-    let id = id_and_rest
-        .and_then(|rest| rest.split_once('/'))
-        .map(|(id, _)| id)
-        .unwrap_or_default();
-    if !state.knows(id) {
-        let message = format!("schematic ID {id:?} not found");
-        return respond(&mut out, "404 Not Found", &[], message.as_bytes());
-    }
-    state.build(path, b.build_delay);
-    // The ISO's faults count its downloads only, so they stay deterministic while
-    // other media download beside it.
-    let n = if method == "GET" && path.ends_with(".iso") {
-        state.iso_requests.fetch_add(1, Ordering::SeqCst)
-    } else {
-        usize::MAX
-    };
-    let head_answer = (method == "HEAD" && path.ends_with(".iso"))
-        .then(|| b.iso_head_retry_after.clone())
-        .flatten()
-        .filter(|_| !state.iso_head_answered.swap(true, Ordering::SeqCst));
-    if let Some((status, retry_after)) = b.iso_retry_after.get(n).cloned().or(head_answer) {
-        let status = match status {
-            429 => "429 Too Many Requests",
-            503 => "503 Service Unavailable",
-            _ => panic!("iso_retry_after takes 429 or 503"),
-        };
-        // `+N`: an HTTP date N seconds after this request arrived.
-        let retry_after = match retry_after.strip_prefix('+') {
-            Some(seconds) => http_date_in(seconds.parse().expect("+<seconds>")),
-            None => retry_after.clone(),
-        };
-        return respond(
-            &mut out,
-            status,
-            &[("Retry-After", &retry_after)],
-            b"building, come back later",
-        );
-    }
-    if n != usize::MAX && n < b.iso_failures_first {
-        return respond(
-            &mut out,
-            "500 Internal Server Error",
-            &[],
-            b"image build failed: try again",
-        );
-    }
-    serve_medium(r, out, n)
-}
-
-/// The medium a built `/image/` path names (404 for another version or file), with the fault
-/// a test put on it; `n`, the request's number among the ISO's downloads.
-fn serve_medium(r: &Request, mut out: TcpStream, n: usize) -> std::io::Result<()> {
-    let Request {
-        method,
-        path,
-        headers,
-        iso,
-        b,
-        state,
-        ..
-    } = *r;
-    let id_and_rest = path.strip_prefix("/image/");
-    let file = id_and_rest
-        .and_then(|rest| rest.split_once('/'))
-        .filter(|(id, _)| is_id(id))
-        // Any version the factory lists, as the real one builds what /versions names.
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .filter(|(version, _)| b.versions.iter().any(|v| v == version))
-        .map(|(_, file)| file)
-        .unwrap_or_default();
-    let served = medium_bytes(file, iso, b);
-    let fault = if file.ends_with(".raw.zst") {
-        &b.disk_image_fault
-    } else {
-        &b.iso_fault
-    };
-    let Some(served) = served.filter(|_| *fault != IsoFault::NotFound) else {
-        return respond(&mut out, "404 Not Found", &[], b"404 page not found");
-    };
-    let content_type = if file.ends_with(".iso") {
-        "application/x-iso9660-image"
-    } else {
-        "application/zstd"
-    };
-    if *fault == IsoFault::NoLength {
-        write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
-        )?;
-        if method == "GET" {
-            out.write_all(&served)?;
-        }
-        return out.flush();
-    }
-    // HEAD announces the length GET would send, as the factory does.
-    if method == "HEAD" {
-        return write_response(
-            &mut out,
-            "200 OK",
-            &[("Content-Type", content_type)],
-            served.len() + b.head_extra_bytes,
-            &[],
-        );
-    }
-    match fault {
-        IsoFault::Trickle => {
-            write!(
-                out,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
-                served.len()
-            )?;
-            for byte in served.iter().take(30) {
-                out.write_all(&[*byte])?;
-                out.flush()?;
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            Ok(())
-        }
-        IsoFault::Html => respond(
-            &mut out,
-            "200 OK",
-            &[("Content-Type", "text/html")],
-            &[
-                b"<html><body>".as_slice(),
-                &vec![b'x'; 40_000],
-                b"</body></html>",
-            ]
-            .concat(),
-        ),
-        IsoFault::CutMidBody | IsoFault::Stall => {
-            write!(
-                out,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
-                served.len()
-            )?;
-            out.write_all(&served[..served.len() / 2])?;
-            out.flush()?;
-            if *fault == IsoFault::Stall {
-                std::thread::sleep(Duration::from_secs(30));
-            }
-            Ok(())
-        }
-        _ => serve_iso(&mut out, &served, headers, b, state, n),
-    }
-}
-
-/// `GET /secureboot/signing-cert.pem`, when the factory has SecureBoot keys.
-fn certificate(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    respond(&mut out, "200 OK", &[], SIGNING_CERT.as_bytes())
-}
-
-/// `GET /token…`: an anonymous registry token.
-fn token(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
-}
-
-/// `HEAD /v2/…` forwarded to a real registry.
-fn proxy_head_route(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request {
-        path, headers, b, ..
-    } = *r;
-    let p = path;
-    let RegistryMode::Proxy(upstream) = &b.registry else {
-        unreachable!("matched above")
-    };
-    let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
-    proxy_head(&mut out, upstream, &path, headers)
-}
-
-/// `GET /v2/…` redirected to a real registry, as the factory does for manifests by digest (or a tag not starting with `v`), blobs and referrers.
-fn proxy_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { b, path, .. } = *r;
-    let p = path;
-    let RegistryMode::Proxy(upstream) = &b.registry else {
-        unreachable!("matched above")
-    };
-    let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
-    respond(
-        &mut out,
-        "307 Temporary Redirect",
-        &[("Location", &location)],
-        b"",
-    )
-}
-
-/// `GET /v2/…` without the anonymous token, behind `RegistryMode::Bearer`: the challenge.
-fn bearer_unauthorized(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { port, b, .. } = *r;
-    let challenge = bearer_challenge(b, port, "metal-installer");
-    respond(
-        &mut out,
-        "401 Unauthorized",
-        &[("WWW-Authenticate", &challenge)],
-        b"",
-    )
-}
-
-/// `GET /v2/…`: blobs and manifests by digest redirected to the backing registry; a signature listing where a test put one.
-fn registry_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { path, b, .. } = *r;
-    let p = path;
-    let redirected = p
-        .rsplit_once("/manifests/")
-        .is_some_and(|(_, reference)| !reference.starts_with('v'))
-        || p.contains("/blobs/");
-    if redirected {
-        // A path on this host, so an https front keeps the scheme.
-        let origin = b.backing_origin.clone().unwrap_or_default();
-        let location = format!("{origin}/backing{p}");
-        return respond(
-            &mut out,
-            "307 Temporary Redirect",
-            &[("Location", &location)],
-            b"",
-        );
-    }
-    match bundle_listing(p, b) {
-        Some(index) => respond(
-            &mut out,
-            "200 OK",
-            &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
-            &index,
-        ),
-        None => respond(&mut out, "404 Not Found", &[], b""),
-    }
-}
-
-/// `GET /backing/v2/…`: the backing registry's objects.
-fn backing(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request { b, path, .. } = *r;
-    let p = path;
-    match backing_object(p, b) {
-        Some(bytes) => respond(&mut out, "200 OK", &[], &bytes),
-        None => respond(&mut out, "404 Not Found", &[], b""),
-    }
-}
-
-/// `HEAD /v2/<repo>/<id>/manifests/<version>`: the installer's digest, built on first request, as the registry mode says.
-fn registry_head(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    let Request {
-        headers,
-        port,
-        b,
-        state,
-        path,
-        ..
-    } = *r;
-    let p = path;
-    let (repository, id) = p
-        .strip_prefix("/v2/")
-        .and_then(|rest| rest.rsplit_once("/manifests/"))
-        .filter(|(_, version)| b.versions.iter().any(|v| v == version))
-        .and_then(|(rest, _)| rest.split_once('/'))
-        .unwrap_or_default();
-    state.maybe_lose(b);
-    if is_id(id) && !state.knows(id) {
-        return respond(&mut out, "404 Not Found", &[], b"");
-    }
-    state.build(p, b.build_delay);
-    if let Some(delay) = b.installer_delay {
-        std::thread::sleep(delay);
-    }
-    let digest = match repository {
-        "metal-installer" => b.installer_digest.clone(),
-        "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),
-        _ => String::new(),
-    };
-    let accepts_oci = headers
-        .get("accept")
-        .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
-    if b.registry == RegistryMode::Down {
-        return respond(&mut out, "500 Internal Server Error", &[], b"down");
-    }
-    if !is_id(id) || digest.is_empty() || !accepts_oci || b.registry == RegistryMode::Missing {
-        return respond(&mut out, "404 Not Found", &[], b"");
-    }
-    match b.registry {
-        RegistryMode::Redirect => {
-            let location =
-                format!("https://registry.example.invalid/v2/{repository}/{id}/manifests/{digest}");
-            respond(
-                &mut out,
-                "307 Temporary Redirect",
-                &[("Location", &location)],
-                b"",
-            )
-        }
-        RegistryMode::Bearer
-            if headers.get("authorization").map(String::as_str)
-                != Some("Bearer anonymous-token") =>
-        {
-            let challenge = bearer_challenge(b, port, &format!("{repository}/{id}"));
-            respond(
-                &mut out,
-                "401 Unauthorized",
-                &[("WWW-Authenticate", &challenge)],
-                b"",
-            )
-        }
-        _ => respond(
-            &mut out,
-            "200 OK",
-            &[("Docker-Content-Digest", &digest)],
-            b"",
-        ),
-    }
-}
-
 /// Anything else.
 fn not_found(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
     respond(&mut out, "404 Not Found", &[], b"404 page not found")
-}
-
-/// The ISO body: whole or from a range, optionally slow, optionally cut off at half.
-fn serve_iso(
-    out: &mut TcpStream,
-    iso: &[u8],
-    headers: &HashMap<String, String>,
-    b: &Behaviour,
-    state: &State,
-    request_number: usize,
-) -> std::io::Result<()> {
-    // The ETag names the file's current build; a changing validator is a new build per body.
-    let etag = match b.ranges {
-        Ranges::ChangingValidator => format!("\"build-{request_number}\""),
-        _ => "\"build-0\"".to_string(),
-    };
-    let range_start = headers
-        .get("range")
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse::<usize>().ok())
-        .filter(|_| b.ranges != Ranges::None)
-        .filter(|_| headers.get("if-range") == Some(&etag))
-        .filter(|&n| n < iso.len());
-    let start = range_start.unwrap_or(0);
-    let mut head = match range_start {
-        Some(n) => format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {n}-{}/{}\r\n",
-            iso.len() - 1,
-            iso.len()
-        ),
-        None => "HTTP/1.1 200 OK\r\n".to_string(),
-    };
-    head += &format!(
-        "Content-Length: {}\r\nContent-Type: application/x-iso9660-image\r\nConnection: close\r\n",
-        iso.len() - start
-    );
-    if b.ranges != Ranges::None {
-        head += &format!("Accept-Ranges: bytes\r\nETag: {etag}\r\n");
-    }
-    out.write_all(format!("{head}\r\n").as_bytes())?;
-    let cut = request_number < b.cut_first_bodies;
-    let end = if cut { iso.len() / 2 } else { iso.len() };
-    for piece in iso[start..end.max(start)].chunks(16 * 1024) {
-        out.write_all(piece)?;
-        // Counted for the ISO (a numbered download) only.
-        if request_number != usize::MAX {
-            state
-                .iso_bytes_sent
-                .fetch_add(piece.len(), Ordering::SeqCst);
-        }
-        if let Some(delay) = b.iso_piece_delay {
-            out.flush()?;
-            std::thread::sleep(delay);
-        }
-    }
-    out.flush()
-}
-
-/// Sends `HEAD path` to `upstream` with the client's `Accept` and `Authorization`, and relays
-/// the answer as it came: status, `Docker-Content-Digest`, `WWW-Authenticate` and all.
-fn proxy_head(
-    out: &mut TcpStream,
-    upstream: &str,
-    path: &str,
-    headers: &HashMap<String, String>,
-) -> std::io::Result<()> {
-    let authority = upstream
-        .strip_prefix("http://")
-        .expect("an http:// upstream")
-        .trim_end_matches('/');
-    let mut registry = TcpStream::connect(authority)?;
-    write!(
-        registry,
-        "HEAD {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n"
-    )?;
-    for name in ["accept", "authorization"] {
-        if let Some(value) = headers.get(name) {
-            write!(registry, "{name}: {value}\r\n")?;
-        }
-    }
-    write!(registry, "\r\n")?;
-    let mut answer = Vec::new();
-    registry.read_to_end(&mut answer)?;
-    out.write_all(&answer)?;
-    out.flush()
 }
 
 /// A request's first line (trimmed) and its headers, names lowercased.

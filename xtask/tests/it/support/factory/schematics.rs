@@ -1,0 +1,42 @@
+//! `POST /schematics` and `GET /schematics/<id>`: registration and the read-back, with the
+//! factory's known faults (an ID answered but not kept).
+
+use super::*;
+
+/// `POST /schematics`: the answer a test set, or the fixture's ID; kept (unless lost) for the read-back.
+pub(super) fn register(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { b, state, .. } = *r;
+    let answer = b
+        .register_answer
+        .clone()
+        .unwrap_or_else(|| format!(r#"{{"id":"{APPLIANCE_ID}"}}"#));
+    let n = state.posts.fetch_add(1, Ordering::SeqCst);
+    if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&answer)
+        && let Some(id) = parsed.get("id").and_then(|id| id.as_str())
+        && let Some(canonical) = canonical_for(id, &parsed)
+        && n >= b.lose_after_register
+    {
+        state
+            .schematics
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), canonical);
+    }
+    respond(
+        &mut out,
+        "201 Created",
+        &[("Content-Type", "application/json")],
+        answer.as_bytes(),
+    )
+}
+
+/// `GET /schematics/<id>`: the canonical YAML kept for it.
+pub(super) fn stored_schematic(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+    let Request { state, path, .. } = *r;
+    let p = path;
+    let id = &p["/schematics/".len()..];
+    match state.schematics.lock().unwrap().get(id) {
+        Some(canonical) => respond(&mut out, "200 OK", &[], canonical),
+        None => respond(&mut out, "404 Not Found", &[], b"schematic not found"),
+    }
+}
