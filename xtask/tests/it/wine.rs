@@ -71,6 +71,20 @@ fn the_windows_build_plans_what_the_linux_build_plans() {
             String::from_utf8_lossy(&linux.stdout),
             "{args:?}"
         );
+        // And the same on stderr, but for the tree's path (`Z:\…` under wine).
+        let without_tree = |output: &std::process::Output| -> Vec<String> {
+            stderr(output)
+                .lines()
+                .filter(|l| !l.starts_with("tree: "))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(without_tree(&windows), without_tree(&linux), "{args:?}");
+        assert!(
+            stderr(&windows).contains("tree: Z:\\"),
+            "{}",
+            stderr(&windows)
+        );
     }
 }
 
