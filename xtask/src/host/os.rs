@@ -97,6 +97,7 @@ mod imp {
         options.custom_flags(libc::O_NOFOLLOW);
     }
 
+    /// Replaces `no_follow`'s flags (`custom_flags` sets, not adds): both.
     pub fn non_blocking(options: &mut OpenOptions) {
         options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }

@@ -280,8 +280,7 @@ impl TalosVersion {
             Some((core, pre)) => (core, Some(pre)),
             None => (rest, None),
         };
-        let numbers: Vec<Option<u64>> = core.split('.').map(numeric_identifier).collect();
-        let [Some(major), Some(minor), Some(patch)] = numbers[..] else {
+        let Some([major, minor, patch]) = version_core(core) else {
             bail!("invalid Talos version {text:?}: {help}");
         };
         let pre = match pre {
