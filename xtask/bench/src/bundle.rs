@@ -3,8 +3,8 @@
 //! its own temporary file) and packed into the tar; against the download path on an ISO of
 //! the same size from the same kind of server. Memory must stay flat whatever the size.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,25 +179,13 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 fn serve_registry(image: Arc<Image>) -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding a loopback port")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let image = image.clone();
-            std::thread::spawn(move || answer(stream, &image));
-        }
-    });
-    Ok(url)
+    let server = xtask_loopback::Server::start(move |stream| answer(stream, &image))
+        .context("binding a loopback port")?;
+    Ok(server.url())
 }
 
 fn answer(stream: TcpStream, image: &Image) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut header = String::new();
-    while reader.read_line(&mut header)? > 2 {
-        header.clear();
-    }
+    let (line, _, _) = xtask_loopback::request(&stream)?;
     let path = line
         .split_whitespace()
         .nth(1)

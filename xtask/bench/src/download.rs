@@ -2,8 +2,7 @@
 //! `curl -o FILE URL && sha256sum FILE` on a loopback server; also the loopback file server the
 //! other benchmarks share.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -94,28 +93,14 @@ impl cli::BenchDownloadArgs {
 
 /// Serves `size` bytes shaped like an ISO to every GET, from one fixed buffer.
 pub(crate) fn serve(size: u64) -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}/image.iso", listener.local_addr()?);
     let block = medium_block(xtask::image::talos::BootMedium::Iso);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let block = block.clone();
-            std::thread::spawn(move || -> std::io::Result<()> {
-                let mut reader = BufReader::new(stream.try_clone()?);
-                let mut line = String::new();
-                while reader.read_line(&mut line)? > 2 {
-                    line.clear();
-                }
-                let mut out = stream;
-                write!(
-                    out,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
-                )?;
-                send_repeated(&mut out, &block, size)
-            });
-        }
-    });
-    Ok(url)
+    let server = xtask_loopback::Server::start(move |stream| {
+        xtask_loopback::request(&stream)?;
+        let mut out = stream;
+        xtask_loopback::write_response(&mut out, "200 OK", &[], size, b"")?;
+        send_repeated(&mut out, &block, size)
+    })?;
+    Ok(format!("{}/image.iso", server.url()))
 }
 
 /// 1 MiB of noise shaped like `medium`: its magic bytes where a reader checks them.

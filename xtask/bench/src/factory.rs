@@ -5,8 +5,8 @@
 //! the stored canonical YAML come from this crate's own schematic code, as the factory's would.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use sha2::Digest;
 use xtask::image::plan::Plan;
 use xtask::image::talos::BootMedium;
 use xtask::util::hex;
+use xtask_loopback::{request, respond, write_response};
 
 pub struct BenchFactory {
     pub url: String,
@@ -35,8 +36,6 @@ struct State {
 impl BenchFactory {
     /// Serves `plan`'s Talos version, extensions and schematic; media of `media_size` bytes.
     pub fn start(plan: &Plan, build: Duration, media_size: u64) -> anyhow::Result<BenchFactory> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
         let extensions: Vec<serde_json::Value> = plan
             .schematic
             .parsed
@@ -61,15 +60,11 @@ impl BenchFactory {
             id: plan.schematic.id.clone(),
         });
         let serving = state.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = serving.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &state);
-                });
-            }
-        });
-        Ok(BenchFactory { url, state })
+        let server = xtask_loopback::Server::start(move |stream| serve(stream, &serving))?;
+        Ok(BenchFactory {
+            url: server.url(),
+            state,
+        })
     }
 
     /// Forgets every build: the next request for each asset builds it again.
@@ -96,23 +91,10 @@ impl State {
 }
 
 fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
+    let (line, headers, mut reader) = request(&stream)?;
+    let length: usize = (headers.get("content-length"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     std::io::Read::read_exact(&mut reader, &mut vec![0; length])?;
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -132,11 +114,7 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
         }
         ("GET" | "HEAD", p) if p.starts_with("/image/") => {
             state.built(p);
-            write!(
-                out,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                state.media_size
-            )?;
+            write_response(&mut out, "200 OK", &[], state.media_size, b"")?;
             if method == "HEAD" {
                 return out.flush();
             }
@@ -164,23 +142,4 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
         }
         _ => respond(&mut out, "404 Not Found", &[], b"404 page not found"),
     }
-}
-
-fn respond(
-    out: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    )?;
-    for (name, value) in headers {
-        write!(out, "{name}: {value}\r\n")?;
-    }
-    write!(out, "\r\n")?;
-    out.write_all(body)?;
-    out.flush()
 }

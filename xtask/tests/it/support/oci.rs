@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,19 +53,14 @@ const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 impl Oci {
     pub fn start() -> Oci {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().unwrap().port();
         let store: Arc<Mutex<Store>> = Arc::default();
         let shared = store.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let store = shared.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &store);
-                });
-            }
-        });
-        Oci { port, store }
+        let server = xtask_loopback::Server::start(move |stream| serve(stream, &shared))
+            .expect("bind loopback");
+        Oci {
+            port: server.port,
+            store,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -250,7 +245,7 @@ fn serve(stream: TcpStream, store: &Mutex<Store>) -> std::io::Result<()> {
     let body = &bytes[start..];
     let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // The head alone (an empty body written): the body follows, whole, cut or slow.
-    super::write_response(&mut out, status, &extra, body.len(), b"")?;
+    super::write_response(&mut out, status, &extra, body.len() as u64, b"")?;
     if method == "HEAD" {
         return out.flush();
     }

@@ -155,7 +155,7 @@ pub(super) fn serve_medium(r: &Request, mut out: TcpStream, n: usize) -> std::io
             &mut out,
             "200 OK",
             &[("Content-Type", content_type)],
-            served.len() + b.head_extra_bytes,
+            (served.len() + b.head_extra_bytes) as u64,
             &[],
         );
     }

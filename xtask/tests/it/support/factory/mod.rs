@@ -3,8 +3,8 @@
 //! sends a request (method and path) to its handler; the handlers live in a module per
 //! endpoint family: `schematics`, `catalogue`, `media`, `registry`.
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -311,30 +311,40 @@ impl Factory {
 
     /// A factory serving an ISO of `size` bytes.
     pub fn with_iso(behaviour: Behaviour, size: usize) -> Factory {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().unwrap().port();
-        let factory = Factory {
-            port,
-            iso: Arc::new(make_iso(size)),
-            requests: Arc::default(),
-            behaviour: Arc::new(Mutex::new(behaviour)),
-            state: Arc::default(),
-        };
-        let shared = (
-            factory.iso.clone(),
-            factory.requests.clone(),
-            factory.behaviour.clone(),
-            factory.state.clone(),
+        let (iso, requests, behaviour, state) = (
+            Arc::new(make_iso(size)),
+            Arc::<Mutex<Vec<String>>>::default(),
+            Arc::new(Mutex::new(behaviour)),
+            Arc::<State>::default(),
         );
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = shared.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(stream, port, &shared.0, &shared.1, &shared.2, &shared.3);
-                });
-            }
-        });
-        factory
+        let shared = (
+            iso.clone(),
+            requests.clone(),
+            behaviour.clone(),
+            state.clone(),
+        );
+        let port = Arc::new(std::sync::OnceLock::new());
+        let known = port.clone();
+        let server = xtask_loopback::Server::start(move |stream| {
+            let (iso, requests, behaviour, state) = &shared;
+            serve(
+                stream,
+                *known.get().expect("the port, set at start"),
+                iso,
+                requests,
+                behaviour,
+                state,
+            )
+        })
+        .expect("bind loopback");
+        let port = *port.get_or_init(|| server.port);
+        Factory {
+            port,
+            iso,
+            requests,
+            behaviour,
+            state,
+        }
     }
 
     /// The ISO downloads seen so far (`GET /image/….iso`), with headers and times.
@@ -561,26 +571,7 @@ fn not_found(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
     respond(&mut out, "404 Not Found", &[], b"404 page not found")
 }
 
-/// A request's first line (trimmed) and its headers, names lowercased.
-pub fn read_head(
-    reader: &mut BufReader<TcpStream>,
-) -> std::io::Result<(String, HashMap<String, String>)> {
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut headers = HashMap::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    Ok((line.trim_end().to_string(), headers))
-}
+pub use xtask_loopback::{read_head, respond, write_response};
 
 /// The HTTP date (RFC 9110, whole seconds) `seconds` from now.
 fn http_date_in(seconds: u64) -> String {
@@ -594,32 +585,4 @@ fn http_date_in(seconds: u64) -> String {
 /// A schematic ID as the factory writes them: 64 lowercase hex characters.
 fn is_id(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn respond(
-    out: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<()> {
-    write_response(out, status, headers, body.len(), body)
-}
-
-pub(super) fn write_response(
-    out: &mut TcpStream,
-    status: &str,
-    headers: &[(&str, &str)],
-    content_length: usize,
-    body: &[u8],
-) -> std::io::Result<()> {
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Length: {content_length}\r\nConnection: close\r\n"
-    )?;
-    for (k, v) in headers {
-        write!(out, "{k}: {v}\r\n")?;
-    }
-    write!(out, "\r\n")?;
-    out.write_all(body)?;
-    out.flush()
 }
