@@ -89,11 +89,17 @@ fn version_core(text: &str) -> Option<[u64; 3]> {
 /// path segment): `1.4.0`, `1.4.0-rc.1`. The rule for app.version, and the start of the
 /// release version's.
 pub fn check_semver(what: &str, text: &str) -> anyhow::Result<()> {
-    ensure!(
-        SemVer::parse(text).is_some(),
-        "invalid {what} {text:?}: {what} must be SemVer without a leading v, e.g. 1.4.0 or 1.4.0-rc.1"
-    );
-    Ok(())
+    semver(what, text).map(drop)
+}
+
+/// `text` as SemVer, or the error that names `what` and the rule.
+fn semver(what: &str, text: &str) -> anyhow::Result<SemVer> {
+    match SemVer::parse(text) {
+        Some(semver) => Ok(semver),
+        None => bail!(
+            "invalid {what} {text:?}: {what} must be SemVer without a leading v, e.g. 1.4.0 or 1.4.0-rc.1"
+        ),
+    }
 }
 
 /// The longest release version: the schemas' `maxLength` too.
@@ -113,13 +119,12 @@ pub struct ReleaseVersion {
 impl ReleaseVersion {
     /// `text` checked, with `what` (the field or flag it came from) named in the error.
     pub fn parse(what: &str, text: &str) -> anyhow::Result<Self> {
-        check_semver(what, text)?;
+        let semver = semver(what, text)?;
         ensure!(
             text.len() <= MAX_RELEASE_VERSION,
             "{what} is {} characters long; at most {MAX_RELEASE_VERSION}, as it names the manifest file and the media folder",
             text.len()
         );
-        let semver = SemVer::parse(text).expect("checked above");
         Ok(ReleaseVersion {
             text: text.to_string(),
             semver,
