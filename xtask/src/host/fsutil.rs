@@ -51,10 +51,11 @@ impl Identity {
         if !metadata.file_type().is_file() {
             return None;
         }
-        let (device, inode) =
-            crate::host::os::file_id(&crate::host::os::open_input(path).ok()?).ok()?;
+        // One open for the number and the content: both are of the same file.
+        let file = crate::host::os::open_input(path).ok()?;
+        let (device, inode) = crate::host::os::file_id(&file).ok()?;
         let sha256 = (metadata.len() <= HASHED_UP_TO)
-            .then(|| sha256_file(path).ok().map(|(hex, _)| hex))
+            .then(|| sha256_of(file).ok().map(|(hex, _)| hex))
             .flatten();
         Some(Identity {
             device,
@@ -220,9 +221,13 @@ pub fn pending_with(destination: &Path, content: &[u8]) -> anyhow::Result<Pendin
 
 /// The SHA-256 (lowercase hex) and size of a file, read in large pieces.
 pub fn sha256_file(path: &Path) -> std::io::Result<(crate::image::digest::Sha256Hex, u64)> {
+    sha256_of(File::open(path)?)
+}
+
+/// The SHA-256 and size of what `file` holds from where it stands.
+fn sha256_of(mut file: File) -> std::io::Result<(crate::image::digest::Sha256Hex, u64)> {
     use sha2::Digest;
     use std::io::Read;
-    let mut file = File::open(path)?;
     let mut hasher = sha2::Sha256::new();
     let mut buffer = vec![0; 1024 * 1024];
     let mut size = 0u64;
