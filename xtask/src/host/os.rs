@@ -37,8 +37,7 @@ pub fn create_new(path: &Path) -> io::Result<File> {
 pub fn open_input(path: &Path) -> io::Result<File> {
     let mut options = File::options();
     options.read(true);
-    imp::no_follow(&mut options);
-    imp::non_blocking(&mut options);
+    imp::input_flags(&mut options);
     options.open(path)
 }
 
@@ -97,8 +96,7 @@ mod imp {
         options.custom_flags(libc::O_NOFOLLOW);
     }
 
-    /// Replaces `no_follow`'s flags (`custom_flags` sets, not adds): both.
-    pub fn non_blocking(options: &mut OpenOptions) {
+    pub fn input_flags(options: &mut OpenOptions) {
         options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
 
@@ -167,12 +165,12 @@ mod imp {
         Ok(available)
     }
 
-    /// `CREATE_NEW` (from `create_new`) already fails on any existing name, a link included;
-    /// an input's real path was resolved before it is opened.
+    /// `CREATE_NEW` (from `create_new`) already fails on any existing name, a link included.
     pub fn no_follow(_: &mut OpenOptions) {}
 
-    /// Windows has no FIFOs on the file system to block on.
-    pub fn non_blocking(_: &mut OpenOptions) {}
+    /// The real path was resolved before it is opened, and Windows has no FIFOs on the file
+    /// system to block on.
+    pub fn input_flags(_: &mut OpenOptions) {}
 
     /// Files inherit the folder's access control list.
     pub fn file_mode(_: &mut OpenOptions) {}
