@@ -73,6 +73,11 @@ impl Stage {
         }
     }
 
+    /// Where a real run's downloads go; `None` for a check.
+    pub(super) fn downloads(&self) -> Option<&Downloads> {
+        self.downloads.as_ref()
+    }
+
     /// A medium's report: a check's size is the answer; once every medium of a real run is
     /// built and they fit on the disk, every download starts at once; a download is recorded.
     pub(super) fn absorb(&mut self, event: Event, run: &mut Run) -> anyhow::Result<()> {

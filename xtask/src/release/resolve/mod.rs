@@ -230,12 +230,8 @@ pub fn resolve(
         },
     };
     installer::start(&mut run, requirements, purpose);
-    let downloads = match &media {
-        Media::Download(downloads) => Some(downloads.clone()),
-        Media::Sizes => None,
-    };
     let mut media = media::Stage::start(&mut run, media);
-    let mut air_gap = air_gap::Stage::start(&mut run, downloads.as_ref());
+    let mut air_gap = air_gap::Stage::start(&mut run, media.downloads());
     while let Some(event) = run.workers.next() {
         match event {
             Event::Media(event) => media.absorb(event, &mut run)?,
