@@ -323,21 +323,14 @@ impl Factory {
             behaviour.clone(),
             state.clone(),
         );
-        let port = Arc::new(std::sync::OnceLock::new());
-        let known = port.clone();
         let server = xtask_loopback::Server::start(move |stream| {
             let (iso, requests, behaviour, state) = &shared;
-            serve(
-                stream,
-                *known.get().expect("the port, set at start"),
-                iso,
-                requests,
-                behaviour,
-                state,
-            )
+            // The port this connection came in on: the server's own.
+            let port = stream.local_addr()?.port();
+            serve(stream, port, iso, requests, behaviour, state)
         })
         .expect("bind loopback");
-        let port = *port.get_or_init(|| server.port);
+        let port = server.port;
         Factory {
             port,
             iso,
