@@ -133,11 +133,8 @@ fn a_factory_without_secure_boot_keys_is_refused_before_any_image() {
 
 #[test]
 fn a_failed_disk_image_keeps_no_medium_and_records_nothing() {
-    for fault in [IsoFault::NotFound, IsoFault::CutMidBody] {
-        let factory = Factory::start(Behaviour {
-            disk_image_fault: fault.clone(),
-            ..Behaviour::default()
-        });
+    for fault in [Fault::NOT_FOUND, Fault::Cut] {
+        let factory = Factory::start(Behaviour::default().with(DISK_IMAGE_GETS, fault.clone()));
         let tree = Tree::copy();
         let output = fails_cleanly(&tree, &factory, &["--boot-media", "iso,disk-image"]);
         assert!(

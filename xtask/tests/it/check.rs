@@ -352,7 +352,7 @@ fn facts_an_older_manifest_lacks_are_not_recorded_not_drift() {
 fn an_unresolvable_recorded_digest_fails_the_check() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::recorded(&factory, &[]);
-    factory.behaviour.lock().unwrap().registry = RegistryMode::Missing;
+    factory.put(INSTALLER_HEADS, Fault::NOT_FOUND, None);
     let output = check(&tree, &factory, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(

@@ -112,10 +112,7 @@ fn a_large_well_formed_schematic_does_not_crash() {
 #[test]
 fn a_huge_answer_from_the_factory_is_refused_at_its_cap_in_bounded_memory() {
     for request in ["GET /versions", "POST /schematics"] {
-        let factory = Factory::start(Behaviour {
-            huge_answers: vec![request.to_string()],
-            ..Behaviour::default()
-        });
+        let factory = Factory::start(Behaviour::default().with(request, Fault::Huge));
         let tree = Tree::copy();
         let before = tree.contents();
         let args = tree.image_args(&factory, &[]);

@@ -160,22 +160,23 @@ fn an_id_other_than_the_offline_one_stops_the_release() {
 #[test]
 fn iso_download_failures_leave_nothing() {
     for (fault, expected) in [
-        (IsoFault::NotFound, "404"),
-        (IsoFault::CutMidBody, "gave up after 4 attempts"),
-        (IsoFault::Html, "not an ISO image"),
-        (IsoFault::Stall, "stalled"),
+        (Fault::NOT_FOUND, "404"),
+        (Fault::Cut, "gave up after 4 attempts"),
+        (Fault::Html, "not an ISO image"),
+        (Fault::Stall, "stalled"),
     ] {
-        let factory = Factory::start(Behaviour {
-            iso_fault: fault.clone(),
-            ..Behaviour::default()
-        });
+        let factory = Factory::start(Behaviour::default().with(ISO_GETS, fault.clone()));
         let tree = Tree::copy();
         let output = fails_cleanly(
             &tree,
             &factory,
             &[
                 "--retries",
-                if fault == IsoFault::Stall { "1" } else { "4" },
+                if matches!(fault, Fault::Stall) {
+                    "1"
+                } else {
+                    "4"
+                },
             ],
         );
         assert!(
@@ -188,10 +189,7 @@ fn iso_download_failures_leave_nothing() {
 
 #[test]
 fn a_404_is_not_retried_but_a_500_is() {
-    let factory = Factory::start(Behaviour {
-        iso_fault: IsoFault::NotFound,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(Behaviour::default().with(ISO_GETS, Fault::NOT_FOUND));
     let tree = Tree::copy();
     assert!(!tree.image(&factory, &[]).status.success());
     let isos = factory
@@ -203,10 +201,8 @@ fn a_404_is_not_retried_but_a_500_is() {
         .count();
     assert_eq!(isos, 1, "4xx must not be retried");
 
-    let factory = Factory::start(Behaviour {
-        iso_failures_first: 2,
-        ..Behaviour::default()
-    });
+    let factory =
+        Factory::start(Behaviour::default().with_first(2, ISO_GETS, Fault::Status(500, None)));
     let tree = Tree::copy();
     let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -243,10 +239,7 @@ fn registry_answers_direct_and_with_a_bearer_challenge() {
 
 #[test]
 fn an_unresolvable_digest_is_recorded_as_absent_with_a_warning() {
-    let factory = Factory::start(Behaviour {
-        registry: RegistryMode::Missing,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(Behaviour::default().with(INSTALLER_HEADS, Fault::NOT_FOUND));
     let tree = Tree::copy();
     let output = tree.image(&factory, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -470,13 +463,18 @@ fn a_channel_that_cannot_move_takes_the_manifest_back() {
     // Between the last network step and the recording, the channel file becomes a folder,
     // which no rename can replace.
     let channel = tree.path(BETA);
-    let factory = Factory::start(Behaviour {
-        on_digest_request: Some(Hook(std::sync::Arc::new(move || {
-            let _ = std::fs::remove_file(&channel);
-            let _ = std::fs::create_dir_all(channel.join("blocker"));
-        }))),
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(
+        Behaviour {
+            ..Behaviour::default()
+        }
+        .with(
+            REGISTRY_REQUESTS,
+            Fault::Hook(Hook::new(move || {
+                let _ = std::fs::remove_file(&channel);
+                let _ = std::fs::create_dir_all(channel.join("blocker"));
+            })),
+        ),
+    );
     let before = tree.files();
     let output = tree.image(&factory, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));

@@ -161,7 +161,7 @@ fn fetch_of_other_bytes_is_drift_and_places_nothing_not_even_over_a_bad_copy() {
 
     // A corrupted copy: validate points at fetch, which keeps it as it is while the factory
     // gives other bytes.
-    tree.write(ISO, "corrupted");
+    tree.write(ISO_GETS, "corrupted");
     tree.write(SUMS, "");
     let validate = tree.xtask(&["validate", "--artifacts"]);
     assert_eq!(validate.status.code(), Some(1));
@@ -187,7 +187,7 @@ fn fetch_of_other_bytes_is_drift_and_places_nothing_not_even_over_a_bad_copy() {
 fn fetch_restores_the_media_while_the_installer_registry_is_down() {
     let factory = Factory::start(Behaviour::default());
     let tree = recorded_without_media(&factory);
-    factory.behaviour.lock().unwrap().registry = RegistryMode::Down;
+    factory.put(INSTALLER_HEADS, Fault::Status(500, None), None);
     let url = factory.url();
     let output = tree.xtask(&fetch_args(&url, &["--retries", "1"]));
     let err = stderr(&output);
@@ -242,16 +242,9 @@ fn fetch_of_every_channel_goes_on_past_a_drifted_release_and_reports_each() {
 
 #[test]
 fn sigterm_mid_fetch_exits_143_and_leaves_nothing() {
-    let factory = Factory::with_iso(
-        Behaviour {
-            iso_piece_delay: Some(Duration::from_millis(50)),
-            ..Behaviour::default()
-        },
-        2 * 1024 * 1024,
-    );
-    factory.behaviour.lock().unwrap().iso_piece_delay = None;
+    let factory = Factory::with_iso(Behaviour::default(), 2 * 1024 * 1024);
     let tree = recorded_without_media(&factory);
-    factory.behaviour.lock().unwrap().iso_piece_delay = Some(Duration::from_millis(50));
+    factory.put(MEDIA_GETS, Fault::Slow(Duration::from_millis(50)), None);
     let before = tree.files();
     let url = factory.url();
     let mut child = tree

@@ -91,14 +91,8 @@ fn every_build_is_asked_for_at_once_by_a_release_and_by_a_check() {
 fn a_schematic_the_factory_loses_is_registered_again_once() {
     // Lost right after the 201 (read back as 404), and lost at the first asset request.
     for behaviour in [
-        Behaviour {
-            lose_after_register: 1,
-            ..Behaviour::default()
-        },
-        Behaviour {
-            lose_at_first_asset: true,
-            ..Behaviour::default()
-        },
+        Behaviour::default().with_first(1, "POST /schematics", Fault::Unkept),
+        Behaviour::default().with_first(1, ASSET_REQUESTS, Fault::Forget),
     ] {
         let factory = Factory::start(behaviour.clone());
         let tree = Tree::copy();
@@ -113,10 +107,7 @@ fn a_schematic_the_factory_loses_is_registered_again_once() {
     }
 
     // A factory that never keeps it: the release stops, naming the schematic, nothing left.
-    let factory = Factory::start(Behaviour {
-        lose_after_register: 100,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(Behaviour::default().with("POST /schematics", Fault::Unkept));
     let tree = Tree::copy();
     let output = fails_cleanly(&tree, &factory, &[]);
     assert!(
@@ -169,11 +160,11 @@ fn a_failed_force_leaves_the_recorded_release_byte_for_byte() {
 
     // The installer is built last; its digest cannot be resolved, which --require-digest
     // makes fatal after both media arrived.
-    let factory = other_bytes(Behaviour {
-        registry: RegistryMode::Missing,
-        installer_delay: Some(Duration::from_millis(1500)),
-        ..Behaviour::default()
-    });
+    let factory = other_bytes(
+        Behaviour::default()
+            .with(INSTALLER_HEADS, Fault::Delay(Duration::from_millis(1500)))
+            .with(INSTALLER_HEADS, Fault::NOT_FOUND),
+    );
     let output = tree.image(
         &factory,
         &with(&["--force", "--allow-changed-inputs", "--require-digest"]),
@@ -192,10 +183,9 @@ fn a_sigterm_after_the_media_arrived_leaves_the_recorded_release_byte_for_byte()
     let first = Factory::start(Behaviour::default());
     let tree = Tree::recorded(&first, BOTH);
     let before = tree.contents();
-    let factory = other_bytes(Behaviour {
-        installer_delay: Some(Duration::from_secs(20)),
-        ..Behaviour::default()
-    });
+    let factory = other_bytes(
+        Behaviour::default().with(INSTALLER_HEADS, Fault::Delay(Duration::from_secs(20))),
+    );
     let mut child = spawn(
         &tree,
         &factory,
@@ -272,13 +262,18 @@ fn a_forced_release_whose_channel_cannot_move_puts_back_media_sums_and_manifest(
         .collect();
     // Between the network and the record step, the channel becomes a folder no rename replaces.
     let channel = tree.path(BETA);
-    let factory = other_bytes(Behaviour {
-        on_digest_request: Some(Hook(std::sync::Arc::new(move || {
-            let _ = std::fs::remove_file(&channel);
-            let _ = std::fs::create_dir_all(channel.join("blocker"));
-        }))),
-        ..Behaviour::default()
-    });
+    let factory = other_bytes(
+        Behaviour {
+            ..Behaviour::default()
+        }
+        .with(
+            REGISTRY_REQUESTS,
+            Fault::Hook(Hook::new(move || {
+                let _ = std::fs::remove_file(&channel);
+                let _ = std::fs::create_dir_all(channel.join("blocker"));
+            })),
+        ),
+    );
     let output = tree.image(&factory, &with(&["--force", "--allow-changed-inputs"]));
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
@@ -326,11 +321,13 @@ fn a_run_killed_inside_the_record_step_is_rolled_back_by_the_next() {
 
 #[test]
 fn a_cut_connection_on_one_medium_resumes_while_the_other_continues() {
-    let factory = Factory::start(Behaviour {
-        ranges: Ranges::Offered,
-        cut_first_bodies: 1,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(
+        Behaviour {
+            ranges: Ranges::Offered,
+            ..Behaviour::default()
+        }
+        .with_first(1, ISO_GETS, Fault::Cut),
+    );
     let tree = Tree::copy();
     let output = tree.image(&factory, BOTH);
     let err = stderr(&output);
@@ -348,11 +345,11 @@ fn a_cut_connection_on_one_medium_resumes_while_the_other_continues() {
 #[test]
 fn one_medium_failing_for_good_removes_the_other_at_once() {
     // The ISO trickles in (about 4 s in all); the disk image is refused at once.
-    let factory = Factory::start(Behaviour {
-        iso_piece_delay: Some(Duration::from_millis(100)),
-        disk_image_fault: IsoFault::NotFound,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(
+        Behaviour::default()
+            .with(DISK_IMAGE_GETS, Fault::NOT_FOUND)
+            .with(MEDIA_GETS, Fault::Slow(Duration::from_millis(100))),
+    );
     let tree = Tree::copy();
     let started = Instant::now();
     let output = fails_cleanly(&tree, &factory, BOTH);

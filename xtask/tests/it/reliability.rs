@@ -26,10 +26,7 @@ fn both<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn slow(delay_ms: u64) -> Behaviour {
-    Behaviour {
-        iso_piece_delay: Some(Duration::from_millis(delay_ms)),
-        ..Behaviour::default()
-    }
+    Behaviour::default().with(MEDIA_GETS, Fault::Slow(Duration::from_millis(delay_ms)))
 }
 
 #[test]
@@ -171,7 +168,7 @@ fn the_next_run_removes_what_a_killed_run_left() {
     );
     assert!(tree.path(LOCK).exists(), "SIGKILL leaves the lock file");
 
-    factory.behaviour.lock().unwrap().iso_piece_delay = None;
+    factory.clear_faults();
     let output = tree.image(&factory, &BOTH);
     assert!(output.status.success(), "{}", stderr(&output));
     for partial in &left {
@@ -188,10 +185,8 @@ fn the_next_run_removes_what_a_killed_run_left() {
 
 #[test]
 fn retry_after_in_seconds_is_waited_out_instead_of_the_backoff() {
-    let factory = Factory::start(Behaviour {
-        iso_retry_after: vec![(429, "2".into())],
-        ..Behaviour::default()
-    });
+    let factory =
+        Factory::start(Behaviour::default().with_first(1, ISO_GETS, retry_after(429, "2")));
     let tree = Tree::copy();
     let output = tree.image(&factory, &both(&["--retry-delay-ms", "100"]));
     assert!(output.status.success(), "{}", stderr(&output));
@@ -213,10 +208,11 @@ fn retry_after_in_seconds_is_waited_out_instead_of_the_backoff() {
 
 #[test]
 fn a_retry_after_on_the_size_probe_holds_the_download_too() {
-    let factory = Factory::start(Behaviour {
-        iso_head_retry_after: Some((429, "2".into())),
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(Behaviour::default().with_first(
+        1,
+        "HEAD /image/*.iso",
+        retry_after(429, "2"),
+    ));
     let tree = Tree::copy();
     let output = tree.image(&factory, &both(&["--retry-delay-ms", "10"]));
     assert!(output.status.success(), "{}", stderr(&output));
@@ -240,10 +236,8 @@ fn a_retry_after_on_the_size_probe_holds_the_download_too() {
 fn retry_after_as_an_http_date_is_honoured() {
     // The date is made when the request arrives, 4 s ahead; whole seconds drop up to one, so
     // the wait is at least about 3 s however long the run took to start.
-    let factory = Factory::start(Behaviour {
-        iso_retry_after: vec![(503, "+4".into())],
-        ..Behaviour::default()
-    });
+    let factory =
+        Factory::start(Behaviour::default().with_first(1, ISO_GETS, retry_after(503, "+4")));
     let tree = Tree::copy();
     let output = tree.image(&factory, &both(&["--retry-delay-ms", "100"]));
     assert!(output.status.success(), "{}", stderr(&output));
@@ -255,10 +249,8 @@ fn retry_after_as_an_http_date_is_honoured() {
 
 #[test]
 fn a_retry_after_of_an_hour_fails_at_once() {
-    let factory = Factory::start(Behaviour {
-        iso_retry_after: vec![(429, "3600".into())],
-        ..Behaviour::default()
-    });
+    let factory =
+        Factory::start(Behaviour::default().with_first(1, ISO_GETS, retry_after(429, "3600")));
     let tree = Tree::copy();
     let before = tree.contents();
     let start = Instant::now();
@@ -287,9 +279,9 @@ fn a_cut_download_resumes_where_the_server_offers_ranges() {
     let factory = Factory::with_iso(
         Behaviour {
             ranges: Ranges::Offered,
-            cut_first_bodies: 1,
             ..Behaviour::default()
-        },
+        }
+        .with_first(1, ISO_GETS, Fault::Cut),
         2 * 1024 * 1024 + 77,
     );
     let tree = Tree::copy();
@@ -332,11 +324,13 @@ fn a_cut_download_resumes_where_the_server_offers_ranges() {
 #[test]
 fn without_ranges_or_with_a_changed_file_the_retry_starts_over() {
     for ranges in [Ranges::None, Ranges::ChangingValidator] {
-        let factory = Factory::start(Behaviour {
-            ranges: ranges.clone(),
-            cut_first_bodies: 1,
-            ..Behaviour::default()
-        });
+        let factory = Factory::start(
+            Behaviour {
+                ranges: ranges.clone(),
+                ..Behaviour::default()
+            }
+            .with_first(1, ISO_GETS, Fault::Cut),
+        );
         let tree = Tree::copy();
         let output = tree.image(&factory, &BOTH);
         assert!(output.status.success(), "{ranges:?}: {}", stderr(&output));
@@ -470,10 +464,7 @@ fn a_disk_too_small_for_the_announced_media_fails_before_the_body() {
     ignore = "needs Linux: user, mount and PID namespaces (unshare) and /proc"
 )]
 fn a_disk_that_fills_up_during_an_unannounced_body_leaves_nothing() {
-    let factory = Factory::start(Behaviour {
-        iso_fault: IsoFault::NoLength,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(Behaviour::default().with("* /image/*.iso", Fault::NoLength));
     let tree = Tree::copy();
     std::fs::create_dir_all(tree.path("ee/appliance/dist")).unwrap();
     let before = tree.contents();
@@ -498,12 +489,17 @@ fn a_manifest_that_appears_meanwhile_is_never_replaced() {
     let tree = Tree::copy();
     let manifest = tree.path(MANIFEST);
     let written_meanwhile = "{\"written\": \"by another run\"}\n";
-    let factory = Factory::start(Behaviour {
-        on_digest_request: Some(Hook(std::sync::Arc::new(move || {
-            std::fs::write(&manifest, written_meanwhile).unwrap();
-        }))),
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(
+        Behaviour {
+            ..Behaviour::default()
+        }
+        .with(
+            REGISTRY_REQUESTS,
+            Fault::Hook(Hook::new(move || {
+                std::fs::write(&manifest, written_meanwhile).unwrap();
+            })),
+        ),
+    );
     let beta = tree.read(BETA);
     let output = tree.image(&factory, &BOTH);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
@@ -521,10 +517,7 @@ fn a_manifest_that_appears_meanwhile_is_never_replaced() {
 /// --stall-timeout window each attempt is given up, and after the last nothing is left.
 #[test]
 fn a_trickling_download_is_abandoned_below_the_minimum_rate() {
-    let factory = Factory::start(Behaviour {
-        iso_fault: IsoFault::Trickle,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(Behaviour::default().with(ISO_GETS, Fault::Trickle));
     let tree = Tree::copy();
     let before = tree.contents();
     let started = Instant::now();

@@ -276,10 +276,7 @@ fn a_pinned_policy_binds_without_a_flag_and_allow_unsigned_is_the_way_out() {
     assert_unchanged(&tree, &before);
 
     // No digest to verify binds the same way.
-    let missing = Factory::start(Behaviour {
-        registry: RegistryMode::Missing,
-        ..Behaviour::default()
-    });
+    let missing = Factory::start(Behaviour::default().with(INSTALLER_HEADS, Fault::NOT_FOUND));
     let output = tree.image_bound(&missing, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("its digest was not resolved"));

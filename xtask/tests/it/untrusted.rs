@@ -200,7 +200,7 @@ fn check_hashes_downloads_into_a_private_folder_that_goes_on_a_signal() {
     );
 
     // While it downloads: one folder of its own, 0700, with a name no one could plant.
-    factory.behaviour.lock().unwrap().iso_piece_delay = Some(Duration::from_millis(100));
+    factory.put(MEDIA_GETS, Fault::Slow(Duration::from_millis(100)), None);
     let child = check()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -280,10 +280,7 @@ fn a_release_version_too_long_for_a_file_name_is_refused_while_planning() {
 
 #[test]
 fn a_head_that_disagrees_with_its_get_is_said_and_the_bytes_hashed_are_recorded() {
-    let factory = Factory::start(Behaviour {
-        head_extra_bytes: 7,
-        ..Behaviour::default()
-    });
+    let factory = Factory::start(Behaviour::default().with("HEAD /image/*", Fault::LongerHead(7)));
     let tree = Tree::copy();
     let output = tree.image(&factory, &[]);
     let err = stderr(&output);

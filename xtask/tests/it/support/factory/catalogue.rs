@@ -4,10 +4,10 @@
 use super::*;
 
 /// `GET /versions`: the Talos versions the factory lists.
-pub(super) fn versions(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn versions(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request { b, .. } = *r;
     respond(
-        &mut out,
+        out,
         "200 OK",
         &[],
         serde_json::to_string(&b.versions).unwrap().as_bytes(),
@@ -15,9 +15,9 @@ pub(super) fn versions(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
 }
 
 /// `GET /version/<v>/overlays/official`: two overlays.
-pub(super) fn overlays(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn overlays(_: &Request, out: &mut Out) -> std::io::Result<()> {
     respond(
-    &mut out,
+    out,
     "200 OK",
     &[],
     serde_json::to_string(&serde_json::json!([
@@ -30,7 +30,7 @@ pub(super) fn overlays(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
 }
 
 /// `GET /version/<v>/extensions/official`: the catalogue, each digest from its name.
-pub(super) fn extensions(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn extensions(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request { b, .. } = *r;
     let list: Vec<serde_json::Value> = b
         .extensions
@@ -49,7 +49,7 @@ pub(super) fn extensions(r: &Request, mut out: TcpStream) -> std::io::Result<()>
         })
         .collect();
     respond(
-        &mut out,
+        out,
         "200 OK",
         &[],
         serde_json::to_string(&list).unwrap().as_bytes(),
@@ -57,6 +57,6 @@ pub(super) fn extensions(r: &Request, mut out: TcpStream) -> std::io::Result<()>
 }
 
 /// `GET /secureboot/signing-cert.pem`, when the factory has SecureBoot keys.
-pub(super) fn certificate(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    respond(&mut out, "200 OK", &[], SIGNING_CERT.as_bytes())
+pub(super) fn certificate(_: &Request, out: &mut Out) -> std::io::Result<()> {
+    respond(out, "200 OK", &[], SIGNING_CERT.as_bytes())
 }

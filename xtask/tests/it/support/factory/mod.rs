@@ -1,7 +1,8 @@
 //! The in-process Image Factory on 127.0.0.1: schematics, versions, catalogue, media with
-//! exact lengths, and the registry's 307/200/Bearer answers, each with its faults. `ROUTES`
-//! sends a request (method and path) to its handler; the handlers live in a module per
-//! endpoint family: `schematics`, `catalogue`, `media`, `registry`.
+//! exact lengths, and the registry's 307/200/Bearer answers. `ROUTES` sends a request (method
+//! and path) to its handler; the handlers live in a module per endpoint family: `schematics`,
+//! `catalogue`, `media`, `registry`. A test's faults are put on requests, not read by the
+//! handlers: `faults` applies them around whichever route answers.
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
@@ -14,11 +15,17 @@ use sha2::{Digest, Sha256};
 use super::*;
 
 mod catalogue;
+mod faults;
 mod media;
 mod registry;
 mod schematics;
 
 use catalogue::*;
+use faults::*;
+pub use faults::{
+    ASSET_REQUESTS, DISK_IMAGE_GETS, Fault, INSTALLER_HEADS, ISO_GETS, MEDIA_GETS, Out,
+    REGISTRY_REQUESTS, retry_after,
+};
 use media::*;
 use registry::*;
 use schematics::*;
@@ -43,23 +50,6 @@ pub const SIGNING_CERT: &str = include_str!("../../../data/signing-cert.pem");
 pub const SIGNING_CERT_SHA256: &str = include_str!("../../../data/signing-cert.sha256");
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum IsoFault {
-    None,
-    NotFound,
-    /// Sends the headers and half the body, then closes.
-    CutMidBody,
-    /// Answers 200 with an HTML page.
-    Html,
-    /// Sends half the body, then goes silent.
-    Stall,
-    /// Announces the whole body, then sends one byte every 2 seconds (for up to a minute).
-    Trickle,
-    /// Announces no length, neither to HEAD nor to GET: the body ends when the connection
-    /// closes (a server behind a streaming proxy).
-    NoLength,
-}
-
-#[derive(Clone, Debug, PartialEq)]
 pub enum RegistryMode {
     /// The factory's own answer: 307 to a backing registry.
     Redirect,
@@ -67,10 +57,6 @@ pub enum RegistryMode {
     Direct,
     /// 401 with a Bearer challenge, then 200 with the token.
     Bearer,
-    /// 404: the digest cannot be resolved.
-    Missing,
-    /// 500 on every registry request: the registry is down.
-    Down,
     /// Forwards registry requests to a real registry at this `http://host:port`, as the
     /// factory's `/v2/` fronts its backing registry.
     Proxy(String),
@@ -80,33 +66,15 @@ pub enum RegistryMode {
 pub struct Behaviour {
     /// The answer to POST /schematics: `Some(json)` is sent as is.
     pub register_answer: Option<String>,
-    pub iso_fault: IsoFault,
-    /// Answer this many ISO downloads with 500 first.
-    pub iso_failures_first: usize,
     pub registry: RegistryMode,
     pub versions: Vec<String>,
     pub extensions: Vec<String>,
     /// What the registry answers for any installer (`sha256:<hex>`).
     pub installer_digest: String,
-    /// Runs when a digest is asked for: the last network step of a release, so a test can
-    /// change the tree between the network and the recording.
-    pub on_digest_request: Option<Hook>,
-    /// Sends the ISO body in 16 KiB pieces with this pause between them (a slow download).
-    pub iso_piece_delay: Option<Duration>,
-    /// Answers the first ISO downloads with these (status, Retry-After) pairs, in order; a
-    /// Retry-After of `+N` is sent as the HTTP date N seconds after the request arrived.
-    pub iso_retry_after: Vec<(u16, String)>,
-    /// Answers the first ISO `HEAD` (the size probe) with this (status, Retry-After).
-    pub iso_head_retry_after: Option<(u16, String)>,
     /// Whether and how the ISO is offered in byte ranges.
     pub ranges: Ranges,
-    /// Cuts this many ISO bodies off at half (after the headers promised the whole); other
-    /// media are not cut.
-    pub cut_first_bodies: usize,
     /// Whether /secureboot/signing-cert.pem is served (a factory with SecureBoot keys).
     pub secure_boot_keys: bool,
-    /// What happens to disk image (`.raw.zst`) requests; `iso_fault` covers `.iso` ones.
-    pub disk_image_fault: IsoFault,
     /// Size of the disk images served.
     pub disk_image_size: usize,
     /// In `Proxy` mode, put before the repository on the way to the real registry
@@ -121,29 +89,19 @@ pub struct Behaviour {
     /// on its first request, `GET` or `HEAD`: every request for it waits until that build is
     /// done, later ones are answered at once, as the factory joins identical requests.
     pub build_delay: Option<Duration>,
-    /// Answer this many `POST /schematics` with 201 without storing the schematic (#535).
-    pub lose_after_register: usize,
-    /// Forget every stored schematic at the first asset request (medium or installer).
-    pub lose_at_first_asset: bool,
-    /// Answers installer manifest requests only after this long (a slow installer build on
-    /// its own, so the media arrive first).
-    pub installer_delay: Option<Duration>,
     /// Mixed into every extension digest the catalogue lists (a moved image).
     pub extension_digest_salt: String,
     /// The registry host of every extension `ref` in the catalogue.
     pub extension_ref_host: String,
     /// Serves the plain ISO with its last byte flipped: the same size, other bytes.
     pub iso_flip_byte: bool,
-    /// Bytes a medium's HEAD announces beyond what its GET sends (a factory at odds with
-    /// itself).
-    pub head_extra_bytes: usize,
     /// The `realm` of the Bearer challenge; `http://127.0.0.1:<port>/token` when `None`.
     pub token_realm: Option<String>,
     /// Where `/v2/` GETs are redirected to (`http://localhost:<port>`, another origin on this
     /// same server); this server's own origin when `None`.
     pub backing_origin: Option<String>,
-    /// Requests (`"POST /schematics"`, `"GET /versions"`) answered with a 512 MiB body.
-    pub huge_answers: Vec<String>,
+    /// The faults tests put on routes (`with`, `with_first`, `Factory::put`), in order.
+    pub faults: Vec<Put>,
 }
 
 /// Where the registry lists a bundle for the installer digest D.
@@ -177,9 +135,15 @@ pub struct Seen {
     pub at: Instant,
 }
 
-/// A callback for `Behaviour`.
+/// A callback for `Fault::Hook`.
 #[derive(Clone)]
 pub struct Hook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl Hook {
+    pub fn new(run: impl Fn() + Send + Sync + 'static) -> Hook {
+        Hook(Arc::new(run))
+    }
+}
 
 impl std::fmt::Debug for Hook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -191,8 +155,6 @@ impl Default for Behaviour {
     fn default() -> Self {
         Behaviour {
             register_answer: None,
-            iso_fault: IsoFault::None,
-            iso_failures_first: 0,
             registry: RegistryMode::Redirect,
             versions: ["v1.11.5", "v1.12.0", "v1.12.10", TALOS]
                 .iter()
@@ -207,14 +169,8 @@ impl Default for Behaviour {
             .map(|s| s.to_string())
             .collect(),
             installer_digest: INSTALLER_DIGEST.into(),
-            on_digest_request: None,
-            iso_piece_delay: None,
-            iso_retry_after: Vec::new(),
-            iso_head_retry_after: None,
             ranges: Ranges::None,
-            cut_first_bodies: 0,
             secure_boot_keys: true,
-            disk_image_fault: IsoFault::None,
             disk_image_size: 300 * 1024 + 7,
             proxy_prefix: String::new(),
             bundle: None,
@@ -222,14 +178,10 @@ impl Default for Behaviour {
             token_realm: None,
             backing_origin: None,
             build_delay: None,
-            lose_after_register: 0,
-            lose_at_first_asset: false,
-            installer_delay: None,
             extension_digest_salt: String::new(),
             extension_ref_host: "ghcr.io".into(),
             iso_flip_byte: false,
-            head_extra_bytes: 0,
-            huge_answers: Vec::new(),
+            faults: Vec::new(),
         }
     }
 }
@@ -246,14 +198,11 @@ pub struct Factory {
 #[derive(Default)]
 struct State {
     iso_requests: AtomicUsize,
-    /// Whether the first ISO HEAD got `iso_head_retry_after`.
-    iso_head_answered: std::sync::atomic::AtomicBool,
     iso_bytes_sent: AtomicUsize,
     seen: Mutex<Vec<Seen>>,
     /// Registered schematics: ID → the canonical YAML `GET /schematics/<id>` answers.
     schematics: Mutex<HashMap<String, Vec<u8>>>,
     posts: AtomicUsize,
-    lost_at_asset: std::sync::atomic::AtomicBool,
     /// When each asset's build is (or was) done, from its first request.
     builds: Mutex<HashMap<String, Instant>>,
 }
@@ -273,13 +222,6 @@ impl State {
             .entry(asset.to_string())
             .or_insert_with(|| Instant::now() + delay);
         std::thread::sleep(ready.saturating_duration_since(Instant::now()));
-    }
-
-    /// The first asset request of a factory set to forget its schematics then.
-    fn maybe_lose(&self, b: &Behaviour) {
-        if b.lose_at_first_asset && !self.lost_at_asset.swap(true, Ordering::SeqCst) {
-            self.schematics.lock().unwrap().clear();
-        }
     }
 }
 
@@ -367,6 +309,17 @@ impl Factory {
         self.state.posts.load(Ordering::SeqCst)
     }
 
+    /// Puts `fault` on the requests matching `on` from now on (`Behaviour::with`), for all of
+    /// them or the first `times`.
+    pub fn put(&self, on: &str, fault: Fault, times: Option<usize>) {
+        self.behaviour.lock().unwrap().put(on, fault, times);
+    }
+
+    /// Takes every fault off: the routes answer as the factory holds.
+    pub fn clear_faults(&self) {
+        self.behaviour.lock().unwrap().faults.clear();
+    }
+
     /// Forgets every build, so each asset is built again on its next request.
     pub fn cool_down(&self) {
         self.state.builds.lock().unwrap().clear();
@@ -440,10 +393,10 @@ struct Request<'a> {
 /// A route: the methods it answers, whether it takes the request, and its handler.
 type Route = (&'static [&'static str], fn(&Request) -> bool, Handler);
 
-type Handler = fn(&Request, TcpStream) -> std::io::Result<()>;
+type Handler = fn(&Request, &mut Out) -> std::io::Result<()>;
 
-/// The factory's endpoints, in order: the first route that takes a request answers it, and a
-/// test's faults live in the behaviour each handler reads.
+/// The factory's endpoints, in order: the first route that takes a request answers it, after
+/// the fault a test put on that request (faults.rs) had its turn.
 const ROUTES: &[Route] = &[
     (&["POST"], |r| r.path == "/schematics", register),
     (
@@ -515,33 +468,22 @@ fn serve(
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    requests.lock().unwrap().push(format!("{method} {path}"));
+    let line = format!("{method} {path}");
+    requests.lock().unwrap().push(line.clone());
     state.seen.lock().unwrap().push(Seen {
-        line: format!("{method} {path}"),
+        line: line.clone(),
         headers: headers.clone(),
         at: Instant::now(),
     });
-    let b = behaviour.lock().unwrap().clone();
-    let mut out = stream;
-    if let Some(hook) = b
-        .on_digest_request
-        .as_ref()
-        .filter(|_| path.starts_with("/v2/"))
-    {
-        (hook.0)();
-    }
-
-    if b.huge_answers.contains(&format!("{method} {path}")) {
-        let size: u64 = 512 * 1024 * 1024;
-        write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
-        )?;
-        let block = vec![b' '; 1024 * 1024];
-        for _ in 0..512 {
-            out.write_all(&block)?; // ends when the client stops reading
+    let (faults, b) = {
+        let mut behaviour = behaviour.lock().unwrap();
+        (behaviour.take_faults(&line), behaviour.clone())
+    };
+    let mut stream = stream;
+    for fault in &faults {
+        if before_route(fault, &mut stream, state)? {
+            return Ok(());
         }
-        return Ok(());
     }
     let request = Request {
         method: &method,
@@ -556,12 +498,15 @@ fn serve(
         .iter()
         .find(|(methods, takes, _)| methods.contains(&request.method) && takes(&request))
         .map_or(not_found as Handler, |(_, _, handler)| *handler);
-    handler(&request, out)
+    let counted = method == "GET" && path.starts_with("/image/") && path.ends_with(".iso");
+    let mut out = Out::new(stream, faults, state, counted);
+    handler(&request, &mut out)?;
+    out.finish()
 }
 
 /// Anything else.
-fn not_found(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    respond(&mut out, "404 Not Found", &[], b"404 page not found")
+fn not_found(_: &Request, out: &mut Out) -> std::io::Result<()> {
+    respond(out, "404 Not Found", &[], b"404 page not found")
 }
 
 pub use xtask_loopback::{read_head, respond, write_response};

@@ -4,12 +4,12 @@
 use super::*;
 
 /// `GET /token…`: an anonymous registry token.
-pub(super) fn token(_: &Request, mut out: TcpStream) -> std::io::Result<()> {
-    respond(&mut out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
+pub(super) fn token(_: &Request, out: &mut Out) -> std::io::Result<()> {
+    respond(out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
 }
 
 /// `HEAD /v2/…` forwarded to a real registry.
-pub(super) fn proxy_head_route(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn proxy_head_route(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request {
         path, headers, b, ..
     } = *r;
@@ -18,11 +18,11 @@ pub(super) fn proxy_head_route(r: &Request, mut out: TcpStream) -> std::io::Resu
         unreachable!("matched above")
     };
     let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
-    proxy_head(&mut out, upstream, &path, headers)
+    proxy_head(out, upstream, &path, headers)
 }
 
 /// `GET /v2/…` redirected to a real registry, as the factory does for manifests by digest (or a tag not starting with `v`), blobs and referrers.
-pub(super) fn proxy_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn proxy_get(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request { b, path, .. } = *r;
     let p = path;
     let RegistryMode::Proxy(upstream) = &b.registry else {
@@ -30,7 +30,7 @@ pub(super) fn proxy_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> 
     };
     let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
     respond(
-        &mut out,
+        out,
         "307 Temporary Redirect",
         &[("Location", &location)],
         b"",
@@ -38,11 +38,11 @@ pub(super) fn proxy_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> 
 }
 
 /// `GET /v2/…` without the anonymous token, behind `RegistryMode::Bearer`: the challenge.
-pub(super) fn bearer_unauthorized(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn bearer_unauthorized(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request { port, b, .. } = *r;
     let challenge = bearer_challenge(b, port, "metal-installer");
     respond(
-        &mut out,
+        out,
         "401 Unauthorized",
         &[("WWW-Authenticate", &challenge)],
         b"",
@@ -50,7 +50,7 @@ pub(super) fn bearer_unauthorized(r: &Request, mut out: TcpStream) -> std::io::R
 }
 
 /// `GET /v2/…`: blobs and manifests by digest redirected to the backing registry; a signature listing where a test put one.
-pub(super) fn registry_get(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn registry_get(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request { path, b, .. } = *r;
     let p = path;
     let redirected = p
@@ -62,7 +62,7 @@ pub(super) fn registry_get(r: &Request, mut out: TcpStream) -> std::io::Result<(
         let origin = b.backing_origin.clone().unwrap_or_default();
         let location = format!("{origin}/backing{p}");
         return respond(
-            &mut out,
+            out,
             "307 Temporary Redirect",
             &[("Location", &location)],
             b"",
@@ -70,27 +70,27 @@ pub(super) fn registry_get(r: &Request, mut out: TcpStream) -> std::io::Result<(
     }
     match bundle_listing(p, b) {
         Some(index) => respond(
-            &mut out,
+            out,
             "200 OK",
             &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
             &index,
         ),
-        None => respond(&mut out, "404 Not Found", &[], b""),
+        None => respond(out, "404 Not Found", &[], b""),
     }
 }
 
 /// `GET /backing/v2/…`: the backing registry's objects.
-pub(super) fn backing(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn backing(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request { b, path, .. } = *r;
     let p = path;
     match backing_object(p, b) {
-        Some(bytes) => respond(&mut out, "200 OK", &[], &bytes),
-        None => respond(&mut out, "404 Not Found", &[], b""),
+        Some(bytes) => respond(out, "200 OK", &[], &bytes),
+        None => respond(out, "404 Not Found", &[], b""),
     }
 }
 
 /// `HEAD /v2/<repo>/<id>/manifests/<version>`: the installer's digest, built on first request, as the registry mode says.
-pub(super) fn registry_head(r: &Request, mut out: TcpStream) -> std::io::Result<()> {
+pub(super) fn registry_head(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request {
         headers,
         port,
@@ -106,14 +106,10 @@ pub(super) fn registry_head(r: &Request, mut out: TcpStream) -> std::io::Result<
         .filter(|(_, version)| b.versions.iter().any(|v| v == version))
         .and_then(|(rest, _)| rest.split_once('/'))
         .unwrap_or_default();
-    state.maybe_lose(b);
     if is_id(id) && !state.knows(id) {
-        return respond(&mut out, "404 Not Found", &[], b"");
+        return respond(out, "404 Not Found", &[], b"");
     }
     state.build(p, b.build_delay);
-    if let Some(delay) = b.installer_delay {
-        std::thread::sleep(delay);
-    }
     let digest = match repository {
         "metal-installer" => b.installer_digest.clone(),
         "metal-installer-secureboot" => SECUREBOOT_INSTALLER_DIGEST.to_string(),
@@ -122,18 +118,15 @@ pub(super) fn registry_head(r: &Request, mut out: TcpStream) -> std::io::Result<
     let accepts_oci = headers
         .get("accept")
         .is_some_and(|a| a.contains("application/vnd.oci.image.index.v1+json"));
-    if b.registry == RegistryMode::Down {
-        return respond(&mut out, "500 Internal Server Error", &[], b"down");
-    }
-    if !is_id(id) || digest.is_empty() || !accepts_oci || b.registry == RegistryMode::Missing {
-        return respond(&mut out, "404 Not Found", &[], b"");
+    if !is_id(id) || digest.is_empty() || !accepts_oci {
+        return respond(out, "404 Not Found", &[], b"");
     }
     match b.registry {
         RegistryMode::Redirect => {
             let location =
                 format!("https://registry.example.invalid/v2/{repository}/{id}/manifests/{digest}");
             respond(
-                &mut out,
+                out,
                 "307 Temporary Redirect",
                 &[("Location", &location)],
                 b"",
@@ -145,25 +138,20 @@ pub(super) fn registry_head(r: &Request, mut out: TcpStream) -> std::io::Result<
         {
             let challenge = bearer_challenge(b, port, &format!("{repository}/{id}"));
             respond(
-                &mut out,
+                out,
                 "401 Unauthorized",
                 &[("WWW-Authenticate", &challenge)],
                 b"",
             )
         }
-        _ => respond(
-            &mut out,
-            "200 OK",
-            &[("Docker-Content-Digest", &digest)],
-            b"",
-        ),
+        _ => respond(out, "200 OK", &[("Docker-Content-Digest", &digest)], b""),
     }
 }
 
 /// Sends `HEAD path` to `upstream` with the client's `Accept` and `Authorization`, and relays
 /// the answer as it came: status, `Docker-Content-Digest`, `WWW-Authenticate` and all.
 pub(super) fn proxy_head(
-    out: &mut TcpStream,
+    out: &mut Out,
     upstream: &str,
     path: &str,
     headers: &HashMap<String, String>,
