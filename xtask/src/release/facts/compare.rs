@@ -13,7 +13,7 @@ use crate::image::manifest::{
 use crate::image::talos::MEDIA;
 use crate::util::mib;
 
-use super::{BUNDLE_NOT_COMPARED, HASHES_NOT_COMPARED, NOT_COMPARED_INPUTS, RECORD};
+use super::{BUNDLE_NOT_COMPARED, HASHES_NOT_COMPARED, RECORD, not_compared_inputs};
 
 /// One fact the factory gives, recorded one way and now another.
 #[derive(Debug, PartialEq)]
@@ -44,7 +44,7 @@ pub struct Comparison {
     pub not_recorded: Vec<String>,
     pub compared: usize,
     /// What was not compared, and why.
-    pub not_compared: Vec<(String, &'static str)>,
+    pub not_compared: Vec<(String, String)>,
 }
 
 /// How a fact is compared.
@@ -135,8 +135,8 @@ pub fn compare(recorded: &Manifest, now: &Manifest, hashes: bool) -> Comparison 
     }
     let record = RECORD
         .iter()
-        .map(|(pointer, why)| (pointer.to_string(), *why));
-    out.not_compared = std::iter::once((NOT_COMPARED_INPUTS.0.to_string(), NOT_COMPARED_INPUTS.1))
+        .map(|(pointer, why)| (pointer.to_string(), why.to_string()));
+    out.not_compared = std::iter::once(not_compared_inputs(recorded))
         .chain(record)
         .chain(out.not_compared)
         .collect();
@@ -201,7 +201,7 @@ fn media(recorded: &Manifest, now: &Manifest, hashes: bool, out: &mut Comparison
     }
     if !hashes && !recorded.os.media.0.is_empty() {
         out.not_compared
-            .push(("/os/*/sha256".into(), HASHES_NOT_COMPARED));
+            .push(("/os/*/sha256".into(), HASHES_NOT_COMPARED.into()));
     }
 }
 
@@ -243,7 +243,7 @@ fn bundle(recorded: &Manifest, now: &Manifest, hashes: bool, out: &mut Compariso
         (Some(_), None) => {
             if !hashes {
                 out.not_compared
-                    .push(("/airGap/sha256".into(), BUNDLE_NOT_COMPARED));
+                    .push(("/airGap/sha256".into(), BUNDLE_NOT_COMPARED.into()));
             }
             return;
         }
@@ -293,7 +293,7 @@ fn bundle(recorded: &Manifest, now: &Manifest, hashes: bool, out: &mut Compariso
         );
     } else {
         out.not_compared
-            .push(("/airGap/sha256".into(), BUNDLE_NOT_COMPARED));
+            .push(("/airGap/sha256".into(), BUNDLE_NOT_COMPARED.into()));
     }
 }
 

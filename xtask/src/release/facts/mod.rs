@@ -22,13 +22,6 @@ pub struct Input {
     /// The intent's field, as the messages name it.
     pub field: &'static str,
     /// The manifest fields it decides.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "read by the test that holds the schema to these pointers"
-        )
-    )]
     pointers: &'static [&'static str],
     /// Its value, as a person reads it.
     pub value: String,
@@ -229,21 +222,53 @@ const HASHES_NOT_COMPARED: &str = "needs the media's bytes: run the check with -
 /// Why the bundle's hash is not compared without `--hashes`.
 const BUNDLE_NOT_COMPARED: &str = "needs the bundle packed again: run the check with --hashes to pull its images into a temporary folder and compare";
 
-/// What a check takes from the record rather than compares, and why: every input and derived
-/// field, said as a person reads them.
-pub const NOT_COMPARED_INPUTS: (&str, &str) = (
-    "inputs",
-    "/releaseVersion, /channel, /talos/{version, schematicId, schematicPath, factoryUrl}, /kubernetes, /os/{platform, architecture, secureBoot}, media URLs and paths, /os/installer/image, /app: taken from the record, so they are what it says; changes in the committed intent are listed as unreleased",
-);
+/// What a check takes from `m` rather than compares, and why: every input's field and every
+/// derived one, read off `inputs` and `DERIVED`.
+fn not_compared_inputs(m: &Manifest) -> (String, String) {
+    let inputs = inputs(m);
+    let pointers = (inputs.iter().flat_map(|input| input.pointers))
+        .chain(DERIVED.iter().map(|(pointer, _)| pointer));
+    let why = format!(
+        "{}: taken from the record, so they are what it says; changes in the committed intent are listed as unreleased",
+        gathered(pointers.copied())
+    );
+    ("inputs".to_string(), why)
+}
+
+/// Pointers as a person reads them: those under one top-level field gathered in braces
+/// (`/talos/{version, schematicId}`), in the order first named; `{medium}` (each boot
+/// medium's field) written `<medium>`.
+fn gathered<'a>(pointers: impl Iterator<Item = &'a str>) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for pointer in pointers {
+        let path = pointer.trim_start_matches('/');
+        let (top, rest) = path.split_once('/').unwrap_or((path, ""));
+        match groups.iter_mut().find(|(name, _)| *name == top) {
+            Some((_, rests)) => rests.push(rest),
+            None => groups.push((top, vec![rest])),
+        }
+    }
+    let said: Vec<String> = (groups.into_iter())
+        .map(|(top, rests)| {
+            // The field itself (whether there is one), then what is under it.
+            let whole = rests.contains(&"").then(|| format!("/{top}"));
+            let parts: Vec<&str> = rests.into_iter().filter(|r| !r.is_empty()).collect();
+            let under = match parts.as_slice() {
+                [] => None,
+                [one] => Some(format!("/{top}/{one}")),
+                many => Some(format!("/{top}/{{{}}}", many.join(", "))),
+            };
+            whole
+                .into_iter()
+                .chain(under)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    said.join(", ").replace("{medium}", "<medium>")
+}
 
 /// Fields that follow from the inputs by the tool's own rules, so they change only with one.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "read by the test that holds the schema to these tables"
-    )
-)]
 const DERIVED: &[(&str, &str)] = &[
     (
         "/os/{medium}/url",

@@ -303,3 +303,57 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The pointers a `gathered` list names, `<medium>` read back as `{medium}`.
+fn ungathered(text: &str) -> Vec<String> {
+    let (mut out, mut depth, mut item) = (Vec::new(), 0, String::new());
+    for c in text.replace("<medium>", "\u{0}").chars().chain([',']) {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        if c == ',' && depth == 0 {
+            let item = std::mem::take(&mut item).trim().to_string();
+            match item.split_once("/{") {
+                Some((top, rest)) => out.extend(
+                    (rest.trim_end_matches('}').split(", ")).map(|part| format!("{top}/{part}")),
+                ),
+                None => out.push(item),
+            }
+        } else {
+            item.push(c);
+        }
+    }
+    out.iter().map(|p| p.replace('\u{0}', "{medium}")).collect()
+}
+
+#[test]
+fn what_a_check_does_not_compare_is_every_input_and_derived_field() {
+    let manifest = full_manifest();
+    let (path, why) = not_compared_inputs(&manifest);
+    assert_eq!(path, "inputs");
+    let (list, reason) = why.split_once(": ").unwrap();
+    assert!(reason.starts_with("taken from the record"), "{why}");
+    let mut said = ungathered(list);
+    let mut expected: Vec<String> = (inputs(&manifest).iter())
+        .flat_map(|input| input.pointers.iter().map(|p| p.to_string()))
+        .chain(DERIVED.iter().map(|(p, _)| p.to_string()))
+        .collect();
+    said.sort();
+    expected.sort();
+    assert_eq!(said, expected, "{list}");
+    for missed in ["/airGap/images/*/ref", "/airGap/path", "/upgradeFrom"] {
+        assert!(said.iter().any(|p| p == missed), "{missed} in {list}");
+    }
+    assert!(!said.iter().any(|p| FACTS.contains(&p.as_str())), "{list}");
+}
+
+#[test]
+fn pointers_are_gathered_under_their_top_level_field_in_the_order_named() {
+    let pointers = ["/a", "/b/x", "/c/{medium}", "/b/y", "/c", "/c/{medium}/url"];
+    assert_eq!(
+        gathered(pointers.into_iter()),
+        "/a, /b/{x, y}, /c, /c/{<medium>, <medium>/url}"
+    );
+}
