@@ -57,6 +57,9 @@ pub(super) fn extensions(r: &Request, out: &mut Out) -> std::io::Result<()> {
 }
 
 /// `GET /secureboot/signing-cert.pem`, when the factory has SecureBoot keys.
-pub(super) fn certificate(_: &Request, out: &mut Out) -> std::io::Result<()> {
+pub(super) fn certificate(r: &Request, out: &mut Out) -> std::io::Result<()> {
+    if !r.b.secure_boot_keys {
+        return respond(out, "404 Not Found", &[], b"404 page not found");
+    }
     respond(out, "200 OK", &[], SIGNING_CERT.as_bytes())
 }

@@ -1,6 +1,6 @@
 //! The in-process Image Factory on 127.0.0.1: schematics, versions, catalogue, media with
-//! exact lengths, and the registry's 307/200/Bearer answers. `ROUTES` sends a request (method
-//! and path) to its handler; the handlers live in a module per endpoint family: `schematics`,
+//! exact lengths, and the registry's 307/200/Bearer answers. `ROUTES` sends a request (by a
+//! pattern of its method and path) to its handler; the handlers live in a module per endpoint family: `schematics`,
 //! `catalogue`, `media`, `registry`. A test's faults are put on requests, not read by the
 //! handlers: `faults` applies them around whichever route answers.
 use std::collections::HashMap;
@@ -390,62 +390,39 @@ struct Request<'a> {
     state: &'a State,
 }
 
-/// A route: the methods it answers, whether it takes the request, and its handler.
-type Route = (&'static [&'static str], fn(&Request) -> bool, Handler);
+/// A route: the requests it answers (a pattern of request lines: `*` is any run of
+/// characters, `|` separates alternatives), and its handler.
+type Route = (&'static str, Handler);
 
 type Handler = fn(&Request, &mut Out) -> std::io::Result<()>;
 
-/// The factory's endpoints, in order: the first route that takes a request answers it, after
-/// the fault a test put on that request (faults.rs) had its turn.
+/// The factory's endpoints, in order: the first route whose pattern matches a request answers
+/// it, after the faults a test put on that request (faults.rs) had their turn.
 const ROUTES: &[Route] = &[
-    (&["POST"], |r| r.path == "/schematics", register),
-    (
-        &["GET"],
-        |r| r.path.starts_with("/schematics/"),
-        stored_schematic,
-    ),
-    (&["GET"], |r| r.path == "/versions", versions),
-    (
-        &["GET"],
-        |r| r.path.ends_with("/overlays/official"),
-        overlays,
-    ),
-    (
-        &["GET"],
-        |r| r.path.ends_with("/extensions/official"),
-        extensions,
-    ),
-    (&["GET", "HEAD"], |r| r.path.starts_with("/image/"), image),
-    (
-        &["GET"],
-        |r| r.path == "/secureboot/signing-cert.pem" && r.b.secure_boot_keys,
-        certificate,
-    ),
-    (&["GET"], |r| r.path.starts_with("/token"), token),
-    (
-        &["HEAD"],
-        |r| r.path.starts_with("/v2/") && matches!(r.b.registry, RegistryMode::Proxy(_)),
-        proxy_head_route,
-    ),
-    (
-        &["GET"],
-        |r| r.path.starts_with("/v2/") && matches!(r.b.registry, RegistryMode::Proxy(_)),
-        proxy_get,
-    ),
-    (
-        &["GET"],
-        |r| {
-            r.path.starts_with("/v2/")
-                && r.b.registry == RegistryMode::Bearer
-                && r.headers.get("authorization").map(String::as_str)
-                    != Some("Bearer anonymous-token")
-        },
-        bearer_unauthorized,
-    ),
-    (&["GET"], |r| r.path.starts_with("/v2/"), registry_get),
-    (&["GET"], |r| r.path.starts_with("/backing/v2/"), backing),
-    (&["HEAD"], |r| r.path.starts_with("/v2/"), registry_head),
+    ("POST /schematics", register),
+    ("GET /schematics/*", stored_schematic),
+    ("GET /versions", versions),
+    ("GET /version/*/overlays/official", overlays),
+    ("GET /version/*/extensions/official", extensions),
+    ("GET /image/*|HEAD /image/*", image),
+    ("GET /secureboot/signing-cert.pem", certificate),
+    ("GET /token*", token),
+    ("HEAD /v2/*", registry_head),
+    ("GET /v2/*", registry_get),
+    ("GET /backing/v2/*", backing),
 ];
+
+/// Whether the request line `line` (`GET /versions`) matches `pattern`.
+fn matches(pattern: &str, line: &str) -> bool {
+    fn glob(pattern: &[u8], text: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+            Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..]),
+        }
+    }
+    (pattern.split('|')).any(|p| glob(p.as_bytes(), line.as_bytes()))
+}
 
 fn serve(
     stream: TcpStream,
@@ -496,8 +473,8 @@ fn serve(
     };
     let handler = ROUTES
         .iter()
-        .find(|(methods, takes, _)| methods.contains(&request.method) && takes(&request))
-        .map_or(not_found as Handler, |(_, _, handler)| *handler);
+        .find(|(pattern, _)| matches(pattern, &line))
+        .map_or(not_found as Handler, |(_, handler)| *handler);
     let counted = method == "GET" && path.starts_with("/image/") && path.ends_with(".iso");
     let mut out = Out::new(stream, faults, state, counted);
     handler(&request, &mut out)?;

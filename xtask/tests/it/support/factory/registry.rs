@@ -8,27 +8,11 @@ pub(super) fn token(_: &Request, out: &mut Out) -> std::io::Result<()> {
     respond(out, "200 OK", &[], br#"{"token":"anonymous-token"}"#)
 }
 
-/// `HEAD /v2/…` forwarded to a real registry.
-pub(super) fn proxy_head_route(r: &Request, out: &mut Out) -> std::io::Result<()> {
-    let Request {
-        path, headers, b, ..
-    } = *r;
-    let p = path;
-    let RegistryMode::Proxy(upstream) = &b.registry else {
-        unreachable!("matched above")
-    };
-    let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
-    proxy_head(out, upstream, &path, headers)
-}
-
-/// `GET /v2/…` redirected to a real registry, as the factory does for manifests by digest (or a tag not starting with `v`), blobs and referrers.
-pub(super) fn proxy_get(r: &Request, out: &mut Out) -> std::io::Result<()> {
+/// `GET /v2/…` redirected to a real registry at `upstream`, as the factory does for manifests
+/// by digest (or a tag not starting with `v`), blobs and referrers.
+fn proxy_get(r: &Request, upstream: &str, out: &mut Out) -> std::io::Result<()> {
     let Request { b, path, .. } = *r;
-    let p = path;
-    let RegistryMode::Proxy(upstream) = &b.registry else {
-        unreachable!("matched above")
-    };
-    let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+    let location = format!("{upstream}/v2/{}{}", b.proxy_prefix, &path["/v2/".len()..]);
     respond(
         out,
         "307 Temporary Redirect",
@@ -38,7 +22,7 @@ pub(super) fn proxy_get(r: &Request, out: &mut Out) -> std::io::Result<()> {
 }
 
 /// `GET /v2/…` without the anonymous token, behind `RegistryMode::Bearer`: the challenge.
-pub(super) fn bearer_unauthorized(r: &Request, out: &mut Out) -> std::io::Result<()> {
+fn bearer_unauthorized(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request { port, b, .. } = *r;
     let challenge = bearer_challenge(b, port, "metal-installer");
     respond(
@@ -49,10 +33,24 @@ pub(super) fn bearer_unauthorized(r: &Request, out: &mut Out) -> std::io::Result
     )
 }
 
-/// `GET /v2/…`: blobs and manifests by digest redirected to the backing registry; a signature listing where a test put one.
+/// `GET /v2/…`: as the registry mode says (redirected to a real registry, or a Bearer
+/// challenge without the token); else blobs and manifests by digest redirected to the backing
+/// registry, and a signature listing where a test put one.
 pub(super) fn registry_get(r: &Request, out: &mut Out) -> std::io::Result<()> {
-    let Request { path, b, .. } = *r;
+    let Request {
+        path, headers, b, ..
+    } = *r;
     let p = path;
+    match &b.registry {
+        RegistryMode::Proxy(upstream) => return proxy_get(r, upstream, out),
+        RegistryMode::Bearer
+            if headers.get("authorization").map(String::as_str)
+                != Some("Bearer anonymous-token") =>
+        {
+            return bearer_unauthorized(r, out);
+        }
+        _ => {}
+    }
     let redirected = p
         .rsplit_once("/manifests/")
         .is_some_and(|(_, reference)| !reference.starts_with('v'))
@@ -89,7 +87,8 @@ pub(super) fn backing(r: &Request, out: &mut Out) -> std::io::Result<()> {
     }
 }
 
-/// `HEAD /v2/<repo>/<id>/manifests/<version>`: the installer's digest, built on first request, as the registry mode says.
+/// `HEAD /v2/<repo>/<id>/manifests/<version>`: the installer's digest, built on first request,
+/// as the registry mode says (forwarded to a real registry in `Proxy` mode).
 pub(super) fn registry_head(r: &Request, out: &mut Out) -> std::io::Result<()> {
     let Request {
         headers,
@@ -100,6 +99,11 @@ pub(super) fn registry_head(r: &Request, out: &mut Out) -> std::io::Result<()> {
         ..
     } = *r;
     let p = path;
+    if let RegistryMode::Proxy(upstream) = &b.registry {
+        // Forwarded to the real registry, as the factory's `/v2/` fronts its backing one.
+        let path = format!("/v2/{}{}", b.proxy_prefix, &p["/v2/".len()..]);
+        return proxy_head(out, upstream, &path, headers);
+    }
     let (repository, id) = p
         .strip_prefix("/v2/")
         .and_then(|rest| rest.rsplit_once("/manifests/"))
