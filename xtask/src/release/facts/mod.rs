@@ -21,8 +21,8 @@ pub use unreleased::{Unreleased, changes_between, unreleased};
 pub struct Input {
     /// The intent's field, as the messages name it.
     pub field: &'static str,
-    /// The manifest fields it decides.
-    pointers: &'static [&'static str],
+    /// The manifest field it decides.
+    pointer: &'static str,
     /// Its value, as a person reads it.
     pub value: String,
     words: Words,
@@ -76,102 +76,78 @@ fn inputs(m: &Manifest) -> Vec<Input> {
         installer: _,               // the image DERIVED; digest and signature facts
         secure_boot_certificate: _, // the URL DERIVED; its sha256 a fact
     } = os;
-    let input = |field, pointers, value: String, words| Input {
+    let present = MEDIA.iter().filter(|k| media.get(k.medium).is_some());
+    let boot_media: Vec<&str> = present.map(|k| k.name).collect();
+    let boot_media = format!("[{}]", boot_media.join(", "));
+    // Older manifests lack secureBoot (meaning false) and the factory (left empty, and not
+    // said as a change: ArrowIfRecorded).
+    let secure_boot = secure_boot.unwrap_or(false).to_string();
+    let factory_url = factory_url.clone().unwrap_or_default();
+    use Words::*;
+    let inputs: [(_, _, String, _); 15] = [
+        (
+            "releaseVersion",
+            "/releaseVersion",
+            release_version.to_string(),
+            Prepares,
+        ),
+        ("app.version", "/app/version", app_version.clone(), Arrow),
+        (
+            "app.valuesProfile",
+            "/app/valuesProfile",
+            values_profile.clone(),
+            Arrow,
+        ),
+        ("channel", "/channel", channel.clone(), Arrow),
+        (
+            "talos.version",
+            "/talos/version",
+            talos_version.to_string(),
+            Arrow,
+        ),
+        (
+            "kubernetes.version",
+            "/kubernetes/version",
+            kubernetes.to_string(),
+            Arrow,
+        ),
+        (
+            "os.architecture",
+            "/os/architecture",
+            architecture.to_string(),
+            Arrow,
+        ),
+        ("os.secureBoot", "/os/secureBoot", secure_boot, Arrow),
+        ("os.bootMedia", "/os/{medium}", boot_media, Arrow),
+        ("factory", "/talos/factoryUrl", factory_url, ArrowIfRecorded),
+        (
+            "talos.schematicId",
+            "/talos/schematicId",
+            schematic_id.clone(),
+            SchematicId,
+        ),
+        (
+            "talos.schematic",
+            "/talos/schematicPath",
+            schematic_path.clone(),
+            Arrow,
+        ),
+        ("os.platform", "/os/platform", platform.clone(), Arrow),
+        ("os.airGap", "/airGap", air_gap.is_some().to_string(), Arrow),
+        (
+            "airGap.extraImages",
+            "/airGap/images/*/ref",
+            extra_images(m),
+            Arrow,
+        ),
+    ];
+    let input = |(field, pointer, value, words)| Input {
         field,
-        pointers,
+        pointer,
         value,
         words,
     };
-    let present = MEDIA.iter().filter(|k| media.get(k.medium).is_some());
-    let boot_media: Vec<&str> = present.map(|k| k.name).collect();
-    vec![
-        input(
-            "releaseVersion",
-            &["/releaseVersion"],
-            release_version.to_string(),
-            Words::Prepares,
-        ),
-        input(
-            "app.version",
-            &["/app/version"],
-            app_version.clone(),
-            Words::Arrow,
-        ),
-        input(
-            "app.valuesProfile",
-            &["/app/valuesProfile"],
-            values_profile.clone(),
-            Words::Arrow,
-        ),
-        input("channel", &["/channel"], channel.clone(), Words::Arrow),
-        input(
-            "talos.version",
-            &["/talos/version"],
-            talos_version.to_string(),
-            Words::Arrow,
-        ),
-        input(
-            "kubernetes.version",
-            &["/kubernetes/version"],
-            kubernetes.to_string(),
-            Words::Arrow,
-        ),
-        input(
-            "os.architecture",
-            &["/os/architecture"],
-            architecture.to_string(),
-            Words::Arrow,
-        ),
-        // Absent in older manifests, meaning false.
-        input(
-            "os.secureBoot",
-            &["/os/secureBoot"],
-            secure_boot.unwrap_or(false).to_string(),
-            Words::Arrow,
-        ),
-        input(
-            "os.bootMedia",
-            &["/os/{medium}"],
-            format!("[{}]", boot_media.join(", ")),
-            Words::Arrow,
-        ),
-        input(
-            "factory",
-            &["/talos/factoryUrl"],
-            factory_url.clone().unwrap_or_default(),
-            Words::ArrowIfRecorded,
-        ),
-        input(
-            "talos.schematicId",
-            &["/talos/schematicId"],
-            schematic_id.clone(),
-            Words::SchematicId,
-        ),
-        input(
-            "talos.schematic",
-            &["/talos/schematicPath"],
-            schematic_path.clone(),
-            Words::Arrow,
-        ),
-        input(
-            "os.platform",
-            &["/os/platform"],
-            platform.clone(),
-            Words::Arrow,
-        ),
-        input(
-            "os.airGap",
-            &["/airGap"],
-            air_gap.is_some().to_string(),
-            Words::Arrow,
-        ),
-        input(
-            "airGap.extraImages",
-            &["/airGap/images/*/ref"],
-            extra_images(m),
-            Words::Arrow,
-        ),
-    ]
+    inputs.into_iter().map(input).collect()
 }
 
 /// `airGap.extraImages` as a manifest holds them: the bundle's images that are neither the
@@ -226,11 +202,11 @@ const BUNDLE_NOT_COMPARED: &str = "needs the bundle packed again: run the check 
 /// derived one, read off `inputs` and `DERIVED`.
 fn not_compared_inputs(m: &Manifest) -> (String, String) {
     let inputs = inputs(m);
-    let pointers = (inputs.iter().flat_map(|input| input.pointers))
-        .chain(DERIVED.iter().map(|(pointer, _)| pointer));
+    let pointers = (inputs.iter().map(|input| input.pointer))
+        .chain(DERIVED.iter().map(|(pointer, _)| *pointer));
     let why = format!(
         "{}: taken from the record, so they are what it says; changes in the committed intent are listed as unreleased",
-        gathered(pointers.copied())
+        gathered(pointers)
     );
     ("inputs".to_string(), why)
 }
