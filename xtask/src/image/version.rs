@@ -154,19 +154,10 @@ impl KubernetesVersion {
         }
     }
 
-    /// The `X.Y` line: an upgrade goes one of these at a time.
-    pub fn minor(&self) -> (u64, u64) {
-        (self.semver.core[0], self.semver.core[1])
-    }
-
     /// `(X, Y, Z)`, to compare with the Talos catalogue's `X.Y.Z` bounds (`core`).
     pub fn core(&self) -> (u64, u64, u64) {
         let [major, minor, patch] = self.semver.core;
         (major, minor, patch)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
     }
 }
 
@@ -472,7 +463,7 @@ mod tests {
     #[test]
     fn kubernetes_versions_are_v_and_semver_with_their_minor_and_core() {
         let v = KubernetesVersion::parse("v1.35.4").unwrap();
-        assert_eq!((v.to_string(), v.minor()), ("v1.35.4".to_string(), (1, 35)));
+        assert_eq!((v.to_string(), v.core()), ("v1.35.4".to_string(), (1, 35, 4)));
         assert_eq!(v.core(), (1, 35, 4));
         assert_eq!(core("1.30.0").unwrap(), (1, 30, 0));
         assert!(core("1.30").is_err() && core("1.30.0.1").is_err() && core("1.030.0").is_err());
