@@ -463,18 +463,8 @@ fn a_channel_that_cannot_move_takes_the_manifest_back() {
     // Between the last network step and the recording, the channel file becomes a folder,
     // which no rename can replace.
     let channel = tree.path(BETA);
-    let factory = Factory::start(
-        Behaviour {
-            ..Behaviour::default()
-        }
-        .with(
-            REGISTRY_REQUESTS,
-            Fault::Hook(Hook::new(move || {
-                let _ = std::fs::remove_file(&channel);
-                let _ = std::fs::create_dir_all(channel.join("blocker"));
-            })),
-        ),
-    );
+    let factory =
+        Factory::start(Behaviour::default().with(REGISTRY_REQUESTS, becomes_a_folder(channel)));
     let before = tree.files();
     let output = tree.image(&factory, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));

@@ -262,18 +262,8 @@ fn a_forced_release_whose_channel_cannot_move_puts_back_media_sums_and_manifest(
         .collect();
     // Between the network and the record step, the channel becomes a folder no rename replaces.
     let channel = tree.path(BETA);
-    let factory = other_bytes(
-        Behaviour {
-            ..Behaviour::default()
-        }
-        .with(
-            REGISTRY_REQUESTS,
-            Fault::Hook(Hook::new(move || {
-                let _ = std::fs::remove_file(&channel);
-                let _ = std::fs::create_dir_all(channel.join("blocker"));
-            })),
-        ),
-    );
+    let factory =
+        other_bytes(Behaviour::default().with(REGISTRY_REQUESTS, becomes_a_folder(channel)));
     let output = tree.image(&factory, &with(&["--force", "--allow-changed-inputs"]));
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");

@@ -14,6 +14,15 @@ pub const REGISTRY_REQUESTS: &str = "* /v2/*";
 /// A medium or the installer: what the factory builds for a schematic.
 pub const ASSET_REQUESTS: &str = "* /image/*|HEAD /v2/*";
 
+/// A hook that turns the file at `path` into a folder (with a file in it), which no rename
+/// can replace: put on a release's last network step, the record step meets it.
+pub fn becomes_a_folder(path: std::path::PathBuf) -> Fault {
+    Fault::Hook(Hook::new(move || {
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::create_dir_all(path.join("blocker"));
+    }))
+}
+
 /// `status` with a `Retry-After` of `value` (`+N`: the HTTP date N seconds on).
 pub fn retry_after(status: u16, value: &str) -> Fault {
     Fault::Status(status, Some(value.to_string()))

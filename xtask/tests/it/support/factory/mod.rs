@@ -24,7 +24,7 @@ use catalogue::*;
 use faults::*;
 pub use faults::{
     ASSET_REQUESTS, DISK_IMAGE_GETS, Fault, INSTALLER_HEADS, ISO_GETS, MEDIA_GETS, Out,
-    REGISTRY_REQUESTS, retry_after,
+    REGISTRY_REQUESTS, becomes_a_folder, retry_after,
 };
 use media::*;
 use registry::*;
