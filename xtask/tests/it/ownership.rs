@@ -45,7 +45,7 @@ fn a_manifest_another_process_wrote_during_the_record_step_is_kept() {
     let factory = Factory::start(Behaviour::default());
     let tree = Tree::copy();
     let before = tree.contents();
-    let (mut child, rest) = paused(release(&tree, &factory, "9.9.9"), "1500");
+    let (mut child, rest) = paused(release(&tree, &factory, "9.9.9"), "5000");
     tree.write(MANIFEST, "{\"written\": \"by another process\"}\n");
     let status = child.wait().unwrap();
     let err = rest.join().unwrap();

@@ -111,7 +111,9 @@ fn a_signal_during_the_record_step_lets_it_finish() {
                 .map(String::as_str)
                 .collect::<Vec<_>>(),
         )
-        .env("XTASK_TEST_RECORD_PAUSE_MS", "1500")
+        // Long enough for `kill` to start on a loaded machine (1.5 s was not, inside the
+        // lifecycle test's second suite): the signal must land inside the pause.
+        .env("XTASK_TEST_RECORD_PAUSE_MS", "5000")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -489,17 +491,12 @@ fn a_manifest_that_appears_meanwhile_is_never_replaced() {
     let tree = Tree::copy();
     let manifest = tree.path(MANIFEST);
     let written_meanwhile = "{\"written\": \"by another run\"}\n";
-    let factory = Factory::start(
-        Behaviour {
-            ..Behaviour::default()
-        }
-        .with(
-            REGISTRY_REQUESTS,
-            Fault::Hook(Hook::new(move || {
-                std::fs::write(&manifest, written_meanwhile).unwrap();
-            })),
-        ),
-    );
+    let factory = Factory::start(Behaviour::default().with(
+        REGISTRY_REQUESTS,
+        Fault::Hook(Hook::new(move || {
+            std::fs::write(&manifest, written_meanwhile).unwrap();
+        })),
+    ));
     let beta = tree.read(BETA);
     let output = tree.image(&factory, &BOTH);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
