@@ -78,21 +78,16 @@ impl Fault {
             Cut | Stall | Trickle | NoLength | Slow(_) | LongerHead(_)
         )
     }
+}
 
-    /// What a `Status` answers.
-    fn answer(&self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Fault::Status(404, _) => Some(("404 Not Found", "404 page not found")),
-            Fault::Status(429, _) => Some(("429 Too Many Requests", "building, come back later")),
-            Fault::Status(500, _) => {
-                Some(("500 Internal Server Error", "image build failed: try again"))
-            }
-            Fault::Status(503, _) => Some(("503 Service Unavailable", "building, come back later")),
-            Fault::Status(other, _) => {
-                panic!("Fault::Status takes 404, 429, 500 or 503, not {other}")
-            }
-            _ => None,
-        }
+/// The status line and body a `Fault::Status` answers with.
+fn status(code: u16) -> (&'static str, &'static str) {
+    match code {
+        404 => ("404 Not Found", "404 page not found"),
+        429 => ("429 Too Many Requests", "building, come back later"),
+        500 => ("500 Internal Server Error", "image build failed: try again"),
+        503 => ("503 Service Unavailable", "building, come back later"),
+        other => panic!("Fault::Status takes 404, 429, 500 or 503, not {other}"),
     }
 }
 
@@ -159,10 +154,8 @@ pub(super) fn before_route(
     out: &mut TcpStream,
     state: &State,
 ) -> std::io::Result<bool> {
-    if let Some((status, body)) = fault.answer() {
-        let Fault::Status(_, retry_after) = fault else {
-            unreachable!("a status")
-        };
+    if let Fault::Status(code, retry_after) = fault {
+        let (status, body) = status(*code);
         // `+N`: an HTTP date N seconds after this request arrived.
         let retry_after = retry_after
             .as_deref()
