@@ -161,7 +161,7 @@ fn fetch_of_other_bytes_is_drift_and_places_nothing_not_even_over_a_bad_copy() {
 
     // A corrupted copy: validate points at fetch, which keeps it as it is while the factory
     // gives other bytes.
-    tree.write(ISO_GETS, "corrupted");
+    tree.write(ISO, "corrupted");
     tree.write(SUMS, "");
     let validate = tree.xtask(&["validate", "--artifacts"]);
     assert_eq!(validate.status.code(), Some(1));
