@@ -1,8 +1,8 @@
 //! The in-process Image Factory on 127.0.0.1: schematics, versions, catalogue, media with
 //! exact lengths, and the registry's 307/200/Bearer answers. `ROUTES` sends a request (by a
-//! pattern of its method and path) to its handler; the handlers live in a module per endpoint family: `schematics`,
-//! `catalogue`, `media`, `registry`. A test's faults are put on requests, not read by the
-//! handlers: `faults` applies them around whichever route answers.
+//! pattern of its method and path) to its handler; the handlers live in a module per endpoint
+//! family: `schematics`, `catalogue`, `media`, `registry`. A test's faults are put on
+//! requests, not read by the handlers: `faults` applies them around whichever route answers.
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
